@@ -3,12 +3,16 @@
  * graph whose every shape is concrete: what codegen, planning and execution need.
  */
 import type { OpAttrs, OpKind } from '../ops/kinds.ts';
-import { bindShape, type Shape } from './dim.ts';
+import { bindDim, bindShape, type Shape } from './dim.ts';
 import { type Graph, GraphBuilder, type NodeId } from './graph.ts';
 
 export type Bindings = Readonly<Record<string, number>>;
 
 function bindAttrs<K extends OpKind>(op: K, attrs: OpAttrs[K], b: Bindings): OpAttrs[K] {
+  if (op === 'const') {
+    const c = attrs as OpAttrs['const'];
+    if (c.denom !== undefined) return { value: c.value / bindDim(c.denom, b) } as OpAttrs[K];
+  }
   const withShape = attrs as { shape?: Shape };
   if (withShape.shape !== undefined) return { ...attrs, shape: bindShape(withShape.shape, b) };
   return attrs;

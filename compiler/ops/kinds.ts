@@ -17,7 +17,8 @@ export interface OpAttrs {
   // leaves
   param: { readonly name: string; readonly shape: Shape };
   input: { readonly name: string; readonly shape: Shape; readonly dtype: DType };
-  const: { readonly value: number };
+  /** A scalar; `denom` divides it by a symbolic size (e.g. 1/B for a batch mean), folded away by specialize. */
+  const: { readonly value: number; readonly denom?: Dim };
   // unary elementwise
   neg: {};
   exp: {};

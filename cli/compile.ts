@@ -1,0 +1,88 @@
+/** `milec check` and `milec compile`. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseMile } from '../grammar/parse.ts';
+import { buildBackend, printShaders, symbolicSizes } from '../compiler/backend.ts';
+import { hasErrors } from '../compiler/diag/diagnostic.ts';
+import { renderDiagnostics } from '../compiler/diag/render.ts';
+import { printGraph } from '../compiler/ir/print.ts';
+import { compileFrontEnd, type StageResult } from '../compiler/pipeline.ts';
+import { printPlan } from '../compiler/plan/buffers.ts';
+import { printAst } from './ast-print.ts';
+import { parseDims, UserError } from './errors.ts';
+import { readFileSync, existsSync } from 'node:fs';
+
+export const emitKinds = ['ast', 'ir', 'grad', 'wgsl', 'plan'] as const;
+export type EmitKind = (typeof emitKinds)[number];
+
+/** Prints diagnostics; returns true when there were errors. */
+export function report<T>(r: StageResult<T>): r is StageResult<T> & { result: undefined } {
+  if (r.diagnostics.length) process.stderr.write(renderDiagnostics(r.diagnostics, r.sources) + '\n');
+  const failed = hasErrors(r.diagnostics) || r.result === undefined;
+  if (failed) {
+    const n = r.diagnostics.filter((d) => d.severity === 'error').length;
+    process.stderr.write(`\n${n} error${n === 1 ? '' : 's'}\n`);
+  }
+  return failed;
+}
+
+export function checkCommand(file: string, o: { tune?: string; model?: string }): number {
+  const r = compileFrontEnd({ file, tune: o.tune, model: o.model, training: false });
+  if (report(r)) return 1;
+  const fe = r.result!;
+  const params = fe.forward.params;
+  const trainable = params.filter((p) => p.trainable);
+  const count = (ps: typeof params) => ps.reduce((n, p) => n + p.shape.reduce<number>((a, d) => a * Number(d), 1), 0);
+  process.stdout.write(
+    `${file}: ok — model ${fe.model.name}${fe.tune.tune ? `, tune ${fe.tune.tune}` : ''}: ${count(params).toLocaleString('en-US')} parameters, ` +
+      `${count(trainable).toLocaleString('en-US')} trainable\n`,
+  );
+  return 0;
+}
+
+export function compileCommand(
+  file: string,
+  o: { tune?: string; model?: string; emit?: EmitKind; batch: number; dim?: string[]; eval?: boolean; out?: string },
+): number {
+  if (o.emit === 'ast') {
+    if (!existsSync(file)) throw new UserError(`cannot read ${file}: no such file`);
+    const text = readFileSync(file, 'utf8');
+    const { ast, diagnostics } = parseMile(text, file);
+    if (report({ result: ast, diagnostics, sources: new Map([[file, text]]) })) return 1;
+    process.stdout.write(printAst(ast) + '\n');
+    return 0;
+  }
+  const training = !o.eval;
+  const r = compileFrontEnd({ file, tune: o.tune, model: o.model, training });
+  if (report(r)) return 1;
+  const fe = r.result!;
+  const graph = fe.train ?? fe.forward;
+  if (o.emit === 'ir') {
+    process.stdout.write(printGraph(fe.forward) + '\n');
+    return 0;
+  }
+  if (o.emit === 'grad') {
+    if (!fe.train) throw new UserError('--emit grad needs a training graph (drop --eval)');
+    process.stdout.write(printGraph(fe.train) + '\n');
+    return 0;
+  }
+  const bindings = parseDims(o.dim, o.batch);
+  const missing = symbolicSizes(graph).filter((s) => !(s in bindings));
+  if (missing.length) throw new UserError(`bind the symbolic size${missing.length > 1 ? 's' : ''} ${missing.join(', ')} with --dim NAME=SIZE`);
+  const be = buildBackend(graph, bindings);
+  if (o.emit === 'wgsl') process.stdout.write(printShaders(be) + '\n');
+  if (o.emit === 'plan') process.stdout.write(printPlan(be.plan) + '\n');
+  if (o.out) {
+    mkdirSync(join(o.out, 'kernels'), { recursive: true });
+    for (const s of be.shaders) writeFileSync(join(o.out, 'kernels', `k${String(s.kernel).padStart(4, '0')}.wgsl`), s.code);
+    writeFileSync(join(o.out, 'plan.txt'), printPlan(be.plan) + '\n');
+    writeFileSync(join(o.out, 'ir.txt'), printGraph(graph) + '\n');
+    process.stdout.write(`wrote ${be.shaders.length} kernels and the plan to ${o.out}\n`);
+  }
+  if (!o.emit && !o.out) {
+    process.stdout.write(
+      `${file}: ${be.shaders.length} kernels, ${be.plan.buffers.length} buffers, peak ${(be.plan.peakBytes / 1024).toFixed(1)} KiB at batch ${o.batch}\n`,
+    );
+  }
+  return 0;
+}

@@ -1,0 +1,96 @@
+/**
+ * The `milec` command line. Exit codes: 0 success, 1 a compile/data/runtime error in the
+ * user's input (reported as a located diagnostic or a one-line message), 2 a usage error.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { checkCommand, compileCommand, type EmitKind, emitKinds } from './compile.ts';
+import { trainCommand } from './train.ts';
+import { UserError } from './errors.ts';
+
+function int(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`);
+    return n;
+  };
+}
+function nonNegInt(v: string) {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`must be a non-negative integer, got "${v}"`);
+  return n;
+}
+function float(v: string) {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`must be a positive number, got "${v}"`);
+  return n;
+}
+
+const program = new Command()
+  .name('milec')
+  .description('Compile .mile models with PEFT tunes to WebGPU, and train them.')
+  .version('0.1.0')
+  .showSuggestionAfterError(true)
+  .exitOverride();
+
+program
+  .command('check')
+  .description('parse and check a .mile file (names, types, shapes, tunes)')
+  .argument('<file>', '.mile file')
+  .option('--tune <name>', 'also check this tune')
+  .option('--model <name>', 'model to check when the file has several')
+  .action(async (file: string, o: { tune?: string; model?: string }) => {
+    process.exitCode = checkCommand(file, o);
+  });
+
+program
+  .command('compile')
+  .description('compile a model and tune; print a stage with --emit or write artifacts with -o')
+  .argument('<file>', '.mile file')
+  .option('--tune <name>', 'tune to apply (default: train every parameter)')
+  .option('--model <name>', 'model to compile when the file has several')
+  .addOption(new Option('--emit <stage>', 'print one stage').choices(emitKinds as unknown as string[]))
+  .option('--batch <n>', 'batch size that binds B for wgsl/plan', int('--batch'), 8)
+  .option('--dim <name=size...>', 'bind another symbolic size, e.g. --dim T=128')
+  .option('--eval', 'compile the inference graph (no dropout, no gradients)')
+  .option('-o, --out <dir>', 'write the WGSL kernels and the plan to this folder')
+  .action(async (file: string, o: { tune?: string; model?: string; emit?: EmitKind; batch: number; dim?: string[]; eval?: boolean; out?: string }) => {
+    process.exitCode = compileCommand(file, o);
+  });
+
+program
+  .command('train')
+  .description('train a tune on WebGPU (Dawn), saving the trained weights as safetensors')
+  .argument('<file>', '.mile file')
+  .option('--tune <name>', 'tune to train (default: train every parameter)')
+  .option('--model <name>', 'model to train when the file has several')
+  .option('--data <spec>', 'dataset: synthetic', 'synthetic')
+  .option('--steps <n>', 'optimizer steps', int('--steps'), 300)
+  .option('--batch <n>', 'batch size', int('--batch'), 32)
+  .option('--lr <x>', 'learning rate (AdamW)', float, 3e-3)
+  .option('--weight-decay <x>', 'AdamW decoupled weight decay', (v: string) => Number(v), 0.0)
+  .option('--seed <n>', 'seed for initialisation, data order and dropout', nonNegInt, 0)
+  .option('--dim <name=size...>', 'bind a symbolic size other than B, e.g. --dim T=128')
+  .option('--log-every <n>', 'log the loss every n steps', int('--log-every'), 10)
+  .option('--checkpoint-every <n>', 'save a checkpoint every n steps', int('--checkpoint-every'), 100)
+  .option('--eval-batches <n>', 'held-out batches for the final accuracy', int('--eval-batches'), 8)
+  .option('--out <dir>', 'output folder', 'runs/latest')
+  .option('--json', 'print one JSON object per logged step instead of a progress bar')
+  .option('--software', 'use the software (CPU) adapter even when a GPU is present')
+  .action(async (file: string, o) => {
+    process.exitCode = await trainCommand(file, o);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    // commander has already printed its message; --help and --version exit 0.
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else if (e instanceof UserError) {
+    process.stderr.write(`error: ${e.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\nThis is a bug in milec; please report it with the input that caused it.\n`);
+    process.exitCode = 70;
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The compiler back end: binds symbolic sizes, splits the graph into kernels, renders WGSL
+ * and plans buffers. Pure and synchronous: nothing here touches a GPU.
+ *
+ *   specialize  Graph (symbolic) -> Graph (concrete)    compiler/ir/specialize.ts
+ *   schedule    Graph            -> Kernel[]            compiler/fuse/schedule.ts
+ *   wgsl        Kernel           -> ShaderModule        compiler/wgsl/render.ts
+ *   plan        Kernel[]         -> Plan                compiler/plan/buffers.ts
+ */
+import { symbolsOf } from './ir/dim.ts';
+import type { Graph, NodeId } from './ir/graph.ts';
+import { type Bindings, specialize } from './ir/specialize.ts';
+import { type Plan, planGraph } from './plan/buffers.ts';
+import type { ShaderModule } from './wgsl/render.ts';
+
+export interface Backend {
+  /** The concrete graph the plan was built from. */
+  readonly graph: Graph;
+  /** Output and gradient nodes, read back or consumed by the optimizer. */
+  readonly roots: readonly NodeId[];
+  readonly shaders: readonly ShaderModule[];
+  readonly plan: Plan;
+}
+
+/** The symbolic sizes a graph leaves unbound (e.g. `B`). */
+export function symbolicSizes(g: Graph): string[] {
+  const out = new Set<string>();
+  for (const i of g.inputs) for (const d of i.shape) for (const s of symbolsOf(d)) out.add(s);
+  return [...out].sort();
+}
+
+export function buildBackend(g: Graph, bindings: Bindings): Backend {
+  const graph = specialize(g, bindings);
+  const roots = [...Object.values(graph.outputs), ...Object.values(graph.grads)];
+  const plan = planGraph(graph, { roots, keep: roots, optimizer: Object.keys(graph.grads).length > 0 });
+  return { graph, roots, shaders: plan.steps.map((s) => s.shader), plan };
+}
+
+export function printShaders(be: Backend): string {
+  return be.shaders
+    .map((s, i) => `// ---- kernel ${i} (${s.entryPoint}, workgroups ${s.workgroups.join('×')})\n${s.code.trim()}`)
+    .join('\n\n');
+}

@@ -1,0 +1,459 @@
+/**
+ * Lowering: evaluates the model's forward body over the elaborated (and tuned) module tree,
+ * building the tensor IR. Shapes are inferred as nodes are built, with symbolic batch
+ * sizes; every shape error is located at the expression that caused it. Calls of sites
+ * that carry PEFT attachments are rewritten by their methods.
+ */
+import type { Arg, Block, Expr, ForwardDecl, IndexItem, TensorType } from '../../grammar/ast.ts';
+import { CompileError, type Diagnostic, error, suggestion } from '../diag/diagnostic.ts';
+import type { Span } from '../diag/span.ts';
+import type { RewriteContext } from '../peft/method.ts';
+import type { MethodRegistry } from '../peft/registry.ts';
+import { constEval, describeScalar, scalarBinary, type ScalarEnv } from '../sema/consteval.ts';
+import { allParams, type ElaboratedModel, type Instance, type Scalar } from '../sema/instance.ts';
+import { builtins, type LowerOps } from './builtins.ts';
+import { type Dim, isConcrete, shapeToString } from './dim.ts';
+import { type Graph, GraphBuilder, type NodeId } from './graph.ts';
+import { describeValue, tensor, type Value } from './value.ts';
+
+export interface LowerOptions {
+  /** Training graphs keep dropout; inference graphs drop it. */
+  readonly training: boolean;
+}
+
+export const SEED_INPUT = '__seed';
+const MAX_CALL_DEPTH = 256;
+
+export function lower(model: ElaboratedModel, registry: MethodRegistry, opts: LowerOptions): { graph?: Graph; diagnostics: Diagnostic[] } {
+  try {
+    return { graph: new Lowering(model, registry, opts).run(), diagnostics: [] };
+  } catch (e) {
+    if (e instanceof CompileError) return { diagnostics: [e.diagnostic] };
+    throw e;
+  }
+}
+
+interface Scope {
+  readonly vars: Map<string, Value>;
+  readonly inst: Instance;
+  readonly isModel: boolean;
+}
+
+class Lowering implements LowerOps {
+  readonly b = new GraphBuilder();
+  private readonly paramNode = new Map<string, NodeId>();
+  private seed: NodeId | undefined;
+  private salt = 0;
+  private depth = 0;
+
+  constructor(
+    private readonly model: ElaboratedModel,
+    private readonly registry: MethodRegistry,
+    private readonly opts: LowerOptions,
+  ) {}
+
+  run(): Graph {
+    const b = this.b;
+    for (const p of allParams(this.model.root)) {
+      const id = b.op('param', [], { name: p.path, shape: [...p.shape] }, p.span);
+      this.paramNode.set(p.path, id);
+      b.params.push({ name: p.path, node: id, shape: p.shape, init: p.init, trainable: p.trainable, addedBy: p.addedBy, origin: p.span });
+    }
+    const scope: Scope = { vars: new Map(), inst: this.model.root, isModel: true };
+    for (const i of this.model.inputs) {
+      const id = b.op('input', [], { name: i.name, shape: [...i.shape], dtype: i.dtype }, i.span);
+      b.inputs.push({ name: i.name, node: id, shape: i.shape, dtype: i.dtype });
+      scope.vars.set(i.name, tensor(id));
+    }
+    const fwd = this.model.root.forward!;
+    this.evalBlock(fwd.body, scope);
+    return b.build();
+  }
+
+  // ------------------------------------------------------------ LowerOps (used by builtins and methods)
+
+  tensorOf(v: Value, at: Span): NodeId {
+    if (v.kind === 'tensor') return v.id;
+    if (v.kind === 'int' && isConcrete(v.v)) return this.b.scalar(v.v, at);
+    if (v.kind === 'int') return this.symbolicScalar(v.v, at);
+    if (v.kind === 'float') return this.b.scalar(v.v, at);
+    throw new CompileError(error('type', `expected a tensor, got ${describeValue(v)}`, at));
+  }
+
+  private symbolicScalar(d: Dim, at: Span): NodeId {
+    // A symbolic size used as a number: 1 / (1 / d), kept exact by specialize.
+    return this.b.op('recip', [this.b.op('const', [], { value: 1, denom: d }, at)], {}, at);
+  }
+
+  dropout(x: NodeId, p: number, at: Span): NodeId {
+    if (!this.opts.training || p === 0) return x;
+    if (this.seed === undefined) {
+      this.seed = this.b.op('input', [], { name: SEED_INPUT, shape: [], dtype: 'i32' }, at);
+      this.b.inputs.push({ name: SEED_INPUT, node: this.seed, shape: [], dtype: 'i32' });
+    }
+    const mask = this.b.op('dropout_mask', [this.seed], { shape: [...this.b.shape(x)], p, salt: this.salt++ }, at);
+    return this.b.mul(x, mask, at);
+  }
+
+  // ------------------------------------------------------------ blocks and statements
+
+  private evalBlock(block: Block, scope: Scope): Value | undefined {
+    for (const s of block.stmts) {
+      switch (s.kind) {
+        case 'let':
+          scope.vars.set(s.name.name, this.eval(s.value, scope));
+          break;
+        case 'output':
+        case 'loss': {
+          if (!scope.isModel) throw new CompileError(error('module', `\`${s.kind}\` is only allowed in a model's forward`, s.span));
+          const name = s.kind === 'loss' ? 'loss' : s.name.name;
+          if (name in this.b.outputs) throw new CompileError(error('name', `\`${name}\` is set twice`, s.span));
+          const v = this.eval(s.value, scope);
+          const id = this.tensorOf(v, s.value.span);
+          if (s.kind === 'loss' && this.b.shape(id).length !== 0) {
+            throw new CompileError(error('shape', `the loss must be a scalar, got ${shapeToString(this.b.shape(id))}`, s.value.span, { help: 'reduce it, e.g. with mean(...)' }));
+          }
+          this.b.outputs[name] = id;
+          if (s.kind === 'output') scope.vars.set(name, tensor(id));
+          break;
+        }
+      }
+    }
+    return block.result ? this.eval(block.result, scope) : undefined;
+  }
+
+  // ------------------------------------------------------------ expressions
+
+  eval(e: Expr, scope: Scope): Value {
+    switch (e.kind) {
+      case 'number':
+        return e.isInt ? { kind: 'int', v: e.value } : { kind: 'float', v: e.value };
+      case 'bool':
+        return { kind: 'bool', v: e.value };
+      case 'none':
+        return { kind: 'none' };
+      case 'string':
+        return { kind: 'string', v: e.value };
+      case 'name':
+        return this.lookup(e.name, e.span, scope);
+      case 'list':
+        return { kind: 'list', items: e.items.map((i) => this.eval(i, scope)) };
+      case 'unary': {
+        const v = this.eval(e.operand, scope);
+        if (v.kind === 'tensor') {
+          if (e.op === '-') return tensor(this.b.neg(v.id, e.span));
+          throw new CompileError(error('type', '`not` expects a bool, got a tensor', e.operand.span));
+        }
+        return constEval({ ...e, operand: { kind: 'name', name: 'operand', span: e.operand.span } }, new Map([['operand', this.scalarOf(v, e.operand.span)]]));
+      }
+      case 'binary':
+        return this.binary(e, scope);
+      case 'transpose': {
+        const v = this.eval(e.operand, scope);
+        return tensor(this.b.transposeLast(this.tensorOf(v, e.operand.span), e.span));
+      }
+      case 'call':
+        return this.call(e.callee, e.args, e.span, scope);
+      case 'indexing':
+        return this.index(e.target, e.items, e.span, scope);
+      case 'member': {
+        const t = this.eval(e.target, scope);
+        if (t.kind !== 'module') throw new CompileError(error('type', `\`.${e.member.name}\` needs a module, got ${describeValue(t)}`, e.member.span));
+        return this.memberOf(t.inst, e.member.name, e.member.span);
+      }
+    }
+  }
+
+  private scalarOf(v: Value, at: Span): Scalar {
+    if (v.kind === 'int' || v.kind === 'float' || v.kind === 'bool' || v.kind === 'none') return v;
+    throw new CompileError(error('type', `expected a scalar, got ${describeValue(v)}`, at));
+  }
+
+  private lookup(name: string, at: Span, scope: Scope): Value {
+    const v = scope.vars.get(name);
+    if (v) return v;
+    const m = this.memberOrUndefined(scope.inst, name);
+    if (m) return m;
+    const arg = scope.inst.args.get(name);
+    if (arg) return arg;
+    const candidates = [...scope.vars.keys(), ...scope.inst.params.map((p) => p.name), ...scope.inst.children.keys(), ...scope.inst.args.keys()];
+    throw new CompileError(error('name', `unknown name \`${name}\``, at, suggestion(name, candidates)));
+  }
+
+  private memberOrUndefined(inst: Instance, name: string): Value | undefined {
+    const p = inst.params.find((x) => x.name === name);
+    if (p) return tensor(this.paramNode.get(p.path)!);
+    const c = inst.children.get(name);
+    if (c) return Array.isArray(c) ? { kind: 'modules', list: c } : { kind: 'module', inst: c };
+    if (inst.absent.has(name)) return { kind: 'none' };
+    return undefined;
+  }
+
+  private memberOf(inst: Instance, name: string, at: Span): Value {
+    const v = this.memberOrUndefined(inst, name);
+    if (v) return v;
+    const names = [...inst.params.map((p) => p.name), ...inst.children.keys()];
+    throw new CompileError(error('name', `\`${inst.path}\` (${inst.type}) has no parameter or child \`${name}\``, at, suggestion(name, names)));
+  }
+
+  private binary(e: Extract<Expr, { kind: 'binary' }>, scope: Scope): Value {
+    const l = this.eval(e.left, scope);
+    const r = this.eval(e.right, scope);
+    const isT = (v: Value) => v.kind === 'tensor';
+    if (!isT(l) && !isT(r)) {
+      if ((e.op === '+' || e.op === '-') && (l.kind === 'none' || r.kind === 'none')) return l.kind === 'none' ? (e.op === '-' ? r : r) : l;
+      return scalarBinary(e.op, this.scalarOf(l, e.left.span), this.scalarOf(r, e.right.span), e.left, e.right, e);
+    }
+    // An absent optional term (`+ bias` where the bias param is off) leaves the other operand.
+    if (e.op === '+' && r.kind === 'none') return l;
+    if (e.op === '+' && l.kind === 'none') return r;
+    if (e.op === '-' && r.kind === 'none') return l;
+    const a = this.tensorOf(l, e.left.span);
+    const b2 = this.tensorOf(r, e.right.span);
+    switch (e.op) {
+      case '+':
+        return tensor(this.b.add(a, b2, e.opSpan));
+      case '-':
+        return tensor(this.b.sub(a, b2, e.opSpan));
+      case '*':
+        return tensor(this.b.mul(a, b2, e.opSpan));
+      case '/':
+        return tensor(this.b.div(a, b2, e.opSpan));
+      case '@':
+        return tensor(this.matmul(a, b2, e.span));
+      default:
+        throw new CompileError(error('type', `\`${e.op}\` is not defined on tensors`, e.opSpan));
+    }
+  }
+
+  /** `a @ b`, folding a transpose of the last two axes into the matmul's operand flags. */
+  matmul(a: NodeId, b: NodeId, at: Span): NodeId {
+    const [sa, ta] = this.unTranspose(a);
+    const [sb, tb] = this.unTranspose(b);
+    return this.b.op('matmul', [sa, sb], { transA: ta, transB: tb }, at);
+  }
+
+  private unTranspose(id: NodeId): [NodeId, boolean] {
+    const n = this.b.node(id);
+    if (n.op !== 'permute') return [id, false];
+    const perm = (n.attrs as { perm: readonly number[] }).perm;
+    const r = perm.length;
+    const swapsLast = r >= 2 && perm[r - 1] === r - 2 && perm[r - 2] === r - 1 && perm.slice(0, -2).every((p, i) => p === i);
+    return swapsLast ? [n.src[0]!, true] : [id, false];
+  }
+
+  // ------------------------------------------------------------ calls
+
+  private call(callee: Expr, args: readonly Arg[], at: Span, scope: Scope): Value {
+    if (callee.kind === 'name' && !scope.vars.has(callee.name) && !this.memberOrUndefined(scope.inst, callee.name) && !scope.inst.args.has(callee.name)) {
+      const fn = builtins[callee.name];
+      if (!fn) {
+        const names = [...Object.keys(builtins), ...scope.inst.children.keys()];
+        throw new CompileError(error('name', `unknown function or module \`${callee.name}\``, callee.span, suggestion(callee.name, names)));
+      }
+      return fn.call(this, args.map((a) => ({ name: a.name?.name, value: this.eval(a.value, scope), span: a.span })), callee.span, at);
+    }
+    const target = this.eval(callee, scope);
+    const values = args.map((a) => ({ name: a.name, value: this.eval(a.value, scope), span: a.span }));
+    if (target.kind === 'module') return this.callModule(target.inst, values, at);
+    if (target.kind === 'modules') {
+      // Calling a repeated child runs its copies in sequence, threading the first argument.
+      let [first, ...rest] = values;
+      if (!first) throw new CompileError(error('type', 'a repeated module needs at least one argument', at));
+      for (const inst of target.list) {
+        first = { ...first, value: this.callModule(inst, [first, ...rest], at) };
+      }
+      return first.value;
+    }
+    throw new CompileError(error('type', `${describeValue(target)} is not callable`, callee.span));
+  }
+
+  private callModule(inst: Instance, args: readonly { name?: { name: string; span: Span }; value: Value; span: Span }[], at: Span): Value {
+    const fwd = inst.forward as ForwardDecl;
+    if (++this.depth > MAX_CALL_DEPTH) throw new CompileError(error('module', `calls nested deeper than ${MAX_CALL_DEPTH}`, at));
+    try {
+      const bound = new Map<string, { value: Value; span: Span }>();
+      let pos = 0;
+      for (const a of args) {
+        let name: string;
+        if (a.name) {
+          if (!fwd.params.some((p) => p.name.name === a.name!.name)) {
+            throw new CompileError(
+              error('name', `\`${inst.path}\` (${inst.type}) has no input \`${a.name.name}\``, a.name.span, suggestion(a.name.name, fwd.params.map((p) => p.name.name))),
+            );
+          }
+          name = a.name.name;
+        } else {
+          const p = fwd.params[pos++];
+          if (!p) throw new CompileError(error('type', `\`${inst.path}\` (${inst.type}) takes ${fwd.params.length} input(s), got more`, a.span));
+          name = p.name.name;
+        }
+        if (bound.has(name)) throw new CompileError(error('type', `input \`${name}\` is given twice`, a.span));
+        bound.set(name, { value: a.value, span: a.span });
+      }
+      const dims = new Map<string, Scalar>(inst.args);
+      const ordered: Value[] = [];
+      for (const p of fwd.params) {
+        let arg = bound.get(p.name.name);
+        if (!arg) {
+          if (!p.default) throw new CompileError(error('type', `\`${inst.path}\` (${inst.type}) needs input \`${p.name.name}\``, at));
+          arg = { value: constEval(p.default, dims), span: p.default.span };
+        }
+        if (p.type && arg.value.kind !== 'none') {
+          const id = this.tensorOf(arg.value, arg.span);
+          this.matchType(p.type, id, dims, arg.span, `\`${inst.path}\` (${inst.type}) expects \`${p.name.name}\``);
+        }
+        ordered.push(arg.value);
+      }
+      const runForward = (vals: readonly Value[]): Value => {
+        const vars = new Map<string, Value>(dims);
+        fwd.params.forEach((p, i) => vars.set(p.name.name, vals[i]!));
+        const result = this.evalBlock(fwd.body, { vars, inst, isModel: false });
+        if (!result) throw new CompileError(error('module', `the forward of \`${inst.type}\` has no result expression`, fwd.body.span));
+        if (fwd.returns) {
+          const id = this.tensorOf(result, fwd.body.result!.span);
+          this.matchType(fwd.returns, id, dims, fwd.body.result!.span, `\`${inst.type}\` declares its result as`);
+        }
+        return result;
+      };
+      return this.withAttachments(inst, ordered, runForward, at);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** Each attachment wraps the computation below it; the first attached is innermost. */
+  private withAttachments(inst: Instance, vals: readonly Value[], runForward: (v: readonly Value[]) => Value, at: Span): Value {
+    let inner = runForward;
+    for (const att of inst.attachments) {
+      const method = this.registry.get(att.method)!;
+      const below = inner;
+      inner = (v: readonly Value[]) => {
+        const tensorSlots = v.flatMap((x, i) => (x.kind === 'tensor' ? [i] : []));
+        const params: Record<string, NodeId> = {};
+        for (const p of att.params) params[p.name] = this.paramNode.get(p.path)!;
+        const ctx: RewriteContext = {
+          b: this.b,
+          site: inst,
+          options: att.options,
+          args: tensorSlots.map((i) => (v[i] as { id: NodeId }).id),
+          base: (ids) => {
+            const next = [...v];
+            tensorSlots.forEach((slot, k) => (next[slot] = tensor(ids[k]!)));
+            return this.tensorOf(below(next), at);
+          },
+          params,
+          dropout: (x, p) => this.dropout(x, p, att.span),
+          origin: att.span,
+        };
+        return tensor(method.rewrite(ctx));
+      };
+    }
+    return inner(vals);
+  }
+
+  /**
+   * Checks a tensor against a declared type like `f32[B, T, dim]` or `f32[..., in]`.
+   * Names not yet bound are bound to the actual size; everything else must agree.
+   */
+  private matchType(t: TensorType, id: NodeId, env: Map<string, Scalar>, at: Span, what: string): void {
+    const node = this.b.node(id);
+    const shape = node.shape;
+    const declared = `${t.dtype}[${t.dims.map((d) => (d.kind === 'ellipsis' ? '...' : exprText(d.expr))).join(', ')}]`;
+    const got = `${node.dtype}${shapeToString(shape)}`;
+    const fail = (detail: string) => new CompileError(error('shape', `${what} ${declared}, got ${got}${detail}`, at));
+    if (node.dtype !== t.dtype) throw fail('');
+    const ell = t.dims.findIndex((d) => d.kind === 'ellipsis');
+    const fixed = t.dims.length - (ell >= 0 ? 1 : 0);
+    if (ell < 0 ? shape.length !== fixed : shape.length < fixed) throw fail(` (rank ${shape.length}, expected ${ell < 0 ? '' : 'at least '}${fixed})`);
+    t.dims.forEach((d, i) => {
+      if (d.kind === 'ellipsis') return;
+      const axis = ell >= 0 && i > ell ? shape.length - (t.dims.length - i) : i;
+      const actual = shape[axis]!;
+      if (d.expr.kind === 'name' && !env.has(d.expr.name)) {
+        env.set(d.expr.name, { kind: 'int', v: actual });
+        return;
+      }
+      const v = constEval(d.expr, env);
+      const expected = v.kind === 'int' ? v.v : v.kind === 'float' && Number.isInteger(v.v) ? v.v : undefined;
+      if (expected === undefined) throw new CompileError(error('type', `a dimension must be an integer, got ${describeScalar(v)}`, d.span));
+      if (expected !== actual) throw fail(` (${exprText(d.expr)} = ${expected}, but axis ${axis} is ${actual})`);
+    });
+  }
+
+  // ------------------------------------------------------------ indexing
+
+  private index(targetExpr: Expr, items: readonly IndexItem[], at: Span, scope: Scope): Value {
+    const target = this.eval(targetExpr, scope);
+    if (target.kind === 'modules' || target.kind === 'list') {
+      const arr = target.kind === 'modules' ? target.list : target.items;
+      const item = items[0];
+      if (items.length !== 1 || item!.kind !== 'index') throw new CompileError(error('type', 'index a list with one integer', at));
+      const i = this.intOf(this.eval(item.value, scope), item.span);
+      const k = i < 0 ? i + arr.length : i;
+      if (k < 0 || k >= arr.length) throw new CompileError(error('value', `index ${i} out of range for ${arr.length} items`, item.span));
+      return target.kind === 'modules' ? { kind: 'module', inst: target.list[k]! } : target.items[k]!;
+    }
+    const id = this.tensorOf(target, targetExpr.span);
+    const shape = this.b.shape(id);
+    const ell = items.findIndex((i) => i.kind === 'ellipsis');
+    const explicit = items.filter((i) => i.kind !== 'ellipsis').length;
+    if (explicit > shape.length) throw new CompileError(error('shape', `too many indices (${explicit}) for a tensor of rank ${shape.length}`, at));
+    const ranges = shape.map(() => ({ start: 0, stop: null as number | null }));
+    const drop: number[] = [];
+    let axis = 0;
+    for (const item of items) {
+      if (item.kind === 'ellipsis') {
+        axis += shape.length - explicit;
+        continue;
+      }
+      const size = shape[axis]!;
+      const norm = (v: number, allowEnd: boolean): number => {
+        if (!isConcrete(size)) throw new CompileError(error('shape', `cannot index symbolic axis ${axis} (size ${size})`, item.span));
+        const k = v < 0 ? v + size : v;
+        if (k < 0 || k > size || (!allowEnd && k === size)) throw new CompileError(error('value', `index ${v} out of range for axis ${axis} of size ${size}`, item.span));
+        return k;
+      };
+      if (item.kind === 'index') {
+        const k = norm(this.intOf(this.eval(item.value, scope), item.span), false);
+        ranges[axis] = { start: k, stop: k + 1 };
+        drop.push(axis);
+      } else {
+        if (item.step) {
+          const st = this.intOf(this.eval(item.step, scope), item.step.span);
+          if (st !== 1) throw new CompileError(error('value', `slice steps other than 1 are not supported, got ${st}`, item.step.span));
+        }
+        const start = item.start ? norm(this.intOf(this.eval(item.start, scope), item.start.span), true) : 0;
+        const stop = item.stop ? norm(this.intOf(this.eval(item.stop, scope), item.stop.span), true) : null;
+        if (stop !== null && stop <= start) throw new CompileError(error('value', `empty slice ${start}:${stop}`, item.span));
+        ranges[axis] = { start, stop };
+      }
+      axis++;
+    }
+    void ell;
+    let out = this.b.op('slice', [id], { ranges }, at);
+    if (ranges.every((r) => r.start === 0 && r.stop === null)) out = id;
+    if (drop.length) out = this.b.reshape(out, this.b.shape(out).filter((_, i) => !drop.includes(i)), at);
+    return tensor(out);
+  }
+
+  intOf(v: Value, at: Span): number {
+    if (v.kind === 'int' && isConcrete(v.v)) return v.v;
+    throw new CompileError(error('type', `expected an integer, got ${describeValue(v)}`, at));
+  }
+}
+
+function exprText(e: Expr): string {
+  switch (e.kind) {
+    case 'name':
+      return e.name;
+    case 'number':
+      return String(e.value);
+    case 'binary':
+      return `${exprText(e.left)} ${e.op} ${exprText(e.right)}`;
+    default:
+      return '…';
+  }
+}
+
+export type { ScalarEnv };

@@ -1,0 +1,57 @@
+/**
+ * The PEFT method interface. A method is a graph rewrite at typed sites: it declares the
+ * module types it attaches to, its options, the parameters it adds at each site, and how
+ * a call of the site is rewritten in terms of the original call (`base`).
+ * Built-in methods and TypeScript plugins implement this same interface.
+ */
+import type { Span } from '../diag/span.ts';
+import type { GraphBuilder, InitSpec, NodeId } from '../ir/graph.ts';
+import type { Instance, Scalar } from '../sema/instance.ts';
+
+export interface MethodOption {
+  readonly type: 'int' | 'float' | 'bool';
+  readonly default: number | boolean;
+  readonly doc: string;
+  /** Returns an error message for an invalid value. */
+  readonly check?: (v: number | boolean) => string | undefined;
+}
+
+export type MethodOptions = Readonly<Record<string, number | boolean>>;
+
+export interface AddedParam {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly init: InitSpec;
+}
+
+/** What a rewrite may use while lowering one call of its site. */
+export interface RewriteContext {
+  readonly b: GraphBuilder;
+  readonly site: Instance;
+  readonly options: MethodOptions;
+  /** The tensor arguments of this call, in the site's forward order. */
+  readonly args: readonly NodeId[];
+  /** The site's own computation (or the next method's rewrite, when methods stack). */
+  readonly base: (args: readonly NodeId[]) => NodeId;
+  /** Parameter nodes this method added at this site, by name. */
+  readonly params: Readonly<Record<string, NodeId>>;
+  /** Inverted dropout that is active only in training graphs. */
+  readonly dropout: (x: NodeId, p: number) => NodeId;
+  readonly origin: Span;
+}
+
+export interface PeftMethod {
+  readonly name: string;
+  readonly summary: string;
+  /** Module types (site types) this method attaches to. */
+  readonly sites: readonly string[];
+  readonly options: Readonly<Record<string, MethodOption>>;
+  /** Parameters added at one site, given the site's module arguments. Returns a message on a site it cannot use. */
+  params(site: Instance, options: MethodOptions): readonly AddedParam[] | string;
+  rewrite(ctx: RewriteContext): NodeId;
+}
+
+export function siteInt(site: Instance, name: string): number | undefined {
+  const v: Scalar | undefined = site.args.get(name);
+  return v && v.kind === 'int' && typeof v.v === 'number' ? v.v : undefined;
+}

@@ -1,0 +1,145 @@
+/**
+ * Applies a `tune` to an elaborated model: sets what is trained or frozen (everything is
+ * frozen by default) and attaches PEFT methods at the sites their selectors match.
+ * A selector that matches nothing, or a method at a site of the wrong type, is an error.
+ */
+import type { Arg, Selector, TuneDecl } from '../../grammar/ast.ts';
+import { CompileError, type Diagnostic, error, suggestion } from '../diag/diagnostic.ts';
+import { constEval, describeScalar } from '../sema/consteval.ts';
+import { type ElaboratedModel, type Instance, type ParamSlot, type Scalar, walkInstances } from '../sema/instance.ts';
+import { selectorMatches, selectorText } from '../sema/select.ts';
+import type { MethodOptions, PeftMethod } from './method.ts';
+import type { MethodRegistry } from './registry.ts';
+
+export interface SiteMatch {
+  readonly method: string;
+  readonly selector: string;
+  readonly sites: readonly string[];
+}
+
+export interface TuneReport {
+  readonly tune: string | undefined;
+  readonly matches: readonly SiteMatch[];
+}
+
+export function applyTune(model: ElaboratedModel, tune: TuneDecl | undefined, registry: MethodRegistry): { report?: TuneReport; diagnostics: Diagnostic[] } {
+  try {
+    return { report: apply(model, tune, registry), diagnostics: [] };
+  } catch (e) {
+    if (e instanceof CompileError) return { diagnostics: [e.diagnostic] };
+    throw e;
+  }
+}
+
+function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: MethodRegistry): TuneReport {
+  const instances = [...walkInstances(model.root)];
+  const matches: SiteMatch[] = [];
+  if (!tune) {
+    // No tune: full fine-tuning of every parameter.
+    for (const i of instances) for (const p of i.params) p.trainable = true;
+    return { tune: undefined, matches };
+  }
+  if (tune.model.name !== model.name) throw new CompileError(error('tune', `tune \`${tune.name.name}\` is for \`${tune.model.name}\`, not \`${model.name}\``, tune.model.span));
+  for (const item of tune.items) {
+    switch (item.kind) {
+      case 'train':
+      case 'freeze':
+        for (const sel of item.selectors) {
+          const params = selectParams(instances, sel);
+          if (params.length === 0) throw noMatch(sel, instances);
+          for (const p of params) p.trainable = item.kind === 'train';
+          matches.push({ method: item.kind, selector: selectorText(sel), sites: params.map((p) => p.path) });
+        }
+        break;
+      case 'apply': {
+        const method = registry.get(item.method.name);
+        if (!method) {
+          throw new CompileError(error('tune', `unknown PEFT method \`${item.method.name}\``, item.method.span, suggestion(item.method.name, registry.names())));
+        }
+        const options = bindOptions(method, item.args);
+        for (const sel of item.selectors) {
+          const sites = instances.filter((i) => i.path !== '' && selectorMatches(sel, i.segments));
+          if (sites.length === 0) throw noMatch(sel, instances);
+          for (const site of sites) attach(method, site, options, sel, item.span);
+          matches.push({ method: method.name, selector: selectorText(sel), sites: sites.map((s) => s.path) });
+        }
+        break;
+      }
+    }
+  }
+  return { tune: tune.name.name, matches };
+}
+
+function selectParams(instances: readonly Instance[], sel: Selector): ParamSlot[] {
+  const out = new Set<ParamSlot>();
+  for (const inst of instances) {
+    const own = [...inst.params, ...inst.attachments.flatMap((a) => a.params)];
+    if (inst.path !== '' && selectorMatches(sel, inst.segments)) {
+      // A selected instance selects everything beneath it.
+      for (const sub of walkInstances(inst)) for (const p of [...sub.params, ...sub.attachments.flatMap((a) => a.params)]) out.add(p);
+    }
+    for (const p of own) if (selectorMatches(sel, [...inst.segments, p.name])) out.add(p);
+  }
+  return [...out];
+}
+
+function noMatch(sel: Selector, instances: readonly Instance[]): CompileError {
+  const paths = instances.filter((i) => i.path !== '').map((i) => i.path);
+  const text = selectorText(sel);
+  const near = suggestion(text, paths);
+  const help = near.help ?? `paths look like: ${paths.slice(0, 4).join(', ')}${paths.length > 4 ? ', …' : ''}`;
+  return new CompileError(error('tune', `selector \`${text}\` matches nothing in the model`, sel.span, { help }));
+}
+
+function bindOptions(method: PeftMethod, args: readonly Arg[]): MethodOptions {
+  const out: Record<string, number | boolean> = {};
+  const names = Object.keys(method.options);
+  let pos = 0;
+  for (const a of args) {
+    const name = a.name ? a.name.name : names[pos++];
+    if (name === undefined) throw new CompileError(error('tune', `\`${method.name}\` takes at most ${names.length} option(s)`, a.span));
+    const spec = method.options[name];
+    if (!spec) throw new CompileError(error('tune', `\`${method.name}\` has no option \`${name}\``, a.name?.span ?? a.span, suggestion(name, names)));
+    const v: Scalar = constEval(a.value, new Map());
+    let value: number | boolean;
+    if (spec.type === 'bool') {
+      if (v.kind !== 'bool') throw new CompileError(error('type', `option \`${name}\` is bool, got ${describeScalar(v)}`, a.value.span));
+      value = v.v;
+    } else {
+      if (v.kind !== 'int' && v.kind !== 'float') throw new CompileError(error('type', `option \`${name}\` is ${spec.type}, got ${describeScalar(v)}`, a.value.span));
+      const n = Number(v.v);
+      if (spec.type === 'int' && !Number.isInteger(n)) throw new CompileError(error('type', `option \`${name}\` is int, got ${n}`, a.value.span));
+      value = n;
+    }
+    const bad = spec.check?.(value);
+    if (bad) throw new CompileError(error('value', `option \`${name}\` of \`${method.name}\` ${bad}, got ${value}`, a.value.span));
+    out[name] = value;
+  }
+  for (const [k, spec] of Object.entries(method.options)) if (!(k in out)) out[k] = spec.default;
+  return out;
+}
+
+function attach(method: PeftMethod, site: Instance, options: MethodOptions, sel: Selector, span: import('../diag/span.ts').Span): void {
+  if (!method.sites.includes(site.type)) {
+    throw new CompileError(
+      error('tune', `\`${method.name}\` attaches to ${method.sites.join(' or ')} sites, but \`${site.path}\` is a ${site.type}`, sel.span, {
+        help: `narrow the selector \`${selectorText(sel)}\` to ${method.sites.join('/')} modules`,
+      }),
+    );
+  }
+  if (site.attachments.some((a) => a.method === method.name)) {
+    throw new CompileError(error('tune', `\`${method.name}\` is applied to \`${site.path}\` twice`, sel.span));
+  }
+  const added = method.params(site, options);
+  if (typeof added === 'string') throw new CompileError(error('tune', added, sel.span));
+  const params: ParamSlot[] = added.map((p) => ({
+    name: p.name,
+    path: `${site.path}.${p.name}`,
+    shape: p.shape,
+    init: p.init,
+    trainable: true,
+    addedBy: method.name,
+    span,
+  }));
+  site.attachments.push({ method: method.name, options, params, span });
+}

@@ -1,0 +1,111 @@
+/**
+ * The compiler front end as a list of named stages, each a function from one printable
+ * structure to the next:
+ *
+ *   parse      text            -> MileFile (AST)          grammar/parse.ts
+ *   elaborate  Program         -> ElaboratedModel         compiler/sema/elaborate.ts
+ *   tune       ElaboratedModel -> (attachments, flags)    compiler/peft/tune.ts
+ *   lower      ElaboratedModel -> Graph (forward IR)      compiler/ir/lower.ts
+ *   grad       Graph           -> Graph + grads           compiler/grad/grad.ts
+ *
+ * The back end (specialize -> schedule -> wgsl -> plan) is in compiler/backend.ts.
+ */
+import type { TuneDecl } from '../grammar/ast.ts';
+import { CompileError, type Diagnostic, error, hasErrors, suggestion } from './diag/diagnostic.ts';
+import { differentiate } from './grad/grad.ts';
+import type { Graph } from './ir/graph.ts';
+import { lower } from './ir/lower.ts';
+import { MethodRegistry } from './peft/registry.ts';
+import { applyTune, type TuneReport } from './peft/tune.ts';
+import { elaborate } from './sema/elaborate.ts';
+import type { ElaboratedModel } from './sema/instance.ts';
+import { loadProgram } from './sema/load.ts';
+import type { Program } from './sema/program.ts';
+
+export interface FrontEndOptions {
+  readonly file: string;
+  /** Source text to use instead of reading `file`. */
+  readonly text?: string;
+  readonly tune?: string;
+  readonly model?: string;
+  /** Build the training graph (dropout on, gradients of trainable parameters). */
+  readonly training: boolean;
+  readonly registry?: MethodRegistry;
+}
+
+export interface FrontEnd {
+  readonly program: Program;
+  readonly model: ElaboratedModel;
+  readonly tune: TuneReport;
+  /** The forward graph (with dropout when training). */
+  readonly forward: Graph;
+  /** Forward + backward, when training. */
+  readonly train?: Graph;
+}
+
+export interface StageResult<T> {
+  readonly result?: T;
+  readonly diagnostics: readonly Diagnostic[];
+  readonly sources: ReadonlyMap<string, string>;
+}
+
+export function compileFrontEnd(opts: FrontEndOptions): StageResult<FrontEnd> {
+  const loaded = loadProgram(opts.file, opts.text);
+  const sources = loaded.sources;
+  const fail = (diagnostics: readonly Diagnostic[]) => ({ diagnostics, sources });
+  if (!loaded.program) return fail(loaded.diagnostics);
+  const program = loaded.program;
+  try {
+    const tune = pickTune(program, opts.tune);
+    const modelName = pickModel(program, opts.model, tune);
+    const el = elaborate(program, modelName);
+    if (!el.model) return fail(el.diagnostics);
+    const registry = opts.registry ?? new MethodRegistry();
+    const tuned = applyTune(el.model, tune, registry);
+    if (!tuned.report) return fail(tuned.diagnostics);
+    const lowered = lower(el.model, registry, { training: opts.training });
+    if (!lowered.graph) return fail(lowered.diagnostics);
+    const forward = lowered.graph;
+    let train: Graph | undefined;
+    if (opts.training) {
+      if (forward.outputs.loss === undefined) {
+        return fail([error('train', `model \`${modelName}\` has no \`loss\` statement, so it cannot be trained`, el.model.root.forward!.span)]);
+      }
+      if (!forward.params.some((p) => p.trainable)) {
+        const at = tune?.span ?? el.model.root.span;
+        return fail([error('train', `nothing to train: every parameter is frozen${tune ? ` in tune \`${tune.name.name}\`` : ''}`, at)]);
+      }
+      train = differentiate(forward, 'loss');
+    }
+    return { result: { program, model: el.model, tune: tuned.report, forward, train }, diagnostics: [], sources };
+  } catch (e) {
+    if (e instanceof CompileError) return fail([e.diagnostic]);
+    throw e;
+  }
+}
+
+function pickTune(program: Program, name: string | undefined): TuneDecl | undefined {
+  if (name === undefined) return undefined;
+  const t = program.tunes.find((x) => x.name.name === name);
+  if (t) return t;
+  const main = program.files[0]!;
+  const names = program.tunes.map((x) => x.name.name);
+  throw new CompileError(
+    error('tune', `no tune named \`${name}\` in ${main.file}`, main.span, {
+      ...(suggestion(name, names).help ? suggestion(name, names) : { help: names.length ? `tunes in this file: ${names.join(', ')}` : 'this file declares no tunes' }),
+    }),
+  );
+}
+
+function pickModel(program: Program, name: string | undefined, tune: TuneDecl | undefined): string {
+  if (name !== undefined) return name;
+  if (tune) return tune.model.name;
+  const main = program.files[0]!;
+  const own = main.decls.filter((d) => d.kind === 'model').map((d) => d.name.name);
+  const all = own.length ? own : [...program.models.keys()];
+  if (all.length === 1) return all[0]!;
+  if (all.length === 0) throw new CompileError(error('model', `${main.file} declares no model`, main.span));
+  throw new CompileError(error('model', `${main.file} declares several models (${all.join(', ')}); choose one with --model`, main.span));
+}
+
+export { hasErrors };

@@ -1,0 +1,84 @@
+/**
+ * Reads a `.mile` file and every file it `use`s. `use std.x` names the standard library
+ * shipped with milec (`std/x.mile`); any other dotted path is a file relative to the user's
+ * file (`use layers.vision` -> `layers/vision.mile`).
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { MileFile, ModelDecl, ModuleDecl, TuneDecl } from '../../grammar/ast.ts';
+import { parseMile } from '../../grammar/parse.ts';
+import { type Diagnostic, error, hasErrors, suggestion } from '../diag/diagnostic.ts';
+import type { Program } from './program.ts';
+
+export const STD_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../std');
+
+function displayName(abs: string): string {
+  const rel = relative(process.cwd(), abs);
+  if (abs.startsWith(STD_DIR)) return `std/${relative(STD_DIR, abs)}`;
+  return rel.startsWith('..') ? abs : rel;
+}
+
+/** Loads from disk; `text` overrides the main file's contents (for tests and editors). */
+export function loadProgram(mainPath: string, text?: string): { program?: Program; diagnostics: Diagnostic[]; sources: ReadonlyMap<string, string> } {
+  const sources = new Map<string, string>();
+  const files: MileFile[] = [];
+  const diagnostics: Diagnostic[] = [];
+  const seen = new Set<string>();
+
+  const load = (abs: string, name: string, body?: string): MileFile | undefined => {
+    if (seen.has(abs)) return undefined;
+    seen.add(abs);
+    const src = body ?? readFileSync(abs, 'utf8');
+    sources.set(name, src);
+    const { ast, diagnostics: ds } = parseMile(src, name);
+    diagnostics.push(...ds);
+    files.push(ast);
+    for (const d of ast.decls) {
+      if (d.kind !== 'use') continue;
+      for (const p of d.paths) {
+        const isStd = p.parts[0] === 'std';
+        const base = isStd ? STD_DIR : dirname(abs);
+        const parts = isStd ? p.parts.slice(1) : p.parts;
+        const target = join(base, ...parts) + '.mile';
+        if (!existsSync(target)) {
+          const avail = isStd ? readdirSync(STD_DIR).filter((f) => f.endsWith('.mile')).map((f) => `std.${f.slice(0, -5)}`) : [];
+          diagnostics.push(error('use', `cannot find \`${p.parts.join('.')}\` (looked for ${displayName(target)})`, p.span, suggestion(p.parts.join('.'), avail)));
+          continue;
+        }
+        load(resolve(target), displayName(resolve(target)));
+      }
+    }
+    return ast;
+  };
+
+  const absMain = resolve(mainPath);
+  if (text === undefined && !existsSync(absMain)) {
+    return { sources, diagnostics: [error('io', `cannot read ${mainPath}: no such file`, { file: mainPath, line: 0, col: 0, endLine: 0, endCol: 0 })] };
+  }
+  const main = load(absMain, mainPath, text)!;
+  if (hasErrors(diagnostics)) return { diagnostics, sources };
+
+  const modules = new Map<string, ModuleDecl>();
+  const models = new Map<string, ModelDecl>();
+  for (const f of files) {
+    for (const d of f.decls) {
+      if (d.kind !== 'module' && d.kind !== 'model') continue;
+      const prev = modules.get(d.name.name) ?? models.get(d.name.name);
+      if (prev) {
+        diagnostics.push(error('name', `\`${d.name.name}\` is defined twice`, d.name.span, { related: [{ span: prev.name.span, message: 'first defined here' }] }));
+        continue;
+      }
+      if (d.kind === 'module') modules.set(d.name.name, d);
+      else models.set(d.name.name, d);
+    }
+  }
+  const tunes = main.decls.filter((d): d is TuneDecl => d.kind === 'tune');
+  const tuneNames = new Set<string>();
+  for (const t of tunes) {
+    if (tuneNames.has(t.name.name)) diagnostics.push(error('name', `tune \`${t.name.name}\` is defined twice`, t.name.span));
+    tuneNames.add(t.name.name);
+  }
+  if (hasErrors(diagnostics)) return { diagnostics, sources };
+  return { program: { files, modules, models, tunes, sources }, diagnostics, sources };
+}

@@ -1,0 +1,184 @@
+/**
+ * The training loop: one compiled plan (forward, backward, AdamW) replayed each step as
+ * a single queue submission, reading back only the loss. Weights are checkpointed
+ * atomically; a non-finite loss stops the run with the last good checkpoint kept.
+ */
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { type Backend, buildBackend } from '../compiler/backend.ts';
+import type { Graph } from '../compiler/ir/graph.ts';
+import type { Bindings } from '../compiler/ir/specialize.ts';
+import { SEED_INPUT } from '../compiler/ir/lower.ts';
+import type { Dataset } from './data/index.ts';
+import type { GpuContext } from './device.ts';
+import { PlanExecutor } from './executor.ts';
+import { initParam, mulberry32 } from './init.ts';
+import { writeSafetensorsAtomic, type TensorToWrite } from './safetensors.ts';
+
+export interface TrainConfig {
+  readonly steps: number;
+  readonly batch: number;
+  readonly lr: number;
+  readonly weightDecay: number;
+  readonly seed: number;
+  readonly bindings: Bindings;
+  readonly checkpointEvery: number;
+  readonly evalBatches: number;
+  readonly outDir: string;
+  /** Extra metadata stored in the checkpoint header (model, tune, …). */
+  readonly metadata: Record<string, string>;
+}
+
+export interface StepInfo {
+  readonly step: number;
+  readonly loss: number;
+  readonly stepsPerSec: number;
+}
+
+export interface TrainSummary {
+  readonly steps: number;
+  readonly lossFirst: number;
+  readonly lossLast: number;
+  readonly checkpoint: string;
+  readonly accuracy?: number;
+  readonly evalLoss?: number;
+  readonly msPerStep: number;
+  readonly dispatchesPerStep: number;
+  readonly trainableParams: number;
+  readonly totalParams: number;
+}
+
+export class NonFiniteLossError extends Error {
+  constructor(
+    readonly step: number,
+    readonly loss: number,
+    readonly checkpoint: string | undefined,
+  ) {
+    super(
+      `loss became ${loss} at step ${step}; stopped. ` +
+        (checkpoint ? `The last good checkpoint is kept at ${checkpoint}.` : 'No checkpoint had been written yet.') +
+        ' Try a lower --lr.',
+    );
+  }
+}
+
+/** Deterministic initial values of every parameter, by name (f32). */
+export function initialParams(g: Graph, seed: number): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const p of g.params) {
+    // Each parameter draws from its own stream, so adding a parameter elsewhere (a new
+    // adapter) does not change the initial values of the others.
+    let h = seed >>> 0;
+    for (const c of p.name) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
+    out.set(p.name, Float32Array.from(initParam(p.init, p.shape as number[], mulberry32(h))));
+  }
+  return out;
+}
+
+function seedFor(seed: number, step: number): Int32Array {
+  return Int32Array.of((Math.imul(seed + 1, 0x9e3779b1) + step) | 0);
+}
+
+export class Trainer {
+  readonly backend: Backend;
+  readonly executor: PlanExecutor;
+  private readonly lossNode: number;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    trainGraph: Graph,
+    private readonly cfg: TrainConfig,
+  ) {
+    this.backend = buildBackend(trainGraph, cfg.bindings);
+    this.executor = new PlanExecutor(ctx, this.backend.plan);
+    this.lossNode = this.backend.graph.outputs.loss!;
+  }
+
+  load(params: ReadonlyMap<string, Float32Array>): void {
+    for (const p of this.backend.graph.params) this.executor.writeParam(p.name, params.get(p.name)!);
+  }
+
+  private feed(data: Dataset, step: number, split: 'train' | 'eval'): void {
+    const batch = data.batch(step, this.cfg.batch, split);
+    for (const i of this.backend.graph.inputs) {
+      if (i.name === SEED_INPUT) {
+        this.executor.writeInput(i.node, seedFor(this.cfg.seed, step));
+        continue;
+      }
+      const v = batch.inputs[i.name];
+      if (!v) throw new Error(`dataset ${data.name} has no input \`${i.name}\``);
+      this.executor.writeInput(i.node, v);
+    }
+  }
+
+  /** One optimizer step; returns the loss computed before the update. */
+  async step(data: Dataset, step: number): Promise<number> {
+    this.feed(data, step, 'train');
+    const out = await this.executor.run({
+      read: [this.lossNode],
+      update: { step: step + 1, lr: this.cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: this.cfg.weightDecay },
+    });
+    return out.get(this.lossNode)![0]!;
+  }
+
+  async trainedParams(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const p of this.backend.graph.params) if (p.trainable) out.set(p.name, await this.executor.readParam(p.name));
+    return out;
+  }
+
+  async saveCheckpoint(path: string, step: number): Promise<void> {
+    const tensors: Record<string, TensorToWrite> = {};
+    const params = await this.trainedParams();
+    for (const p of this.backend.graph.params) {
+      if (!p.trainable) continue;
+      tensors[p.name] = { dtype: 'F32', shape: p.shape as number[], data: params.get(p.name)! };
+    }
+    await writeSafetensorsAtomic(path, tensors, { ...this.cfg.metadata, step: String(step), format: 'milec-adapter' });
+  }
+
+  destroy(): void {
+    this.executor.destroy();
+  }
+}
+
+/** Accuracy and mean loss of an inference graph with `logits` and `loss` outputs. */
+export async function evaluate(ctx: GpuContext, evalGraph: Graph, params: ReadonlyMap<string, Float32Array>, data: Dataset, cfg: TrainConfig): Promise<{ accuracy?: number; loss?: number }> {
+  const be = buildBackend(evalGraph, cfg.bindings);
+  const ex = new PlanExecutor(ctx, be.plan);
+  try {
+    for (const p of be.graph.params) ex.writeParam(p.name, params.get(p.name)!);
+    const logits = be.graph.outputs.logits;
+    const loss = be.graph.outputs.loss;
+    const labelsInput = be.graph.inputs.find((i) => i.name === 'labels');
+    let correct = 0;
+    let total = 0;
+    let lossSum = 0;
+    for (let s = 0; s < cfg.evalBatches; s++) {
+      const batch = data.batch(s, cfg.batch, 'eval');
+      for (const i of be.graph.inputs) ex.writeInput(i.node, batch.inputs[i.name]!);
+      const read = [logits, loss].filter((x): x is number => x !== undefined);
+      const out = await ex.run({ read });
+      if (loss !== undefined) lossSum += out.get(loss)![0]!;
+      if (logits !== undefined && labelsInput) {
+        const l = out.get(logits)!;
+        const labels = batch.inputs.labels as Int32Array;
+        const classes = l.length / labels.length;
+        for (let r = 0; r < labels.length; r++) {
+          let best = 0;
+          for (let c = 1; c < classes; c++) if (l[r * classes + c]! > l[r * classes + best]!) best = c;
+          if (best === labels[r]) correct++;
+          total++;
+        }
+      }
+    }
+    return { accuracy: total ? correct / total : undefined, loss: loss !== undefined ? lossSum / cfg.evalBatches : undefined };
+  } finally {
+    ex.destroy();
+  }
+}
+
+export function checkpointPath(outDir: string): string {
+  mkdirSync(outDir, { recursive: true });
+  return join(outDir, 'adapter.safetensors');
+}
