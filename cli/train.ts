@@ -4,7 +4,8 @@ import { compileFrontEnd } from '../compiler/pipeline.ts';
 import { symbolicSizes } from '../compiler/backend.ts';
 import { DataError, openDataset } from '../runtime/data/index.ts';
 import { openDevice } from '../runtime/device.ts';
-import { checkpointPath, evaluate, initialParams, NonFiniteLossError, type TrainConfig, Trainer } from '../runtime/train.ts';
+import { initialParams } from '../runtime/params.ts';
+import { checkpointPath, evaluate, NonFiniteLossError, type TrainConfig, Trainer } from '../runtime/train.ts';
 import { report } from './compile.ts';
 import { parseDims, UserError } from './errors.ts';
 

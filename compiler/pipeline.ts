@@ -6,6 +6,7 @@
  *   elaborate  Program         -> ElaboratedModel         compiler/sema/elaborate.ts
  *   tune       ElaboratedModel -> (attachments, flags)    compiler/peft/tune.ts
  *   lower      ElaboratedModel -> Graph (forward IR)      compiler/ir/lower.ts
+ *   simplify   Graph           -> Graph (rewrite rules)   compiler/ir/simplify.ts
  *   grad       Graph           -> Graph + grads           compiler/grad/grad.ts
  *
  * The back end (specialize -> schedule -> wgsl -> plan) is in compiler/backend.ts.
@@ -15,6 +16,7 @@ import { CompileError, type Diagnostic, error, hasErrors, suggestion } from './d
 import { differentiate } from './grad/grad.ts';
 import type { Graph } from './ir/graph.ts';
 import { lower } from './ir/lower.ts';
+import { simplify } from './ir/simplify.ts';
 import { MethodRegistry } from './peft/registry.ts';
 import { applyTune, type TuneReport } from './peft/tune.ts';
 import { elaborate } from './sema/elaborate.ts';
@@ -58,14 +60,14 @@ export function compileFrontEnd(opts: FrontEndOptions): StageResult<FrontEnd> {
   try {
     const tune = pickTune(program, opts.tune);
     const modelName = pickModel(program, opts.model, tune);
-    const el = elaborate(program, modelName);
+    const el = elaborate(program, modelName, tune?.model.span);
     if (!el.model) return fail(el.diagnostics);
     const registry = opts.registry ?? new MethodRegistry();
     const tuned = applyTune(el.model, tune, registry);
     if (!tuned.report) return fail(tuned.diagnostics);
     const lowered = lower(el.model, registry, { training: opts.training });
     if (!lowered.graph) return fail(lowered.diagnostics);
-    const forward = lowered.graph;
+    const forward = simplify(lowered.graph).graph;
     let train: Graph | undefined;
     if (opts.training) {
       if (forward.outputs.loss === undefined) {
@@ -75,7 +77,7 @@ export function compileFrontEnd(opts: FrontEndOptions): StageResult<FrontEnd> {
         const at = tune?.span ?? el.model.root.span;
         return fail([error('train', `nothing to train: every parameter is frozen${tune ? ` in tune \`${tune.name.name}\`` : ''}`, at)]);
       }
-      train = differentiate(forward, 'loss');
+      train = simplify(differentiate(forward, 'loss')).graph;
     }
     return { result: { program, model: el.model, tune: tuned.report, forward, train }, diagnostics: [], sources };
   } catch (e) {

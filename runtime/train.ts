@@ -12,7 +12,6 @@ import { SEED_INPUT } from '../compiler/ir/lower.ts';
 import type { Dataset } from './data/index.ts';
 import type { GpuContext } from './device.ts';
 import { PlanExecutor } from './executor.ts';
-import { initParam, mulberry32 } from './init.ts';
 import { writeSafetensorsAtomic, type TensorToWrite } from './safetensors.ts';
 
 export interface TrainConfig {
@@ -60,19 +59,6 @@ export class NonFiniteLossError extends Error {
         ' Try a lower --lr.',
     );
   }
-}
-
-/** Deterministic initial values of every parameter, by name (f32). */
-export function initialParams(g: Graph, seed: number): Map<string, Float32Array> {
-  const out = new Map<string, Float32Array>();
-  for (const p of g.params) {
-    // Each parameter draws from its own stream, so adding a parameter elsewhere (a new
-    // adapter) does not change the initial values of the others.
-    let h = seed >>> 0;
-    for (const c of p.name) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
-    out.set(p.name, Float32Array.from(initParam(p.init, p.shape as number[], mulberry32(h))));
-  }
-  return out;
 }
 
 function seedFor(seed: number, step: number): Int32Array {

@@ -36,21 +36,19 @@ export class CompileError extends Error {
   }
 }
 
-/** Levenshtein distance, for did-you-mean suggestions. */
+/** Edit distance counting an adjacent transposition as one edit (optimal string alignment). */
 export function editDistance(a: string, b: string): number {
-  const prev = new Array<number>(b.length + 1);
-  for (let j = 0; j <= b.length; j++) prev[j] = j;
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 0; j <= b.length; j++) d[0]![j] = j;
   for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + cost);
-      diag = tmp;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
     }
   }
-  return prev[b.length]!;
+  return d[a.length]![b.length]!;
 }
 
 /** The closest candidate within a typo's distance, or undefined. */
@@ -68,7 +66,8 @@ export function didYouMean(name: string, candidates: Iterable<string>): string |
   return best;
 }
 
-export function suggestion(name: string, candidates: Iterable<string>): { help?: string } {
+export function suggestion(name: string, candidates: Iterable<string>, otherwise?: string): { help?: string } {
   const s = didYouMean(name, candidates);
-  return s === undefined ? {} : { help: `did you mean \`${s}\`?` };
+  if (s !== undefined) return { help: `did you mean \`${s}\`?` };
+  return otherwise === undefined ? {} : { help: otherwise };
 }

@@ -50,7 +50,7 @@ function define(name: string, doc: string, params: ParamSpec[], fn: (ops: LowerO
       for (const a of args) {
         const p = a.name ? params.find((x) => x.name === a.name) : params[pos++];
         if (!p) {
-          if (a.name) throw new CompileError(error('name', `\`${name}\` has no argument \`${a.name}\``, a.span, suggestion(a.name, params.map((x) => x.name))));
+          if (a.name) throw new CompileError(error('name', `\`${name}\` has no argument \`${a.name}\``, a.span, suggestion(a.name, params.map((x) => x.name), `\`${name}\` takes ${params.map((x) => x.name).join(', ')}`)));
           throw new CompileError(error('type', `\`${name}\` takes at most ${params.length} argument(s)`, a.span));
         }
         if (bound[p.name]) throw new CompileError(error('type', `argument \`${p.name}\` is given twice`, a.span));

@@ -226,20 +226,8 @@ class Lowering implements LowerOps {
     }
   }
 
-  /** `a @ b`, folding a transpose of the last two axes into the matmul's operand flags. */
   matmul(a: NodeId, b: NodeId, at: Span): NodeId {
-    const [sa, ta] = this.unTranspose(a);
-    const [sb, tb] = this.unTranspose(b);
-    return this.b.op('matmul', [sa, sb], { transA: ta, transB: tb }, at);
-  }
-
-  private unTranspose(id: NodeId): [NodeId, boolean] {
-    const n = this.b.node(id);
-    if (n.op !== 'permute') return [id, false];
-    const perm = (n.attrs as { perm: readonly number[] }).perm;
-    const r = perm.length;
-    const swapsLast = r >= 2 && perm[r - 1] === r - 2 && perm[r - 2] === r - 1 && perm.slice(0, -2).every((p, i) => p === i);
-    return swapsLast ? [n.src[0]!, true] : [id, false];
+    return this.b.op('matmul', [a, b], { transA: false, transB: false }, at);
   }
 
   // ------------------------------------------------------------ calls
@@ -306,7 +294,9 @@ class Lowering implements LowerOps {
         ordered.push(arg.value);
       }
       const runForward = (vals: readonly Value[]): Value => {
-        const vars = new Map<string, Value>(dims);
+        // Sizes bound by the input patterns are variables; module arguments are looked up
+        // after parameters and children, so a `bias` param shadows a `bias` flag.
+        const vars = new Map<string, Value>([...dims].filter(([k]) => !inst.args.has(k)));
         fwd.params.forEach((p, i) => vars.set(p.name.name, vals[i]!));
         const result = this.evalBlock(fwd.body, { vars, inst, isModel: false });
         if (!result) throw new CompileError(error('module', `the forward of \`${inst.type}\` has no result expression`, fwd.body.span));

@@ -99,7 +99,7 @@ function bindOptions(method: PeftMethod, args: readonly Arg[]): MethodOptions {
     const name = a.name ? a.name.name : names[pos++];
     if (name === undefined) throw new CompileError(error('tune', `\`${method.name}\` takes at most ${names.length} option(s)`, a.span));
     const spec = method.options[name];
-    if (!spec) throw new CompileError(error('tune', `\`${method.name}\` has no option \`${name}\``, a.name?.span ?? a.span, suggestion(name, names)));
+    if (!spec) throw new CompileError(error('tune', `\`${method.name}\` has no option \`${name}\``, a.name?.span ?? a.span, suggestion(name, names, `options of \`${method.name}\`: ${names.join(', ')}`)));
     const v: Scalar = constEval(a.value, new Map());
     let value: number | boolean;
     if (spec.type === 'bool') {

@@ -1,0 +1,142 @@
+/**
+ * Splits a concrete graph into GPU kernels: decides which nodes are *realized* (get a
+ * buffer written by a kernel), which share another node's buffer, and which vanish into
+ * their consumers' WGSL as literals.
+ *
+ * Today every realized op is its own kernel. The data structure is already the fused one:
+ * a `Kernel` lists the `nodes` it computes and the realized `inputs` it reads, and the
+ * renderer only ever sees a kernel's sources through `resolveSource`. Fusion will extend
+ * this in place, tinygrad-style, by computing a *realize set* first and grouping the rest:
+ *   - a chain of elementwise ops (unary, binary, expand of a broadcast operand, dropout
+ *     masks) whose intermediates have one consumer becomes one kernel, its `nodes` listed in
+ *     topological order and its `output` the last one; intermediates then need no buffer;
+ *   - an elementwise prologue may fold into a reduction, row op or matmul load, and an
+ *     elementwise epilogue into its store (bias add, gelu after a matmul);
+ *   - nodes stay realized when they are roots, have several consumers (unless recomputing
+ *     is cheaper), feed a reduction across rows, or when merging would exceed
+ *     `MAX_STORAGE_BUFFERS` bindings: the binding count is a hard constraint (WebGPU
+ *     guarantees only 8 storage buffers per stage), checked when a group grows.
+ * The renderer then emits one expression per node of a kernel instead of one load.
+ */
+import type { Graph, Node, NodeId } from '../ir/graph.ts';
+
+/** WebGPU's guaranteed `maxStorageBuffersPerShaderStage`: what every kernel must fit in. */
+export const MAX_STORAGE_BUFFERS = 8;
+
+export interface Kernel {
+  id: number;
+  /** The nodes computed here, in topological order (one today; a fused chain later). */
+  nodes: NodeId[];
+  /** The realized node this kernel writes. */
+  output: NodeId;
+  /** The nodes whose buffers it reads (storage nodes: aliases resolved, literals dropped), each once. */
+  inputs: NodeId[];
+  /**
+   * For a `concat` with more sources than fit in one kernel's bindings: this kernel
+   * writes the output region of sources `[first, first + count)`. The kernels of one concat
+   * are consecutive and together write the whole output.
+   */
+  concatPart?: { first: number; count: number };
+}
+
+/** How a kernel reads one of its node's sources. */
+export type SourceRef = { kind: 'buffer'; node: NodeId } | { kind: 'literal'; value: number };
+
+/**
+ * The value of a node that is the same scalar everywhere: a `const`, or a reshape or expand
+ * of one (the seed `1` of a gradient is usually `expand(const)`). Such nodes are folded into
+ * the WGSL of their consumers instead of occupying a buffer and a binding.
+ */
+export function literalValue(g: Graph, id: NodeId): number | undefined {
+  const n = g.nodes[id]!;
+  if (n.op === 'const') return (n as Node<'const'>).attrs.value;
+  if (n.op === 'reshape' || n.op === 'expand') return literalValue(g, n.src[0]!);
+  return undefined;
+}
+
+/**
+ * The node whose buffer holds `id`'s data. Buffers are always dense row-major, so a reshape
+ * never moves data: it shares its source's buffer (an alias) and costs no kernel.
+ */
+export function storageOf(g: Graph, id: NodeId): NodeId {
+  const n = g.nodes[id]!;
+  if (n.op === 'reshape' && literalValue(g, id) === undefined) return storageOf(g, n.src[0]!);
+  return id;
+}
+
+/** How kernels read node `id`; scheduler, renderer and planner all go through this. */
+export function resolveSource(g: Graph, id: NodeId): SourceRef {
+  const v = literalValue(g, id);
+  if (v !== undefined) return { kind: 'literal', value: v };
+  return { kind: 'buffer', node: storageOf(g, id) };
+}
+
+export function isLeaf(n: Node): boolean {
+  return n.op === 'param' || n.op === 'input';
+}
+
+/** The nodes that `roots` depend on, in topological (id) order. */
+export function reachable(g: Graph, roots: readonly NodeId[]): NodeId[] {
+  const seen = new Uint8Array(g.nodes.length);
+  const stack = [...roots];
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (seen[id]) continue;
+    seen[id] = 1;
+    for (const s of g.nodes[id]!.src) if (!seen[s]) stack.push(s);
+  }
+  const out: NodeId[] = [];
+  seen.forEach((v, i) => v && out.push(i));
+  return out;
+}
+
+/**
+ * Whether `id` is written by a kernel of its own. A root is always realized, except when
+ * it can share a computed node's buffer: a root that folds to a literal or aliases a
+ * param/input gets a kernel so that it has a buffer that is its own (a parameter's
+ * gradient must never be the parameter's own buffer: the optimizer writes one and reads
+ * the other in one dispatch).
+ */
+export function needsKernel(g: Graph, id: NodeId, isRoot: boolean): boolean {
+  const n = g.nodes[id]!;
+  if (isLeaf(n)) return false;
+  if (literalValue(g, id) !== undefined) return isRoot;
+  if (n.op === 'reshape') return isRoot && isLeaf(g.nodes[storageOf(g, id)]!);
+  return true;
+}
+
+function kernelInputs(g: Graph, srcs: readonly NodeId[]): NodeId[] {
+  const out: NodeId[] = [];
+  for (const s of srcs) {
+    const r = resolveSource(g, s);
+    if (r.kind === 'buffer' && !out.includes(r.node)) out.push(r.node);
+  }
+  return out;
+}
+
+/** The kernels that compute `roots` of a concrete graph, in dispatch order. */
+export function schedule(g: Graph, roots: readonly NodeId[]): Kernel[] {
+  const rootSet = new Set(roots);
+  const kernels: Kernel[] = [];
+  for (const id of reachable(g, roots)) {
+    const n = g.nodes[id]!;
+    if (!needsKernel(g, id, rootSet.has(id))) continue;
+    const inputs = kernelInputs(g, n.src);
+    // One binding for the output, the rest for inputs.
+    if (inputs.length + 1 <= MAX_STORAGE_BUFFERS) {
+      kernels.push({ id: kernels.length, nodes: [id], output: id, inputs });
+      continue;
+    }
+    if (n.op !== 'concat') throw new Error(`%${id} (${n.op}) reads ${inputs.length} buffers, more than a kernel can bind`);
+    // Greedily pack consecutive sources while their distinct buffers fit.
+    let first = 0;
+    while (first < n.src.length) {
+      let count = 1;
+      while (first + count < n.src.length && kernelInputs(g, n.src.slice(first, first + count + 1)).length + 1 <= MAX_STORAGE_BUFFERS) count++;
+      const part = n.src.slice(first, first + count);
+      kernels.push({ id: kernels.length, nodes: [id], output: id, inputs: kernelInputs(g, part), concatPart: { first, count } });
+      first += count;
+    }
+  }
+  return kernels;
+}

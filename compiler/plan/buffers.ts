@@ -1,0 +1,209 @@
+/**
+ * Kernel[] -> Plan: every buffer the step needs, with sizes, and the dispatch list with
+ * each binding resolved to a buffer slot. Pure and GPU-free; the executor only follows it.
+ *
+ * Params, inputs, kept nodes (outputs, gradients) and optimizer state get buffers of their
+ * own for the whole run. Every other realized node is a temporary: it lives from the step
+ * that writes it to the last step that reads it, and temporaries share a pool of buffers
+ * by liveness (greedy best fit in dispatch order). Because all dispatches run in order in
+ * one queue submission, a buffer freed after step s can be rewritten by step s + 1.
+ */
+import type { Graph, NodeId } from '../ir/graph.ts';
+import { concreteShape } from '../ir/graph.ts';
+import type { DType, OpKind } from '../ops/kinds.ts';
+import { type Kernel, reachable, resolveSource, schedule, storageOf } from '../fuse/schedule.ts';
+import { type RenderOptions, type ShaderModule, renderKernel } from '../wgsl/render.ts';
+
+export type BufferKind = 'param' | 'input' | 'grad' | 'output' | 'temp' | 'optim';
+
+export interface PlanBuffer {
+  id: number;
+  bytes: number;
+  kind: BufferKind;
+  /** What it holds: a param or input name, `%id` of a kept node, `temp`, or `m:`/`v:` + param name. */
+  label: string;
+}
+
+export interface PlanStep {
+  shader: ShaderModule;
+  /** Buffer slot of each binding: `buffers[i]` backs `shader.bindings[i]`. */
+  buffers: number[];
+  kernel: Kernel;
+  /** Shape of the node written. */
+  shape: number[];
+}
+
+/** One AdamW-style update: which buffers hold a trainable parameter, its gradient and state. */
+export interface PlanUpdate {
+  name: string;
+  param: number;
+  grad: number;
+  m: number;
+  v: number;
+  numel: number;
+}
+
+export interface Plan {
+  buffers: PlanBuffer[];
+  /** Every node with data on the device -> its buffer (aliases share their source's). */
+  nodeBuffer: Map<NodeId, number>;
+  /** Element count and dtype of every node in `nodeBuffer` (a pooled buffer may be larger). */
+  nodeType: Map<NodeId, { numel: number; dtype: DType }>;
+  steps: PlanStep[];
+  /** Device memory of the whole plan: the sum of all buffer sizes. */
+  peakBytes: number;
+  /** Bytes of the temporary pool, and what the temporaries would take without reuse. */
+  tempBytes: number;
+  naiveTempBytes: number;
+  kernels: Kernel[];
+  params: { name: string; node: NodeId; buffer: number; numel: number; trainable: boolean }[];
+  inputs: { name: string; node: NodeId; buffer: number; numel: number; dtype: DType }[];
+  keep: NodeId[];
+  /** One entry per parameter with a gradient among `keep`, when `optimizer` was asked for. */
+  updates: PlanUpdate[];
+}
+
+export interface PlanOptions extends RenderOptions {
+  /** The nodes to compute. */
+  roots: readonly NodeId[];
+  /** The nodes whose values must survive the run (read back, or read by the optimizer). */
+  keep: readonly NodeId[];
+  /** Allocate optimizer state (m, v) for every trainable parameter whose gradient is kept. */
+  optimizer?: boolean;
+}
+
+/** Storage buffers need a non-zero size that is a multiple of 4. */
+function bytesOf(g: Graph, id: NodeId): number {
+  const n = concreteShape(g.nodes[id]!.shape).reduce((a, b) => a * b, 1);
+  return Math.max(4, n * 4);
+}
+
+const numelOf = (g: Graph, id: NodeId): number => concreteShape(g.nodes[id]!.shape).reduce((a, b) => a * b, 1);
+
+export function planGraph(g: Graph, opts: PlanOptions): Plan {
+  const keep = [...new Set(opts.keep)];
+  const kernels = schedule(g, [...new Set([...opts.roots, ...keep])]);
+  const buffers: PlanBuffer[] = [];
+  const nodeBuffer = new Map<NodeId, number>();
+  const alloc = (bytes: number, kind: BufferKind, label: string): number => {
+    buffers.push({ id: buffers.length, bytes, kind, label });
+    return buffers.length - 1;
+  };
+
+  const params = g.params.map((p) => {
+    const buffer = alloc(bytesOf(g, p.node), 'param', p.name);
+    nodeBuffer.set(p.node, buffer);
+    return { name: p.name, node: p.node, buffer, numel: numelOf(g, p.node), trainable: p.trainable };
+  });
+  const inputs = g.inputs.map((i) => {
+    const buffer = alloc(bytesOf(g, i.node), 'input', i.name);
+    nodeBuffer.set(i.node, buffer);
+    return { name: i.name, node: i.node, buffer, numel: numelOf(g, i.node), dtype: i.dtype };
+  });
+
+  // Which node each realized output is written by; a kept node that is an alias keeps its
+  // storage node alive instead.
+  const written = new Set(kernels.map((k) => k.output));
+  const gradNodes = new Set(Object.values(g.grads));
+  for (const id of keep) {
+    const s = written.has(id) ? id : storageOf(g, id);
+    if (nodeBuffer.has(s)) continue;
+    if (!written.has(s)) throw new Error(`kept node %${id} has no buffer (it folds to a literal and is not computed)`);
+    nodeBuffer.set(s, alloc(bytesOf(g, s), gradNodes.has(id) ? 'grad' : 'output', `%${s}`));
+  }
+
+  // Liveness of temporaries, in step indices.
+  const lastUse = new Map<NodeId, number>();
+  kernels.forEach((k, s) => {
+    lastUse.set(k.output, s);
+    for (const i of k.inputs) lastUse.set(i, s);
+  });
+  const free: number[] = [];
+  let naiveTempBytes = 0;
+  const steps: PlanStep[] = [];
+  kernels.forEach((k, s) => {
+    if (!nodeBuffer.has(k.output)) {
+      const need = bytesOf(g, k.output);
+      naiveTempBytes += need;
+      nodeBuffer.set(k.output, takeFree(free, buffers, need, () => alloc(need, 'temp', 'temp')));
+    }
+    const shader = renderKernel(g, k, opts);
+    steps.push({ shader, buffers: shader.bindings.map((b) => nodeBuffer.get(b.node)!), kernel: k, shape: concreteShape(g.nodes[k.output]!.shape) });
+    // Release temporaries whose last reader was this step (the output too, if nothing reads it).
+    for (const id of new Set([k.output, ...k.inputs])) {
+      const b = nodeBuffer.get(id)!;
+      if (lastUse.get(id) === s && buffers[b]!.kind === 'temp') free.push(b);
+    }
+  });
+
+  // Aliases (reshapes) and kept nodes read back through their storage node's buffer.
+  for (const id of reachable(g, [...opts.roots, ...keep])) {
+    if (nodeBuffer.has(id)) continue;
+    const r = resolveSource(g, id);
+    if (r.kind === 'buffer' && nodeBuffer.has(r.node)) nodeBuffer.set(id, nodeBuffer.get(r.node)!);
+  }
+
+  const nodeType = new Map<NodeId, { numel: number; dtype: DType }>();
+  for (const id of [...nodeBuffer.keys()].sort((a, b) => a - b)) nodeType.set(id, { numel: numelOf(g, id), dtype: g.nodes[id]!.dtype });
+
+  const updates: PlanUpdate[] = [];
+  if (opts.optimizer) {
+    for (const p of params) {
+      const gradNode = g.grads[p.name];
+      if (!p.trainable || gradNode === undefined || !keep.includes(gradNode)) continue;
+      const grad = nodeBuffer.get(gradNode);
+      if (grad === undefined) throw new Error(`gradient of ${p.name} (%${gradNode}) has no buffer`);
+      const bytes = buffers[p.buffer]!.bytes;
+      updates.push({ name: p.name, param: p.buffer, grad, m: alloc(bytes, 'optim', `m:${p.name}`), v: alloc(bytes, 'optim', `v:${p.name}`), numel: p.numel });
+    }
+  }
+
+  const sum = (kind?: BufferKind) => buffers.filter((b) => kind === undefined || b.kind === kind).reduce((a, b) => a + b.bytes, 0);
+  return { buffers, nodeBuffer, nodeType, steps, peakBytes: sum(), tempBytes: sum('temp'), naiveTempBytes, kernels, params, inputs, keep, updates };
+}
+
+/**
+ * Best fit from the free list: the smallest free buffer that holds `need` bytes; failing
+ * that, the largest free buffer grows to `need` (sizes are only fixed once planning ends,
+ * and growing never costs more than a new buffer); failing that, a new buffer.
+ */
+function takeFree(free: number[], buffers: PlanBuffer[], need: number, fresh: () => number): number {
+  let best = -1;
+  for (let j = 0; j < free.length; j++) {
+    const b = buffers[free[j]!]!;
+    if (b.bytes >= need && (best < 0 || b.bytes < buffers[free[best]!]!.bytes)) best = j;
+  }
+  if (best < 0 && free.length) {
+    best = 0;
+    for (let j = 1; j < free.length; j++) if (buffers[free[j]!]!.bytes > buffers[free[best]!]!.bytes) best = j;
+    buffers[free[best]!]!.bytes = need;
+  }
+  if (best < 0) return fresh();
+  return free.splice(best, 1)[0]!;
+}
+
+function fmtBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+}
+
+/** Deterministic text form of a plan (`milec compile --emit plan`). */
+export function printPlan(p: Plan): string {
+  const lines: string[] = [];
+  lines.push(
+    `plan: ${p.buffers.length} buffers, ${p.steps.length} dispatches, ${fmtBytes(p.peakBytes)} ` +
+      `(temporaries ${fmtBytes(p.tempBytes)} pooled, ${fmtBytes(p.naiveTempBytes)} unpooled)`,
+  );
+  lines.push('buffers:');
+  for (const b of p.buffers) lines.push(`  b${b.id}  ${b.kind.padEnd(6)} ${String(b.bytes).padStart(10)} B  ${b.label}`);
+  lines.push('steps:');
+  p.steps.forEach((s, i) => {
+    const [out, ...ins] = s.buffers;
+    const part = s.kernel.concatPart ? ` part ${s.kernel.concatPart.first}+${s.kernel.concatPart.count}` : '';
+    const what = `${s.shader.op} %${s.kernel.output} [${s.shape.join(', ')}]${part}`;
+    lines.push(`  ${String(i).padStart(3)}  ${what.padEnd(36)} b${out} <- ${ins.map((b) => `b${b}`).join(' ') || '-'}  wg ${s.shader.workgroups.join('x')}`);
+  });
+  for (const u of p.updates) lines.push(`  adamw ${u.name}: param b${u.param} grad b${u.grad} m b${u.m} v b${u.v}`);
+  return lines.join('\n') + '\n';
+}

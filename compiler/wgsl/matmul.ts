@@ -1,0 +1,127 @@
+/**
+ * Batched matmul `op(A)[..., M, K] @ op(B)[..., K, N]` as a tiled shared-memory kernel.
+ *
+ * A workgroup of 256 invocations computes a TM×TN output tile, stepping over K in slabs of
+ * TK: it stages the A slab (TM×TK) and B slab (TK×TN) in workgroup memory, then each
+ * invocation accumulates an RM×RN block of outputs from registers (register blocking:
+ * each loaded value is reused RM or RN times). Transposed operands differ only in how
+ * the slabs are loaded, and each load maps consecutive invocations to the operand's
+ * contiguous axis so global reads stay coalesced. Edges are zero-filled, so any M, N, K
+ * works. Batch axes broadcast: the batch index `wid.z` is decomposed into coordinates
+ * and each operand skips the axes it broadcasts along.
+ */
+import { type KernelBody, type RenderCtx, OUT, coordLines, size, stridesOf, u32Lit } from './common.ts';
+
+interface Tiling {
+  TM: number;
+  TN: number;
+  TK: number;
+  RM: number;
+  RN: number;
+}
+
+/** 64×64 tiles with 4×4 blocks for large products; 16×16 with one output each otherwise. */
+function tiling(M: number, N: number): Tiling {
+  if (M >= 64 && N >= 64) return { TM: 64, TN: 64, TK: 16, RM: 4, RN: 4 };
+  return { TM: 16, TN: 16, TK: 16, RM: 1, RN: 1 };
+}
+
+/** WGSL computing an operand's matrix offset from the batch coordinates `z0..`. */
+function batchBase(opShape: readonly number[], batch: readonly number[], matrixSize: number): string {
+  const own = opShape.slice(0, -2);
+  const st = stridesOf(own);
+  const lead = batch.length - own.length;
+  const terms: string[] = [];
+  batch.forEach((d, i) => {
+    const j = i - lead;
+    if (j < 0 || own[j] !== d || d === 1) return;
+    terms.push(`z${i} * ${u32Lit(st[j]! * matrixSize)}`);
+  });
+  return terms.length ? terms.join(' + ') : '0u';
+}
+
+export function renderMatmul(ctx: RenderCtx<'matmul'>): KernelBody {
+  const { transA, transB } = ctx.attrs;
+  const [a, b] = [ctx.src[0]!, ctx.src[1]!];
+  const r = ctx.shape.length;
+  const [M, N] = [ctx.shape[r - 2]!, ctx.shape[r - 1]!];
+  const K = transA ? a.shape[a.shape.length - 2]! : a.shape[a.shape.length - 1]!;
+  const batch = ctx.shape.slice(0, -2);
+  const B = size(batch);
+  const t = tiling(M, N);
+  const T = (t.TM / t.RM) * (t.TN / t.RN);
+  const TXN = t.TN / t.RN;
+  const TYM = t.TM / t.RM;
+  const wg: [number, number, number] = [Math.ceil(N / t.TN), Math.ceil(M / t.TM), B];
+  if (wg.some((w) => w > ctx.maxWg)) throw new Error(`matmul ${ctx.shape.join('×')}: dispatch ${wg.join('×')} exceeds ${ctx.maxWg} workgroups per dimension`);
+
+  // Slab loads: `idx` walks the slab so that consecutive invocations read consecutive
+  // addresses of the operand as stored.
+  const loadA = (idx: string) =>
+    transA
+      ? { mm: `${idx} % ${t.TM}u`, kk: `${idx} / ${t.TM}u`, off: `abase + k * ${u32Lit(M)} + m` }
+      : { mm: `${idx} / ${t.TK}u`, kk: `${idx} % ${t.TK}u`, off: `abase + m * ${u32Lit(K)} + k` };
+  const loadB = (idx: string) =>
+    transB
+      ? { nn: `${idx} / ${t.TK}u`, kk: `${idx} % ${t.TK}u`, off: `bbase + n * ${u32Lit(K)} + k` }
+      : { nn: `${idx} % ${t.TN}u`, kk: `${idx} / ${t.TN}u`, off: `bbase + k * ${u32Lit(N)} + n` };
+  const la = loadA('e');
+  const lb = loadB('e');
+
+  const fmas: string[] = [];
+  for (let i = 0; i < t.RM; i++) for (let j = 0; j < t.RN; j++) fmas.push(`      acc[${i * t.RN + j}] = fma(av[${i}], bv[${j}], acc[${i * t.RN + j}]);`);
+  const stores: string[] = [];
+  for (let i = 0; i < t.RM; i++) {
+    for (let j = 0; j < t.RN; j++) {
+      stores.push(`  { let m = m0 + ty + ${i * TYM}u; let n = n0 + tx + ${j * TXN}u;
+    if (m < ${u32Lit(M)} && n < ${u32Lit(N)}) { ${OUT}[obase + m * ${u32Lit(N)} + n] = acc[${i * t.RN + j}]; } }`);
+    }
+  }
+  const code = `
+var<workgroup> As: array<f32, ${t.TK * t.TM}>;
+var<workgroup> Bs: array<f32, ${t.TK * t.TN}>;
+
+@compute @workgroup_size(${T})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n0 = wid.x * ${t.TN}u;
+  let m0 = wid.y * ${t.TM}u;
+${coordLines(batch, 'wid.z', 'z')}  let abase = ${batchBase(a.shape, batch, M * K)};
+  let bbase = ${batchBase(b.shape, batch, K * N)};
+  let obase = wid.z * ${u32Lit(M * N)};
+  let tx = lid % ${TXN}u;
+  let ty = lid / ${TXN}u;
+  var acc: array<f32, ${t.RM * t.RN}>;
+  var av: array<f32, ${t.RM}>;
+  var bv: array<f32, ${t.RN}>;
+  for (var k0 = 0u; k0 < ${u32Lit(K)}; k0 += ${t.TK}u) {
+    for (var e = lid; e < ${t.TM * t.TK}u; e += ${T}u) {
+      let mm = ${la.mm};
+      let kk = ${la.kk};
+      let m = m0 + mm;
+      let k = k0 + kk;
+      var v = 0.0;
+      if (m < ${u32Lit(M)} && k < ${u32Lit(K)}) { v = ${a.at(la.off)}; }
+      As[kk * ${t.TM}u + mm] = v;
+    }
+    for (var e = lid; e < ${t.TK * t.TN}u; e += ${T}u) {
+      let nn = ${lb.nn};
+      let kk = ${lb.kk};
+      let n = n0 + nn;
+      let k = k0 + kk;
+      var v = 0.0;
+      if (n < ${u32Lit(N)} && k < ${u32Lit(K)}) { v = ${b.at(lb.off)}; }
+      Bs[kk * ${t.TN}u + nn] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${t.TK}u; kk++) {
+${Array.from({ length: t.RM }, (_, i) => `      av[${i}] = As[kk * ${t.TM}u + ty + ${i * TYM}u];`).join('\n')}
+${Array.from({ length: t.RN }, (_, j) => `      bv[${j}] = Bs[kk * ${t.TN}u + tx + ${j * TXN}u];`).join('\n')}
+${fmas.join('\n')}
+    }
+    workgroupBarrier();
+  }
+${stores.join('\n')}
+}
+`;
+  return { code, workgroups: wg };
+}

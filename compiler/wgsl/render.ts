@@ -1,0 +1,111 @@
+/**
+ * Kernel -> WGSL. One renderer per op kind in an exhaustive table (a missing op is a compile
+ * error); the families live beside this file. Every shape is concrete here, so sizes and
+ * strides are baked into the code as constants: the same op on the same shapes renders to
+ * the same text, which the runtime uses as its pipeline cache key.
+ *
+ * Binding layout of every kernel: binding 0 is the output (read_write), bindings 1.. are
+ * `kernel.inputs` in order (read). Folded constants are literals, not bindings.
+ */
+import type { Graph, Node, NodeId } from '../ir/graph.ts';
+import { concreteShape } from '../ir/graph.ts';
+import type { OpKind } from '../ops/kinds.ts';
+import type { Kernel } from '../fuse/schedule.ts';
+import { type KernelBody, type RenderCtx, type RenderOptions, OUT, inputVar, size, sourceAccess, wgslType } from './common.ts';
+import { renderBinary, renderConst, renderDropoutMask, renderUnary } from './elementwise.ts';
+import { renderMatmul } from './matmul.ts';
+import { renderConcat, renderExpand, renderGather, renderOneHot, renderPad, renderPermute, renderReshape, renderScatterAdd, renderSlice } from './movement.ts';
+import { renderReduce, renderRowOp } from './reduce.ts';
+
+export type { RenderOptions } from './common.ts';
+
+export interface ShaderModule {
+  kernel: number;
+  /** The op of the kernel's output node (for plans and error messages). */
+  op: OpKind;
+  code: string;
+  entryPoint: string;
+  workgroups: [number, number, number];
+  /** In binding order: `bindings[i]` is `@binding(i)`. */
+  bindings: { node: NodeId; access: 'read' | 'read_write' }[];
+}
+
+type Renderer<K extends OpKind> = (ctx: RenderCtx<K>) => KernelBody;
+
+const leaf = (ctx: RenderCtx<'param' | 'input'>): never => {
+  throw new Error(`%${ctx.node.id} is a ${ctx.node.op}: leaves are buffers, not kernels`);
+};
+
+export const renderers: { readonly [K in OpKind]: Renderer<K> } = {
+  param: leaf,
+  input: leaf,
+  const: renderConst,
+  neg: renderUnary,
+  exp: renderUnary,
+  log: renderUnary,
+  tanh: renderUnary,
+  sqrt: renderUnary,
+  recip: renderUnary,
+  sigmoid: renderUnary,
+  relu: renderUnary,
+  gelu: renderUnary,
+  gelu_grad: renderUnary,
+  step: renderUnary,
+  add: renderBinary,
+  sub: renderBinary,
+  mul: renderBinary,
+  div: renderBinary,
+  eq: renderBinary,
+  sum: renderReduce,
+  max: renderReduce,
+  matmul: renderMatmul,
+  reshape: renderReshape,
+  permute: renderPermute,
+  expand: renderExpand,
+  slice: renderSlice,
+  pad: renderPad,
+  concat: renderConcat,
+  gather: renderGather,
+  scatter_add: renderScatterAdd,
+  one_hot: renderOneHot,
+  softmax: renderRowOp,
+  log_softmax: renderRowOp,
+  normalize: renderRowOp,
+  normalize_grad: renderRowOp,
+  dropout_mask: renderDropoutMask,
+};
+
+function render<K extends OpKind>(ctx: RenderCtx<K>): KernelBody {
+  return (renderers[ctx.node.op] as Renderer<K>)(ctx);
+}
+
+export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}): ShaderModule {
+  if (k.nodes.length !== 1 || k.nodes[0] !== k.output) throw new Error(`kernel ${k.id}: fused kernels are not rendered yet`);
+  const node = g.nodes[k.output]! as Node;
+  const shape = concreteShape(node.shape);
+  const srcs = k.concatPart ? node.src.slice(k.concatPart.first, k.concatPart.first + k.concatPart.count) : node.src;
+  const ctx: RenderCtx<OpKind> = {
+    g,
+    kernel: k,
+    node,
+    attrs: node.attrs,
+    shape,
+    numel: size(shape),
+    dtype: node.dtype,
+    src: sourceAccess(g, k, srcs),
+    maxWg: opts.maxWorkgroupsPerDim ?? 65535,
+  };
+  const body = render(ctx);
+  const decls = [`@group(0) @binding(0) var<storage, read_write> ${OUT}: array<${wgslType(node.dtype)}>;`];
+  k.inputs.forEach((id, i) => decls.push(`@group(0) @binding(${i + 1}) var<storage, read> ${inputVar(i)}: array<${wgslType(g.nodes[id]!.dtype)}>;`));
+  // No node or kernel ids in the text: identical kernels share one pipeline.
+  const code = `// ${node.op} -> [${shape.join(', ')}]\n${decls.join('\n')}\n${body.code}`;
+  return {
+    kernel: k.id,
+    op: node.op,
+    code,
+    entryPoint: 'main',
+    workgroups: body.workgroups,
+    bindings: [{ node: k.output, access: 'read_write' }, ...k.inputs.map((node) => ({ node, access: 'read' as const }))],
+  };
+}
