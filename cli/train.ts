@@ -67,7 +67,7 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
   let trainer: Trainer | undefined;
   try {
     const compileStart = performance.now();
-    trainer = new Trainer(ctx, train!, cfg);
+    trainer = await Trainer.create(ctx, train!, cfg);
     const initial = initialParams(trainer.backend.graph, o.seed);
     trainer.load(initial);
     if (!o.json) {

@@ -66,18 +66,20 @@ function seedFor(seed: number, step: number): Int32Array {
 }
 
 export class Trainer {
-  readonly backend: Backend;
-  readonly executor: PlanExecutor;
   private readonly lossNode: number;
 
-  constructor(
-    private readonly ctx: GpuContext,
-    trainGraph: Graph,
+  private constructor(
+    readonly backend: Backend,
+    readonly executor: PlanExecutor,
     private readonly cfg: TrainConfig,
   ) {
-    this.backend = buildBackend(trainGraph, cfg.bindings);
-    this.executor = new PlanExecutor(ctx, this.backend.plan);
-    this.lossNode = this.backend.graph.outputs.loss!;
+    this.lossNode = backend.graph.outputs.loss!;
+  }
+
+  /** Compiles the back end and creates every GPU object up front (pipelines included). */
+  static async create(ctx: GpuContext, trainGraph: Graph, cfg: TrainConfig): Promise<Trainer> {
+    const backend = buildBackend(trainGraph, cfg.bindings);
+    return new Trainer(backend, await PlanExecutor.create(ctx, backend.plan), cfg);
   }
 
   load(params: ReadonlyMap<string, Float32Array>): void {
@@ -131,7 +133,7 @@ export class Trainer {
 /** Accuracy and mean loss of an inference graph with `logits` and `loss` outputs. */
 export async function evaluate(ctx: GpuContext, evalGraph: Graph, params: ReadonlyMap<string, Float32Array>, data: Dataset, cfg: TrainConfig): Promise<{ accuracy?: number; loss?: number }> {
   const be = buildBackend(evalGraph, cfg.bindings);
-  const ex = new PlanExecutor(ctx, be.plan);
+  const ex = await PlanExecutor.create(ctx, be.plan);
   try {
     for (const p of be.graph.params) ex.writeParam(p.name, params.get(p.name)!);
     const logits = be.graph.outputs.logits;

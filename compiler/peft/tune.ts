@@ -47,6 +47,7 @@ function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: Met
         for (const sel of item.selectors) {
           const params = selectParams(instances, sel);
           if (params.length === 0) throw noMatch(sel, instances);
+          checkAlternatives(sel, [...instances.map((i) => i.segments), ...instances.flatMap((i) => i.params.map((p) => [...i.segments, p.name]))]);
           for (const p of params) p.trainable = item.kind === 'train';
           matches.push({ method: item.kind, selector: selectorText(sel), sites: params.map((p) => p.path) });
         }
@@ -60,6 +61,7 @@ function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: Met
         for (const sel of item.selectors) {
           const sites = instances.filter((i) => i.path !== '' && selectorMatches(sel, i.segments));
           if (sites.length === 0) throw noMatch(sel, instances);
+          checkAlternatives(sel, instances.map((i) => i.segments));
           for (const site of sites) attach(method, site, options, sel, item.span);
           matches.push({ method: method.name, selector: selectorText(sel), sites: sites.map((s) => s.path) });
         }
@@ -81,6 +83,23 @@ function selectParams(instances: readonly Instance[], sel: Selector): ParamSlot[
     for (const p of own) if (selectorMatches(sel, [...inst.segments, p.name])) out.add(p);
   }
   return [...out];
+}
+
+/**
+ * In `{a, b}` every alternative must match something: peft silently skipping a misspelled
+ * target module is one of its most reported problems.
+ */
+function checkAlternatives(sel: Selector, paths: readonly (readonly string[])[]): void {
+  sel.segments.forEach((seg, i) => {
+    if (seg.kind !== 'alt') return;
+    for (const alt of seg.names) {
+      const only: Selector = { ...sel, segments: sel.segments.map((s, j) => (j === i ? { kind: 'name', name: alt.name, span: alt.span } : s)) };
+      if (paths.some((p) => selectorMatches(only, p))) continue;
+      const names = new Set<string>();
+      for (const p of paths) for (const part of p) names.add(part);
+      throw new CompileError(error('tune', `\`${alt.name}\` in \`${selectorText(sel)}\` matches nothing in the model`, alt.span, suggestion(alt.name, names)));
+    }
+  });
 }
 
 function noMatch(sel: Selector, instances: readonly Instance[]): CompileError {

@@ -52,14 +52,20 @@ export const OUT = 'out';
 export const inputVar = (i: number): string => `in${i}`;
 
 /**
- * An f32 literal that rounds to exactly `Math.fround(v)`: the shortest decimal that does.
- * WGSL has no literal for infinities or NaN, so those are bit patterns.
+ * Every kernel declares this. WGSL has no literal for infinities or NaN, and a constant
+ * `bitcast` that yields one is rejected at shader creation; a call to a user function is
+ * never a constant expression, so it passes validation and the driver folds it later.
  */
+export const wgslPrelude = 'fn f32_bits(b: u32) -> f32 { return bitcast<f32>(b); }\n';
+export const NEG_INF = 'f32_bits(0xff800000u)';
+export const NAN = 'f32_bits(0x7fc00000u)';
+
+/** An f32 literal that rounds to exactly `Math.fround(v)`: the shortest decimal that does. */
 export function f32Lit(v: number): string {
   const f = Math.fround(v);
-  if (Number.isNaN(f)) return 'bitcast<f32>(0x7fc00000u)';
-  if (f === Infinity) return 'bitcast<f32>(0x7f800000u)';
-  if (f === -Infinity) return 'bitcast<f32>(0xff800000u)';
+  if (Number.isNaN(f)) return NAN;
+  if (f === Infinity) return 'f32_bits(0x7f800000u)';
+  if (f === -Infinity) return NEG_INF;
   if (f === 0) return Object.is(f, -0) ? '(-0.0f)' : '0.0f';
   let s = '';
   for (let p = 1; p <= 9; p++) {

@@ -7,6 +7,7 @@
 import {
   type KernelBody,
   type RenderCtx,
+  NAN,
   OUT,
   coordLines,
   flatKernel,
@@ -103,7 +104,7 @@ export function renderGather(ctx: RenderCtx<'gather'>): KernelBody {
   const R = size(table.shape.slice(1));
   const body = `  let j = i % ${u32Lit(R)};
   let id = ${ids.at(`i / ${u32Lit(R)}`)};
-  var v = bitcast<f32>(0x7fc00000u);
+  var v = ${NAN};
   if (id >= 0 && id < ${V}) { v = ${table.at(`u32(id) * ${u32Lit(R)} + j`)}; }
   ${OUT}[i] = v;
 `;

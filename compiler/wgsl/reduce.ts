@@ -7,6 +7,7 @@
 import {
   type KernelBody,
   type RenderCtx,
+  NEG_INF,
   OUT,
   coordLines,
   f32Lit,
@@ -17,8 +18,6 @@ import {
   u32Lit,
   wgReduceFns,
 } from './common.ts';
-
-const NEG_INF = 'bitcast<f32>(0xff800000u)';
 
 /** `Σ coord·stride` over a subset of the source axes, with coordinates named `${p}j`. */
 function subsetOffset(axes: readonly number[], st: readonly number[], shape: readonly number[], p: string): string {

@@ -11,7 +11,7 @@ import type { Graph, Node, NodeId } from '../ir/graph.ts';
 import { concreteShape } from '../ir/graph.ts';
 import type { OpKind } from '../ops/kinds.ts';
 import type { Kernel } from '../fuse/schedule.ts';
-import { type KernelBody, type RenderCtx, type RenderOptions, OUT, inputVar, size, sourceAccess, wgslType } from './common.ts';
+import { type KernelBody, type RenderCtx, type RenderOptions, OUT, inputVar, size, sourceAccess, wgslPrelude, wgslType } from './common.ts';
 import { renderBinary, renderConst, renderDropoutMask, renderUnary } from './elementwise.ts';
 import { renderMatmul } from './matmul.ts';
 import { renderConcat, renderExpand, renderGather, renderOneHot, renderPad, renderPermute, renderReshape, renderScatterAdd, renderSlice } from './movement.ts';
@@ -99,7 +99,7 @@ export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}): Sha
   const decls = [`@group(0) @binding(0) var<storage, read_write> ${OUT}: array<${wgslType(node.dtype)}>;`];
   k.inputs.forEach((id, i) => decls.push(`@group(0) @binding(${i + 1}) var<storage, read> ${inputVar(i)}: array<${wgslType(g.nodes[id]!.dtype)}>;`));
   // No node or kernel ids in the text: identical kernels share one pipeline.
-  const code = `// ${node.op} -> [${shape.join(', ')}]\n${decls.join('\n')}\n${body.code}`;
+  const code = `// ${node.op} -> [${shape.join(', ')}]\n${decls.join('\n')}\n${wgslPrelude}${body.code}`;
   return {
     kernel: k.id,
     op: node.op,

@@ -65,6 +65,7 @@ const cases: Case[] = [
   { name: 'tune for another model', src: model(okBody, 'tune t for N { train head }'), tune: 't', message: 'no model named `N`', where: 'N {' },
   { name: 'selector matching nothing', src: model(okBody, 'tune t for M { lora(r = 4) on block.attn.qurey }'), tune: 't', message: 'selector `block.attn.qurey` matches nothing in the model', where: 'block.attn.qurey', help: 'did you mean `block.attn.query`?' },
   { name: 'method at a site of the wrong type', src: model(okBody, 'tune t for M { lora(r = 4) on block.attn }'), tune: 't', message: '`lora` attaches to Linear sites, but `block.attn` is a MultiHeadAttention', where: 'block.attn }' },
+  { name: 'one alternative matching nothing', src: model(okBody, 'tune t for M { lora(r = 4) on block.attn.{query, valeu} }'), tune: 't', message: '`valeu` in `block.attn.{query, valeu}` matches nothing in the model', where: 'valeu', help: 'did you mean `value`?' },
   { name: 'unknown method', src: model(okBody, 'tune t for M { lroa(r = 4) on head }'), tune: 't', message: 'unknown PEFT method `lroa`', where: 'lroa', help: 'did you mean `lora`?' },
   { name: 'unknown method option', src: model(okBody, 'tune t for M { lora(rank = 4) on head }'), tune: 't', message: '`lora` has no option `rank`', where: 'rank', help: 'options of `lora`: r, alpha, dropout, rslora' },
   { name: 'method option of the wrong type', src: model(okBody, 'tune t for M { lora(r = 4.5) on head }'), tune: 't', message: 'option `r` is int, got 4.5', where: '4.5' },

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# One-time set-up of a fresh machine: a Vulkan driver for Dawn (lavapipe on machines
+# without a GPU) and the npm dependencies. Safe to run again; it skips what is done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup-vulkan.sh
+
+# npm ci installs exactly the lockfile; skip it when node_modules was installed from this one.
+stamp=node_modules/.milec-lockfile.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "setup: node_modules matches package-lock.json."
+else
+  npm ci --no-audit --no-fund
+  echo "$want" > "$stamp"
+fi
