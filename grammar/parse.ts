@@ -1,0 +1,345 @@
+/**
+ * The parser's entry point: text → `MileFile` + diagnostics. Never throws.
+ *
+ * - Lexer errors and the lexer's error tokens (`1.2.3`, an unterminated string) become `lex` diagnostics.
+ * - Parser errors become `parse` diagnostics whose messages are written here, per grammar rule,
+ *   as "expected X, found Y" (chevrotain's own messages list every lookahead path and are unreadable).
+ * - Stray input at top level is skipped up to the next `use`/`module`/`model`/`tune`, and parsing resumes.
+ */
+import { EOF, tokenMatcher, type IParserErrorMessageProvider, type IRecognitionException, type IToken, type TokenType } from 'chevrotain';
+import type { MileFile, TopDecl } from './ast.ts';
+import { MileParser } from './parser.ts';
+import { AstBuilder, tokenSpan } from './to-ast.ts';
+import * as T from './tokens.ts';
+import { error, type Diagnostic, type Related } from '../compiler/diag/diagnostic.ts';
+import type { Span } from '../compiler/diag/span.ts';
+
+export interface ParseResult {
+  readonly ast: MileFile;
+  readonly diagnostics: Diagnostic[];
+}
+
+export function parseMile(text: string, file: string): ParseResult {
+  try {
+    return parseInner(text, file);
+  } catch (e) {
+    // A bug in the parser, not in the user's file: still report it as a diagnostic.
+    const span: Span = { file, line: 1, col: 1, endLine: 1, endCol: 1 };
+    const msg = e instanceof Error ? e.message : String(e);
+    return { ast: { file, decls: [], span: fileSpan(text, file) }, diagnostics: [error('parse', `internal parser error: ${msg}`, span)] };
+  }
+}
+
+// ---------------------------------------------------------------- messages
+
+/** What the message provider hands back through chevrotain: a JSON-encoded message. */
+interface Encoded {
+  m: string;
+  help?: string;
+  /** The closing delimiter that was expected, so the opener can be pointed at. */
+  closer?: string;
+}
+
+const enc = (m: string, extra: Omit<Encoded, 'm'> = {}): string => JSON.stringify({ m, ...extra });
+
+function decode(message: string): Encoded {
+  try {
+    const v: unknown = JSON.parse(message);
+    if (v && typeof v === 'object' && typeof (v as Encoded).m === 'string') return v as Encoded;
+  } catch {
+    /* fall through */
+  }
+  return { m: message.split('\n')[0] ?? message };
+}
+
+function isEof(t: IToken | undefined): boolean {
+  return t === undefined || t.tokenType === EOF;
+}
+
+function found(t: IToken | undefined): string {
+  if (isEof(t)) return 'end of input';
+  if (T.keywordTokenTypes.has(t!.tokenType)) return `keyword \`${t!.image}\``;
+  return `\`${t!.image}\``;
+}
+
+function label(tt: TokenType): string {
+  return tt.LABEL ?? tt.name;
+}
+
+function after(prev: IToken | undefined): string {
+  return prev && prev.image && !isEof(prev) ? ` after \`${prev.image}\`` : '';
+}
+
+const is = (t: IToken | undefined, tt: TokenType): boolean => t !== undefined && !isEof(t) && tokenMatcher(t, tt);
+
+/** Tokens that can begin an expression (or a list item). */
+const EXPR_START = [T.NumberLit, T.BadNumber, T.StringLit, T.UnterminatedString, T.True, T.False, T.None, T.Identifier, T.LParen, T.LBracket, T.Minus, T.Not];
+const canStartExpr = (t: IToken | undefined): boolean => EXPR_START.some((tt) => is(t, tt));
+const TOP_KEYWORDS = [T.Use, T.Module, T.Model, T.Tune];
+
+const reservedHelp = (t: IToken | undefined): { help?: string } =>
+  t && T.keywordTokenTypes.has(t.tokenType) ? { help: `\`${t.image}\` is a reserved word and cannot be used as a name` } : {};
+
+const CLOSE: Record<string, { what: string; item?: string }> = {
+  argList: { what: 'the argument list', item: 'an argument' },
+  moduleParams: { what: 'the parameter list', item: 'a parameter' },
+  forwardParams: { what: 'the parameter list', item: 'a parameter' },
+  parenExpr: { what: 'the parenthesized expression' },
+  indexSuffix: { what: 'the index', item: 'an index' },
+  listExpr: { what: 'the list', item: 'a list item' },
+  tensorType: { what: 'the shape', item: 'a dimension' },
+  selectorRange: { what: 'the selector index' },
+  selectorAlt: { what: 'the alternatives', item: 'an alternative' },
+  block: { what: 'the block' },
+  configDecl: { what: 'the config block' },
+  moduleDecl: { what: 'the module body' },
+  modelDecl: { what: 'the model body' },
+  tuneDecl: { what: 'the tune body' },
+};
+
+const BODY_ITEMS: Record<string, string> = {
+  moduleDecl: 'a module item (`param`, `name = Module(...)`, `forward`)',
+  modelDecl: 'a model item (`config`, `input`, `param`, `name = Module(...)`, `forward`)',
+  tuneDecl: '`train`, `freeze`, `method(...) on selector`',
+  configDecl: 'a config entry `name = value`',
+};
+
+function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined, rule: string): string {
+  const f = found(actual);
+  if (expected === EOF) return enc(`expected \`use\`, \`module\`, \`model\` or \`tune\` at top level, found ${f}`);
+  if (is(actual, T.CmpOp)) {
+    return enc(`comparisons cannot be chained, found a second comparison \`${actual.image}\``, { help: 'combine them with `and`: `a < b and b < c`' });
+  }
+  const closer = expected === T.RParen ? ')' : expected === T.RBracket ? ']' : expected === T.RBrace ? '}' : undefined;
+  if (closer) {
+    const ctx = CLOSE[rule];
+    if (ctx?.item && canStartExpr(actual)) return enc(`expected \`,\` or \`${closer}\` after ${ctx.item}, found ${f}`);
+    const body = BODY_ITEMS[rule];
+    if (body && !isEof(actual) && !TOP_KEYWORDS.some((tt) => is(actual, tt))) {
+      return enc(`expected ${body} or \`}\`, found ${f}`);
+    }
+    return enc(`expected \`${closer}\` to close ${ctx?.what ?? 'the group'}, found ${f}`, { closer });
+  }
+  const p = prev?.image ?? '';
+  if (expected === T.Identifier || (expected === T.Name && rule !== 'postfixOp' && rule !== 'arg')) {
+    const what: Record<string, string> = {
+      letStmt: 'a name after `let`',
+      outputStmt: 'a name after `output`',
+      moduleDecl: 'a module name after `module`',
+      modelDecl: 'a model name after `model`',
+      tuneDecl: is(prev, T.For) ? 'a model name after `for`' : 'a tune name after `tune`',
+      paramDecl: 'a parameter name after `param`',
+      inputDecl: 'an input name after `input`',
+      moduleParam: 'a parameter name',
+      forwardParam: 'a parameter name',
+      modulePath: 'a module name' + after(prev),
+      moduleCall: is(prev, T.Dot) ? 'a name after `.`' : 'a module name, as in `Linear(dim, dim)`',
+      initCall: 'an initializer such as `zeros` or `normal(0, 0.02)`' + after(prev),
+      configEntry: 'a config entry `name = value`',
+      childDecl: 'a name',
+      tuneItem: 'a method name',
+    };
+    return enc(`expected ${what[rule] ?? 'a name'}, found ${f}`, reservedHelp(actual));
+  }
+  if (expected === T.Name) {
+    const where = rule === 'postfixOp' ? 'a member name after `.`' : rule === 'arg' ? 'an argument name' : 'a name';
+    return enc(`expected ${where}, found ${f}`);
+  }
+  if (expected === T.Equals) {
+    const what: Record<string, string> = {
+      configEntry: `\`=\` after config entry \`${p}\``,
+      letStmt: `\`=\` after \`let ${p}\``,
+      outputStmt: `\`=\` after \`output ${p}\``,
+      childDecl: `\`=\` after \`${p}\` (a child is declared \`name = Module(args)\`)`,
+    };
+    return enc(`expected ${what[rule] ?? '`=`'}, found ${f}`);
+  }
+  if (expected === T.Colon) {
+    const what: Record<string, string> = {
+      paramDecl: `\`:\` and a tensor type after parameter \`${p}\``,
+      inputDecl: `\`:\` and a tensor type after input \`${p}\``,
+      moduleParam: `\`:\` and a type (\`int\`, \`float\` or \`bool\`) after parameter \`${p}\``,
+    };
+    return enc(`expected ${what[rule] ?? '`:`'}, found ${f}`);
+  }
+  if (expected === T.For) return enc(`expected \`for\` and a model name after \`tune ${p}\`, found ${f}`, { help: 'write `tune NAME for MODEL { ... }`' });
+  if (expected === T.On) return enc(`expected \`on\` and a selector after the method's arguments, found ${f}`, { help: 'write `method(args) on selector, ...`' });
+  if (expected === T.LBrace) {
+    const what: Record<string, string> = {
+      moduleDecl: 'to start the module body',
+      modelDecl: 'to start the model body',
+      tuneDecl: 'to start the tune body',
+      configDecl: 'after `config`',
+      block: 'to start the forward body',
+    };
+    const help = rule === 'modelDecl' && is(actual, T.LParen) ? { help: 'a model takes no parameters; put constants in `config { ... }`' } : {};
+    return enc(`expected \`{\` ${what[rule] ?? ''}, found ${f}`.replace('  ', ' '), help);
+  }
+  if (expected === T.LParen && rule === 'argList') {
+    return enc(`expected \`(\`${after(prev)}, found ${f}`, { help: p ? `write \`${p}()\` when there are no arguments` : '' });
+  }
+  if (expected === T.LBracket && rule === 'tensorType') {
+    return enc(`expected \`[\` and a shape${after(prev)}, found ${f}`, { help: 'a tensor type looks like `f32[B, dim]`' });
+  }
+  if (expected === T.NumberLit && rule === 'selectorRange') return enc(`expected an integer index in \`[...]\`, found ${f}`);
+  return enc(`expected ${label(expected)}, found ${f}`);
+}
+
+const EXPR_RULES = new Set(['expression', 'orExpr', 'andExpr', 'notExpr', 'comparison', 'additive', 'multiplicative', 'unary', 'postfix', 'primary', 'dim']);
+
+function noViableAlt(paths: TokenType[][][], actual: IToken | undefined, prev: IToken | undefined, rule: string): string {
+  const f = found(actual);
+  if (rule === 'selectorSeg' || rule === 'selectorList' || rule === 'selector') {
+    return enc(`expected a selector${after(prev)}, found ${f}`, { help: 'a selector is a dotted path of names, `*`, `**`, `{a, b}` and `[i]`/`[a..b]`, e.g. `blocks[0..2].*.query`' });
+  }
+  if (rule === 'dtype') {
+    if (is(actual, T.Identifier) && /^[a-z]+\d+$/.test(actual!.image)) {
+      return enc(`unknown tensor type \`${actual!.image}\`: expected \`f32\` or \`i32\``);
+    }
+    const where = is(prev, T.Arrow) ? 'a return type after `->`' : `a tensor type${after(prev)}`;
+    return enc(`expected ${where}, such as \`f32[B, dim]\`, found ${f}`);
+  }
+  if (rule === 'scalarType') {
+    const help = is(actual, T.F32) || is(actual, T.I32) ? { help: 'module parameters are scalars; tensors are passed to `forward(...)`' } : {};
+    return enc(`expected a type \`int\`, \`float\` or \`bool\`${after(prev)}, found ${f}`, help);
+  }
+  if (rule === 'indexItem' || rule === 'indexSuffix') return enc(`expected an index, a slice (\`a:b\`) or \`...\`${after(prev)}, found ${f}`);
+  if (rule === 'dim' && !canStartExpr(actual)) return enc(`expected a dimension (a name, a number or \`...\`)${after(prev)}, found ${f}`);
+  if (EXPR_RULES.has(rule) || rule === 'arg') return enc(`expected an expression${after(prev)}, found ${f}`);
+  if (rule === 'childDecl') return enc(`expected a module call such as \`Linear(dim, dim)\` or \`repeat N Module(...)\`${after(prev)}, found ${f}`);
+  if (rule === 'useDecl' || rule === 'modulePath') return enc(`expected a module path such as \`std.nn\`${after(prev)}, found ${f}`);
+  if (rule === 'file' || rule === 'topDecl') return enc(`expected \`use\`, \`module\`, \`model\` or \`tune\`, found ${f}`);
+  const firsts = [...new Set(paths.flat().map((p) => p[0]).filter((t): t is TokenType => t !== undefined).map(label))];
+  const list = firsts.length <= 1 ? (firsts[0] ?? 'more input') : `${firsts.slice(0, -1).join(', ')} or ${firsts[firsts.length - 1]}`;
+  return enc(`expected ${list}${after(prev)}, found ${f}`);
+}
+
+const messages: IParserErrorMessageProvider = {
+  buildMismatchTokenMessage: ({ expected, actual, previous, ruleName }) => mismatch(expected, actual, previous, ruleName),
+  buildNotAllInputParsedMessage: ({ firstRedundant }) => enc(`expected \`use\`, \`module\`, \`model\` or \`tune\` at top level, found ${found(firstRedundant)}`),
+  buildNoViableAltMessage: ({ expectedPathsPerAlt, actual, previous, ruleName }) => noViableAlt(expectedPathsPerAlt, actual[0], previous, ruleName),
+  buildEarlyExitMessage: ({ expectedIterationPaths, actual, previous, ruleName }) => noViableAlt([expectedIterationPaths], actual[0], previous, ruleName),
+};
+
+let sharedParser: MileParser | undefined;
+/** Building a chevrotain parser analyses the whole grammar: do it once, reuse it (it keeps no state between parses). */
+function getParser(): MileParser {
+  sharedParser ??= new MileParser(messages);
+  return sharedParser;
+}
+
+// ---------------------------------------------------------------- the pipeline
+
+function parseInner(text: string, file: string): ParseResult {
+  const diagnostics: Diagnostic[] = [];
+  const lexed = T.mileLexer.tokenize(text);
+  const tokens = lexed.tokens;
+
+  for (const e of lexed.errors) {
+    const chars = text.slice(e.offset, e.offset + e.length);
+    const line = e.line ?? 1;
+    const col = e.column ?? 1;
+    const span: Span = { file, line, col, endLine: line, endCol: col + Math.max(1, e.length) };
+    const what = chars.length === 1 ? `unexpected character \`${chars}\`` : `unexpected characters \`${chars}\``;
+    const help = chars === '!' ? { help: 'use `not` for negation and `!=` for inequality' } : chars === "'" ? { help: 'strings use double quotes' } : {};
+    diagnostics.push(error('lex', what, span, help));
+  }
+  for (const t of tokens) {
+    if (t.tokenType === T.BadNumber) diagnostics.push(error('lex', `malformed number \`${t.image}\``, tokenSpan(t, file)!));
+    if (t.tokenType === T.UnterminatedString) {
+      diagnostics.push(error('lex', 'unterminated string: missing closing `"`', tokenSpan(t, file)!, { help: 'strings must end on the line they start' }));
+    }
+  }
+
+  const endSpan = endOfInput(tokens, file);
+  const builder = new AstBuilder(file, diagnostics);
+  const parser = getParser();
+  const decls: TopDecl[] = [];
+  let start = 0;
+  for (;;) {
+    const slice = tokens.slice(start);
+    parser.input = slice;
+    const cst = parser.file();
+    let resume = -1;
+    for (const err of parser.errors) {
+      diagnostics.push(toDiagnostic(err, tokens, file, endSpan));
+      if (err.name === 'NotAllInputParsedException') {
+        const at = slice.indexOf(err.token);
+        const next = slice.findIndex((t, i) => i > at && TOP_KEYWORDS.some((tt) => t.tokenType === tt));
+        resume = next < 0 ? -1 : start + next;
+      }
+    }
+    decls.push(...builder.decls(cst));
+    if (resume < 0) break;
+    start = resume;
+  }
+
+  return { ast: { file, decls, span: fileSpan(text, file) }, diagnostics: sortAndDedupe(diagnostics) };
+}
+
+function toDiagnostic(err: IRecognitionException, tokens: IToken[], file: string, endSpan: Span): Diagnostic {
+  const { m, help, closer } = decode(err.message);
+  const span = isEof(err.token) ? endSpan : (tokenSpan(err.token, file) ?? endSpan);
+  const extra: { help?: string; related?: Related[] } = {};
+  if (help) extra.help = help;
+  if (closer) {
+    const opener = findOpener(tokens, err.token, closer);
+    const os = opener && tokenSpan(opener, file);
+    if (os) extra.related = [{ span: os, message: `\`${opener!.image}\` opened here` }];
+  }
+  return error('parse', m, span, extra);
+}
+
+/** The unmatched opening delimiter before `at`, scanning back and balancing only that kind. */
+function findOpener(tokens: IToken[], at: IToken, closer: string): IToken | undefined {
+  const open = closer === ')' ? T.LParen : closer === ']' ? T.LBracket : T.LBrace;
+  const close = closer === ')' ? T.RParen : closer === ']' ? T.RBracket : T.RBrace;
+  let i = isEof(at) ? tokens.length : tokens.indexOf(at);
+  if (i < 0) i = tokens.length;
+  let depth = 0;
+  for (let j = i - 1; j >= 0; j--) {
+    const t = tokens[j]!;
+    if (t.tokenType === close) depth++;
+    else if (t.tokenType === open) {
+      if (depth === 0) return t;
+      depth--;
+    }
+  }
+  return undefined;
+}
+
+/** The position just after the last token (1:1 for an empty file). */
+function endOfInput(tokens: IToken[], file: string): Span {
+  const last = tokens[tokens.length - 1];
+  if (!last) return { file, line: 1, col: 1, endLine: 1, endCol: 2 };
+  const line = last.endLine ?? last.startLine ?? 1;
+  const col = (last.endColumn ?? 0) + 1;
+  return { file, line, col, endLine: line, endCol: col + 1 };
+}
+
+function fileSpan(text: string, file: string): Span {
+  const lines = text.split(/\r?\n/);
+  return { file, line: 1, col: 1, endLine: lines.length, endCol: (lines[lines.length - 1]?.length ?? 0) + 1 };
+}
+
+/**
+ * By position (stable). A parse error on a line that already has an error is dropped: after the first
+ * error, recovery often mis-reads the rest of that line, and those follow-on messages only mislead.
+ * Lexical errors are always kept.
+ */
+function sortAndDedupe(ds: Diagnostic[]): Diagnostic[] {
+  const sorted = ds
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => a.d.span.line - b.d.span.line || a.d.span.col - b.d.span.col || a.i - b.i)
+    .map((x) => x.d);
+  const linesWithErrors = new Set<number>();
+  const seen = new Set<string>();
+  return sorted.filter((d) => {
+    const key = `${d.span.line}:${d.span.col}`;
+    if (seen.has(key)) return false;
+    if (d.code === 'parse' && linesWithErrors.has(d.span.line)) return false;
+    seen.add(key);
+    linesWithErrors.add(d.span.line);
+    return true;
+  });
+}

@@ -1,0 +1,57 @@
+/**
+ * Seeded randomness for parameter initialization. Deterministic given the seed, so a run
+ * (and a reference comparison) can be reproduced exactly.
+ */
+import type { InitSpec } from '../compiler/ir/graph.ts';
+
+/** Mulberry32: a tiny 32-bit-state generator, returning uniform floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One standard normal sample by Box–Muller (the sine half is discarded for simplicity). */
+function standardNormal(rng: () => number): number {
+  const u1 = 1 - rng(); // in (0, 1], so the log is finite
+  const u2 = rng();
+  return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+}
+
+export function initParam(init: InitSpec, shape: readonly number[], rng: () => number): Float64Array {
+  const n = shape.reduce((a, d) => a * d, 1);
+  const out = new Float64Array(n);
+  const uniform = (low: number, high: number) => {
+    for (let i = 0; i < n; i++) out[i] = low + (high - low) * rng();
+  };
+  switch (init.kind) {
+    case 'zeros':
+      break;
+    case 'ones':
+      out.fill(1);
+      break;
+    case 'normal':
+      for (let i = 0; i < n; i++) out[i] = init.mean + init.std * standardNormal(rng);
+      break;
+    case 'uniform':
+      uniform(init.low, init.high);
+      break;
+    case 'kaiming_uniform': {
+      // As torch.nn.init.kaiming_uniform_ with the leaky_relu gain PyTorch's Linear uses.
+      const gain = Math.sqrt(2 / (1 + init.a * init.a));
+      const bound = gain * Math.sqrt(3 / init.fanIn);
+      uniform(-bound, bound);
+      break;
+    }
+    default: {
+      const never: never = init;
+      throw new Error(`unknown init ${JSON.stringify(never)}`);
+    }
+  }
+  return out;
+}
