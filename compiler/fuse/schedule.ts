@@ -19,6 +19,8 @@
  * The renderer then emits one expression per node of a kernel instead of one load.
  */
 import type { Graph, Node, NodeId } from '../ir/graph.ts';
+import { type OpKind, isBinary, isUnary } from '../ops/kinds.ts';
+import { type RefOp, referenceOps } from '../ops/reference.ts';
 
 /** WebGPU's guaranteed `maxStorageBuffersPerShaderStage`: what every kernel must fit in. */
 export const MAX_STORAGE_BUFFERS = 8;
@@ -43,15 +45,31 @@ export interface Kernel {
 export type SourceRef = { kind: 'buffer'; node: NodeId } | { kind: 'literal'; value: number };
 
 /**
- * The value of a node that is the same scalar everywhere: a `const`, or a reshape or expand
- * of one (the seed `1` of a gradient is usually `expand(const)`). Such nodes are folded into
- * the WGSL of their consumers instead of occupying a buffer and a binding.
+ * The value of a node that is the same scalar everywhere: a `const`, a reshape or expand of
+ * one (the seed of a gradient is usually `expand(const)`), or an elementwise op of such
+ * values (constant folding, in float64 like the reference). These nodes are folded into the
+ * WGSL of their consumers instead of occupying a buffer, a binding and a dispatch.
  */
 export function literalValue(g: Graph, id: NodeId): number | undefined {
+  let memo = literalMemo.get(g);
+  if (!memo) literalMemo.set(g, (memo = new Map()));
+  if (memo.has(id)) return memo.get(id);
+  const v = computeLiteral(g, id);
+  memo.set(id, v);
+  return v;
+}
+
+const literalMemo = new WeakMap<Graph, Map<NodeId, number | undefined>>();
+
+function computeLiteral(g: Graph, id: NodeId): number | undefined {
   const n = g.nodes[id]!;
   if (n.op === 'const') return (n as Node<'const'>).attrs.value;
   if (n.op === 'reshape' || n.op === 'expand') return literalValue(g, n.src[0]!);
-  return undefined;
+  if (!isUnary(n.op) && !isBinary(n.op)) return undefined;
+  const vals = n.src.map((s) => literalValue(g, s));
+  if (vals.some((v) => v === undefined)) return undefined;
+  const srcs = vals.map((v) => ({ shape: [], data: Float64Array.of(v!) }));
+  return (referenceOps[n.op] as RefOp<OpKind>)(srcs, n.attrs, { shape: [] })[0];
 }
 
 /**

@@ -59,7 +59,9 @@ export interface Plan {
   params: { name: string; node: NodeId; buffer: number; numel: number; trainable: boolean }[];
   inputs: { name: string; node: NodeId; buffer: number; numel: number; dtype: DType }[];
   keep: NodeId[];
-  /** One entry per parameter with a gradient among `keep`, when `optimizer` was asked for. */
+  /** Whether optimizer state was planned (`updates` may still be empty: nothing trainable). */
+  optimizer: boolean;
+  /** One entry per trainable parameter with a gradient among `keep`, when `optimizer` was asked for. */
   updates: PlanUpdate[];
 }
 
@@ -159,7 +161,7 @@ export function planGraph(g: Graph, opts: PlanOptions): Plan {
   }
 
   const sum = (kind?: BufferKind) => buffers.filter((b) => kind === undefined || b.kind === kind).reduce((a, b) => a + b.bytes, 0);
-  return { buffers, nodeBuffer, nodeType, steps, peakBytes: sum(), tempBytes: sum('temp'), naiveTempBytes, kernels, params, inputs, keep, updates };
+  return { buffers, nodeBuffer, nodeType, steps, peakBytes: sum(), tempBytes: sum('temp'), naiveTempBytes, kernels, params, inputs, keep, optimizer: opts.optimizer ?? false, updates };
 }
 
 /**
@@ -196,7 +198,8 @@ export function printPlan(p: Plan): string {
       `(temporaries ${fmtBytes(p.tempBytes)} pooled, ${fmtBytes(p.naiveTempBytes)} unpooled)`,
   );
   lines.push('buffers:');
-  for (const b of p.buffers) lines.push(`  b${b.id}  ${b.kind.padEnd(6)} ${String(b.bytes).padStart(10)} B  ${b.label}`);
+  const w = String(p.buffers.length - 1).length + 1;
+  for (const b of p.buffers) lines.push(`  ${`b${b.id}`.padEnd(w)}  ${b.kind.padEnd(6)} ${String(b.bytes).padStart(10)} B  ${b.label}`);
   lines.push('steps:');
   p.steps.forEach((s, i) => {
     const [out, ...ins] = s.buffers;

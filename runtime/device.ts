@@ -1,0 +1,115 @@
+/**
+ * Opening a WebGPU device through Dawn (npm `webgpu`). This is the only module that
+ * imports Dawn; everything else receives a `GpuContext`.
+ *
+ * Dawn keeps the Node process alive while its GPU object is referenced, so `close()`
+ * destroys the device and drops every reference. Validation errors that Dawn reports
+ * asynchronously are collected and rethrown by `check()`, which the executor calls after
+ * each readback: a bad dispatch fails loudly at the next result instead of yielding zeros.
+ */
+import { create, globals } from 'webgpu';
+
+export interface GpuContext {
+  readonly device: GPUDevice;
+  readonly adapterInfo: GPUAdapterInfo;
+  /** e.g. "lavapipe (Mesa 25.0.7, software Vulkan)" or "nvidia: NVIDIA H100 (hopper)". */
+  readonly description: string;
+  /** True for a CPU rasterizer (lavapipe/llvmpipe, SwiftShader, WARP). */
+  readonly software: boolean;
+  /** Throws the first device error seen since the last check, if any. */
+  check(): void;
+  /** Destroys the device and releases Dawn so Node can exit. Idempotent. */
+  close(): void;
+}
+
+export interface OpenOptions {
+  /** Use the software adapter even when a GPU is present (deterministic CI). */
+  preferSoftware?: boolean;
+}
+
+const SETUP_HINT =
+  'no WebGPU adapter found: Dawn needs a Vulkan driver. On Debian/Ubuntu run scripts/setup-vulkan.sh ' +
+  '(it installs Mesa lavapipe, a software Vulkan driver, from bookworm-backports).';
+
+export function isSoftwareAdapter(info: GPUAdapterInfo): boolean {
+  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`;
+  const fallback = (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  return fallback || info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|microsoft basic render|warp/i.test(text);
+}
+
+export function describeAdapter(info: GPUAdapterInfo): string {
+  const text = `${info.device} ${info.description}`;
+  if (/llvmpipe|lavapipe/i.test(text)) {
+    const mesa = /Mesa (\d+(?:\.\d+)*)/.exec(info.description)?.[1];
+    return `lavapipe (${mesa ? `Mesa ${mesa}, ` : ''}software Vulkan)`;
+  }
+  if (/swiftshader/i.test(text)) return 'SwiftShader (software Vulkan)';
+  const name = info.description || info.device || 'unknown device';
+  const arch = info.architecture ? ` (${info.architecture})` : '';
+  return `${info.vendor ? `${info.vendor}: ` : ''}${name}${arch}${isSoftwareAdapter(info) ? ', software' : ''}`;
+}
+
+/** The limits we raise to the adapter's maximum: binding counts and sizes decide what plans fit. */
+const RAISED_LIMITS = [
+  'maxStorageBuffersPerShaderStage',
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+
+export async function openDevice(opts: OpenOptions = {}): Promise<GpuContext> {
+  // Dawn's node binding needs XDG_RUNTIME_DIR set, and its enums (GPUBufferUsage, ...) global.
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  if (typeof (globalThis as { GPUBufferUsage?: unknown }).GPUBufferUsage === 'undefined') Object.assign(globalThis, globals);
+  let gpu: GPU | undefined = create([]);
+  let adapter: GPUAdapter | null = null;
+  if (opts.preferSoftware) adapter = await gpu.requestAdapter({ forceFallbackAdapter: true });
+  adapter ??= await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  adapter ??= await gpu.requestAdapter();
+  if (!adapter) {
+    gpu = undefined;
+    throw new Error(SETUP_HINT);
+  }
+  const requiredLimits: Record<string, number> = {};
+  for (const k of RAISED_LIMITS) if (typeof adapter.limits[k] === 'number') requiredLimits[k] = adapter.limits[k];
+  let device: GPUDevice | undefined = await adapter.requestDevice({ requiredLimits });
+  const info = adapter.info;
+  const errors: string[] = [];
+  let lost: string | undefined;
+  device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+    errors.push(ev.error.message);
+  };
+  let closing = false;
+  void device.lost.then((l) => {
+    if (!closing) lost = `device lost (${l.reason}): ${l.message}`;
+  });
+
+  return {
+    get device(): GPUDevice {
+      if (!device) throw new Error('GPU context is closed');
+      return device;
+    },
+    adapterInfo: info,
+    description: describeAdapter(info),
+    software: isSoftwareAdapter(info),
+    check() {
+      if (lost) throw new Error(lost);
+      if (errors.length) {
+        const all = errors.splice(0);
+        throw new Error(`WebGPU error${all.length > 1 ? `s (${all.length})` : ''}: ${all.join('\n')}`);
+      }
+    },
+    close() {
+      if (!device) return;
+      closing = true;
+      device.onuncapturederror = null;
+      device.destroy();
+      device = undefined;
+      gpu = undefined;
+      adapter = null;
+    },
+  };
+}

@@ -1,0 +1,275 @@
+/**
+ * Runs a `Plan` on a WebGPU device. Everything is created once, at `PlanExecutor.create`:
+ * the buffers, one compute pipeline per distinct kernel text (identical layers share
+ * pipelines), one bind group per dispatch, and a staging buffer per node ever read back.
+ * A `run` then only encodes: every dispatch of the plan (and the optimizer's, when asked)
+ * in one compute pass, the copies of the requested results, one queue submission, and
+ * one wait for the mapped results.
+ */
+import type { NodeId } from '../compiler/ir/graph.ts';
+import type { BufferKind, Plan } from '../compiler/plan/buffers.ts';
+import type { ShaderModule } from '../compiler/wgsl/render.ts';
+import type { GpuContext } from './device.ts';
+import { AdamW, type AdamWStep, type UpdateStage } from './optim.ts';
+
+interface Dispatch {
+  pipeline?: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  workgroups: [number, number, number];
+}
+
+export interface RunOptions {
+  /** Nodes to read back: leaves, or nodes the plan keeps. */
+  read?: readonly NodeId[];
+  /** Apply the optimizer after the backward pass, in the same submission. */
+  update?: AdamWStep;
+}
+
+/** Pops the error scopes pushed by `pushScopes` into one message, or null. */
+async function popScopes(device: GPUDevice, n: number): Promise<string | null> {
+  const msgs: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const e = await device.popErrorScope();
+    if (e) msgs.push(e.message);
+  }
+  return msgs.length ? msgs.join('\n') : null;
+}
+
+function pushScopes(device: GPUDevice): number {
+  device.pushErrorScope('validation');
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('internal');
+  return 3;
+}
+
+export class PlanExecutor {
+  /** GPU buffer of each plan slot. */
+  readonly buffers: GPUBuffer[];
+  /** Dispatches recorded by the last `run` (plan steps plus optimizer updates). */
+  dispatchCount = 0;
+  private readonly device: GPUDevice;
+  private readonly staging = new Map<NodeId, GPUBuffer>();
+  private readonly stages: UpdateStage[];
+  private readonly dispatches: Dispatch[];
+  /** Settles when every pipeline has compiled; rejects with the WGSL or validation errors. */
+  readonly ready: Promise<void>;
+
+  /**
+   * Creates everything up front. Buffers, layouts and bind groups exist when this returns;
+   * pipelines compile concurrently in the background (the driver may use threads), and
+   * `run` waits for them. Prefer `await PlanExecutor.create(...)` to see compile errors at
+   * once, with the kernel named and its WGSL lines quoted.
+   */
+  constructor(
+    private readonly ctx: GpuContext,
+    readonly plan: Plan,
+  ) {
+    const device = (this.device = ctx.device);
+    const scopes = pushScopes(device);
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    this.buffers = plan.buffers.map((b) => device.createBuffer({ label: `b${b.id} ${b.kind} ${b.label}`, size: b.bytes, usage }));
+
+    // One module, layout and pipeline per distinct kernel text.
+    const kinds = new Map<string, { layout: GPUBindGroupLayout; pipeline: Promise<GPUComputePipeline> }>();
+    const modules: { shader: ShaderModule; module: GPUShaderModule }[] = [];
+    const pending: Promise<GPUComputePipeline>[] = [];
+    this.dispatches = plan.steps.map((s, i) => {
+      let k = kinds.get(s.shader.code);
+      if (!k) {
+        const label = `kernel ${s.shader.kernel} (${s.shader.op})`;
+        const module = device.createShaderModule({ label, code: s.shader.code });
+        modules.push({ shader: s.shader, module });
+        const layout = device.createBindGroupLayout({
+          label,
+          entries: s.shader.bindings.map((b, j) => ({
+            binding: j,
+            visibility: GPUShaderStage.COMPUTE,
+            buffer: { type: b.access === 'read' ? 'read-only-storage' : 'storage' },
+          })),
+        });
+        const pipeline = device.createComputePipelineAsync({
+          label,
+          layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+          compute: { module, entryPoint: s.shader.entryPoint },
+        });
+        k = { layout, pipeline };
+        kinds.set(s.shader.code, k);
+      }
+      pending.push(k.pipeline);
+      const bindGroup = device.createBindGroup({
+        label: `step ${i} (${s.shader.op})`,
+        layout: k.layout,
+        entries: s.buffers.map((b, j) => ({ binding: j, resource: { buffer: this.buffers[b]! } })),
+      });
+      return { bindGroup, workgroups: s.shader.workgroups };
+    });
+    this.stages = plan.updates.length ? [new AdamW(device, this.buffers, plan.updates)] : [];
+    const created = popScopes(device, scopes);
+    this.ready = (async () => {
+      const compiled = await Promise.allSettled(pending);
+      await throwCompileErrors(modules);
+      const err = await created;
+      if (err) throw new Error(`creating the plan's GPU objects failed: ${err}`);
+      compiled.forEach((c, i) => {
+        if (c.status === 'rejected') throw new Error(`pipeline creation failed for step ${i}: ${String(c.reason?.message ?? c.reason)}`);
+        this.dispatches[i]!.pipeline = c.value;
+      });
+    })();
+    // Reported by `run` or `create`; this keeps an unawaited rejection from crashing Node.
+    this.ready.catch(() => {});
+  }
+
+  /** Builds an executor and waits until all its pipelines have compiled. */
+  static async create(ctx: GpuContext, plan: Plan): Promise<PlanExecutor> {
+    const exec = new PlanExecutor(ctx, plan);
+    try {
+      await exec.ready;
+    } catch (e) {
+      exec.destroy();
+      throw e;
+    }
+    return exec;
+  }
+
+  private paramSlot(which: string | NodeId): { buffer: number; numel: number; name: string } {
+    const p = this.plan.params.find((q) => q.name === which || q.node === which);
+    if (!p) throw new Error(`no parameter ${typeof which === 'number' ? `%${which}` : which} in this plan`);
+    return p;
+  }
+
+  writeParam(which: string | NodeId, data: Float32Array): void {
+    const p = this.paramSlot(which);
+    if (data.length !== p.numel) throw new Error(`parameter ${p.name} has ${p.numel} elements, got ${data.length}`);
+    this.device.queue.writeBuffer(this.buffers[p.buffer]!, 0, data as Float32Array<ArrayBuffer>);
+  }
+
+  writeInput(which: string | NodeId, data: Float32Array | Int32Array): void {
+    const i = this.plan.inputs.find((q) => q.name === which || q.node === which);
+    if (!i) throw new Error(`no input ${typeof which === 'number' ? `%${which}` : which} in this plan`);
+    if (data.length !== i.numel) throw new Error(`input ${i.name} has ${i.numel} elements, got ${data.length}`);
+    const want = i.dtype === 'i32' ? 'Int32Array' : 'Float32Array';
+    if (data.constructor.name !== want) throw new Error(`input ${i.name} is ${i.dtype}: pass an ${want}`);
+    this.device.queue.writeBuffer(this.buffers[i.buffer]!, 0, data as Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer>);
+  }
+
+  /** Overwrites buffers of the given kinds with `value` (NaN by default): tests use it to prove every element is written. */
+  fill(kinds: readonly BufferKind[], value = NaN): void {
+    for (const b of this.plan.buffers) {
+      if (!kinds.includes(b.kind)) continue;
+      this.device.queue.writeBuffer(this.buffers[b.id]!, 0, new Float32Array(b.bytes / 4).fill(value));
+    }
+  }
+
+  /** Node -> bytes to read, checking that its buffer still holds it after the run. */
+  private readable(id: NodeId): { buffer: number; bytes: number; i32: boolean } {
+    const buffer = this.plan.nodeBuffer.get(id);
+    if (buffer === undefined) throw new Error(`node %${id} has no buffer in this plan`);
+    const kind = this.plan.buffers[buffer]!.kind;
+    if (kind === 'temp') throw new Error(`node %${id} is a temporary whose buffer is reused; add it to the plan's keep list`);
+    const t = this.plan.nodeType.get(id)!;
+    return { buffer, bytes: Math.max(4, t.numel * 4), i32: t.dtype === 'i32' };
+  }
+
+  private stagingFor(id: NodeId, bytes: number): GPUBuffer {
+    let s = this.staging.get(id);
+    if (!s) {
+      s = this.device.createBuffer({ label: `read %${id}`, size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      this.staging.set(id, s);
+    }
+    return s;
+  }
+
+  async run(opts: RunOptions = {}): Promise<Map<NodeId, Float32Array>> {
+    await this.ready;
+    const device = this.device;
+    const reads = [...new Set(opts.read ?? [])].map((id) => ({ id, ...this.readable(id) }));
+    if (opts.update) {
+      if (!this.plan.optimizer) throw new Error('this plan has no optimizer state: plan it with `optimizer: true`');
+      for (const s of this.stages) s.prepare(opts.update);
+    }
+    const scopes = pushScopes(device);
+    const enc = device.createCommandEncoder({ label: 'step' });
+    const pass = enc.beginComputePass({ label: 'step' });
+    let n = 0;
+    for (const d of this.dispatches) {
+      if (d.workgroups.some((w) => w === 0)) continue;
+      pass.setPipeline(d.pipeline!);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(...d.workgroups);
+      n++;
+    }
+    if (opts.update) for (const s of this.stages) n += s.encode(pass);
+    pass.end();
+    const stagings = reads.map((r) => {
+      const s = this.stagingFor(r.id, r.bytes);
+      enc.copyBufferToBuffer(this.buffers[r.buffer]!, 0, s, 0, r.bytes);
+      return s;
+    });
+    device.queue.submit([enc.finish()]);
+    this.dispatchCount = n;
+    const errs = popScopes(device, scopes);
+    const maps = await Promise.allSettled(stagings.map((s) => s.mapAsync(GPUMapMode.READ)));
+    const err = await errs;
+    this.ctx.check();
+    if (err) {
+      for (const [i, m] of maps.entries()) if (m.status === 'fulfilled') stagings[i]!.unmap();
+      throw new Error(`WebGPU error during the step: ${err}`);
+    }
+    const bad = maps.find((m): m is PromiseRejectedResult => m.status === 'rejected');
+    if (bad) throw new Error(`reading results back failed: ${String(bad.reason?.message ?? bad.reason)}`);
+    const out = new Map<NodeId, Float32Array>();
+    reads.forEach((r, i) => {
+      const s = stagings[i]!;
+      const raw = s.getMappedRange(0, r.bytes);
+      out.set(r.id, r.i32 ? Float32Array.from(new Int32Array(raw)) : new Float32Array(raw.slice(0)));
+      s.unmap();
+    });
+    return out;
+  }
+
+  /** Reads any plan buffer (parameters for checkpoints, optimizer state for tests). */
+  async readBuffer(slot: number, elements?: number): Promise<Float32Array> {
+    const bytes = (elements ?? this.plan.buffers[slot]!.bytes / 4) * 4;
+    const s = this.device.createBuffer({ label: `read b${slot}`, size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      const enc = this.device.createCommandEncoder();
+      enc.copyBufferToBuffer(this.buffers[slot]!, 0, s, 0, bytes);
+      this.device.queue.submit([enc.finish()]);
+      await s.mapAsync(GPUMapMode.READ);
+      this.ctx.check();
+      return new Float32Array(s.getMappedRange().slice(0));
+    } finally {
+      s.destroy();
+    }
+  }
+
+  /** A parameter's current value (after any updates), e.g. to save weights. */
+  readParam(which: string | NodeId): Promise<Float32Array> {
+    const p = this.paramSlot(which);
+    return this.readBuffer(p.buffer, p.numel);
+  }
+
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+    for (const s of this.staging.values()) s.destroy();
+    for (const s of this.stages) s.destroy();
+    this.staging.clear();
+  }
+}
+
+/** Turns WGSL compilation errors into one exception that names the kernel and quotes its lines. */
+async function throwCompileErrors(modules: readonly { shader: ShaderModule; module: GPUShaderModule }[]): Promise<void> {
+  const infos = await Promise.all(modules.map((m) => m.module.getCompilationInfo()));
+  const problems: string[] = [];
+  infos.forEach((info, i) => {
+    const errors = info.messages.filter((m) => m.type === 'error');
+    if (!errors.length) return;
+    const { shader } = modules[i]!;
+    const lines = shader.code.split('\n');
+    for (const e of errors) {
+      const near = lines.slice(Math.max(0, e.lineNum - 3), e.lineNum + 1).map((l, j) => `    ${Math.max(1, e.lineNum - 2) + j}| ${l}`);
+      problems.push(`kernel ${shader.kernel} (${shader.op}) line ${e.lineNum}: ${e.message}\n${near.join('\n')}`);
+    }
+  });
+  if (problems.length) throw new Error(`WGSL compilation failed:\n${problems.join('\n')}`);
+}

@@ -1,0 +1,184 @@
+/**
+ * AdamW on the GPU, with PyTorch's semantics (torch.optim.AdamW, non-amsgrad,
+ * non-maximize):
+ *   p ← p·(1 − lr·wd)                     decoupled weight decay, applied first
+ *   m ← β₁m + (1 − β₁)g,  v ← β₂v + (1 − β₂)g²
+ *   p ← p − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
+ *
+ * One dispatch per trainable parameter, encoded by the executor into the same compute
+ * pass as the forward and backward dispatches, so a whole training step is one queue
+ * submission. The hyperparameters of every parameter live in one uniform buffer, one
+ * 256-byte slot each (the guaranteed uniform offset alignment), written once per step.
+ * `adamwReference` is the float64 definition the kernel is tested against.
+ */
+import type { PlanUpdate } from '../compiler/plan/buffers.ts';
+
+export interface AdamWStep {
+  /** 1-based step number, for the bias corrections. */
+  step: number;
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** PyTorch's default is 0.01; a function gives per-parameter decay (e.g. 0 for biases and norms). */
+  weightDecay?: number | ((name: string) => number);
+}
+
+export interface AdamWHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+export function resolveHyper(s: AdamWStep, name: string): AdamWHyper {
+  const wd = s.weightDecay ?? 0.01;
+  return { lr: s.lr, beta1: s.beta1 ?? 0.9, beta2: s.beta2 ?? 0.999, eps: s.eps ?? 1e-8, weightDecay: typeof wd === 'function' ? wd(name) : wd };
+}
+
+/** Work the executor adds after the plan's dispatches, inside the same pass. */
+export interface UpdateStage {
+  /** Writes this step's uniforms; called before the command buffer is encoded. */
+  prepare(step: AdamWStep): void;
+  /** Records the dispatches; returns how many. */
+  encode(pass: GPUComputePassEncoder): number;
+  destroy(): void;
+}
+
+const WG = 256;
+const SLOT = 256;
+
+const adamwWgsl = /* wgsl */ `
+struct Hyper {
+  lr_over_bc1: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  decay: f32,     // 1 - lr * weight_decay
+  bc2_sqrt: f32,  // sqrt(1 - beta2^step)
+  numel: u32,
+  row: u32,       // invocations per row of a 2-D dispatch
+}
+@group(0) @binding(0) var<storage, read_write> p: array<f32>;
+@group(0) @binding(1) var<storage, read_write> m: array<f32>;
+@group(0) @binding(2) var<storage, read_write> v: array<f32>;
+@group(0) @binding(3) var<storage, read> g: array<f32>;
+@group(0) @binding(4) var<uniform> h: Hyper;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * h.row;
+  if (i >= h.numel) { return; }
+  let gi = g[i];
+  let mi = h.beta1 * m[i] + (1.0 - h.beta1) * gi;
+  let vi = h.beta2 * v[i] + (1.0 - h.beta2) * gi * gi;
+  m[i] = mi;
+  v[i] = vi;
+  p[i] = p[i] * h.decay - h.lr_over_bc1 * mi / (sqrt(vi) / h.bc2_sqrt + h.eps);
+}
+`;
+
+export class AdamW implements UpdateStage {
+  private readonly pipeline: GPUComputePipeline;
+  private readonly uniforms: GPUBuffer;
+  private readonly groups: { bindGroup: GPUBindGroup; workgroups: [number, number] }[];
+  private readonly staging: ArrayBuffer;
+
+  constructor(
+    private readonly device: GPUDevice,
+    buffers: readonly GPUBuffer[],
+    private readonly updates: readonly PlanUpdate[],
+    maxWorkgroupsPerDim = device.limits.maxComputeWorkgroupsPerDimension,
+  ) {
+    const entries: GPUBindGroupLayoutEntry[] = [0, 1, 2, 3].map((binding) => ({
+      binding,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: binding === 3 ? 'read-only-storage' : 'storage' },
+    }));
+    entries.push({ binding: 4, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: false } });
+    const layout = device.createBindGroupLayout({ label: 'adamw', entries });
+    this.pipeline = device.createComputePipeline({
+      label: 'adamw',
+      layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module: device.createShaderModule({ label: 'adamw', code: adamwWgsl }), entryPoint: 'main' },
+    });
+    const size = Math.max(SLOT, updates.length * SLOT);
+    this.uniforms = device.createBuffer({ label: 'adamw hyperparameters', size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.staging = new ArrayBuffer(size);
+    this.groups = updates.map((u, j) => {
+      const groups = Math.ceil(u.numel / WG);
+      const wx = Math.min(groups, maxWorkgroupsPerDim);
+      const wy = Math.ceil(groups / Math.max(wx, 1));
+      const bindGroup = device.createBindGroup({
+        label: `adamw ${u.name}`,
+        layout,
+        entries: [
+          { binding: 0, resource: { buffer: buffers[u.param]! } },
+          { binding: 1, resource: { buffer: buffers[u.m]! } },
+          { binding: 2, resource: { buffer: buffers[u.v]! } },
+          { binding: 3, resource: { buffer: buffers[u.grad]! } },
+          { binding: 4, resource: { buffer: this.uniforms, offset: j * SLOT, size: 32 } },
+        ],
+      });
+      return { bindGroup, workgroups: [wx, wy] as [number, number] };
+    });
+  }
+
+  prepare(s: AdamWStep): void {
+    if (!(s.step >= 1)) throw new Error(`AdamW step numbers start at 1, got ${s.step}`);
+    const f = new Float32Array(this.staging);
+    const u = new Uint32Array(this.staging);
+    this.updates.forEach((up, j) => {
+      const h = resolveHyper(s, up.name);
+      const o = (j * SLOT) / 4;
+      f[o] = h.lr / (1 - Math.pow(h.beta1, s.step));
+      f[o + 1] = h.beta1;
+      f[o + 2] = h.beta2;
+      f[o + 3] = h.eps;
+      f[o + 4] = 1 - h.lr * h.weightDecay;
+      f[o + 5] = Math.sqrt(1 - Math.pow(h.beta2, s.step));
+      u[o + 6] = up.numel;
+      u[o + 7] = this.groups[j]!.workgroups[0] * WG;
+    });
+    this.device.queue.writeBuffer(this.uniforms, 0, this.staging);
+  }
+
+  encode(pass: GPUComputePassEncoder): number {
+    pass.setPipeline(this.pipeline);
+    let n = 0;
+    for (const { bindGroup, workgroups } of this.groups) {
+      if (workgroups[0] === 0) continue;
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(workgroups[0], workgroups[1]);
+      n++;
+    }
+    return n;
+  }
+
+  destroy(): void {
+    this.uniforms.destroy();
+  }
+}
+
+/** Float64 AdamW state of one parameter. */
+export interface AdamWState {
+  p: Float64Array;
+  m: Float64Array;
+  v: Float64Array;
+}
+
+/** One AdamW step in float64, in place: the definition the GPU kernel must match. */
+export function adamwReference(state: AdamWState, grad: ArrayLike<number>, s: AdamWStep, name = ''): void {
+  const h = resolveHyper(s, name);
+  const bc1 = 1 - Math.pow(h.beta1, s.step);
+  const bc2Sqrt = Math.sqrt(1 - Math.pow(h.beta2, s.step));
+  const { p, m, v } = state;
+  for (let i = 0; i < p.length; i++) {
+    const g = grad[i]!;
+    p[i]! *= 1 - h.lr * h.weightDecay;
+    m[i] = h.beta1 * m[i]! + (1 - h.beta1) * g;
+    v[i] = h.beta2 * v[i]! + (1 - h.beta2) * g * g;
+    p[i]! -= (h.lr / bc1) * (m[i]! / (Math.sqrt(v[i]!) / bc2Sqrt + h.eps));
+  }
+}

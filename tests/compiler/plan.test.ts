@@ -1,0 +1,117 @@
+/**
+ * Scheduling and buffer planning, without a GPU: which nodes get kernels, that every
+ * kernel fits the binding limit, that pooled temporaries never clobber a value before its
+ * last reader, that pooling saves memory, and that the printed plan is deterministic.
+ */
+import { describe, expect, it } from 'vitest';
+import { MAX_STORAGE_BUFFERS, schedule, storageOf } from '../../compiler/fuse/schedule.ts';
+import { differentiate } from '../../compiler/grad/grad.ts';
+import type { Graph, NodeId } from '../../compiler/ir/graph.ts';
+import { type Plan, planGraph, printPlan } from '../../compiler/plan/buffers.ts';
+import { TestGraph } from '../gpu/harness.ts';
+
+/** A two-layer MLP with a softmax cross-entropy loss, differentiated. */
+function mlp(): Graph {
+  const t = new TestGraph(3);
+  const b = t.b;
+  const x = t.input([8, 16]);
+  const w1 = t.param([16, 32]);
+  const b1 = t.param([32]);
+  const w2 = t.param([32, 10]);
+  const labels = t.ids([8], 10);
+  const h = b.op('gelu', [b.add(b.op('matmul', [x, w1], { transA: false, transB: false }), b1)], {});
+  const logits = b.op('matmul', [h, w2], { transA: false, transB: false });
+  const logp = b.op('log_softmax', [logits], {});
+  const picked = b.mul(logp, b.op('one_hot', [labels], { classes: 10 }));
+  b.outputs.loss = b.mul(b.op('sum', [picked], { axes: [0, 1], keepdims: false }), b.scalar(-1 / 8));
+  return differentiate(b.build());
+}
+
+function rootsOf(g: Graph): NodeId[] {
+  return [...Object.values(g.outputs), ...Object.values(g.grads)];
+}
+
+/**
+ * Replays the plan, tracking which node each buffer holds: every binding a step reads
+ * must still hold that node's value, and a step must not write a buffer it reads.
+ */
+function checkLiveness(g: Graph, p: Plan): void {
+  const holds = new Map<number, NodeId>();
+  for (const q of p.params) holds.set(q.buffer, q.node);
+  for (const q of p.inputs) holds.set(q.buffer, q.node);
+  p.steps.forEach((s, i) => {
+    const [out, ...ins] = s.buffers;
+    s.shader.bindings.slice(1).forEach((b, j) => {
+      expect(holds.get(ins[j]!), `step ${i} (${s.shader.op}) reads %${b.node} from b${ins[j]}`).toBe(b.node);
+      expect(ins[j], `step ${i} writes a buffer it reads`).not.toBe(out);
+    });
+    holds.set(out!, s.kernel.output);
+  });
+  for (const id of p.keep) expect(holds.get(p.nodeBuffer.get(id)!), `kept %${id} survives`).toBe(storageOf(g, id));
+}
+
+describe('schedule', () => {
+  it('aliases reshapes, folds constants, and gives roots their own buffers', () => {
+    const t = new TestGraph();
+    const b = t.b;
+    const x = t.input([2, 3]);
+    const r = b.reshape(b.op('exp', [x], {}), [6]);
+    const y = b.mul(r, b.scalar(3));
+    const copy = b.reshape(t.param([6]), [2, 3]);
+    const g = t.build();
+    const ks = schedule(g, [y, copy]);
+    expect(ks.map((k) => g.nodes[k.output]!.op)).toEqual(['exp', 'mul', 'reshape']);
+    expect(ks[1]!.inputs).toEqual([storageOf(g, r)]);
+    expect(storageOf(g, r)).toBe(g.nodes[r]!.src[0]);
+  });
+
+  it('splits a concat whose sources exceed the storage-buffer limit', () => {
+    const t = new TestGraph();
+    const srcs = Array.from({ length: 11 }, () => t.input([1, 2]));
+    const cat = t.b.op('concat', srcs, { axis: 0 });
+    const g = t.build();
+    const ks = schedule(g, [cat]);
+    expect(ks.length).toBe(2);
+    for (const k of ks) expect(k.inputs.length + 1).toBeLessThanOrEqual(MAX_STORAGE_BUFFERS);
+    expect(ks.map((k) => k.concatPart)).toEqual([
+      { first: 0, count: 7 },
+      { first: 7, count: 4 },
+    ]);
+  });
+});
+
+describe('planGraph', () => {
+  it('reuses temporaries by liveness without clobbering live values', () => {
+    const g = mlp();
+    const roots = rootsOf(g);
+    const p = planGraph(g, { roots, keep: roots, optimizer: true });
+    checkLiveness(g, p);
+    expect(p.tempBytes).toBeLessThan(p.naiveTempBytes);
+    expect(p.peakBytes).toBe(p.buffers.reduce((a, b) => a + b.bytes, 0));
+    expect(p.updates.map((u) => u.name).sort()).toEqual(Object.keys(g.grads).sort());
+    for (const s of p.steps) expect(s.buffers.length).toBeLessThanOrEqual(MAX_STORAGE_BUFFERS);
+  });
+
+  it('pools a long chain into two buffers', () => {
+    const t = new TestGraph();
+    let x = t.input([64]);
+    for (let i = 0; i < 10; i++) x = t.b.op(i % 2 ? 'neg' : 'exp', [x], {});
+    const root = t.b.op('sum', [x], { axes: [0], keepdims: false });
+    const g = t.build();
+    const p = planGraph(g, { roots: [root], keep: [root] });
+    checkLiveness(g, p);
+    expect(p.buffers.filter((b) => b.kind === 'temp').length).toBe(2);
+    expect(p.tempBytes).toBe(2 * 64 * 4);
+    expect(p.naiveTempBytes).toBe(10 * 64 * 4);
+  });
+
+  it('prints deterministically', () => {
+    const a = printPlan(planGraph(mlp(), { roots: rootsOf(mlp()), keep: rootsOf(mlp()), optimizer: true }));
+    const b = printPlan(planGraph(mlp(), { roots: rootsOf(mlp()), keep: rootsOf(mlp()), optimizer: true }));
+    expect(a).toBe(b);
+    expect(a).toMatch(/^plan: \d+ buffers, \d+ dispatches/);
+    expect(a).toMatch(/^  b0 +param +2048 B  p1$/m);
+    expect(a).toMatch(/matmul %\d+ \[8, 32\]/);
+    expect(a).toMatch(/adamw p1: param b\d+ grad b\d+ m b\d+ v b\d+/);
+  });
+});
