@@ -88,13 +88,14 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
     let lossFirst = NaN;
     let lossLast = NaN;
     let saved: string | undefined;
+    let savedStep: number | undefined;
     const t0 = performance.now();
     let tFirst = 0;
     for (let step = 0; step < o.steps; step++) {
       const loss = await trainer.step(data, step);
       if (!Number.isFinite(loss)) {
         bar?.stop();
-        throw new NonFiniteLossError(step, loss, saved);
+        throw new NonFiniteLossError(step + 1, `the loss (${loss})`, saved, savedStep);
       }
       if (step === 0) {
         lossFirst = loss;
@@ -109,8 +110,13 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
       }
       bar?.update(done, { loss: loss.toFixed(4), speed: speed.toFixed(1) });
       if (done % o.checkpointEvery === 0 || done === o.steps) {
-        await trainer.saveCheckpoint(ckpt, done);
+        const bad = await trainer.saveCheckpoint(ckpt, done);
+        if (bad) {
+          bar?.stop();
+          throw new NonFiniteLossError(done, `parameter ${bad}`, saved, savedStep);
+        }
         saved = ckpt;
+        savedStep = done;
       }
     }
     bar?.stop();
@@ -143,7 +149,7 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
     return 0;
   } catch (e) {
     if (e instanceof NonFiniteLossError) {
-      if (o.json) process.stdout.write(JSON.stringify({ done: false, error: 'non-finite loss', step: e.step, checkpoint: e.checkpoint ?? null }) + '\n');
+      if (o.json) process.stdout.write(JSON.stringify({ done: false, error: 'non-finite', what: e.what, step: e.step, checkpoint: e.checkpoint ?? null }) + '\n');
       throw new UserError(e.message);
     }
     throw e;

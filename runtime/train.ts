@@ -47,15 +47,19 @@ export interface TrainSummary {
   readonly totalParams: number;
 }
 
+/** Training diverged: a non-finite loss, or non-finite weights found when checkpointing. */
 export class NonFiniteLossError extends Error {
   constructor(
+    /** 1-based number of the step at which it was found. */
     readonly step: number,
-    readonly loss: number,
+    /** What was not finite: `loss NaN`, or `parameter head.weight`. */
+    readonly what: string,
     readonly checkpoint: string | undefined,
+    readonly checkpointStep: number | undefined,
   ) {
     super(
-      `loss became ${loss} at step ${step}; stopped. ` +
-        (checkpoint ? `The last good checkpoint is kept at ${checkpoint}.` : 'No checkpoint had been written yet.') +
+      `${what} became non-finite at step ${step}; stopped. ` +
+        (checkpoint ? `The last good checkpoint (after step ${checkpointStep}) is kept at ${checkpoint}.` : 'No checkpoint had been written yet.') +
         ' Try a lower --lr.',
     );
   }
@@ -115,14 +119,22 @@ export class Trainer {
     return out;
   }
 
-  async saveCheckpoint(path: string, step: number): Promise<void> {
+  /**
+   * Writes the trainable weights atomically. Returns the name of a parameter holding a
+   * non-finite value instead of writing (a finite loss can still come with an overflowing
+   * gradient), so a checkpoint on disk is always usable.
+   */
+  async saveCheckpoint(path: string, step: number): Promise<string | undefined> {
     const tensors: Record<string, TensorToWrite> = {};
     const params = await this.trainedParams();
     for (const p of this.backend.graph.params) {
       if (!p.trainable) continue;
-      tensors[p.name] = { dtype: 'F32', shape: p.shape as number[], data: params.get(p.name)! };
+      const data = params.get(p.name)!;
+      if (!data.every(Number.isFinite)) return p.name;
+      tensors[p.name] = { dtype: 'F32', shape: p.shape as number[], data };
     }
     await writeSafetensorsAtomic(path, tensors, { ...this.cfg.metadata, step: String(step), format: 'milec-adapter' });
+    return undefined;
   }
 
   destroy(): void {
