@@ -4,7 +4,7 @@
  * A selector that matches nothing, or a method at a site of the wrong type, is an error.
  */
 import type { Arg, Selector, TuneDecl } from '../../grammar/ast.ts';
-import { CompileError, type Diagnostic, error, suggestion } from '../diag/diagnostic.ts';
+import { CompileError, type Diagnostic, didYouMean, error, suggestion } from '../diag/diagnostic.ts';
 import { constEval, describeScalar } from '../sema/consteval.ts';
 import { type ElaboratedModel, type Instance, type ParamSlot, type Scalar, walkInstances } from '../sema/instance.ts';
 import { selectorMatches, selectorText } from '../sema/select.ts';
@@ -104,9 +104,27 @@ function checkAlternatives(sel: Selector, paths: readonly (readonly string[])[])
 
 function noMatch(sel: Selector, instances: readonly Instance[]): CompileError {
   const paths = instances.filter((i) => i.path !== '').map((i) => i.path);
+  const segPaths = [...instances.map((i) => i.segments), ...instances.flatMap((i) => i.params.map((p) => [...i.segments, p.name]))];
   const text = selectorText(sel);
-  const near = suggestion(text, paths);
-  const help = near.help ?? `paths look like: ${paths.slice(0, 4).join(', ')}${paths.length > 4 ? ', …' : ''}`;
+  let help: string | undefined;
+  // Find the first name segment after which nothing matches, and suggest a fix for it.
+  const names = new Set<string>();
+  for (const p of segPaths) for (const part of p) names.add(part);
+  for (let i = 0; i < sel.segments.length && help === undefined; i++) {
+    const seg = sel.segments[i]!;
+    const prefix: Selector = { ...sel, segments: sel.segments.slice(0, i + 1) };
+    const some = segPaths.some((p) => p.some((_, k) => selectorMatches(prefix, p.slice(0, k + 1))));
+    if (some) continue;
+    if (seg.kind === 'name') {
+      const near = didYouMean(seg.name, names);
+      if (near) {
+        const fixed: Selector = { ...sel, segments: sel.segments.map((s, j) => (j === i ? { ...seg, name: near } : s)) };
+        help = `did you mean \`${selectorText(fixed)}\`?`;
+      }
+    }
+    break;
+  }
+  help ??= `paths look like: ${paths.slice(0, 4).join(', ')}${paths.length > 4 ? ', …' : ''}`;
   return new CompileError(error('tune', `selector \`${text}\` matches nothing in the model`, sel.span, { help }));
 }
 
