@@ -91,3 +91,14 @@ export function bindShape(s: Shape, bindings: Readonly<Record<string, number>>):
 export function symbolsOf(d: Dim): string[] {
   return parse(d).syms;
 }
+
+/** Row-major strides of a concrete shape. */
+export function stridesOf(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i]!;
+  }
+  return s;
+}

@@ -9,7 +9,7 @@ import { CompileError, type Diagnostic, error, suggestion } from '../diag/diagno
 import type { Span } from '../diag/span.ts';
 import type { RewriteContext } from '../peft/method.ts';
 import type { MethodRegistry } from '../peft/registry.ts';
-import { constEval, describeScalar, scalarBinary, type ScalarEnv } from '../sema/consteval.ts';
+import { constEval, describeScalar, literalScalar, scalarBinary, type ScalarEnv } from '../sema/consteval.ts';
 import { allParams, type ElaboratedModel, type Instance, type Scalar } from '../sema/instance.ts';
 import { builtins, type LowerOps } from './builtins.ts';
 import { type Dim, isConcrete, shapeToString } from './dim.ts';
@@ -127,11 +127,9 @@ class Lowering implements LowerOps {
   eval(e: Expr, scope: Scope): Value {
     switch (e.kind) {
       case 'number':
-        return e.isInt ? { kind: 'int', v: e.value } : { kind: 'float', v: e.value };
       case 'bool':
-        return { kind: 'bool', v: e.value };
       case 'none':
-        return { kind: 'none' };
+        return literalScalar(e);
       case 'string':
         return { kind: 'string', v: e.value };
       case 'name':

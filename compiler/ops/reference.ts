@@ -6,6 +6,7 @@
  */
 import { dropoutKeeps } from './hash.ts';
 import type { OpAttrs, OpKind } from './kinds.ts';
+import { stridesOf } from '../ir/dim.ts';
 
 export interface RefTensor {
   shape: number[];
@@ -23,15 +24,6 @@ function size(shape: readonly number[]): number {
   return n;
 }
 
-function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
 
 /**
  * Walks every index of `shape` in row-major order, calling `fn` with the flat position

@@ -105,14 +105,18 @@ export function scalarBinary(op: string, a: Scalar, b: Scalar, l: Expr, r: Expr,
   throw new CompileError(error('type', `\`${op}\` is not defined on scalars`, opExpr.span));
 }
 
+/** The value of a number, bool or `none` literal. */
+export function literalScalar(e: Extract<Expr, { kind: 'number' | 'bool' | 'none' }>): Scalar {
+  if (e.kind === 'number') return e.isInt ? { kind: 'int', v: e.value } : { kind: 'float', v: e.value };
+  return e.kind === 'bool' ? { kind: 'bool', v: e.value } : { kind: 'none' };
+}
+
 export function constEval(e: Expr, env: ScalarEnv): Scalar {
   switch (e.kind) {
     case 'number':
-      return e.isInt ? { kind: 'int', v: e.value } : { kind: 'float', v: e.value };
     case 'bool':
-      return { kind: 'bool', v: e.value };
     case 'none':
-      return { kind: 'none' };
+      return literalScalar(e);
     case 'name': {
       const v = env.get(e.name);
       if (v === undefined) throw new CompileError(error('name', `unknown name \`${e.name}\``, e.span, suggestion(e.name, env.keys())));

@@ -7,6 +7,8 @@ import type { Graph, Node, NodeId } from '../ir/graph.ts';
 import { concreteShape } from '../ir/graph.ts';
 import type { DType, OpAttrs, OpKind } from '../ops/kinds.ts';
 import { type Kernel, resolveSource } from '../fuse/schedule.ts';
+import { stridesOf } from '../ir/dim.ts';
+export { stridesOf };
 
 export type Workgroups = [number, number, number];
 
@@ -87,15 +89,6 @@ export function size(shape: readonly number[]): number {
   return n;
 }
 
-export function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
 
 /** Strides that read `shape` broadcast (numpy rules) to `target`: 0 on broadcast axes. */
 export function broadcastStrides(shape: readonly number[], target: readonly number[]): number[] {
