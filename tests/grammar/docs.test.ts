@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseMile } from '../../grammar/parse.ts';
 import { renderDiagnostics } from '../../compiler/diag/render.ts';
+import { builtins } from '../../compiler/ir/builtins.ts';
 
 const docPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'language.md');
 const doc = readFileSync(docPath, 'utf8');
@@ -35,5 +36,12 @@ describe('docs/language.md', () => {
     const file = `language.md:${line}`;
     const { diagnostics } = parseMile(code, file);
     expect(renderDiagnostics(diagnostics, new Map([[file, code]]))).toBe('');
+  });
+});
+
+
+describe('docs/language.md covers the built-in functions', () => {
+  it('lists every builtin', () => {
+    for (const name of Object.keys(builtins)) expect(doc, name).toContain(`\`${name}(`);
   });
 });
