@@ -64,7 +64,7 @@ const literalMemo = new WeakMap<Graph, Map<NodeId, number | undefined>>();
 function computeLiteral(g: Graph, id: NodeId): number | undefined {
   const n = g.nodes[id]!;
   if (n.op === 'const') return (n as Node<'const'>).attrs.value;
-  if (n.op === 'reshape' || n.op === 'expand') return literalValue(g, n.src[0]!);
+  if (n.op === 'reshape' || n.op === 'expand' || n.op === 'detach') return literalValue(g, n.src[0]!);
   if (!isUnary(n.op) && !isBinary(n.op)) return undefined;
   const vals = n.src.map((s) => literalValue(g, s));
   if (vals.some((v) => v === undefined)) return undefined;
@@ -78,7 +78,7 @@ function computeLiteral(g: Graph, id: NodeId): number | undefined {
  */
 export function storageOf(g: Graph, id: NodeId): NodeId {
   const n = g.nodes[id]!;
-  if (n.op === 'reshape' && literalValue(g, id) === undefined) return storageOf(g, n.src[0]!);
+  if ((n.op === 'reshape' || n.op === 'detach') && literalValue(g, id) === undefined) return storageOf(g, n.src[0]!);
   return id;
 }
 
@@ -119,7 +119,7 @@ export function needsKernel(g: Graph, id: NodeId, isRoot: boolean): boolean {
   const n = g.nodes[id]!;
   if (isLeaf(n)) return false;
   if (literalValue(g, id) !== undefined) return isRoot;
-  if (n.op === 'reshape') return isRoot && isLeaf(g.nodes[storageOf(g, id)]!);
+  if (n.op === 'reshape' || n.op === 'detach') return isRoot && isLeaf(g.nodes[storageOf(g, id)]!);
   return true;
 }
 

@@ -18,7 +18,7 @@ function requiresGrad(g: Graph): boolean[] {
   const req = new Array<boolean>(g.nodes.length).fill(false);
   for (const p of g.params) if (p.trainable) req[p.node] = true;
   for (const n of g.nodes) {
-    if (n.src.some((s) => req[s])) req[n.id] = n.dtype === 'f32';
+    if (n.op !== 'detach' && n.src.some((s) => req[s])) req[n.id] = n.dtype === 'f32';
   }
   return req;
 }

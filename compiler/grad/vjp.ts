@@ -160,6 +160,9 @@ export const vjpRules: { readonly [K in OpKind]: VjpRule<K> | null } = {
   },
   scatter_add: null,
   one_hot: null,
+  // Nothing flows into a detach: differentiate treats it as not requiring grad.
+  detach: null,
+  causal_mask: null,
 
   // y = softmax(x): dx = y·(g − Σ g·y).
   softmax: (b, n, g) => {

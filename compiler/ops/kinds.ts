@@ -66,6 +66,10 @@ export interface OpAttrs {
   normalize: { readonly eps: number };
   /** d normalize(x) applied to dy: (x, dy) -> dx. */
   normalize_grad: { readonly eps: number };
+  /** Identity whose gradient is zero: `stop_gradient` (DoRA's detached weight norm). */
+  detach: {};
+  /** Additive attention mask f32[rows, cols]: 0 where key j is visible to query i (j <= i + cols - rows), else -1e9. */
+  causal_mask: { readonly rows: number; readonly cols: number };
   /** Keep-mask scaled by 1/(1-p), from a hash of (seed, salt, element index). Source: seed i32[]. */
   dropout_mask: { readonly shape: Shape; readonly p: number; readonly salt: number };
 }
@@ -320,6 +324,11 @@ export const opInfo: { readonly [K in OpKind]: OpInfo<K> } = {
       if (srcs[0]!.shape.length !== srcs[1]!.shape.length || srcs[0]!.shape.some((d, i) => srcs[1]!.shape[i] !== d)) return 'normalize_grad needs x and dy of one shape';
       return f32(srcs[0]!.shape);
     },
+  },
+  detach: { arity: 1, infer: (srcs) => needF32(srcs, 'detach') ?? f32(srcs[0]!.shape) },
+  causal_mask: {
+    arity: 0,
+    infer: (_, a) => (a.rows > 0 && a.cols >= a.rows ? f32([a.rows, a.cols]) : `causal_mask needs 0 < rows <= cols, got ${a.rows}×${a.cols}`),
   },
   dropout_mask: {
     arity: 1,

@@ -321,6 +321,13 @@ export const referenceOps: { readonly [K in OpKind]: RefOp<K> } = {
   },
   // A label outside [0, classes) gives an all-zero row (the kernel's `label == c` test does the
   // same), so a negative label works as "ignore this position" in a cross-entropy.
+  detach: (srcs) => srcs[0]!.data.slice(),
+  causal_mask: (_, attrs) => {
+    const out = new Float64Array(attrs.rows * attrs.cols);
+    const shift = attrs.cols - attrs.rows;
+    for (let i = 0; i < attrs.rows; i++) for (let j = 0; j < attrs.cols; j++) out[i * attrs.cols + j] = j <= i + shift ? 0 : -1e9;
+    return out;
+  },
   one_hot: (srcs, attrs) => {
     const labels = srcs[0]!.data;
     const res = new Float64Array(labels.length * attrs.classes);

@@ -133,6 +133,17 @@ export function renderScatterAdd(ctx: RenderCtx<'scatter_add'>): KernelBody {
 }
 
 /** A label outside [0, classes) matches no class: an all-zero row, as in the reference. */
+/** A copy, for when a detach must own its buffer (a root aliasing a leaf). */
+export function renderDetach(ctx: RenderCtx<'detach'>): KernelBody {
+  return flatKernel(ctx.numel, ctx.maxWg, `  ${OUT}[i] = ${ctx.src[0]!.at('i')};\n`);
+}
+
+export function renderCausalMask(ctx: RenderCtx<'causal_mask'>): KernelBody {
+  const { rows, cols } = ctx.attrs;
+  const body = `  ${OUT}[i] = select(-1e9, 0.0, i % ${u32Lit(cols)} <= i / ${u32Lit(cols)} + ${u32Lit(cols - rows)});\n`;
+  return flatKernel(ctx.numel, ctx.maxWg, body);
+}
+
 export function renderOneHot(ctx: RenderCtx<'one_hot'>): KernelBody {
   const C = ctx.attrs.classes;
   const body = `  ${OUT}[i] = select(0.0, 1.0, ${ctx.src[0]!.at(`i / ${u32Lit(C)}`)} == i32(i % ${u32Lit(C)}));\n`;

@@ -14,7 +14,7 @@ import type { Kernel } from '../fuse/schedule.ts';
 import { type KernelBody, type RenderCtx, type RenderOptions, OUT, inputVar, size, sourceAccess, wgslPrelude, wgslType } from './common.ts';
 import { renderBinary, renderConst, renderDropoutMask, renderUnary } from './elementwise.ts';
 import { renderMatmul } from './matmul.ts';
-import { renderConcat, renderExpand, renderGather, renderOneHot, renderPad, renderPermute, renderReshape, renderScatterAdd, renderSlice } from './movement.ts';
+import { renderConcat, renderExpand, renderGather, renderOneHot, renderDetach, renderCausalMask, renderPad, renderPermute, renderReshape, renderScatterAdd, renderSlice } from './movement.ts';
 import { renderReduce, renderRowOp } from './reduce.ts';
 
 export type { RenderOptions } from './common.ts';
@@ -68,6 +68,8 @@ export const renderers: { readonly [K in OpKind]: Renderer<K> } = {
   gather: renderGather,
   scatter_add: renderScatterAdd,
   one_hot: renderOneHot,
+  detach: renderDetach,
+  causal_mask: renderCausalMask,
   softmax: renderRowOp,
   log_softmax: renderRowOp,
   normalize: renderRowOp,

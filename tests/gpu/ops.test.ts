@@ -106,6 +106,11 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
     c('gather by sliced ids', (t) => t.b.op('gather', [t.input([9, 2]), t.b.op('slice', [t.ids([3, 2], 9)], { ranges: [{ start: 1, stop: null }, { start: 0, stop: null }] })], {})),
   ],
   scatter_add: [c('scatter_add ids [2,4] into 7 rows', (t) => t.b.op('scatter_add', [t.ids([2, 4], 7, [0, 3, 3, 6, 1, 3, 0, 5]), t.input([2, 4, 3])], { rows: 7 }))],
+  detach: [c('detach of a computed node, as a root', (t) => t.b.op('detach', [t.b.op('exp', [t.input([3, 4])], {})], {}))],
+  causal_mask: [
+    c('causal_mask 4×4', (t) => t.b.add(t.b.op('causal_mask', [], { rows: 4, cols: 4 }), t.input([4, 4]))),
+    c('causal_mask 3×5 (prefix columns visible)', (t) => t.b.op('causal_mask', [], { rows: 3, cols: 5 })),
+  ],
   one_hot: [c('one_hot with an ignored label', (t) => t.b.op('one_hot', [t.ids([5], 4, [2, 0, -1, 3, 1])], { classes: 4 }))],
   softmax: [
     c('softmax [3,7]', (t) => t.b.op('softmax', [t.input([3, 7], { scale: 4 })], {})),

@@ -73,3 +73,16 @@ describe('frozen weights', () => {
     expect(readsW.map((n) => [n.op, n.shape])).toEqual([['matmul', [N, D]]]);
   });
 });
+
+describe('detach', () => {
+  it('stops the gradient: d/dx sum(x * detach(x)) = x, not 2x', async () => {
+    const { runReference } = await import('../../runtime/reference.ts');
+    const b = new GraphBuilder();
+    const x = param(b, 'x', [4], true);
+    b.outputs.loss = b.sum(b.mul(x, b.op('detach', [x], {})), [0], false);
+    const g = differentiate(b.build());
+    const xs = Float64Array.of(0.5, -1.25, 2, 3.5);
+    const vals = runReference(g, { params: new Map([['x', xs]]), inputs: new Map() });
+    expect(Array.from(vals[g.grads.x!]!.data)).toEqual(Array.from(xs));
+  });
+});

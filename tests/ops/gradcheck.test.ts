@@ -158,6 +158,8 @@ const cases: { readonly [K in OpKind]: Entry } = {
   },
   scatter_add: 'not differentiable',
   one_hot: 'not differentiable',
+  detach: 'not differentiable',
+  causal_mask: 'not differentiable',
 
   softmax: { params: { x: { shape: [2, 4] } }, build: (b, p) => b.op('softmax', [p.x!], {}) },
   log_softmax: { params: { x: { shape: [2, 4] } }, build: (b, p) => b.op('log_softmax', [p.x!], {}) },
