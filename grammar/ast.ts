@@ -23,7 +23,8 @@ export type Expr =
   | TransposeExpr
   | CallExpr
   | IndexExpr
-  | MemberExpr;
+  | MemberExpr
+  | HookExpr;
 
 export interface NumberLit {
   readonly kind: 'number';
@@ -106,6 +107,17 @@ export interface MemberExpr {
   readonly kind: 'member';
   readonly target: Expr;
   readonly member: Ident;
+  readonly span: Span;
+}
+
+/**
+ * `hook keys(k)`: evaluates to `k`, unless a PEFT method attached to the enclosing module
+ * instance intervenes at the hook named `keys` (prefix tuning extends keys and values here).
+ */
+export interface HookExpr {
+  readonly kind: 'hook';
+  readonly name: Ident;
+  readonly value: Expr;
   readonly span: Span;
 }
 

@@ -507,9 +507,19 @@ export class MileParser extends CstParser {
       { ALT: () => this.CONSUME(T.False) },
       { ALT: () => this.CONSUME(T.None) },
       { ALT: () => this.CONSUME(T.Identifier) },
+      { ALT: () => this.SUBRULE(this.hookExpr) },
       { ALT: () => this.SUBRULE(this.parenExpr) },
       { ALT: () => this.SUBRULE(this.listExpr) },
     ]);
+  });
+
+  /** `hook keys(k)`: a named point inside a forward where a PEFT method may intervene. */
+  public hookExpr = this.RULE('hookExpr', () => {
+    this.CONSUME(T.Hook);
+    this.CONSUME(T.Identifier, { LABEL: 'hookName' });
+    this.CONSUME(T.LParen);
+    this.SUBRULE(this.expression, { LABEL: 'value' });
+    this.CONSUME(T.RParen);
   });
 
   public parenExpr = this.RULE('parenExpr', () => {

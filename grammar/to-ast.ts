@@ -504,6 +504,12 @@ export class AstBuilder {
       const inner = this.expr(node(paren, 'expression'));
       return { ...inner, span: this.span(paren) };
     }
+    const hook = node(n, 'hookExpr');
+    if (hook) {
+      const name = tok(hook, 'hookName');
+      const v = node(hook, 'value');
+      return { kind: 'hook', name: this.ident(name, hook), value: v ? this.expr(v) : this.missingExpr(hook), span: this.span(hook) };
+    }
     const list = node(n, 'listExpr');
     if (list) return { kind: 'list', items: nodes(list, 'item').map((i) => this.expr(i)), span: this.span(list) };
     const t = Object.values(n.children).flat().find(isToken);

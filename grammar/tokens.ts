@@ -103,6 +103,7 @@ export const NumberLit = createToken({
 export const KEYWORDS = [
   'use', 'module', 'model', 'param', 'forward', 'let', 'loss', 'output', 'config', 'input', 'tune', 'for', 'on',
   'train', 'freeze', 'repeat', 'if', 'and', 'or', 'not', 'true', 'false', 'none', 'int', 'float', 'bool', 'f32', 'i32',
+  'hook',
 ] as const;
 export type Keyword = (typeof KEYWORDS)[number];
 
@@ -139,10 +140,11 @@ export const Float = keyword('float');
 export const Bool = keyword('bool');
 export const F32 = keyword('f32');
 export const I32 = keyword('i32');
+export const Hook = keyword('hook');
 
 const keywordTokens: TokenType[] = [
   Use, Module, Model, Param, Forward, Let, Loss, Output, Config, Input, Tune, For, On,
-  Train, Freeze, Repeat, If, And, Or, Not, True, False, None, Int, Float, Bool, F32, I32,
+  Train, Freeze, Repeat, If, And, Or, Not, True, False, None, Int, Float, Bool, F32, I32, Hook,
 ];
 
 /** Keyword token types, for "`model` is a reserved word" messages. */

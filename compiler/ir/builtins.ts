@@ -217,6 +217,15 @@ export const builtins: Readonly<Record<string, Builtin>> = {
     if (!(p >= 0 && p < 1)) throw new CompileError(error('value', `dropout probability must be in [0, 1), got ${p}`, a.p!.span));
     return tensor(ops.dropout(T(ops, a, 'x'), p, at));
   }),
+  detach: define('detach', 'the same values with no gradient flowing back (stop-gradient)', [{ name: 'x' }], (ops, a, at) =>
+    tensor(ops.b.op('detach', [T(ops, a, 'x')], {}, at)),
+  ),
+  causal_mask: define(
+    'causal_mask',
+    'additive mask f32[rows, cols]: 0 where key j may be seen by query i (j ≤ i + cols − rows; earlier extra columns, e.g. prefixes, always visible), −1e9 elsewhere',
+    [{ name: 'rows' }, { name: 'cols' }],
+    (ops, a, at) => tensor(ops.b.op('causal_mask', [], { rows: ops.intOf(a.rows!.value, a.rows!.span), cols: ops.intOf(a.cols!.value, a.cols!.span) }, at)),
+  ),
   one_hot: define('one_hot', 'f32 one-hot rows of i32 labels', [{ name: 'labels' }, { name: 'classes' }], (ops, a, at) =>
     tensor(ops.b.op('one_hot', [T(ops, a, 'labels')], { classes: ops.intOf(a.classes!.value, a.classes!.span) }, at)),
   ),

@@ -45,6 +45,8 @@ class Lowering implements LowerOps {
   private seed: NodeId | undefined;
   private salt = 0;
   private depth = 0;
+  /** Active hook interventions, per instance and hook name, installed by method rewrites. */
+  private readonly hooks = new Map<Instance, Map<string, ((x: NodeId) => NodeId)[]>>();
 
   constructor(
     private readonly model: ElaboratedModel,
@@ -54,7 +56,7 @@ class Lowering implements LowerOps {
 
   run(): Graph {
     const b = this.b;
-    for (const p of allParams(this.model.root)) {
+    for (const p of allParams(this.model)) {
       const id = b.op('param', [], { name: p.path, shape: [...p.shape] }, p.span);
       this.paramNode.set(p.path, id);
       b.params.push({ name: p.path, node: id, shape: p.shape, init: p.init, trainable: p.trainable, addedBy: p.addedBy, origin: p.span });
@@ -154,6 +156,14 @@ class Lowering implements LowerOps {
         return this.call(e.callee, e.args, e.span, scope);
       case 'indexing':
         return this.index(e.target, e.items, e.span, scope);
+      case 'hook': {
+        const v = this.eval(e.value, scope);
+        const fns = this.hooks.get(scope.inst)?.get(e.name.name);
+        if (!fns?.length) return v;
+        let id = this.tensorOf(v, e.value.span);
+        for (const fn of fns) id = fn(id);
+        return tensor(id);
+      }
       case 'member': {
         const t = this.eval(e.target, scope);
         if (t.kind !== 'module') throw new CompileError(error('type', `\`.${e.member.name}\` needs a module, got ${describeValue(t)}`, e.member.span));
@@ -320,6 +330,11 @@ class Lowering implements LowerOps {
         const tensorSlots = v.flatMap((x, i) => (x.kind === 'tensor' ? [i] : []));
         const params: Record<string, NodeId> = {};
         for (const p of att.params) params[p.name] = this.paramNode.get(p.path)!;
+        const siteParams: Record<string, NodeId> = {};
+        for (const p of inst.params) siteParams[p.name] = this.paramNode.get(p.path)!;
+        const shared: Record<string, NodeId> = {};
+        for (const p of att.shared?.params ?? []) shared[p.name] = this.paramNode.get(p.path)!;
+        const installed: [string, (x: NodeId) => NodeId][] = [];
         const ctx: RewriteContext = {
           b: this.b,
           site: inst,
@@ -332,9 +347,26 @@ class Lowering implements LowerOps {
           },
           params,
           dropout: (x, p) => this.dropout(x, p, att.span),
+          siteParams,
+          shared,
+          siteIndex: att.siteIndex,
+          siteCount: att.siteCount,
+          hook: (name, fn) => {
+            let byName = this.hooks.get(inst);
+            if (!byName) this.hooks.set(inst, (byName = new Map()));
+            const list = byName.get(name) ?? [];
+            byName.set(name, [...list, fn]);
+            installed.push([name, fn]);
+          },
           origin: att.span,
         };
-        return tensor(method.rewrite(ctx));
+        try {
+          return tensor(method.rewrite(ctx));
+        } finally {
+          // Interventions last for this rewrite's base calls only.
+          const byName = this.hooks.get(inst);
+          for (const [name, fn] of installed) byName?.set(name, (byName.get(name) ?? []).filter((f) => f !== fn));
+        }
       };
     }
     return inner(vals);

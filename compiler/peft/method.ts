@@ -37,6 +37,18 @@ export interface RewriteContext {
   readonly params: Readonly<Record<string, NodeId>>;
   /** Inverted dropout that is active only in training graphs. */
   readonly dropout: (x: NodeId, p: number) => NodeId;
+  /** The site's own parameters (e.g. a Linear's `weight`), by name. */
+  readonly siteParams: Readonly<Record<string, NodeId>>;
+  /** Parameters shared by all sites of this application, by name (see `PeftMethod.shared`). */
+  readonly shared: Readonly<Record<string, NodeId>>;
+  /** This site's position among the application's sites, and how many there are. */
+  readonly siteIndex: number;
+  readonly siteCount: number;
+  /**
+   * Intervenes at a `hook NAME(...)` point of the site's forward for the `base` calls made
+   * by this rewrite: `fn` receives the hooked tensor and returns its replacement.
+   */
+  readonly hook: (name: string, fn: (x: NodeId) => NodeId) => void;
   readonly origin: Span;
 }
 
@@ -48,6 +60,12 @@ export interface PeftMethod {
   readonly options: Readonly<Record<string, MethodOption>>;
   /** Parameters added at one site, given the site's module arguments. Returns a message on a site it cannot use. */
   params(site: Instance, options: MethodOptions): readonly AddedParam[] | string;
+  /** Parameters created once per application and shared by all its sites (in site order). */
+  shared?(sites: readonly Instance[], options: MethodOptions): readonly AddedParam[] | string;
+  /** `hook` points the site's forward must have (e.g. prefix tuning needs `keys` and `values`). */
+  readonly hooks?: readonly string[];
+  /** Makes the site's own parameters trainable (LN-tuning) instead of adding any. */
+  readonly trainsSite?: boolean;
   rewrite(ctx: RewriteContext): NodeId;
 }
 

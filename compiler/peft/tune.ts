@@ -6,9 +6,10 @@
 import type { Arg, Selector, TuneDecl } from '../../grammar/ast.ts';
 import { CompileError, type Diagnostic, didYouMean, error, suggestion } from '../diag/diagnostic.ts';
 import { constEval, describeScalar } from '../sema/consteval.ts';
-import { type ElaboratedModel, type Instance, type ParamSlot, type Scalar, walkInstances } from '../sema/instance.ts';
+import { type ElaboratedModel, type Instance, type ParamSlot, type Scalar, type SharedParams, walkInstances } from '../sema/instance.ts';
+import type { Span } from '../diag/span.ts';
 import { selectorMatches, selectorText } from '../sema/select.ts';
-import type { MethodOptions, PeftMethod } from './method.ts';
+import type { AddedParam, MethodOptions, PeftMethod } from './method.ts';
 import type { MethodRegistry } from './registry.ts';
 
 export interface SiteMatch {
@@ -58,13 +59,28 @@ function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: Met
           throw new CompileError(error('tune', `unknown PEFT method \`${item.method.name}\``, item.method.span, suggestion(item.method.name, registry.names())));
         }
         const options = bindOptions(method, item.args);
+        // One application = one tune item: its sites, over all its selectors, in tree order.
+        const picked: { site: Instance; sel: Selector }[] = [];
         for (const sel of item.selectors) {
           const sites = instances.filter((i) => i.path !== '' && selectorMatches(sel, i.segments));
           if (sites.length === 0) throw noMatch(sel, instances);
           checkAlternatives(sel, instances.map((i) => i.segments));
-          for (const site of sites) attach(method, site, options, sel, item.span);
+          for (const site of sites) {
+            checkSite(method, site, sel);
+            if (!picked.some((p) => p.site === site)) picked.push({ site, sel });
+          }
           matches.push({ method: method.name, selector: selectorText(sel), sites: sites.map((s) => s.path) });
         }
+        picked.sort((a, b) => instances.indexOf(a.site) - instances.indexOf(b.site));
+        let shared: SharedParams | undefined;
+        if (method.shared) {
+          const added = method.shared(picked.map((p) => p.site), options);
+          if (typeof added === 'string') throw new CompileError(error('tune', added, item.span));
+          const prefix = `${method.name}_${model.shared.filter((s) => s.method === method.name).length}`;
+          shared = { method: method.name, params: added.map((p) => slot(p, `${prefix}.${p.name}`, method.name, item.span)) };
+          model.shared.push(shared);
+        }
+        picked.forEach(({ site, sel }, i) => attach(method, site, options, sel, item.span, shared, i, picked.length));
         break;
       }
     }
@@ -156,7 +172,26 @@ function bindOptions(method: PeftMethod, args: readonly Arg[]): MethodOptions {
   return out;
 }
 
-function attach(method: PeftMethod, site: Instance, options: MethodOptions, sel: Selector, span: import('../diag/span.ts').Span): void {
+function slot(p: AddedParam, path: string, method: string, span: Span): ParamSlot {
+  return { name: p.name, path, shape: p.shape, init: p.init, trainable: true, addedBy: method, span };
+}
+
+/** The hook names a module's forward exposes (`hook keys(...)`). */
+function hooksOf(site: Instance): Set<string> {
+  const out = new Set<string>();
+  const visit = (x: unknown): void => {
+    if (Array.isArray(x)) x.forEach(visit);
+    else if (x && typeof x === 'object') {
+      const o = x as { kind?: string; name?: { name: string } };
+      if (o.kind === 'hook' && o.name) out.add(o.name.name);
+      for (const [k, v] of Object.entries(o)) if (k !== 'span') visit(v);
+    }
+  };
+  visit(site.forward?.body);
+  return out;
+}
+
+function checkSite(method: PeftMethod, site: Instance, sel: Selector): void {
   if (!method.sites.includes(site.type)) {
     throw new CompileError(
       error('tune', `\`${method.name}\` attaches to ${method.sites.join(' or ')} sites, but \`${site.path}\` is a ${site.type}`, sel.span, {
@@ -167,16 +202,21 @@ function attach(method: PeftMethod, site: Instance, options: MethodOptions, sel:
   if (site.attachments.some((a) => a.method === method.name)) {
     throw new CompileError(error('tune', `\`${method.name}\` is applied to \`${site.path}\` twice`, sel.span));
   }
+  const have = hooksOf(site);
+  const missing = (method.hooks ?? []).filter((h) => !have.has(h));
+  if (missing.length) {
+    throw new CompileError(
+      error('tune', `\`${method.name}\` needs the hook${missing.length > 1 ? 's' : ''} ${missing.map((h) => `\`${h}\``).join(', ')} in the forward of ${site.type}, which has ${have.size ? [...have].map((h) => `\`${h}\``).join(', ') : 'none'}`, sel.span, {
+        help: `mark the tensor in ${site.type}'s forward with \`hook ${missing[0]}(...)\``,
+      }),
+    );
+  }
+}
+
+function attach(method: PeftMethod, site: Instance, options: MethodOptions, sel: Selector, span: Span, shared: SharedParams | undefined, siteIndex: number, siteCount: number): void {
   const added = method.params(site, options);
   if (typeof added === 'string') throw new CompileError(error('tune', added, sel.span));
-  const params: ParamSlot[] = added.map((p) => ({
-    name: p.name,
-    path: `${site.path}.${p.name}`,
-    shape: p.shape,
-    init: p.init,
-    trainable: true,
-    addedBy: method.name,
-    span,
-  }));
-  site.attachments.push({ method: method.name, options, params, span });
+  const params = added.map((p) => slot(p, `${site.path}.${p.name}`, method.name, span));
+  if (method.trainsSite) for (const p of site.params) p.trainable = true;
+  site.attachments.push({ method: method.name, options, params, span, shared, siteIndex, siteCount });
 }

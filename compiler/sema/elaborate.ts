@@ -43,7 +43,7 @@ function elaborateModel(prog: Program, modelName: string, at?: Span): Elaborated
     inputs.push({ name: item.name.name, dtype: item.type.dtype, shape: inputShape(item.type, config), span: item.span });
   }
   const root = instantiate(prog, decl, config, '', [], decl.span, 0);
-  return { name: modelName, root, inputs, config };
+  return { name: modelName, root, inputs, config, shared: [] };
 }
 
 /**

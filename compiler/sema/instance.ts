@@ -34,6 +34,17 @@ export interface Attachment {
   readonly options: Readonly<Record<string, number | boolean>>;
   readonly params: readonly ParamSlot[];
   readonly span: Span;
+  /** Parameters shared by every site of one application (prefix tuning's encoder). */
+  readonly shared?: SharedParams;
+  /** This site's position among the application's sites, and their number. */
+  readonly siteIndex: number;
+  readonly siteCount: number;
+}
+
+/** Parameters a method creates once per application (one tune item), not per site. */
+export interface SharedParams {
+  readonly method: string;
+  readonly params: readonly ParamSlot[];
 }
 
 export interface Instance {
@@ -65,6 +76,8 @@ export interface ElaboratedModel {
   readonly root: Instance;
   readonly inputs: readonly ModelInput[];
   readonly config: ReadonlyMap<string, Scalar>;
+  /** Filled by the tune: parameters shared across the sites of one method application. */
+  readonly shared: SharedParams[];
 }
 
 export function* walkInstances(i: Instance): Generator<Instance> {
@@ -75,12 +88,13 @@ export function* walkInstances(i: Instance): Generator<Instance> {
   }
 }
 
-export function allParams(root: Instance): ParamSlot[] {
+export function allParams(model: ElaboratedModel): ParamSlot[] {
   const out: ParamSlot[] = [];
-  for (const i of walkInstances(root)) {
+  for (const i of walkInstances(model.root)) {
     out.push(...i.params);
     for (const a of i.attachments) out.push(...a.params);
   }
+  for (const s of model.shared) out.push(...s.params);
   return out;
 }
 
