@@ -322,7 +322,12 @@ export class MileParser extends CstParser {
     this.OR([
       { ALT: () => this.SUBRULE(this.letStmt) },
       { ALT: () => this.SUBRULE(this.lossStmt) },
-      { ALT: () => this.SUBRULE(this.outputStmt) },
+      {
+        // `output` is a soft keyword: a statement only as `output NAME = …`, so that
+        // `output` stays usable as a name (BERT's `attention.output.dense`).
+        GATE: () => this.LA(1).image === 'output' && tokenMatcher(this.LA(2), T.Name) && tokenMatcher(this.LA(3), T.Equals),
+        ALT: () => this.SUBRULE(this.outputStmt),
+      },
     ]);
   });
 
@@ -339,7 +344,7 @@ export class MileParser extends CstParser {
   });
 
   public outputStmt = this.RULE('outputStmt', () => {
-    this.CONSUME(T.Output);
+    this.CONSUME(T.Identifier, { LABEL: 'outputKeyword' });
     this.CONSUME(T.Name, { LABEL: 'name' });
     this.CONSUME(T.Equals);
     this.SUBRULE(this.expression, { LABEL: 'value' });

@@ -101,7 +101,7 @@ export const NumberLit = createToken({
 // ---------------------------------------------------------------- keywords
 
 export const KEYWORDS = [
-  'use', 'module', 'model', 'param', 'forward', 'let', 'loss', 'output', 'config', 'input', 'tune', 'for', 'on',
+  'use', 'module', 'model', 'param', 'forward', 'let', 'loss', 'config', 'input', 'tune', 'for', 'on',
   'train', 'freeze', 'repeat', 'if', 'and', 'or', 'not', 'true', 'false', 'none', 'int', 'float', 'bool', 'f32', 'i32',
   'hook',
 ] as const;
@@ -119,7 +119,6 @@ export const Param = keyword('param');
 export const Forward = keyword('forward');
 export const Let = keyword('let');
 export const Loss = keyword('loss');
-export const Output = keyword('output');
 export const Config = keyword('config');
 export const Input = keyword('input');
 export const Tune = keyword('tune');
@@ -143,7 +142,7 @@ export const I32 = keyword('i32');
 export const Hook = keyword('hook');
 
 const keywordTokens: TokenType[] = [
-  Use, Module, Model, Param, Forward, Let, Loss, Output, Config, Input, Tune, For, On,
+  Use, Module, Model, Param, Forward, Let, Loss, Config, Input, Tune, For, On,
   Train, Freeze, Repeat, If, And, Or, Not, True, False, None, Int, Float, Bool, F32, I32, Hook,
 ];
 

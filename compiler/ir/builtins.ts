@@ -217,6 +217,17 @@ export const builtins: Readonly<Record<string, Builtin>> = {
     if (!(p >= 0 && p < 1)) throw new CompileError(error('value', `dropout probability must be in [0, 1), got ${p}`, a.p!.span));
     return tensor(ops.dropout(T(ops, a, 'x'), p, at));
   }),
+  default: define('default', '`value` unless it is none, else `fallback` (optional inputs)', [{ name: 'value' }, { name: 'fallback' }], (_ops, a) =>
+    a.value!.value.kind === 'none' ? a.fallback!.value : a.value!.value,
+  ),
+  select: define('select', '`then` when the compile-time bool `cond` holds, else `otherwise`', [{ name: 'cond' }, { name: 'then' }, { name: 'otherwise' }], (_ops, a) =>
+    bool(a, 'cond') ? a.then!.value : a.otherwise!.value,
+  ),
+  size: define('size', 'the size of axis `dim` of a tensor (an int, possibly symbolic)', [{ name: 'x' }, { name: 'dim' }], (ops, a) => {
+    const x = T(ops, a, 'x');
+    const shape = ops.b.shape(x);
+    return { kind: 'int', v: shape[axisOf(ops, a, 'dim', shape.length)]! };
+  }),
   detach: define('detach', 'the same values with no gradient flowing back (stop-gradient)', [{ name: 'x' }], (ops, a, at) =>
     tensor(ops.b.op('detach', [T(ops, a, 'x')], {}, at)),
   ),

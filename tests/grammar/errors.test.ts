@@ -57,7 +57,8 @@ const cases: Case[] = [
   ["keyword as a parameter name", "module A { param input: f32[3] }", 1, 18, "`input` is a reserved word and cannot be used as a name"],
   ["config entry without value", "model M { config { a = } }", 1, 24, "expected an expression after `=`, found `}`"],
   ["unclosed selector alternatives", "tune t for M { train **.{a, b) }", 1, 30, "expected `}` to close the alternatives, found `)`"],
-  ["output without =", "model M { forward { output y } }", 1, 30, "expected `=` after `output y`, found `}`"],
+  // `output` is a soft keyword: without `=` it reads as a name, then `y` is a second expression.
+  ["output without =", "model M { forward { output y } }", 1, 28, "expected `}` after the block's final expression, found `y`"],
   ["method without parentheses", "tune t for M { lora on x }", 1, 21, "expected `(` after `lora`, found keyword `on`"],
   ["negative selector index", "tune t for M { train a[-1] }", 1, 24, "expected an integer index in `[...]`, found `-`"],
   ["module without a name", "module { }", 1, 8, "expected a module name after `module`, found `{`"],
