@@ -132,17 +132,75 @@ function kernelInputs(g: Graph, srcs: readonly NodeId[]): NodeId[] {
   return out;
 }
 
+/**
+ * Ops that can be computed where they are read: pure functions of the element index whose
+ * cost is a few instructions, so recomputing them inside the consumer beats a round trip
+ * through memory and a dispatch.
+ */
+function inlinable(n: Node): boolean {
+  return isUnary(n.op) || isBinary(n.op) || n.op === 'expand' || n.op === 'dropout_mask';
+}
+
+export interface ScheduleOptions {
+  /** Inline single-use elementwise producers into their consumer's kernel (default on). */
+  readonly fuse?: boolean;
+}
+
+/**
+ * Producer fusion: a realized node's kernel absorbs each source that is inlinable, used by
+ * that node alone, and not itself a root — recursively — while the kernel's bindings fit.
+ * Each absorbed node becomes a WGSL function of the element index in the consumer's shader.
+ */
+function fuseGroup(g: Graph, id: NodeId, canInline: (s: NodeId) => boolean): { nodes: NodeId[]; inputs: NodeId[] } {
+  const group = new Set<NodeId>([id]);
+  const buffersOf = (members: Set<NodeId>) => {
+    const srcs: NodeId[] = [];
+    for (const m of members) for (const s of g.nodes[m]!.src) if (!members.has(s)) srcs.push(s);
+    return kernelInputs(g, srcs);
+  };
+  const frontier = [...g.nodes[id]!.src];
+  while (frontier.length) {
+    const s = frontier.shift()!;
+    if (group.has(s) || !canInline(s)) continue;
+    const trial = new Set(group).add(s);
+    if (buffersOf(trial).length + 1 > MAX_STORAGE_BUFFERS) continue;
+    group.add(s);
+    frontier.push(...g.nodes[s]!.src);
+  }
+  const nodes = [...group].sort((a, b) => a - b);
+  return { nodes, inputs: buffersOf(group) };
+}
+
 /** The kernels that compute `roots` of a concrete graph, in dispatch order. */
-export function schedule(g: Graph, roots: readonly NodeId[]): Kernel[] {
+export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptions = {}): Kernel[] {
   const rootSet = new Set(roots);
-  const kernels: Kernel[] = [];
-  for (const id of reachable(g, roots)) {
+  const order = reachable(g, roots);
+  const uses = new Map<NodeId, number>();
+  for (const id of order) for (const s of g.nodes[id]!.src) uses.set(s, (uses.get(s) ?? 0) + 1);
+  // Decide fusion consumers-first, so a producer knows whether its consumer absorbed it.
+  const absorbed = new Set<NodeId>();
+  const groups = new Map<NodeId, { nodes: NodeId[]; inputs: NodeId[] }>();
+  const canInline = (s: NodeId) => {
+    const n = g.nodes[s]!;
+    return (opts.fuse ?? true) && inlinable(n) && uses.get(s) === 1 && !rootSet.has(s) && literalValue(g, s) === undefined;
+  };
+  for (let k = order.length - 1; k >= 0; k--) {
+    const id = order[k]!;
+    if (absorbed.has(id) || !needsKernel(g, id, rootSet.has(id))) continue;
     const n = g.nodes[id]!;
-    if (!needsKernel(g, id, rootSet.has(id))) continue;
-    const inputs = kernelInputs(g, n.src);
+    const group = n.op === 'concat' || n.op === 'reshape' || n.op === 'detach' ? { nodes: [id], inputs: kernelInputs(g, n.src) } : fuseGroup(g, id, canInline);
+    for (const m of group.nodes) if (m !== id) absorbed.add(m);
+    groups.set(id, group);
+  }
+  const kernels: Kernel[] = [];
+  for (const id of order) {
+    const group = groups.get(id);
+    if (!group || absorbed.has(id)) continue;
+    const n = g.nodes[id]!;
+    const inputs = group.inputs;
     // One binding for the output, the rest for inputs.
     if (inputs.length + 1 <= MAX_STORAGE_BUFFERS) {
-      kernels.push({ id: kernels.length, nodes: [id], output: id, inputs });
+      kernels.push({ id: kernels.length, nodes: group.nodes, output: id, inputs });
       continue;
     }
     if (n.op !== 'concat') throw new Error(`%${id} (${n.op}) reads ${inputs.length} buffers, more than a kernel can bind`);

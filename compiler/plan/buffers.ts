@@ -72,6 +72,8 @@ export interface PlanOptions extends RenderOptions {
   keep: readonly NodeId[];
   /** Allocate optimizer state (m, v) for every trainable parameter whose gradient is kept. */
   optimizer?: boolean;
+  /** Inline single-use elementwise producers into their consumers (default on). */
+  fuse?: boolean;
 }
 
 /** Storage buffers need a non-zero size that is a multiple of 4. */
@@ -84,7 +86,7 @@ const numelOf = (g: Graph, id: NodeId): number => concreteShape(g.nodes[id]!.sha
 
 export function planGraph(g: Graph, opts: PlanOptions): Plan {
   const keep = [...new Set(opts.keep)];
-  const kernels = schedule(g, [...new Set([...opts.roots, ...keep])]);
+  const kernels = schedule(g, [...new Set([...opts.roots, ...keep])], { fuse: opts.fuse });
   const buffers: PlanBuffer[] = [];
   const nodeBuffer = new Map<NodeId, number>();
   const alloc = (bytes: number, kind: BufferKind, label: string): number => {

@@ -195,11 +195,16 @@ fn ${name}(lid: u32, v: f32) -> f32 {
   return `var<workgroup> scratch: array<f32, ${wg}>;${fn('wg_sum', 'a + b')}${fn('wg_max', 'max(a, b)')}\n`;
 }
 
-/** Builds the accessors of a node's sources from the kernel's bindings. */
-export function sourceAccess(g: Graph, k: Kernel, srcs: readonly NodeId[]): SrcAccess[] {
+/**
+ * Builds the accessors of a node's sources from the kernel's bindings. A source fused into
+ * this kernel is read by calling the WGSL function `inlined(s)` that computes it.
+ */
+export function sourceAccess(g: Graph, k: Kernel, srcs: readonly NodeId[], inlined?: (s: NodeId) => string | undefined): SrcAccess[] {
   return srcs.map((s) => {
     const n = g.nodes[s]!;
     const shape = concreteShape(n.shape);
+    const fn = inlined?.(s);
+    if (fn !== undefined) return { shape, dtype: n.dtype, literal: undefined, at: (idx: string) => `${fn}(${idx})` };
     const r = resolveSource(g, s);
     if (r.kind === 'literal') {
       const lit = f32Lit(r.value);

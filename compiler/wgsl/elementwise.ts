@@ -4,7 +4,8 @@
  * strides with 0 on its broadcast axes, so no expanded copy is ever materialized.
  */
 import { wgslPcgHash } from '../ops/hash.ts';
-import type { BinaryOp, UnaryOp } from '../ops/kinds.ts';
+import { type BinaryOp, type OpAttrs, type UnaryOp, isBinary, isUnary } from '../ops/kinds.ts';
+import type { Node } from '../ir/graph.ts';
 import {
   type KernelBody,
   type RenderCtx,
@@ -111,17 +112,42 @@ export function renderConst(ctx: RenderCtx<'const'>): KernelBody {
 }
 
 /**
+ * The value of an inlinable node at flat index `i` of its own shape, as the body of a WGSL
+ * function (see `schedule.ts` fusion): the same expressions the standalone kernels store.
+ */
+export function inlineBody(node: Node, shape: readonly number[], src: readonly SrcAccess[]): { body: string; helpers: string } {
+  const op = node.op;
+  if (isUnary(op)) {
+    const { expr, helpers } = unaryExpr[op];
+    const { prelude, loads } = broadcastLoads(shape, src);
+    return { body: `${prelude}  let x = ${loads[0]};\n  return ${expr};\n`, helpers: helpers ?? '' };
+  }
+  if (isBinary(op)) {
+    const { prelude, loads } = broadcastLoads(shape, src);
+    return { body: `${prelude}  let a = ${loads[0]};\n  let b = ${loads[1]};\n  return ${binaryExpr[op]};\n`, helpers: '' };
+  }
+  if (op === 'expand') {
+    const { prelude, loads } = broadcastLoads(shape, src);
+    return { body: `${prelude}  return ${loads[0]};\n`, helpers: '' };
+  }
+  if (op === 'dropout_mask') {
+    const a = node.attrs as OpAttrs['dropout_mask'];
+    return { body: `  return ${dropoutValue(a.p, a.salt, src[0]!.at('0u'))};\n`, helpers: wgslPcgHash };
+  }
+  throw new Error(`%${node.id} (${op}) cannot be inlined`);
+}
+
+function dropoutValue(p: number, salt: number, seed: string): string {
+  const threshold = Math.ceil(p * 4294967296);
+  if (threshold > 0xffffffff) return '0.0';
+  return `select(0.0, ${f32Lit(1 / (1 - p))}, dropout_bits(bitcast<u32>(${seed}), ${u32Lit(salt >>> 0)}, i) >= ${u32Lit(threshold)})`;
+}
+
+/**
  * The reference keeps element i when bits(seed, salt, i) / 2³² ≥ p. Since bits is an
  * integer, that is bits ≥ ⌈p·2³²⌉, an exact u32 comparison (no float rounding to differ).
  */
 export function renderDropoutMask(ctx: RenderCtx<'dropout_mask'>): KernelBody {
-  const { p, salt } = ctx.attrs;
-  const threshold = Math.ceil(p * 4294967296);
-  const scale = f32Lit(1 / (1 - p));
-  const seed = ctx.src[0]!.at('0u');
-  const value =
-    threshold > 0xffffffff
-      ? '0.0'
-      : `select(0.0, ${scale}, dropout_bits(bitcast<u32>(${seed}), ${u32Lit(salt >>> 0)}, i) >= ${u32Lit(threshold)})`;
+  const value = dropoutValue(ctx.attrs.p, ctx.attrs.salt, ctx.src[0]!.at('0u'));
   return flatKernel(ctx.numel, ctx.maxWg, `  ${OUT}[i] = ${value};\n`, wgslPcgHash);
 }

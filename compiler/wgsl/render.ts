@@ -12,7 +12,7 @@ import { concreteShape } from '../ir/graph.ts';
 import type { OpKind } from '../ops/kinds.ts';
 import type { Kernel } from '../fuse/schedule.ts';
 import { type KernelBody, type RenderCtx, type RenderOptions, OUT, inputVar, size, sourceAccess, wgslPrelude, wgslType } from './common.ts';
-import { renderBinary, renderConst, renderDropoutMask, renderUnary } from './elementwise.ts';
+import { inlineBody, renderBinary, renderConst, renderDropoutMask, renderUnary } from './elementwise.ts';
 import { renderMatmul } from './matmul.ts';
 import { renderConcat, renderExpand, renderGather, renderOneHot, renderDetach, renderCausalMask, renderPad, renderPermute, renderReshape, renderScatterAdd, renderSlice } from './movement.ts';
 import { renderReduce, renderRowOp } from './reduce.ts';
@@ -77,12 +77,29 @@ export const renderers: { readonly [K in OpKind]: Renderer<K> } = {
   dropout_mask: renderDropoutMask,
 };
 
+/** Helper WGSL (erf, the dropout hash) that the fused functions need and the body lacks. */
+function dedupeHelpers(helpers: Set<string>, body: string): string {
+  return [...helpers].filter((h) => !body.includes(h)).join('');
+}
+
 function render<K extends OpKind>(ctx: RenderCtx<K>): KernelBody {
   return (renderers[ctx.node.op] as Renderer<K>)(ctx);
 }
 
 export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}): ShaderModule {
-  if (k.nodes.length !== 1 || k.nodes[0] !== k.output) throw new Error(`kernel ${k.id}: fused kernels are not rendered yet`);
+  if (!k.nodes.includes(k.output)) throw new Error(`kernel ${k.id}: its nodes do not include its output %${k.output}`);
+  // Fused producers become functions of the element index, named by position in the kernel
+  // (not by node id, so identical kernels still share one pipeline).
+  const fused = k.nodes.filter((id) => id !== k.output);
+  const inlined = (s: NodeId) => (fused.includes(s) ? `fused${fused.indexOf(s)}` : undefined);
+  const helperSet = new Set<string>();
+  const fns: string[] = [];
+  for (const id of fused) {
+    const n = g.nodes[id]! as Node;
+    const { body, helpers } = inlineBody(n, concreteShape(n.shape), sourceAccess(g, k, n.src, inlined));
+    if (helpers) helperSet.add(helpers);
+    fns.push(`fn ${inlined(id)}(i: u32) -> f32 {\n${body}}\n`);
+  }
   const node = g.nodes[k.output]! as Node;
   const shape = concreteShape(node.shape);
   const srcs = k.concatPart ? node.src.slice(k.concatPart.first, k.concatPart.first + k.concatPart.count) : node.src;
@@ -94,14 +111,15 @@ export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}): Sha
     shape,
     numel: size(shape),
     dtype: node.dtype,
-    src: sourceAccess(g, k, srcs),
+    src: sourceAccess(g, k, srcs, inlined),
     maxWg: opts.maxWorkgroupsPerDim ?? 65535,
   };
   const body = render(ctx);
   const decls = [`@group(0) @binding(0) var<storage, read_write> ${OUT}: array<${wgslType(node.dtype)}>;`];
   k.inputs.forEach((id, i) => decls.push(`@group(0) @binding(${i + 1}) var<storage, read> ${inputVar(i)}: array<${wgslType(g.nodes[id]!.dtype)}>;`));
   // No node or kernel ids in the text: identical kernels share one pipeline.
-  const code = `// ${node.op} -> [${shape.join(', ')}]\n${decls.join('\n')}\n${wgslPrelude}${body.code}`;
+  const ops = fused.length ? ` ⊃ ${fused.map((id) => g.nodes[id]!.op).join(', ')}` : '';
+  const code = `// ${node.op}${ops} -> [${shape.join(', ')}]\n${decls.join('\n')}\n${wgslPrelude}${dedupeHelpers(helperSet, body.code)}${fns.join('')}${body.code}`;
   return {
     kernel: k.id,
     op: node.op,

@@ -98,11 +98,48 @@ describe('planGraph', () => {
     for (let i = 0; i < 10; i++) x = t.b.op(i % 2 ? 'neg' : 'exp', [x], {});
     const root = t.b.op('sum', [x], { axes: [0], keepdims: false });
     const g = t.build();
-    const p = planGraph(g, { roots: [root], keep: [root] });
+    // Without fusion: every link of the chain is a temporary that pooling must recycle.
+    const p = planGraph(g, { roots: [root], keep: [root], fuse: false });
     checkLiveness(g, p);
     expect(p.buffers.filter((b) => b.kind === 'temp').length).toBe(2);
     expect(p.tempBytes).toBe(2 * 64 * 4);
     expect(p.naiveTempBytes).toBe(10 * 64 * 4);
+  });
+
+  it('fuses the chain into the reduction that reads it', () => {
+    const t = new TestGraph();
+    let x = t.input([64]);
+    for (let i = 0; i < 10; i++) x = t.b.op(i % 2 ? 'neg' : 'exp', [x], {});
+    const root = t.b.op('sum', [x], { axes: [0], keepdims: false });
+    const g = t.build();
+    const p = planGraph(g, { roots: [root], keep: [root] });
+    expect(p.steps.length).toBe(1);
+    expect(p.kernels[0]!.nodes.length).toBe(11);
+    expect(p.buffers.filter((b) => b.kind === 'temp').length).toBe(0);
+  });
+
+  it('stops fusing where a kernel would bind more than 8 buffers', () => {
+    const t = new TestGraph();
+    let x = t.input([16]);
+    for (let i = 0; i < 9; i++) x = t.b.add(x, t.input([16]));
+    const root = t.b.op('sum', [x], { axes: [0], keepdims: false });
+    const g = t.build();
+    const p = planGraph(g, { roots: [root], keep: [root] });
+    for (const s of p.steps) expect(s.buffers.length).toBeLessThanOrEqual(8);
+    expect(p.steps.length).toBe(2);
+  });
+
+  it('never fuses a node with two consumers, or a root', () => {
+    const t = new TestGraph();
+    const x = t.input([8]);
+    const shared = t.b.op('exp', [x], {});
+    const a = t.b.op('neg', [shared], {});
+    const b = t.b.mul(shared, a);
+    const g = t.build();
+    const p = planGraph(g, { roots: [b, a], keep: [b, a] });
+    const owners = p.kernels.map((k) => k.output);
+    expect(owners).toContain(shared);
+    expect(owners).toContain(a);
   });
 
   it('prints deterministically', () => {

@@ -72,6 +72,9 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
     c('max [2,257] axis 1 (workgroup)', (t) => t.b.op('max', [t.input([2, 257])], { axes: [1], keepdims: false })),
   ],
   matmul: [
+    // Fusion: the layer-norm affine (mul, add with broadcasting) is computed inside the matmul's loads.
+    c('matmul reading a fused broadcast prologue', (t) =>
+      t.b.op('matmul', [t.b.add(t.b.mul(t.b.op('normalize', [t.input([2, 70, 33])], { eps: 1e-5 }), t.input([33])), t.input([33])), t.input([33, 66])], { transA: false, transB: false })),
     c('matmul 37×19 @ 19×23', (t) => t.b.op('matmul', [t.input([37, 19]), t.input([19, 23])], { transA: false, transB: false })),
     c('matmul transA', (t) => t.b.op('matmul', [t.input([19, 37]), t.input([19, 23])], { transA: true, transB: false })),
     c('matmul transB', (t) => t.b.op('matmul', [t.input([37, 19]), t.input([23, 19])], { transA: false, transB: true })),
@@ -116,11 +119,17 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
     c('softmax [3,7]', (t) => t.b.op('softmax', [t.input([3, 7], { scale: 4 })], {})),
     c('softmax row of 1100 (256 invocations)', (t) => t.b.op('softmax', [t.input([2, 1100], { scale: 4 })], {})),
   ],
-  log_softmax: [c('log_softmax [2,3,7]', (t) => t.b.op('log_softmax', [t.input([2, 3, 7], { scale: 4 })], {}))],
+  // (softmax of a fused chain: exp → mul by a broadcast row → neg, all inside the row kernel)
+  log_softmax: [
+    c('log_softmax of a fused chain', (t) => t.b.op('log_softmax', [t.b.neg(t.b.mul(t.b.op('exp', [t.input([3, 9])], {}), t.input([1, 9])))], {})),
+    c('log_softmax [2,3,7]', (t) => t.b.op('log_softmax', [t.input([2, 3, 7], { scale: 4 })], {})),
+  ],
   normalize: [c('normalize [4,9]', (t) => t.b.op('normalize', [t.input([4, 9], { scale: 3 })], { eps: 1e-5 }))],
   normalize_grad: [c('normalize_grad [4,9]', (t) => t.b.op('normalize_grad', [t.input([4, 9], { scale: 3 }), t.input([4, 9])], { eps: 1e-5 }))],
   dropout_mask: [
     c('dropout_mask p=0.3', (t) => t.b.op('dropout_mask', [t.ids([], 1, [123456789])], { shape: [4, 50], p: 0.3, salt: 7 })),
+    c('dropout fused into a mul and a gelu', (t) =>
+      t.b.op('gelu', [t.b.mul(t.input([6, 40]), t.b.op('dropout_mask', [t.ids([], 1, [99])], { shape: [6, 40], p: 0.25, salt: 3 }))], {})),
     c('dropout_mask negative seed', (t) => t.b.op('dropout_mask', [t.ids([], 1, [-5])], { shape: [3, 3], p: 0.5, salt: 0xdeadbeef })),
   ],
 };
@@ -161,9 +170,11 @@ async function runSuite(b: Built, opts: { maxWorkgroupsPerDim?: number } = {}): 
   const ref = runReference(b.g, b.feeds);
   const { values, exec } = await runOnGpu(ctx, b.g, b.feeds, b.roots.map((r) => r.node), opts);
   exec.destroy();
+  fusedKernels = Math.max(fusedKernels, planGraph(b.g, { roots: b.roots.map((r) => r.node), keep: [] }).kernels.filter((k) => k.nodes.length > 1).length);
   for (const r of b.roots) results.set(r.name, { gpu: values.get(r.node)!, ref: ref[r.node]!.data });
 }
 
+let fusedKernels = 0;
 const main = buildAll();
 const grid2d = build2d();
 
@@ -183,6 +194,10 @@ function check(name: string): void {
 }
 
 describe('WGSL kernels match the float64 reference', () => {
+  it('includes fused kernels (elementwise producers inlined into their consumers)', () => {
+    expect(fusedKernels).toBeGreaterThanOrEqual(3);
+  });
+
   for (const r of [...main.roots, ...grid2d.roots]) it(`${r.op}: ${r.name}`, () => check(r.name));
 
   it('dropout keeps about 1 - p and matches the reference bit for bit', () => {
@@ -216,7 +231,7 @@ describe('executor errors', () => {
     const x = t.input([4]);
     const a = t.b.op('exp', [x], {});
     const y = t.b.op('neg', [a], {});
-    const exec = await PlanExecutor.create(ctx, planGraph(t.build(), { roots: [y], keep: [y] }));
+    const exec = await PlanExecutor.create(ctx, planGraph(t.build(), { roots: [y], keep: [y], fuse: false }));
     try {
       await expect(exec.run({ read: [a] })).rejects.toThrow(/temporary/);
       expect(() => exec.writeInput(x, new Float32Array(3))).toThrow(/4 elements/);
