@@ -3,20 +3,17 @@
  * buffer written by a kernel), which share another node's buffer, and which vanish into
  * their consumers' WGSL as literals.
  *
- * Today every realized op is its own kernel. The data structure is already the fused one:
- * a `Kernel` lists the `nodes` it computes and the realized `inputs` it reads, and the
- * renderer only ever sees a kernel's sources through `resolveSource`. Fusion will extend
- * this in place, tinygrad-style, by computing a *realize set* first and grouping the rest:
- *   - a chain of elementwise ops (unary, binary, expand of a broadcast operand, dropout
- *     masks) whose intermediates have one consumer becomes one kernel, its `nodes` listed in
- *     topological order and its `output` the last one; intermediates then need no buffer;
- *   - an elementwise prologue may fold into a reduction, row op or matmul load, and an
- *     elementwise epilogue into its store (bias add, gelu after a matmul);
- *   - nodes stay realized when they are roots, have several consumers (unless recomputing
- *     is cheaper), feed a reduction across rows, or when merging would exceed
- *     `MAX_STORAGE_BUFFERS` bindings: the binding count is a hard constraint (WebGPU
- *     guarantees only 8 storage buffers per stage), checked when a group grows.
- * The renderer then emits one expression per node of a kernel instead of one load.
+ * Fusion (producer inlining): a realized node's kernel absorbs every source that is an
+ * elementwise op (unary, binary, expand, dropout mask), used once, and not a root —
+ * recursively, while the kernel's bindings fit in `MAX_STORAGE_BUFFERS` (WebGPU guarantees
+ * only 8 storage buffers per stage). The renderer turns each absorbed node into a WGSL
+ * function of the element index, read through the consumer's ordinary source accessor, so
+ * any consumer — a matmul's tile loads, a row op, a reduction — gets its elementwise
+ * prologue for free and the intermediates need no buffer.
+ *
+ * Not yet: epilogue fusion (a bias add or gelu into the matmul's store), and recomputing a
+ * cheap producer that has several consumers. Reshape and detach are aliases, so a producer
+ * read through one is realized.
  */
 import type { Graph, Node, NodeId } from '../ir/graph.ts';
 import { type OpKind, isBinary, isUnary } from '../ops/kinds.ts';
