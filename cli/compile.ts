@@ -40,10 +40,10 @@ export function checkCommand(file: string, o: { tune?: string; model?: string })
   return 0;
 }
 
-export function compileCommand(
+export async function compileCommand(
   file: string,
   o: { tune?: string; model?: string; emit?: EmitKind; batch: number; dim?: string[]; eval?: boolean; out?: string },
-): number {
+): Promise<number> {
   if (o.emit === 'ast') {
     if (!existsSync(file)) throw new UserError(`cannot read ${file}: no such file`);
     const text = readFileSync(file, 'utf8');
@@ -77,7 +77,10 @@ export function compileCommand(
     for (const s of be.shaders) writeFileSync(join(o.out, 'kernels', `k${String(s.kernel).padStart(4, '0')}.wgsl`), s.code);
     writeFileSync(join(o.out, 'plan.txt'), printPlan(be.plan) + '\n');
     writeFileSync(join(o.out, 'ir.txt'), printGraph(graph) + '\n');
-    process.stdout.write(`wrote ${be.shaders.length} kernels and the plan to ${o.out}\n`);
+    // The typed TypeScript module (ts-morph is imported only here: it is slow to load).
+    const { writeTypedModule } = await import('./emit-module.ts');
+    const mod = writeTypedModule(file, o, fe, o.out);
+    process.stdout.write(`wrote ${be.shaders.length} kernels, the plan and ${mod} to ${o.out}\n`);
   }
   if (!o.emit && !o.out) {
     process.stdout.write(

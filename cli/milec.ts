@@ -5,6 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { checkCommand, compileCommand, type EmitKind, emitKinds } from './compile.ts';
 import { trainCommand } from './train.ts';
+import { planCommand } from './plan.ts';
 import { UserError } from './errors.ts';
 
 function int(name: string) {
@@ -54,7 +55,38 @@ program
   .option('--eval', 'compile the inference graph (no dropout, no gradients)')
   .option('-o, --out <dir>', 'write the WGSL kernels and the plan to this folder')
   .action(async (file: string, o: { tune?: string; model?: string; emit?: EmitKind; batch: number; dim?: string[]; eval?: boolean; out?: string }) => {
-    process.exitCode = compileCommand(file, o);
+    process.exitCode = await compileCommand(file, o);
+  });
+
+program
+  .command('plan')
+  .description('show the sites a tune matches, parameter counts and estimated training memory (no GPU)')
+  .argument('<file>', '.mile file')
+  .requiredOption('--tune <name>', 'tune to plan')
+  .option('--model <name>', 'model to plan when the file has several')
+  .option('--batch <n>', 'batch size for the memory estimate', int('--batch'), 1)
+  .option('--dim <name=size...>', 'bind a symbolic size other than B, e.g. --dim T=128')
+  .option('--json', 'print one JSON object')
+  .action(async (file: string, o: { tune: string; model?: string; batch: number; dim?: string[]; json?: boolean }) => {
+    process.exitCode = planCommand(file, o);
+  });
+
+program
+  .command('new')
+  .description('scaffold a new source file')
+  .command('method')
+  .description('scaffold a TypeScript PEFT-method plugin (a working zero-initialised delta on Linear)')
+  .argument('<name>', 'method name: lowercase letters, digits and _')
+  .option('--dir <dir>', 'folder to write NAME.ts in', '.')
+  .action(async (name: string, o: { dir: string }) => {
+    const { newMethodCommand, UsageError } = await import('./new.ts');
+    try {
+      process.exitCode = newMethodCommand(name, o);
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exitCode = 2;
+    }
   });
 
 program

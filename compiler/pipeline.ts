@@ -17,6 +17,7 @@ import { differentiate } from './grad/grad.ts';
 import type { Graph } from './ir/graph.ts';
 import { lower } from './ir/lower.ts';
 import { simplify } from './ir/simplify.ts';
+import { withMileMethods } from './peft/mile-method.ts';
 import { MethodRegistry } from './peft/registry.ts';
 import { applyTune, type TuneReport } from './peft/tune.ts';
 import { elaborate } from './sema/elaborate.ts';
@@ -57,12 +58,15 @@ export function compileFrontEnd(opts: FrontEndOptions): StageResult<FrontEnd> {
   const fail = (diagnostics: readonly Diagnostic[]) => ({ diagnostics, sources });
   if (!loaded.program) return fail(loaded.diagnostics);
   const program = loaded.program;
+  // Methods written in `.mile` join the built-ins (or the caller's registry) for this compilation.
+  const methods = withMileMethods(opts.registry ?? new MethodRegistry(), program);
+  if (methods.diagnostics.length) return fail(methods.diagnostics);
   try {
     const tune = pickTune(program, opts.tune);
     const modelName = pickModel(program, opts.model, tune);
     const el = elaborate(program, modelName, tune?.model.span);
     if (!el.model) return fail(el.diagnostics);
-    const registry = opts.registry ?? new MethodRegistry();
+    const registry = methods.registry;
     const tuned = applyTune(el.model, tune, registry);
     if (!tuned.report) return fail(tuned.diagnostics);
     const lowered = lower(el.model, registry, { training: opts.training });

@@ -273,7 +273,64 @@ export interface UseDecl {
   readonly span: Span;
 }
 
-export type TopDecl = UseDecl | ModuleDecl | ModelDecl | TuneDecl;
+// ---------------------------------------------------------------- PEFT methods written in .mile
+
+/** `Linear(in, out)` after `on`: a site module type and the names bound from each site. */
+export interface MethodSite {
+  readonly module: Ident;
+  readonly bindings: readonly MethodBinding[];
+  readonly span: Span;
+}
+
+/**
+ * One name bound from a site: `in` binds the site's argument (parameter, child) `in` as `in`;
+ * `dim = out` binds the site's `dim` as `out`.
+ */
+export interface MethodBinding {
+  /** The argument, parameter or child of the site module. */
+  readonly member: Ident;
+  /** The name in the method's scope (the same identifier as `member` when not renamed). */
+  readonly name: Ident;
+  readonly span: Span;
+}
+
+/** A parameter the method adds at each site, or once per application when `shared`. */
+export interface MethodParamDecl extends ParamDecl {
+  readonly shared: boolean;
+}
+
+/** `rewrite(x) { … }`: the site's output, in terms of `base(…)` (the original call). */
+export interface RewriteDecl {
+  readonly kind: 'rewrite';
+  /** Names for the tensor inputs of the site's call, in its forward's order. */
+  readonly inputs: readonly Ident[];
+  readonly body: Block;
+  readonly span: Span;
+}
+
+/** `hook keys(k) { … }`: replaces the tensor at the site forward's `hook keys(…)` point. */
+export interface MethodHookDecl {
+  readonly kind: 'hook';
+  readonly name: Ident;
+  readonly input: Ident;
+  readonly body: Block;
+  readonly span: Span;
+}
+
+export type MethodItem = MethodParamDecl | RewriteDecl | MethodHookDecl;
+
+export interface MethodDecl {
+  readonly kind: 'method';
+  readonly name: Ident;
+  /** Typed options with defaults, as a tune passes them: `lora(r = 8)`. */
+  readonly options: readonly ArgDecl[];
+  /** One or more site types (`on Linear(in, out) | Conv1D(nx, nf)`). */
+  readonly sites: readonly MethodSite[];
+  readonly items: readonly MethodItem[];
+  readonly span: Span;
+}
+
+export type TopDecl = UseDecl | ModuleDecl | ModelDecl | TuneDecl | MethodDecl;
 
 export interface MileFile {
   readonly file: string;

@@ -4,9 +4,10 @@
  * - Lexer errors and the lexer's error tokens (`1.2.3`, an unterminated string) become `lex` diagnostics.
  * - Parser errors become `parse` diagnostics whose messages are written here, per grammar rule,
  *   as "expected X, found Y" (chevrotain's own messages list every lookahead path and are unreadable).
- * - Stray input at top level is skipped up to the next `use`/`module`/`model`/`tune`, and parsing resumes.
+ * - Stray input at top level is skipped up to the next `use`/`module`/`model`/`tune`/`method`, and parsing resumes.
  */
-import { EOF, tokenMatcher, type IParserErrorMessageProvider, type IRecognitionException, type IToken, type TokenType } from 'chevrotain';
+import type { IParserErrorMessageProvider, IRecognitionException, IToken, TokenType } from 'chevrotain';
+import { EOF, tokenMatcher } from './chevrotain.ts';
 import type { MileFile, TopDecl } from './ast.ts';
 import { MileParser } from './parser.ts';
 import { AstBuilder, tokenSpan } from './to-ast.ts';
@@ -38,6 +39,8 @@ interface Encoded {
   help?: string;
   /** The closing delimiter that was expected, so the opener can be pointed at. */
   closer?: string;
+  /** Point at the token after the one the parser stopped at (it stopped at `rewrite` in `rewrite {`). */
+  next?: boolean;
 }
 
 const enc = (m: string, extra: Omit<Encoded, 'm'> = {}): string => JSON.stringify({ m, ...extra });
@@ -75,7 +78,8 @@ const is = (t: IToken | undefined, tt: TokenType): boolean => t !== undefined &&
 /** Tokens that can begin an expression (or a list item). */
 const EXPR_START = [T.NumberLit, T.BadNumber, T.StringLit, T.UnterminatedString, T.True, T.False, T.None, T.Identifier, T.LParen, T.LBracket, T.Minus, T.Not];
 const canStartExpr = (t: IToken | undefined): boolean => EXPR_START.some((tt) => is(t, tt));
-const TOP_KEYWORDS = [T.Use, T.Module, T.Model, T.Tune];
+const TOP_KEYWORDS = [T.Use, T.Module, T.Model, T.Tune, T.Method];
+const TOP_LEVEL = 'expected `use`, `module`, `model`, `tune` or `method`';
 
 const reservedHelp = (t: IToken | undefined): { help?: string } =>
   t && T.keywordTokenTypes.has(t.tokenType) ? { help: `\`${t.image}\` is a reserved word and cannot be used as a name` } : {};
@@ -95,6 +99,13 @@ const CLOSE: Record<string, { what: string; item?: string }> = {
   moduleDecl: { what: 'the module body' },
   modelDecl: { what: 'the model body' },
   tuneDecl: { what: 'the tune body' },
+  methodDecl: { what: 'the method body' },
+  methodOptions: { what: 'the option list', item: 'an option' },
+  methodSite: { what: 'the site bindings', item: 'a site binding' },
+  rewriteDecl: { what: 'the input list', item: 'an input' },
+  methodHook: { what: 'the hook input' },
+  rewriteBody: { what: 'the rewrite body' },
+  hookBody: { what: 'the hook body' },
 };
 
 const BODY_ITEMS: Record<string, string> = {
@@ -102,13 +113,23 @@ const BODY_ITEMS: Record<string, string> = {
   modelDecl: 'a model item (`config`, `input`, `param`, `name = Module(...)`, `forward`)',
   tuneDecl: '`train`, `freeze`, `method(...) on selector`',
   configDecl: 'a config entry `name = value`',
+  methodDecl: 'a method item (`param`, `shared param`, `rewrite(...)`, `hook NAME(...)`)',
 };
+
+const METHOD_ITEM_HELP = 'a method adds `param`s and computes the site\'s output in `rewrite(inputs) { ... }`, calling `base(inputs)` for the original';
 
 function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined, rule: string): string {
   const f = found(actual);
-  if (expected === EOF) return enc(`expected \`use\`, \`module\`, \`model\` or \`tune\` at top level, found ${f}`);
+  if (expected === EOF) return enc(`${TOP_LEVEL} at top level, found ${f}`);
   if (is(actual, T.CmpOp)) {
     return enc(`comparisons cannot be chained, found a second comparison \`${actual.image}\``, { help: 'combine them with `and`: `a < b and b < c`' });
+  }
+  if (expected === T.RParen && (rule === 'methodSite' || rule === 'methodOptions') && is(prev, T.LParen) && !isEof(actual)) {
+    const what = rule === 'methodSite' ? 'the name of a site argument, parameter or child' : 'an option `name: type = default`';
+    return enc(`expected \`)\` or ${what}, found ${f}`, reservedHelp(actual));
+  }
+  if (expected === T.RParen && rule === 'rewriteDecl' && is(actual, T.Colon)) {
+    return enc(`expected \`,\` or \`)\` after an input, found \`:\``, { help: 'rewrite inputs are plain names: the site\'s forward already types them' });
   }
   const closer = expected === T.RParen ? ')' : expected === T.RBracket ? ']' : expected === T.RBrace ? '}' : undefined;
   if (closer) {
@@ -116,7 +137,7 @@ function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined,
     if (ctx?.item && canStartExpr(actual)) return enc(`expected \`,\` or \`${closer}\` after ${ctx.item}, found ${f}`);
     const body = BODY_ITEMS[rule];
     if (body && !isEof(actual) && !TOP_KEYWORDS.some((tt) => is(actual, tt))) {
-      return enc(`expected ${body} or \`}\`, found ${f}`);
+      return enc(`expected ${body} or \`}\`, found ${f}`, rule === 'methodDecl' ? { help: METHOD_ITEM_HELP } : {});
     }
     return enc(`expected \`${closer}\` to close ${ctx?.what ?? 'the group'}, found ${f}`, { closer });
   }
@@ -138,6 +159,11 @@ function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined,
       configEntry: 'a config entry `name = value`',
       childDecl: 'a name',
       tuneItem: 'a method name',
+      methodDecl: 'a method name after `method`',
+      methodSite: is(prev, T.Pipe) ? 'a site module type after `|`' : 'a site module type after `on`, such as `Linear(in, out)`',
+      methodOption: 'an option name',
+      methodHook: is(prev, T.LParen) ? 'a name for the hooked tensor' : 'a hook name after `hook`',
+      rewriteDecl: 'an input name',
     };
     return enc(`expected ${what[rule] ?? 'a name'}, found ${f}`, reservedHelp(actual));
   }
@@ -159,10 +185,15 @@ function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined,
       paramDecl: `\`:\` and a tensor type after parameter \`${p}\``,
       inputDecl: `\`:\` and a tensor type after input \`${p}\``,
       moduleParam: `\`:\` and a type (\`int\`, \`float\` or \`bool\`) after parameter \`${p}\``,
+      methodOption: `\`:\` and a type (\`int\`, \`float\` or \`bool\`) after option \`${p}\``,
     };
     return enc(`expected ${what[rule] ?? '`:`'}, found ${f}`);
   }
   if (expected === T.For) return enc(`expected \`for\` and a model name after \`tune ${p}\`, found ${f}`, { help: 'write `tune NAME for MODEL { ... }`' });
+  if (expected === T.On && rule === 'methodDecl') {
+    return enc(`expected \`on\` and the site type the method attaches to, such as \`on Linear(in, out)\`, found ${f}`, { help: 'write `method NAME(options) on SITE(names) { ... }`' });
+  }
+  if (expected === T.Param && rule === 'paramDecl' && prev?.image === 'shared') return enc(`expected \`param\` after \`shared\`, found ${f}`);
   if (expected === T.On) return enc(`expected \`on\` and a selector after the method's arguments, found ${f}`, { help: 'write `method(args) on selector, ...`' });
   if (expected === T.LBrace) {
     const what: Record<string, string> = {
@@ -171,9 +202,18 @@ function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined,
       tuneDecl: 'to start the tune body',
       configDecl: 'after `config`',
       block: 'to start the forward body',
+      methodDecl: 'to start the method body',
+      rewriteBody: 'to start the rewrite body',
+      hookBody: 'to start the hook body',
     };
     const help = rule === 'modelDecl' && is(actual, T.LParen) ? { help: 'a model takes no parameters; put constants in `config { ... }`' } : {};
     return enc(`expected \`{\` ${what[rule] ?? ''}, found ${f}`.replace('  ', ' '), help);
+  }
+  if (expected === T.LParen && rule === 'rewriteDecl') {
+    return enc(`expected \`(\` and names for the site's inputs after \`rewrite\`, found ${f}`, { help: 'write `rewrite(x) { base(x) ... }`' });
+  }
+  if (expected === T.LParen && rule === 'methodHook') {
+    return enc(`expected \`(\` and a name for the hooked tensor after \`hook ${p}\`, found ${f}`, { help: 'write `hook keys(k) { ... }`' });
   }
   if (expected === T.LParen && rule === 'argList') {
     return enc(`expected \`(\`${after(prev)}, found ${f}`, { help: p ? `write \`${p}()\` when there are no arguments` : '' });
@@ -187,8 +227,13 @@ function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined,
 
 const EXPR_RULES = new Set(['expression', 'orExpr', 'andExpr', 'notExpr', 'comparison', 'additive', 'multiplicative', 'unary', 'postfix', 'primary', 'dim']);
 
-function noViableAlt(paths: TokenType[][][], actual: IToken | undefined, prev: IToken | undefined, rule: string): string {
+function noViableAlt(paths: TokenType[][][], actual: IToken | undefined, prev: IToken | undefined, rule: string, next?: IToken): string {
   const f = found(actual);
+  if (rule === 'methodDecl') return enc(`expected a site module type after \`${prev?.image ?? 'on'}\`, such as \`Linear(in, out)\`, found ${f}`);
+  if (rule === 'methodItem' && actual?.image === 'rewrite' && !is(next, T.LParen)) {
+    return enc(`expected \`(\` and names for the site's inputs after \`rewrite\`, found ${found(next)}`, { help: 'write `rewrite(x) { base(x) ... }`', next: true });
+  }
+  if (rule === 'methodItem' && actual?.image === 'shared' && !is(next, T.Param)) return enc(`expected \`param\` after \`shared\`, found ${found(next)}`, { next: true });
   if (rule === 'selectorSeg' || rule === 'selectorList' || rule === 'selector') {
     return enc(`expected a selector${after(prev)}, found ${f}`, { help: 'a selector is a dotted path of names, `*`, `**`, `{a, b}` and `[i]`/`[a..b]`, e.g. `blocks[0..2].*.query`' });
   }
@@ -208,7 +253,10 @@ function noViableAlt(paths: TokenType[][][], actual: IToken | undefined, prev: I
   if (EXPR_RULES.has(rule) || rule === 'arg') return enc(`expected an expression${after(prev)}, found ${f}`);
   if (rule === 'childDecl') return enc(`expected a module call such as \`Linear(dim, dim)\` or \`repeat N Module(...)\`${after(prev)}, found ${f}`);
   if (rule === 'useDecl' || rule === 'modulePath') return enc(`expected a module path such as \`std.nn\`${after(prev)}, found ${f}`);
-  if (rule === 'file' || rule === 'topDecl') return enc(`expected \`use\`, \`module\`, \`model\` or \`tune\`, found ${f}`);
+  if (rule === 'file' || rule === 'topDecl') return enc(`${TOP_LEVEL}, found ${f}`);
+  if (rule === 'methodItem') {
+    return enc(`expected ${BODY_ITEMS.methodDecl} or \`}\`, found ${f}`, { help: METHOD_ITEM_HELP });
+  }
   const firsts = [...new Set(paths.flat().map((p) => p[0]).filter((t): t is TokenType => t !== undefined).map(label))];
   const list = firsts.length <= 1 ? (firsts[0] ?? 'more input') : `${firsts.slice(0, -1).join(', ')} or ${firsts[firsts.length - 1]}`;
   return enc(`expected ${list}${after(prev)}, found ${f}`);
@@ -216,8 +264,8 @@ function noViableAlt(paths: TokenType[][][], actual: IToken | undefined, prev: I
 
 const messages: IParserErrorMessageProvider = {
   buildMismatchTokenMessage: ({ expected, actual, previous, ruleName }) => mismatch(expected, actual, previous, ruleName),
-  buildNotAllInputParsedMessage: ({ firstRedundant }) => enc(`expected \`use\`, \`module\`, \`model\` or \`tune\` at top level, found ${found(firstRedundant)}`),
-  buildNoViableAltMessage: ({ expectedPathsPerAlt, actual, previous, ruleName }) => noViableAlt(expectedPathsPerAlt, actual[0], previous, ruleName),
+  buildNotAllInputParsedMessage: ({ firstRedundant }) => enc(`${TOP_LEVEL} at top level, found ${found(firstRedundant)}`),
+  buildNoViableAltMessage: ({ expectedPathsPerAlt, actual, previous, ruleName }) => noViableAlt(expectedPathsPerAlt, actual[0], previous, ruleName, actual[1]),
   buildEarlyExitMessage: ({ expectedIterationPaths, actual, previous, ruleName }) => noViableAlt([expectedIterationPaths], actual[0], previous, ruleName),
 };
 
@@ -261,7 +309,12 @@ function parseInner(text: string, file: string): ParseResult {
     parser.input = slice;
     const cst = parser.file();
     let resume = -1;
+    // An error reported past the token the parser stopped at (`rewrite {`) explains that token;
+    // the follow-on error at the same token is noise.
+    const explained = new Set<IToken>();
     for (const err of parser.errors) {
+      if (explained.has(err.token)) continue;
+      if (decode(err.message).next) explained.add(err.token);
       diagnostics.push(toDiagnostic(err, tokens, file, endSpan));
       if (err.name === 'NotAllInputParsedException') {
         const at = slice.indexOf(err.token);
@@ -278,8 +331,9 @@ function parseInner(text: string, file: string): ParseResult {
 }
 
 function toDiagnostic(err: IRecognitionException, tokens: IToken[], file: string, endSpan: Span): Diagnostic {
-  const { m, help, closer } = decode(err.message);
-  const span = isEof(err.token) ? endSpan : (tokenSpan(err.token, file) ?? endSpan);
+  const { m, help, closer, next } = decode(err.message);
+  const at = next && !isEof(err.token) ? (tokens[tokens.indexOf(err.token) + 1] ?? err.token) : err.token;
+  const span = isEof(at) ? endSpan : (tokenSpan(at, file) ?? endSpan);
   const extra: { help?: string; related?: Related[] } = {};
   if (help) extra.help = help;
   if (closer) {

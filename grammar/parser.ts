@@ -4,7 +4,8 @@
  *
  * Rule names matter: `parse.ts` words its error messages by the rule an error happened in.
  */
-import { CstParser, tokenMatcher, type IParserErrorMessageProvider, type TokenType } from 'chevrotain';
+import type { IParserErrorMessageProvider, TokenType } from 'chevrotain';
+import { CstParser, tokenMatcher } from './chevrotain.ts';
 import * as T from './tokens.ts';
 
 export class MileParser extends CstParser {
@@ -34,6 +35,7 @@ export class MileParser extends CstParser {
       { ALT: () => this.SUBRULE(this.moduleDecl) },
       { ALT: () => this.SUBRULE(this.modelDecl) },
       { ALT: () => this.SUBRULE(this.tuneDecl) },
+      { ALT: () => this.SUBRULE(this.methodDecl) },
     ]);
   });
 
@@ -282,6 +284,93 @@ export class MileParser extends CstParser {
     this.CONSUME(T.RBracket);
   });
 
+  // ---------------------------------------------------------------- PEFT methods
+
+  /** `method NAME(OPTIONS) on Site(bindings) | Site2(bindings) { ITEM* }` */
+  public methodDecl = this.RULE('methodDecl', () => {
+    this.CONSUME(T.Method);
+    this.CONSUME(T.Name, { LABEL: 'name' });
+    this.OPTION(() => this.SUBRULE(this.methodOptions));
+    this.CONSUME(T.On);
+    this.AT_LEAST_ONE_SEP({ SEP: T.Pipe, DEF: () => this.SUBRULE(this.methodSite) });
+    this.CONSUME(T.LBrace);
+    this.MANY(() => this.SUBRULE(this.methodItem));
+    this.CONSUME(T.RBrace);
+  });
+
+  public methodOptions = this.RULE('methodOptions', () => {
+    this.CONSUME(T.LParen);
+    this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.methodOption) });
+    this.CONSUME(T.RParen);
+  });
+
+  /** `r: int = 8`: same form as a module argument. */
+  public methodOption = this.RULE('methodOption', () => {
+    this.CONSUME(T.Name, { LABEL: 'name' });
+    this.CONSUME(T.Colon);
+    this.SUBRULE(this.scalarType);
+    this.OPTION(() => {
+      this.CONSUME(T.Equals);
+      this.SUBRULE(this.expression, { LABEL: 'default' });
+    });
+  });
+
+  /** `Linear(in, out)`: a site module type and the names bound from the site. */
+  public methodSite = this.RULE('methodSite', () => {
+    this.CONSUME(T.Identifier, { LABEL: 'module' });
+    this.OPTION(() => {
+      this.CONSUME(T.LParen);
+      this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.methodBinding) });
+      this.CONSUME(T.RParen);
+    });
+  });
+
+  /** `in`, or `dim = out` (the site's `dim`, named `out` in the method). */
+  public methodBinding = this.RULE('methodBinding', () => {
+    this.CONSUME(T.Name, { LABEL: 'member' });
+    this.OPTION(() => {
+      this.CONSUME(T.Equals);
+      this.CONSUME2(T.Name, { LABEL: 'name' });
+    });
+  });
+
+  /** `param …`, `shared param …`, `rewrite(x) { … }`, `hook NAME(h) { … }`. `shared`, `rewrite` are soft keywords. */
+  public methodItem = this.RULE('methodItem', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.paramDecl) },
+      {
+        GATE: () => this.LA(1).image === 'shared',
+        ALT: () => {
+          this.CONSUME(T.Identifier, { LABEL: 'sharedKeyword' });
+          this.SUBRULE2(this.paramDecl);
+        },
+      },
+      { GATE: () => this.LA(1).image === 'rewrite', ALT: () => this.SUBRULE(this.rewriteDecl) },
+      { ALT: () => this.SUBRULE(this.methodHook) },
+    ]);
+  });
+
+  public rewriteDecl = this.RULE('rewriteDecl', () => {
+    this.CONSUME(T.Identifier, { LABEL: 'rewriteKeyword' });
+    this.CONSUME(T.LParen);
+    this.MANY_SEP({ SEP: T.Comma, DEF: () => this.CONSUME(T.Name, { LABEL: 'input' }) });
+    this.CONSUME(T.RParen);
+    this.SUBRULE(this.rewriteBody);
+  });
+
+  public methodHook = this.RULE('methodHook', () => {
+    this.CONSUME(T.Hook);
+    this.CONSUME(T.Identifier, { LABEL: 'hookName' });
+    this.CONSUME(T.LParen);
+    this.CONSUME(T.Name, { LABEL: 'input' });
+    this.CONSUME(T.RParen);
+    this.SUBRULE(this.hookBody);
+  });
+
+  /** Blocks with their own rule names, so that errors can say which body they are in. */
+  public rewriteBody = this.blockRule('rewriteBody');
+  public hookBody = this.blockRule('hookBody');
+
   // ---------------------------------------------------------------- types
 
   public tensorType = this.RULE('tensorType', () => {
@@ -317,6 +406,21 @@ export class MileParser extends CstParser {
     });
     this.CONSUME(T.RBrace);
   });
+
+  /** A rule with the same shape as `block` (see there), under another name. */
+  private blockRule(name: string) {
+    return this.RULE(name, () => {
+      this.CONSUME(T.LBrace);
+      this.MANY(() => {
+        this.OR([
+          { ALT: () => this.SUBRULE(this.statement) },
+          { ALT: () => this.CONSUME(T.Semicolon) },
+          { ALT: () => this.SUBRULE(this.expression, { LABEL: 'expr' }) },
+        ]);
+      });
+      this.CONSUME(T.RBrace);
+    });
+  }
 
   public statement = this.RULE('statement', () => {
     this.OR([

@@ -164,7 +164,63 @@ export class AstBuilder {
         span: this.span(tune),
       };
     }
+    const method = node(n, 'methodDecl');
+    if (method) return this.methodDecl(method);
     return undefined;
+  }
+
+  // ---------------------------------------------------------------- methods
+
+  private methodDecl(n: CstNode): A.MethodDecl {
+    const name = this.declName(tok(n, 'name'), n);
+    const sites = nodes(n, 'methodSite').map(
+      (s): A.MethodSite => ({
+        module: this.ident(tok(s, 'module'), s),
+        bindings: nodes(s, 'methodBinding').map((b) => {
+          const member = this.ident(tok(b, 'member'), b);
+          const renamed = tok(b, 'name');
+          return { member, name: renamed ? this.declName(renamed, b) : this.declName(tok(b, 'member'), b), span: this.span(b) };
+        }),
+        span: this.span(s),
+      }),
+    );
+    const items: A.MethodItem[] = [];
+    let firstRewrite: Span | undefined;
+    for (const item of nodes(n, 'methodItem')) {
+      const p = node(item, 'paramDecl');
+      const rw = node(item, 'rewriteDecl');
+      const hk = node(item, 'methodHook');
+      if (p) {
+        items.push({ ...this.paramDecl(p), shared: tok(item, 'sharedKeyword') !== undefined, span: this.span(item) });
+      } else if (rw) {
+        const r: A.RewriteDecl = {
+          kind: 'rewrite',
+          inputs: toks(rw, 'input').filter(isReal).map((t) => this.declName(t)),
+          body: this.block(node(rw, 'rewriteBody'), rw),
+          span: this.span(rw),
+        };
+        if (firstRewrite) {
+          this.diagnostics.push(
+            error('parse', `method \`${name.name}\` has a second \`rewrite\` block`, this.span(tok(rw, 'rewriteKeyword') ?? rw), {
+              help: 'a method has one `rewrite`; combine the two into one block',
+              related: [{ span: firstRewrite, message: 'first `rewrite` here' }],
+            }),
+          );
+          continue;
+        }
+        firstRewrite = this.span(tok(rw, 'rewriteKeyword') ?? rw);
+        items.push(r);
+      } else if (hk) {
+        items.push({
+          kind: 'hook',
+          name: this.ident(tok(hk, 'hookName'), hk),
+          input: this.declName(tok(hk, 'input'), hk),
+          body: this.block(node(hk, 'hookBody'), hk),
+          span: this.span(hk),
+        });
+      }
+    }
+    return { kind: 'method', name, options: nodes(node(n, 'methodOptions'), 'methodOption').map((o) => this.moduleParam(o)), sites, items, span: this.span(n) };
   }
 
   private moduleParam(n: CstNode): A.ArgDecl {

@@ -8,7 +8,8 @@
  * - `BadNumber`, `UnterminatedString` and a lone `Caret` are error tokens: the lexer accepts them
  *   so the parse can go on, and `parse.ts` turns them into diagnostics.
  */
-import { createToken, Lexer, type CustomPatternMatcherReturn, type TokenType } from 'chevrotain';
+import type { CustomPatternMatcherReturn, TokenType } from 'chevrotain';
+import { createToken, Lexer } from './chevrotain.ts';
 
 // ---------------------------------------------------------------- categories
 
@@ -103,7 +104,7 @@ export const NumberLit = createToken({
 export const KEYWORDS = [
   'use', 'module', 'model', 'param', 'forward', 'let', 'loss', 'config', 'input', 'tune', 'for', 'on',
   'train', 'freeze', 'repeat', 'if', 'and', 'or', 'not', 'true', 'false', 'none', 'int', 'float', 'bool', 'f32', 'i32',
-  'hook',
+  'hook', 'method',
 ] as const;
 export type Keyword = (typeof KEYWORDS)[number];
 
@@ -140,10 +141,18 @@ export const Bool = keyword('bool');
 export const F32 = keyword('f32');
 export const I32 = keyword('i32');
 export const Hook = keyword('hook');
+export const Method = keyword('method');
+
+/**
+ * Soft keywords: ordinary names everywhere except where they start a construct, and never
+ * reserved. `output` starts a statement (`output NAME = …`); `rewrite` and `shared` start
+ * items of a `method` body (`rewrite(x) { … }`, `shared param …`).
+ */
+export const SOFT_KEYWORDS = ['output', 'rewrite', 'shared'] as const;
 
 const keywordTokens: TokenType[] = [
   Use, Module, Model, Param, Forward, Let, Loss, Config, Input, Tune, For, On,
-  Train, Freeze, Repeat, If, And, Or, Not, True, False, None, Int, Float, Bool, F32, I32, Hook,
+  Train, Freeze, Repeat, If, And, Or, Not, True, False, None, Int, Float, Bool, F32, I32, Hook, Method,
 ];
 
 /** Keyword token types, for "`model` is a reserved word" messages. */
@@ -178,6 +187,8 @@ export const Transpose = createToken({ name: 'Transpose', pattern: /\^T(?![A-Za-
 /** A `^` that is not part of `^T`: always an error, kept as a token so the parser can explain it. */
 export const Caret = punct('Caret', '^', '^');
 export const Colon = punct('Colon', ':', ':');
+/** `|` separates the site types of a method: `method m() on Linear(in) | Conv(in) { … }`. */
+export const Pipe = punct('Pipe', '|', '|');
 export const Comma = punct('Comma', ',', ',');
 export const Semicolon = punct('Semicolon', ';', ';');
 export const LParen = punct('LParen', '(', '(');
@@ -221,6 +232,7 @@ export const allTokens: TokenType[] = [
   Transpose,
   Caret,
   Colon,
+  Pipe,
   Comma,
   Semicolon,
   LParen,

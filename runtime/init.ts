@@ -23,7 +23,11 @@ function standardNormal(rng: () => number): number {
   return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
 }
 
-export function initParam(init: InitSpec, shape: readonly number[], rng: () => number): Float64Array {
+/**
+ * `valueOf` gives the initial values of other parameters, for inits defined in terms of
+ * them (`row_norm`); `initialParams` provides it.
+ */
+export function initParam(init: InitSpec, shape: readonly number[], rng: () => number, valueOf?: (name: string) => ArrayLike<number> | undefined): Float64Array {
   const n = shape.reduce((a, d) => a * d, 1);
   const out = new Float64Array(n);
   const uniform = (low: number, high: number) => {
@@ -46,6 +50,18 @@ export function initParam(init: InitSpec, shape: readonly number[], rng: () => n
       const gain = Math.sqrt(2 / (1 + init.a * init.a));
       const bound = gain * Math.sqrt(3 / init.fanIn);
       uniform(-bound, bound);
+      break;
+    }
+    case 'row_norm': {
+      const src = valueOf?.(init.of);
+      if (!src) throw new Error(`row_norm init needs the initial value of '${init.of}'`);
+      if (n === 0 || src.length % n !== 0) throw new Error(`row_norm init: '${init.of}' has ${src.length} values, not a multiple of ${n} rows`);
+      const cols = src.length / n;
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let j = 0; j < cols; j++) s += src[i * cols + j]! * src[i * cols + j]!;
+        out[i] = Math.sqrt(s);
+      }
       break;
     }
     default: {

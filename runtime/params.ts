@@ -4,12 +4,15 @@ import { initParam, mulberry32 } from './init.ts';
 
 export function initialParams(g: Graph, seed: number): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
-  for (const p of g.params) {
+  // Inits computed from another parameter's initial value (`row_norm`) go after the rest.
+  const derived = (p: (typeof g.params)[number]) => p.init.kind === 'row_norm';
+  for (const p of [...g.params.filter((q) => !derived(q)), ...g.params.filter(derived)]) {
     // Each parameter draws from its own stream, so adding a parameter elsewhere (a new
     // adapter) does not change the initial values of the others.
     let h = (seed ^ 0x811c9dc5) >>> 0;
     for (const c of p.name) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
-    out.set(p.name, Float32Array.from(initParam(p.init, p.shape as number[], mulberry32(h))));
+    out.set(p.name, Float32Array.from(initParam(p.init, p.shape as number[], mulberry32(h), (name) => out.get(name))));
   }
-  return out;
+  // Keep the graph's parameter order.
+  return new Map(g.params.map((p) => [p.name, out.get(p.name)!]));
 }

@@ -27,7 +27,12 @@ export type InitSpec =
   | { readonly kind: 'normal'; readonly mean: number; readonly std: number }
   | { readonly kind: 'uniform'; readonly low: number; readonly high: number }
   /** PyTorch's kaiming_uniform_: bound = gain * sqrt(3 / fan_in), gain = sqrt(2 / (1 + a²)). */
-  | { readonly kind: 'kaiming_uniform'; readonly a: number; readonly fanIn: number };
+  | { readonly kind: 'kaiming_uniform'; readonly a: number; readonly fanIn: number }
+  /**
+   * The L2 norm of each row (over all axes but the first) of the initial value of another
+   * parameter, named by its full path: DoRA's magnitude vector starts as ‖W‖ row-wise.
+   */
+  | { readonly kind: 'row_norm'; readonly of: string };
 
 export interface ParamInfo {
   /** Dotted path in the module tree, e.g. `blocks[0].attn.query.weight`. */

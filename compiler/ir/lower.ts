@@ -79,6 +79,7 @@ class Lowering implements LowerOps {
     if (v.kind === 'int' && isConcrete(v.v)) return this.b.scalar(v.v, at);
     if (v.kind === 'int') return this.symbolicScalar(v.v, at);
     if (v.kind === 'float') return this.b.scalar(v.v, at);
+    if (v.kind === 'function') throw new CompileError(error('type', `expected a tensor, got ${describeValue(v)}`, at, { help: `call it: \`${v.name}(x)\`` }));
     throw new CompileError(error('type', `expected a tensor, got ${describeValue(v)}`, at));
   }
 
@@ -241,7 +242,11 @@ class Lowering implements LowerOps {
   // ------------------------------------------------------------ calls
 
   private call(callee: Expr, args: readonly Arg[], at: Span, scope: Scope): Value {
-    if (callee.kind === 'name' && !scope.vars.has(callee.name) && !this.memberOrUndefined(scope.inst, callee.name) && !scope.inst.args.has(callee.name)) {
+    // A builtin is called when the name is not bound, or is bound to something that cannot be
+    // called (a method's option `dropout` next to the builtin `dropout(x, p)`).
+    const local = callee.kind === 'name' ? (scope.vars.get(callee.name) ?? this.memberOrUndefined(scope.inst, callee.name) ?? scope.inst.args.get(callee.name)) : undefined;
+    const callable = (v: Value) => v.kind === 'module' || v.kind === 'modules' || v.kind === 'function';
+    if (callee.kind === 'name' && (!local || (!callable(local) && builtins[callee.name]))) {
       const fn = builtins[callee.name];
       if (!fn) {
         const names = [...Object.keys(builtins), ...scope.inst.children.keys()];
@@ -252,6 +257,7 @@ class Lowering implements LowerOps {
     const target = this.eval(callee, scope);
     const values = args.map((a) => ({ name: a.name, value: this.eval(a.value, scope), span: a.span }));
     if (target.kind === 'module') return this.callModule(target.inst, values, at);
+    if (target.kind === 'function') return target.call(values.map((v) => ({ ...(v.name ? { name: v.name.name } : {}), value: v.value, span: v.span })), at);
     if (target.kind === 'modules') {
       // Calling a repeated child runs its copies in sequence, threading the first argument.
       let [first, ...rest] = values;
@@ -359,6 +365,8 @@ class Lowering implements LowerOps {
             installed.push([name, fn]);
           },
           origin: att.span,
+          evalBlock: (block, vars) => this.evalMethodBlock(block, vars, inst),
+          tensorOf: (x, span) => this.tensorOf(x, span),
         };
         try {
           return tensor(method.rewrite(ctx));
@@ -370,6 +378,15 @@ class Lowering implements LowerOps {
       };
     }
     return inner(vals);
+  }
+
+  /**
+   * Evaluates a block written outside any module (a `.mile` method's `rewrite` or `hook`):
+   * only `vars` and the builtins are in scope, not the site's own names.
+   */
+  private evalMethodBlock(block: Block, vars: ReadonlyMap<string, Value>, site: Instance): Value | undefined {
+    const inst: Instance = { ...site, args: new Map(), params: [], children: new Map(), attachments: [], absent: new Set() };
+    return this.evalBlock(block, { vars: new Map(vars), inst, isModel: false });
   }
 
   /**

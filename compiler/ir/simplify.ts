@@ -135,16 +135,22 @@ export function eliminateDead(g: Graph): Graph {
     live.add(id);
     stack.push(...g.nodes[id]!.src);
   }
-  const b = new GraphBuilder();
+  // Renumbering an interned graph keeps it interned and every shape valid, so the live nodes
+  // are copied with new ids instead of being rebuilt (no shape inference, no interning).
+  const nodes: Node[] = [];
   const map = new Map<NodeId, NodeId>();
   for (const n of g.nodes) {
     if (!live.has(n.id)) continue;
-    map.set(n.id, b.op(n.op, n.src.map((s) => map.get(s)!), n.attrs, n.origin));
+    const id = nodes.length;
+    map.set(n.id, id);
+    nodes.push(id === n.id && n.src.every((s) => map.get(s) === s) ? n : { ...n, id, src: n.src.map((s) => map.get(s)!) });
   }
   const m = (id: NodeId) => map.get(id)!;
-  b.params.push(...g.params.map((p) => ({ ...p, node: m(p.node) })));
-  b.inputs.push(...g.inputs.map((i) => ({ ...i, node: m(i.node) })));
-  for (const [k, v] of Object.entries(g.outputs)) b.outputs[k] = m(v);
-  for (const [k, v] of Object.entries(g.grads)) b.grads[k] = m(v);
-  return b.build();
+  return {
+    nodes,
+    params: g.params.map((p) => ({ ...p, node: m(p.node) })),
+    inputs: g.inputs.map((i) => ({ ...i, node: m(i.node) })),
+    outputs: Object.fromEntries(Object.entries(g.outputs).map(([k, v]) => [k, m(v)])),
+    grads: Object.fromEntries(Object.entries(g.grads).map(([k, v]) => [k, m(v)])),
+  };
 }

@@ -1,6 +1,14 @@
-/** Values of forward-body evaluation: compile-time scalars, tensors (IR nodes), modules, lists. */
+/** Values of forward-body evaluation: compile-time scalars, tensors (IR nodes), modules, lists, functions. */
+import type { Span } from '../diag/span.ts';
 import type { Instance, Scalar } from '../sema/instance.ts';
 import type { NodeId } from './graph.ts';
+
+/** One argument of a call, evaluated. */
+export interface FunctionArg {
+  readonly name?: string;
+  readonly value: Value;
+  readonly span: Span;
+}
 
 export type Value =
   | Scalar
@@ -8,7 +16,12 @@ export type Value =
   | { readonly kind: 'module'; readonly inst: Instance }
   | { readonly kind: 'modules'; readonly list: readonly Instance[] }
   | { readonly kind: 'list'; readonly items: readonly Value[] }
-  | { readonly kind: 'string'; readonly v: string };
+  | { readonly kind: 'string'; readonly v: string }
+  /**
+   * A callable bound in a scope by the compiler (a `.mile` method's `base`): calling it runs
+   * `call`, which reports its own errors at `at` or at an argument's span.
+   */
+  | { readonly kind: 'function'; readonly name: string; readonly call: (args: readonly FunctionArg[], at: Span) => Value };
 
 export const tensor = (id: NodeId): Value => ({ kind: 'tensor', id });
 
@@ -32,5 +45,7 @@ export function describeValue(v: Value): string {
       return `bool ${v.v}`;
     case 'none':
       return 'none';
+    case 'function':
+      return `function \`${v.name}\``;
   }
 }

@@ -4,8 +4,10 @@
  * a call of the site is rewritten in terms of the original call (`base`).
  * Built-in methods and TypeScript plugins implement this same interface.
  */
+import type { Block } from '../../grammar/ast.ts';
 import type { Span } from '../diag/span.ts';
 import type { GraphBuilder, InitSpec, NodeId } from '../ir/graph.ts';
+import type { Value } from '../ir/value.ts';
 import type { Instance, Scalar } from '../sema/instance.ts';
 
 export interface MethodOption {
@@ -14,6 +16,8 @@ export interface MethodOption {
   readonly doc: string;
   /** Returns an error message for an invalid value. */
   readonly check?: (v: number | boolean) => string | undefined;
+  /** A tune must give this option (`default` is then unused). */
+  readonly required?: boolean;
 }
 
 export type MethodOptions = Readonly<Record<string, number | boolean>>;
@@ -50,12 +54,19 @@ export interface RewriteContext {
    */
   readonly hook: (name: string, fn: (x: NodeId) => NodeId) => void;
   readonly origin: Span;
+  /**
+   * Evaluates a `.mile` block with exactly `vars` (and the builtins) in scope, building IR like a
+   * forward body: how methods written in `.mile` (`mile-method.ts`) run their `rewrite`.
+   */
+  readonly evalBlock: (block: Block, vars: ReadonlyMap<string, Value>) => Value | undefined;
+  /** A value as a tensor node (scalars become constants); a located type error otherwise. */
+  readonly tensorOf: (v: Value, at: Span) => NodeId;
 }
 
 export interface PeftMethod {
   readonly name: string;
   readonly summary: string;
-  /** Module types (site types) this method attaches to. */
+  /** Module types (site types) this method attaches to; `'*'` means any type that has the `hooks`. */
   readonly sites: readonly string[];
   readonly options: Readonly<Record<string, MethodOption>>;
   /** Parameters added at one site, given the site's module arguments. Returns a message on a site it cannot use. */

@@ -58,7 +58,7 @@ function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: Met
         if (!method) {
           throw new CompileError(error('tune', `unknown PEFT method \`${item.method.name}\``, item.method.span, suggestion(item.method.name, registry.names())));
         }
-        const options = bindOptions(method, item.args);
+        const options = bindOptions(method, item.args, item.method.span);
         // One application = one tune item: its sites, over all its selectors, in tree order.
         const picked: { site: Instance; sel: Selector }[] = [];
         for (const sel of item.selectors) {
@@ -144,7 +144,7 @@ function noMatch(sel: Selector, instances: readonly Instance[]): CompileError {
   return new CompileError(error('tune', `selector \`${text}\` matches nothing in the model`, sel.span, { help }));
 }
 
-function bindOptions(method: PeftMethod, args: readonly Arg[]): MethodOptions {
+function bindOptions(method: PeftMethod, args: readonly Arg[], at: Span): MethodOptions {
   const out: Record<string, number | boolean> = {};
   const names = Object.keys(method.options);
   let pos = 0;
@@ -168,7 +168,11 @@ function bindOptions(method: PeftMethod, args: readonly Arg[]): MethodOptions {
     if (bad) throw new CompileError(error('value', `option \`${name}\` of \`${method.name}\` ${bad}, got ${value}`, a.value.span));
     out[name] = value;
   }
-  for (const [k, spec] of Object.entries(method.options)) if (!(k in out)) out[k] = spec.default;
+  for (const [k, spec] of Object.entries(method.options)) {
+    if (k in out) continue;
+    if (spec.required) throw new CompileError(error('tune', `\`${method.name}\` needs option \`${k}\` (${spec.type})`, at, { help: `write \`${method.name}(${k} = …)\`` }));
+    out[k] = spec.default;
+  }
   return out;
 }
 
@@ -192,7 +196,8 @@ function hooksOf(site: Instance): Set<string> {
 }
 
 function checkSite(method: PeftMethod, site: Instance, sel: Selector): void {
-  if (!method.sites.includes(site.type)) {
+  // `sites: ['*']` accepts any module type; the method's `hooks` then decide (prefix tuning).
+  if (!method.sites.includes('*') && !method.sites.includes(site.type)) {
     throw new CompileError(
       error('tune', `\`${method.name}\` attaches to ${method.sites.join(' or ')} sites, but \`${site.path}\` is a ${site.type}`, sel.span, {
         help: `narrow the selector \`${selectorText(sel)}\` to ${method.sites.join('/')} modules`,

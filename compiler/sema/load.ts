@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { MileFile, ModelDecl, ModuleDecl, TuneDecl } from '../../grammar/ast.ts';
+import type { MethodDecl, MileFile, ModelDecl, ModuleDecl, TuneDecl } from '../../grammar/ast.ts';
 import { parseMile } from '../../grammar/parse.ts';
 import { type Diagnostic, error, hasErrors, suggestion } from '../diag/diagnostic.ts';
 import type { Program } from './program.ts';
@@ -73,6 +73,19 @@ export function loadProgram(mainPath: string, text?: string): { program?: Progra
       else models.set(d.name.name, d);
     }
   }
+  // Methods, like modules, are global across the loaded files (a `std/peft.mile` can hold some).
+  const methods = new Map<string, MethodDecl>();
+  for (const f of files) {
+    for (const d of f.decls) {
+      if (d.kind !== 'method') continue;
+      const prev = methods.get(d.name.name);
+      if (prev) {
+        diagnostics.push(error('name', `method \`${d.name.name}\` is defined twice`, d.name.span, { related: [{ span: prev.name.span, message: 'first defined here' }] }));
+        continue;
+      }
+      methods.set(d.name.name, d);
+    }
+  }
   const tunes = main.decls.filter((d): d is TuneDecl => d.kind === 'tune');
   const tuneNames = new Set<string>();
   for (const t of tunes) {
@@ -80,5 +93,5 @@ export function loadProgram(mainPath: string, text?: string): { program?: Progra
     tuneNames.add(t.name.name);
   }
   if (hasErrors(diagnostics)) return { diagnostics, sources };
-  return { program: { files, modules, models, tunes, sources }, diagnostics, sources };
+  return { program: { files, modules, models, tunes, methods, sources }, diagnostics, sources };
 }

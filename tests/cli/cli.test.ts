@@ -15,7 +15,7 @@ describe('milec CLI', () => {
   it('check succeeds on the example', () => {
     const r = milec('check', tiny, '--tune', 'lora_qv');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/ok — model TinyClassifier, tune lora_qv: 21,892 parameters, 2,180 trainable/);
+    expect(r.out).toMatch(/ok — model TinyClassifier, tune lora_qv: 22,404 parameters, 2,180 trainable/);
   });
 
   it('reports a located error with exit 1 and no stack trace', () => {

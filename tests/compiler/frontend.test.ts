@@ -14,10 +14,10 @@ describe('the tiny example', () => {
     const full = compileFrontEnd({ file: tiny, tune: 'full', training: true }).result!;
     const lora = compileFrontEnd({ file: tiny, tune: 'lora_qv', training: true }).result!;
     const base = full.forward.params.reduce((n, p) => n + numel(p.shape), 0);
-    // vocab·dim + seq·dim + depth·(2 LN + 4 attention Linear + MLP) + final LN + head
-    const dim = 32, hidden = 64, depth = 2, classes = 4, vocab = 64, seq = 16;
+    // vocab·dim + max_len·dim (positions) + depth·(2 LN + 4 attention Linear + MLP) + final LN + head
+    const dim = 32, hidden = 64, depth = 2, classes = 4, vocab = 64, maxLen = 32;
     const block = 2 * 2 * dim + 4 * (dim * dim + dim) + (dim * hidden + hidden) + (hidden * dim + dim);
-    expect(base).toBe(vocab * dim + seq * dim + depth * block + 2 * dim + dim * classes + classes);
+    expect(base).toBe(vocab * dim + maxLen * dim + depth * block + 2 * dim + dim * classes + classes);
     expect(full.forward.params.every((p) => p.trainable)).toBe(true);
     const trainable = lora.forward.params.filter((p) => p.trainable);
     // LoRA r=8 on query and value of 2 blocks: r·(in+out) each; plus the head.

@@ -40,8 +40,8 @@ const cases: Case[] = [
   ["missing comma in module parameters", "module A(x: int y: int) {}", 1, 17, "expected `,` or `)` after a parameter, found `y`"],
   ["model with a parameter list", "model M(x: int) {}", 1, 8, "expected `{` to start the model body, found `(`"],
   ["child without parentheses", "module A {\n  norm = LayerNorm\n  forward(x) { x }\n}", 3, 3, "expected `(` after `LayerNorm`, found keyword `forward`"],
-  ["stray closing brace at top level", "module A {}\n}\nmodule B {}", 2, 1, "expected `use`, `module`, `model` or `tune` at top level, found `}`"],
-  ["unknown word at top level", "modul A {}", 1, 1, "expected `use`, `module`, `model` or `tune` at top level, found `modul`"],
+  ["stray closing brace at top level", "module A {}\n}\nmodule B {}", 2, 1, "expected `use`, `module`, `model`, `tune` or `method` at top level, found `}`"],
+  ["unknown word at top level", "modul A {}", 1, 1, "expected `use`, `module`, `model`, `tune` or `method` at top level, found `modul`"],
   ["empty index", "model M { forward { x[] } }", 1, 23, "expected an index, a slice (`a:b`) or `...` after `[`, found `]`"],
   ["number after dot", "model M { forward { x.0 } }", 1, 23, "expected a member name after `.`, found `0`"],
   ["fractional selector index", "tune t for M { train a[0.5] }", 1, 24, "selector indices must be non-negative integers, found `0.5`"],
@@ -117,7 +117,7 @@ describe('error details', () => {
     expect(parseMile('# only a comment', 'e.mile').diagnostics).toEqual([]);
     const r = parseMile('}}}', 'e.mile');
     expect(r.ast.decls).toEqual([]);
-    expect(r.diagnostics[0]!.message).toBe('expected `use`, `module`, `model` or `tune` at top level, found `}`');
+    expect(r.diagnostics[0]!.message).toBe('expected `use`, `module`, `model`, `tune` or `method` at top level, found `}`');
   });
 
   it('keeps going after an error and reports independent errors on later lines', () => {

@@ -1,0 +1,29 @@
+/**
+ * `milec plan`: the sites a tune matches, parameter counts and a training-memory estimate,
+ * from the front end alone (training graph, symbolic sizes): no GPU, no buffers.
+ */
+import { symbolicSizes } from '../compiler/backend.ts';
+import { compileFrontEnd } from '../compiler/pipeline.ts';
+import { planTraining, printTrainingPlan } from '../compiler/report/plan.ts';
+import { report } from './compile.ts';
+import { parseDims, UserError } from './errors.ts';
+
+export interface PlanCliOptions {
+  tune: string;
+  model?: string;
+  batch: number;
+  dim?: string[];
+  json?: boolean;
+}
+
+export function planCommand(file: string, o: PlanCliOptions): number {
+  const r = compileFrontEnd({ file, tune: o.tune, model: o.model, training: true });
+  if (report(r)) return 1;
+  const fe = r.result!;
+  const bindings = parseDims(o.dim, o.batch);
+  const missing = symbolicSizes(fe.train!).filter((s) => !(s in bindings));
+  if (missing.length) throw new UserError(`bind the symbolic size${missing.length > 1 ? 's' : ''} ${missing.join(', ')} with --dim NAME=SIZE`);
+  const plan = planTraining(fe, { bindings });
+  process.stdout.write(o.json ? JSON.stringify({ source: file, ...plan }) + '\n' : printTrainingPlan(plan, file));
+  return 0;
+}

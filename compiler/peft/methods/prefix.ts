@@ -1,0 +1,131 @@
+/**
+ * Prefix tuning (Li & Liang 2021) and P-tuning v2 (Liu et al. 2022), as HF peft's
+ * `PREFIX_TUNING` with and without `prefix_projection`. One application (one tune item) over
+ * L attention sites owns one set of shared parameters producing P ∈ R^{n × L·2·d}:
+ *
+ *   prefix: P = Linear(h, L·2d)(tanh(Linear(d, h)(E))),  E: [n, d]   (E ~ N(0,1), Linears as PyTorch)
+ *   ptv2:   P = E,                                        E: [n, L·2d] (N(0,1))
+ *
+ * Site i (in tree order) takes columns [2i·d, (2i+1)·d) as its prefix keys and the next d as
+ * its prefix values; each [n, d] block is split into heads ([heads, n, d/heads]), expanded to
+ * the batch and concatenated before the keys/values at the site's `hook keys(...)` and
+ * `hook values(...)` points ([B, heads, S, d/heads]). Queries get no prefix rows.
+ * Any module type with both hooks is a site.
+ */
+import { shapeToString } from '../../ir/dim.ts';
+import type { GraphBuilder, NodeId } from '../../ir/graph.ts';
+import type { Instance } from '../../sema/instance.ts';
+import type { AddedParam, MethodOptions, PeftMethod, RewriteContext } from '../method.ts';
+import { positive, probability, rewriteError, siteWidth } from './common.ts';
+
+/** The common key width d of an application's sites, or a message. */
+function width(method: string, sites: readonly Instance[]): number | string {
+  let d: number | undefined;
+  let first: Instance | undefined;
+  for (const s of sites) {
+    const w = siteWidth(s, 'key width');
+    if (typeof w === 'string') return w;
+    if (d !== undefined && w !== d) {
+      return `\`${method}\` needs one key width across its sites, but \`${first!.path}\` has ${d} and \`${s.path}\` has ${w}; apply it in separate items`;
+    }
+    d ??= w;
+    first ??= s;
+  }
+  return d!;
+}
+
+/** P after dropout, built once per application and graph (so every site sees one mask). */
+const dropped = new WeakMap<GraphBuilder, Map<NodeId, NodeId>>();
+
+function rows(ctx: RewriteContext, p: NodeId, rate: number): NodeId {
+  if (rate === 0) return p;
+  let byP = dropped.get(ctx.b);
+  if (!byP) dropped.set(ctx.b, (byP = new Map()));
+  let out = byP.get(p);
+  if (out === undefined) byP.set(p, (out = ctx.dropout(p, rate)));
+  return out;
+}
+
+/** Installs the keys/values interventions of site `ctx.siteIndex` from P [n, L·2d]. */
+function extend(ctx: RewriteContext, P: NodeId, d: number): NodeId {
+  const { b, siteIndex: i, site, origin } = ctx;
+  const n = b.shape(P)[0] as number;
+  const block = (k: number) => b.op('slice', [P], { ranges: [{ start: 0, stop: null }, { start: k * d, stop: (k + 1) * d }] }, origin);
+  const prepend = (hook: string, prefix: NodeId) => (x: NodeId) => {
+    const s = b.shape(x);
+    const [batch, heads, , hd] = s;
+    if (s.length !== 4 || typeof heads !== 'number' || typeof hd !== 'number' || heads * hd !== d) {
+      throw rewriteError(`\`${ctx.site.type}\`'s \`${hook}\` hook at \`${site.path}\` gives ${shapeToString(s)}; prefix rows need [B, heads, S, head_dim] with heads·head_dim = ${d}`, origin);
+    }
+    const perHead = b.permute(b.reshape(prefix, [n, heads, hd], origin), [1, 0, 2], origin);
+    return b.op('concat', [b.expand(perHead, [batch!, heads, n, hd], origin), x], { axis: 2 }, origin);
+  };
+  ctx.hook('keys', prepend('keys', block(2 * i)));
+  ctx.hook('values', prepend('values', block(2 * i + 1)));
+  return ctx.base(ctx.args);
+}
+
+const tokens = { type: 'int', default: 10, doc: 'number of virtual tokens n', check: positive } as const;
+
+function linearInit(fanIn: number, shape: number[], name: string): AddedParam[] {
+  // PyTorch's nn.Linear defaults: weight Kaiming-uniform (a = √5), bias U(±1/√fan_in).
+  const bound = 1 / Math.sqrt(fanIn);
+  return [
+    { name: `${name}_weight`, shape, init: { kind: 'kaiming_uniform', a: Math.sqrt(5), fanIn } },
+    { name: `${name}_bias`, shape: [shape[0]!], init: { kind: 'uniform', low: -bound, high: bound } },
+  ];
+}
+
+export const prefix: PeftMethod = {
+  name: 'prefix',
+  summary: 'trainable key/value prefixes for every selected attention, from a shared Embedding→Linear→Tanh→Linear encoder',
+  sites: ['*'],
+  hooks: ['keys', 'values'],
+  options: {
+    tokens,
+    hidden: { type: 'int', default: 768, doc: 'hidden width h of the reparametrisation MLP', check: positive },
+    dropout: { type: 'float', default: 0, doc: 'dropout on the prefix keys and values', check: probability },
+  },
+  params() {
+    return [];
+  },
+  shared(sites, o: MethodOptions) {
+    const d = width('prefix', sites);
+    if (typeof d === 'string') return d;
+    const n = o.tokens as number;
+    const h = o.hidden as number;
+    return [
+      { name: 'embedding', shape: [n, d], init: { kind: 'normal', mean: 0, std: 1 } },
+      ...linearInit(d, [h, d], 'transform_in'),
+      ...linearInit(h, [sites.length * 2 * d, h], 'transform_out'),
+    ];
+  },
+  rewrite(ctx) {
+    const { b, shared: p, origin } = ctx;
+    const d = b.shape(p.embedding!)[1] as number;
+    const hidden = b.op('tanh', [b.add(b.op('matmul', [p.embedding!, p.transform_in_weight!], { transA: false, transB: true }, origin), p.transform_in_bias!, origin)], {}, origin);
+    const P = b.add(b.op('matmul', [hidden, p.transform_out_weight!], { transA: false, transB: true }, origin), p.transform_out_bias!, origin);
+    return extend(ctx, rows(ctx, P, ctx.options.dropout as number), d);
+  },
+};
+
+export const ptv2: PeftMethod = {
+  name: 'ptv2',
+  summary: 'P-tuning v2: trainable key/value prefixes for every selected attention, one shared Embedding(n, L·2·d)',
+  sites: ['*'],
+  hooks: ['keys', 'values'],
+  options: { tokens },
+  params() {
+    return [];
+  },
+  shared(sites, o) {
+    const d = width('ptv2', sites);
+    if (typeof d === 'string') return d;
+    return [{ name: 'embedding', shape: [o.tokens as number, sites.length * 2 * d], init: { kind: 'normal', mean: 0, std: 1 } }];
+  },
+  rewrite(ctx) {
+    const E = ctx.shared.embedding!;
+    const d = (ctx.b.shape(E)[1] as number) / (2 * ctx.siteCount);
+    return extend(ctx, E, d);
+  },
+};

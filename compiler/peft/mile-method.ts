@@ -1,0 +1,530 @@
+/**
+ * PEFT methods written in `.mile`:
+ *
+ *   method lora(r: int = 8, alpha: float = 8) on Linear(in, out) {
+ *     param A: f32[r, in]  = kaiming_uniform(a = sqrt(5))
+ *     param B: f32[out, r] = zeros
+ *     rewrite(x) { base(x) + (alpha / r) * (x @ A^T @ B^T) }
+ *   }
+ *
+ * Each `MethodDecl` of the program becomes a `PeftMethod`, registered for the compilation next
+ * to the built-ins (`withMileMethods`, called by `compileFrontEnd`). Everything checkable without
+ * a site is checked when the method is defined (so `milec check` reports it even if no tune uses
+ * the method); shapes are evaluated per site when a tune attaches the method; the `rewrite` and
+ * `hook` blocks are evaluated by the lowering evaluator (`RewriteContext.evalBlock`), so their
+ * type and shape errors point into the method's source.
+ *
+ * Scope of a method's blocks: its options, the names bound from the site (`Linear(in, out)`:
+ * arguments as scalars, parameters as tensors, children as callable modules), its parameters and
+ * `shared` parameters, the rewrite's inputs, `base` (the site's original forward, or the next
+ * method when methods stack) and the builtins. Nothing else of the site is visible.
+ */
+import type { ArgDecl, Block, Expr, MethodDecl, MethodHookDecl, MethodParamDecl, MethodSite, ModuleDecl, RewriteDecl } from '../../grammar/ast.ts';
+import { CompileError, type Diagnostic, error, suggestion } from '../diag/diagnostic.ts';
+import type { Span } from '../diag/span.ts';
+import { builtins } from '../ir/builtins.ts';
+import { isConcrete } from '../ir/dim.ts';
+import type { NodeId } from '../ir/graph.ts';
+import { type FunctionArg, tensor, type Value } from '../ir/value.ts';
+import { constEval, describeScalar, evalBool, evalDim } from '../sema/consteval.ts';
+import { initSpec } from '../sema/elaborate.ts';
+import type { Instance, Scalar } from '../sema/instance.ts';
+import type { Program } from '../sema/program.ts';
+import type { AddedParam, MethodOption, MethodOptions, PeftMethod, RewriteContext } from './method.ts';
+import { builtinMethods, MethodRegistry } from './registry.ts';
+
+type OptionType = 'int' | 'float' | 'bool';
+type BindingKind = 'argument' | 'parameter' | 'child';
+
+/** Functions a compile-time scalar expression (a shape, a condition, an initializer argument) may call. */
+const SCALAR_FNS = new Set(['sqrt', 'abs', 'min', 'max', 'exp', 'log', 'int', 'float']);
+
+/**
+ * A registry with the built-ins (or `base`) plus the program's `.mile` methods, and the
+ * diagnostics of the methods that could not be defined. `base` itself is never modified.
+ */
+export function withMileMethods(base: MethodRegistry, program: Program): { registry: MethodRegistry; diagnostics: Diagnostic[] } {
+  if (program.methods.size === 0) return { registry: base, diagnostics: [] };
+  const registry = new MethodRegistry(base.names().map((n) => base.get(n)!));
+  const diagnostics: Diagnostic[] = [];
+  const builtin = new Set(builtinMethods.map((m) => m.name));
+  for (const decl of program.methods.values()) {
+    const name = decl.name.name;
+    if (base.get(name)) {
+      diagnostics.push(
+        error('name', `method \`${name}\` clashes with the ${builtin.has(name) ? 'built-in' : 'registered'} PEFT method \`${name}\``, decl.name.span, {
+          help: `rename it, e.g. \`my_${name}\` (taken: ${base.names().join(', ')})`,
+        }),
+      );
+      continue;
+    }
+    try {
+      registry.register(mileMethod(decl, program));
+    } catch (e) {
+      if (e instanceof CompileError) diagnostics.push(e.diagnostic);
+      else throw e;
+    }
+  }
+  return { registry, diagnostics };
+}
+
+// ------------------------------------------------------------------ definition
+
+interface SitePattern {
+  readonly decl: MethodSite;
+  readonly module: ModuleDecl;
+  /** What each bound name (in the method's scope) is in this site type. */
+  readonly kinds: ReadonlyMap<string, BindingKind>;
+  /** The site member each bound name stands for (`dim = out`: `out` → `dim`). */
+  readonly members: ReadonlyMap<string, string>;
+}
+
+/** Checks a method declaration against the program and turns it into a `PeftMethod`. */
+export function mileMethod(decl: MethodDecl, program: Program): PeftMethod {
+  const name = decl.name.name;
+  const names = new Map<string, { span: Span; what: string }>();
+  const claim = (id: { name: string; span: Span }, what: string, scope = names) => {
+    if (id.name === 'base') {
+      throw new CompileError(error('name', `\`base\` cannot be declared in a method: it names the site's original forward`, id.span, { help: 'choose another name' }));
+    }
+    const prev = scope.get(id.name) ?? names.get(id.name);
+    if (prev) {
+      throw new CompileError(
+        error('name', `\`${id.name}\` is declared twice in method \`${name}\` (${prev.what} and ${what})`, id.span, { related: [{ span: prev.span, message: 'first declared here' }] }),
+      );
+    }
+    scope.set(id.name, { span: id.span, what });
+  };
+
+  // Options: typed, with constant defaults (a tune may leave out those that have one).
+  const options: Record<string, MethodOption> = {};
+  const optionTypes = new Map<string, OptionType>();
+  for (const o of decl.options) {
+    claim(o.name, 'an option');
+    optionTypes.set(o.name.name, o.type);
+    const def = o.default ? optionDefault(o) : undefined;
+    options[o.name.name] = {
+      type: o.type,
+      default: def ?? (o.type === 'bool' ? false : 0),
+      doc: `${o.type} option of \`${name}\``,
+      ...(def === undefined ? { required: true } : {}),
+    };
+  }
+
+  // Site types and the names bound from them.
+  const sites = new Map<string, SitePattern>();
+  for (const s of decl.sites) {
+    const module = program.modules.get(s.module.name);
+    if (!module) {
+      const isModel = program.models.has(s.module.name);
+      const help = isModel ? { help: 'methods attach to module instances inside a model, e.g. `Linear`' } : suggestion(s.module.name, program.modules.keys());
+      throw new CompileError(
+        error('name', `unknown site type \`${s.module.name}\`${isModel ? ' (a model, not a module)' : ''}`, s.module.span, help.help ? help : { help: 'is a `use` missing? (e.g. `use std.nn`)' }),
+      );
+    }
+    const prev = sites.get(s.module.name);
+    if (prev) throw new CompileError(error('name', `site type \`${s.module.name}\` is listed twice`, s.module.span, { related: [{ span: prev.decl.span, message: 'first listed here' }] }));
+    const kinds = new Map<string, BindingKind>();
+    const members = new Map<string, string>();
+    for (const b of s.bindings) {
+      const kind = bindingKind(module, b.member.name);
+      if (!kind) {
+        const candidates = [...module.args.map((a) => a.name.name), ...module.items.flatMap((i) => (i.kind === 'param' || i.kind === 'child' ? [i.name.name] : []))];
+        throw new CompileError(
+          error('name', `site type \`${module.name.name}\` has no argument, parameter or child \`${b.member.name}\``, b.member.span, suggestion(b.member.name, candidates, `\`${module.name.name}\` has ${candidates.map((c) => `\`${c}\``).join(', ') || 'nothing to bind'}`)),
+        );
+      }
+      if (kinds.has(b.name.name)) throw new CompileError(error('name', `\`${b.name.name}\` is bound twice from \`${module.name.name}\``, b.name.span));
+      kinds.set(b.name.name, kind);
+      members.set(b.name.name, b.member.name);
+    }
+    sites.set(s.module.name, { decl: s, module, kinds, members });
+  }
+  const [first, ...others] = [...sites.values()];
+  if (!first) throw new CompileError(error('method', `method \`${name}\` names no site type`, decl.name.span, { help: 'write `on Linear(in, out)`' }));
+  for (const b of first.decl.bindings) claim(b.name, 'a name bound from the site');
+  for (const o of others) {
+    const want = [...first.kinds.keys()].sort().join(', ');
+    const got = [...o.kinds.keys()].sort().join(', ');
+    if (want !== got) {
+      throw new CompileError(
+        error('name', `every site type must bind the same names: \`${o.decl.module.name}\` binds (${got}), \`${first.decl.module.name}\` binds (${want})`, o.decl.span, {
+          help: 'the method body is shared by all its site types',
+        }),
+      );
+    }
+  }
+  /** Bound names that are scalar arguments in every site type: usable in parameter shapes. */
+  const scalarBindings = [...first.kinds.keys()].filter((n) => [...sites.values()].every((s) => s.kinds.get(n) === 'argument'));
+
+  // Items.
+  const perSite: MethodParamDecl[] = [];
+  const shared: MethodParamDecl[] = [];
+  let rewrite: RewriteDecl | undefined;
+  const hooks: MethodHookDecl[] = [];
+  for (const item of decl.items) {
+    if (item.kind === 'param') {
+      claim(item.name, item.shared ? 'a shared parameter' : 'a parameter');
+      checkParamDecl(item, new Set([...optionTypes.keys(), ...scalarBindings]));
+      (item.shared ? shared : perSite).push(item);
+    } else if (item.kind === 'rewrite') {
+      rewrite = item;
+    } else {
+      const prev = hooks.find((h) => h.name.name === item.name.name);
+      if (prev) throw new CompileError(error('name', `method \`${name}\` has two \`hook ${item.name.name}\` blocks`, item.name.span, { related: [{ span: prev.name.span, message: 'first here' }] }));
+      hooks.push(item);
+    }
+  }
+  if (rewrite) {
+    for (const i of rewrite.inputs) claim(i, 'a rewrite input');
+    for (const s of sites.values()) checkInputs(rewrite, s);
+  }
+  if (!rewrite && hooks.length === 0) {
+    throw new CompileError(
+      error('method', `method \`${name}\` has no \`rewrite\` block`, decl.name.span, { help: 'add `rewrite(x) { base(x) ... }`: the site\'s new output, in terms of its original (`base`)' }),
+    );
+  }
+
+  // Names in the blocks must resolve (checked now, so that an unused method is still checked).
+  const scope = new Set(names.keys());
+  if (rewrite) checkBlock(rewrite.body, new Set([...scope, 'base']));
+  for (const h of hooks) {
+    claim(h.input, 'a hook input', new Map(names));
+    checkBlock(h.body, new Set([...scope, h.input.name]), baseInHook(h));
+  }
+
+  const optionScalars = (o: MethodOptions): Map<string, Scalar> => {
+    const env = new Map<string, Scalar>();
+    for (const [k, t] of optionTypes) {
+      const v = o[k]!;
+      env.set(k, t === 'bool' ? { kind: 'bool', v: v as boolean } : t === 'int' ? { kind: 'int', v: v as number } : { kind: 'float', v: v as number });
+    }
+    return env;
+  };
+  const siteNote = (site: Instance) => ({ span: site.span, message: `while adding the parameters of \`${name}\` at \`${site.path}\` (${site.type})` });
+
+  const method: PeftMethod = {
+    name,
+    summary: `written in .mile (${decl.span.file}:${decl.span.line})`,
+    sites: [...sites.keys()],
+    options,
+    ...(hooks.length ? { hooks: hooks.map((h) => h.name.name) } : {}),
+
+    params(site, o) {
+      const pat = sites.get(site.type)!;
+      const env = optionScalars(o);
+      for (const [b, kind] of pat.kinds) if (kind === 'argument') env.set(b, site.args.get(pat.members.get(b)!)!);
+      const taken = new Map<string, string>();
+      for (const p of site.params) taken.set(p.name, `a parameter of ${site.type}`);
+      for (const a of site.attachments) for (const p of a.params) taken.set(p.name, `added by \`${a.method}\``);
+      return noted(decl, siteNote(site), () =>
+        perSite.flatMap((p) => {
+          const added = addedParam(p, env);
+          const clash = added && taken.get(added.name);
+          if (clash) {
+            throw new CompileError(
+              error('name', `\`${name}\` adds parameter \`${added.name}\` at \`${site.path}\`, which already has a parameter \`${added.name}\` (${clash})`, p.name.span, {
+                help: 'rename the parameter in the method',
+              }),
+            );
+          }
+          return added ? [added] : [];
+        }),
+      );
+    },
+
+    ...(shared.length
+      ? {
+          shared(siteList: readonly Instance[], o: MethodOptions) {
+            const env = optionScalars(o);
+            const differing = new Map<string, string>();
+            const bound = (s: Instance, b: string) => s.args.get(sites.get(s.type)!.members.get(b)!)!;
+            for (const b of scalarBindings) {
+              const vals = siteList.map((s) => bound(s, b));
+              if (vals.every((v) => describeScalar(v) === describeScalar(vals[0]!))) env.set(b, vals[0]!);
+              else differing.set(b, siteList.map((s, i) => `${describeScalar(vals[i]!)} at \`${s.path}\``).slice(0, 3).join(', '));
+            }
+            return shared.flatMap((p) => {
+              for (const ref of scalarNames(p)) {
+                const d = differing.get(ref.name);
+                if (d) {
+                  throw new CompileError(
+                    error('shape', `shared parameter \`${p.name.name}\` uses \`${ref.name}\`, which differs between the sites (${d})`, ref.span, {
+                      help: 'a shared parameter is created once for all sites of the tune item; select sites that agree, or make it per-site',
+                    }),
+                  );
+                }
+              }
+              const added = addedParam(p, env);
+              return added ? [added] : [];
+            });
+          },
+        }
+      : {}),
+
+    rewrite(ctx) {
+      const site = ctx.site;
+      const pat = sites.get(site.type)!;
+      const vars = new Map<string, Value>();
+      for (const [k, v] of optionScalars(ctx.options)) vars.set(k, v);
+      for (const [b, kind] of pat.kinds) vars.set(b, siteValue(site, pat.members.get(b)!, kind, ctx));
+      for (const p of perSite) vars.set(p.name.name, ctx.params[p.name.name] !== undefined ? tensor(ctx.params[p.name.name]!) : { kind: 'none' });
+      for (const p of shared) vars.set(p.name.name, ctx.shared[p.name.name] !== undefined ? tensor(ctx.shared[p.name.name]!) : { kind: 'none' });
+      if (rewrite) {
+        if (ctx.args.length > rewrite.inputs.length) {
+          throw new CompileError(
+            error('method', `this call of \`${site.path}\` passes ${ctx.args.length} tensor inputs, but the \`rewrite\` of \`${name}\` names ${rewrite.inputs.length}`, rewrite.span, {
+              related: [{ span: ctx.origin, message: `\`${name}\` applied here` }],
+            }),
+          );
+        }
+        rewrite.inputs.forEach((inp, i) => vars.set(inp.name, ctx.args[i] !== undefined ? tensor(ctx.args[i]!) : { kind: 'none' }));
+      }
+      const note = { span: ctx.origin, message: `in \`${name}\` at \`${site.path}\` (${site.type}), applied here` };
+      for (const h of hooks) {
+        ctx.hook(h.name.name, (x: NodeId) =>
+          noted(decl, note, () => {
+            const hv = new Map(vars);
+            hv.set('base', notInHook(h));
+            hv.set(h.input.name, tensor(x));
+            return resultOf(ctx, ctx.evalBlock(h.body, hv), h.body, `hook ${h.name.name}`);
+          }),
+        );
+      }
+      const rw = rewrite;
+      if (!rw) return ctx.base(ctx.args);
+      vars.set('base', baseFunction(ctx));
+      return noted(decl, note, () => resultOf(ctx, ctx.evalBlock(rw.body, vars), rw.body, 'rewrite'));
+    },
+  };
+  return method;
+}
+
+function optionDefault(o: ArgDecl): number | boolean {
+  const v = constEval(o.default!, new Map());
+  const bad = () => new CompileError(error('type', `option \`${o.name.name}\` is ${o.type}, but its default is ${describeScalar(v)}`, o.default!.span));
+  switch (o.type) {
+    case 'bool':
+      if (v.kind !== 'bool') throw bad();
+      return v.v;
+    case 'int':
+      if ((v.kind === 'int' && isConcrete(v.v)) || (v.kind === 'float' && Number.isInteger(v.v))) return Number(v.v);
+      throw bad();
+    case 'float':
+      if ((v.kind === 'int' && isConcrete(v.v)) || v.kind === 'float') return Number(v.v);
+      throw bad();
+  }
+}
+
+/** As in the module's forward, a parameter or child shadows an argument of the same name (`Linear`'s `bias`). */
+function bindingKind(module: ModuleDecl, name: string): BindingKind | undefined {
+  const item = module.items.find((i) => (i.kind === 'param' || i.kind === 'child') && i.name.name === name);
+  if (item) return item.kind === 'param' ? 'parameter' : 'child';
+  return module.args.some((a) => a.name.name === name) ? 'argument' : undefined;
+}
+
+/** The rewrite names the tensor inputs of the site's forward: not more, and not fewer than it needs. */
+function checkInputs(rw: RewriteDecl, site: SitePattern): void {
+  const fwd = site.module.items.find((i) => i.kind === 'forward');
+  if (!fwd || fwd.kind !== 'forward') return;
+  const all = fwd.params.map((p) => `\`${p.name.name}\``);
+  const needed = fwd.params.filter((p) => !p.default).length;
+  const type = site.module.name.name;
+  if (rw.inputs.length > fwd.params.length) {
+    throw new CompileError(
+      error('method', `\`rewrite\` names ${rw.inputs.length} inputs, but the forward of \`${type}\` takes ${fwd.params.length} (${all.join(', ')})`, rw.inputs[fwd.params.length]!.span),
+    );
+  }
+  if (rw.inputs.length < needed) {
+    throw new CompileError(
+      error('method', `\`rewrite\` names ${rw.inputs.length} input${rw.inputs.length === 1 ? '' : 's'}, but the forward of \`${type}\` needs ${needed} (${all.slice(0, needed).join(', ')})`, rw.span, {
+        help: `write \`rewrite(${fwd.params.slice(0, needed).map((p) => p.name.name).join(', ')})\``,
+      }),
+    );
+  }
+}
+
+/** Definition-time checks of a method parameter: an initializer, f32, explicit dimensions, known names. */
+function checkParamDecl(p: MethodParamDecl, scalars: ReadonlySet<string>): void {
+  if (!p.init) throw new CompileError(error('init', `parameter \`${p.name.name}\` needs an initializer (e.g. \`= zeros\` or \`= normal(0, 0.02)\`)`, p.name.span));
+  if (p.type.dtype !== 'f32') throw new CompileError(error('type', 'parameters are f32', p.type.span));
+  for (const d of p.type.dims) if (d.kind === 'ellipsis') throw new CompileError(error('shape', 'a parameter needs explicit dimensions, not `...`', d.span));
+  for (const ref of scalarNames(p)) {
+    if (!scalars.has(ref.name)) {
+      throw new CompileError(
+        error('name', `unknown name \`${ref.name}\` in the parameter \`${p.name.name}\``, ref.span, {
+          ...suggestion(ref.name, scalars, `shapes, conditions and initializers may use the options and the site's bound arguments${scalars.size ? ` (${[...scalars].join(', ')})` : ''}`),
+        }),
+      );
+    }
+  }
+}
+
+/** The names a parameter's shape, condition and initializer arguments refer to. */
+function scalarNames(p: MethodParamDecl): { name: string; span: Span }[] {
+  const out: { name: string; span: Span }[] = [];
+  const visit = (e: Expr): void => {
+    if (e.kind === 'name') out.push({ name: e.name, span: e.span });
+    else if (e.kind === 'call') {
+      if (e.callee.kind !== 'name' || !SCALAR_FNS.has(e.callee.name)) visit(e.callee);
+      for (const a of e.args) visit(a.value);
+    } else if (e.kind === 'unary') visit(e.operand);
+    else if (e.kind === 'binary') {
+      visit(e.left);
+      visit(e.right);
+    } else if (e.kind === 'list') e.items.forEach(visit);
+  };
+  for (const d of p.type.dims) if (d.kind === 'dim') visit(d.expr);
+  if (p.condition) visit(p.condition);
+  for (const a of p.init?.args ?? []) visit(a.value);
+  return out;
+}
+
+/** Unknown names in a rewrite or hook block, reported with a did-you-mean (`misuse` explains a name that is known but not allowed here). */
+function checkBlock(block: Block, scope: ReadonlySet<string>, misuse?: { name: string; error: (at: Span) => CompileError }): void {
+  const known = new Set(scope);
+  const fail = (name: string, span: Span, asCall: boolean): never => {
+    if (misuse && name === misuse.name && !known.has(name)) throw misuse.error(span);
+    const candidates = asCall ? [...known, ...Object.keys(builtins)] : [...known];
+    throw new CompileError(error('name', asCall ? `unknown function \`${name}\`` : `unknown name \`${name}\``, span, suggestion(name, candidates)));
+  };
+  const visit = (e: Expr): void => {
+    switch (e.kind) {
+      case 'name':
+        if (!known.has(e.name)) fail(e.name, e.span, false);
+        return;
+      case 'call':
+        if (e.callee.kind === 'name') {
+          if (!known.has(e.callee.name) && !builtins[e.callee.name]) fail(e.callee.name, e.callee.span, true);
+        } else visit(e.callee);
+        for (const a of e.args) visit(a.value);
+        return;
+      case 'list':
+        e.items.forEach(visit);
+        return;
+      case 'unary':
+      case 'transpose':
+        visit(e.operand);
+        return;
+      case 'binary':
+        visit(e.left);
+        visit(e.right);
+        return;
+      case 'indexing':
+        visit(e.target);
+        for (const i of e.items) {
+          if (i.kind === 'index') visit(i.value);
+          else if (i.kind === 'slice') for (const x of [i.start, i.stop, i.step]) if (x) visit(x);
+        }
+        return;
+      case 'member':
+        visit(e.target);
+        return;
+      case 'hook':
+        visit(e.value);
+        return;
+      default:
+        return;
+    }
+  };
+  for (const s of block.stmts) {
+    visit(s.value);
+    if (s.kind === 'let') known.add(s.name.name);
+  }
+  if (block.result) visit(block.result);
+}
+
+// ------------------------------------------------------------------ application
+
+function addedParam(p: MethodParamDecl, env: Map<string, Scalar>): AddedParam | undefined {
+  if (p.condition && !evalBool(p.condition, env)) return undefined;
+  const shape = p.type.dims.map((d) => {
+    if (d.kind === 'ellipsis') throw new CompileError(error('shape', 'a parameter needs explicit dimensions, not `...`', d.span));
+    const v = evalDim(d.expr, env);
+    if (!isConcrete(v)) throw new CompileError(error('shape', `a parameter's dimensions must be concrete, got ${v}`, d.span));
+    if (v <= 0) throw new CompileError(error('shape', `dimension must be positive, got ${v}`, d.span));
+    return v;
+  });
+  return { name: p.name.name, shape, init: initSpec(p.init!, shape, env) };
+}
+
+/** The value of a name bound from the site: an argument (scalar), a parameter (tensor) or a child (module). */
+function siteValue(site: Instance, name: string, kind: BindingKind, ctx: RewriteContext): Value {
+  if (site.absent.has(name)) return { kind: 'none' };
+  switch (kind) {
+    case 'argument':
+      return site.args.get(name)!;
+    case 'parameter': {
+      const id = ctx.siteParams[name];
+      return id === undefined ? { kind: 'none' } : tensor(id);
+    }
+    case 'child': {
+      const c = site.children.get(name);
+      if (!c) return { kind: 'none' };
+      return Array.isArray(c) ? { kind: 'modules', list: c } : { kind: 'module', inst: c };
+    }
+  }
+}
+
+/** `base(...)`: the site's original forward on the given tensors, one per tensor input of the call. */
+function baseFunction(ctx: RewriteContext): Value {
+  return {
+    kind: 'function',
+    name: 'base',
+    call(args: readonly FunctionArg[], at: Span): Value {
+      const named = args.find((a) => a.name);
+      if (named) throw new CompileError(error('type', `\`base\` takes the site's inputs by position, not by name (\`${named.name}\`)`, named.span));
+      const ids = args.filter((a) => a.value.kind !== 'none').map((a) => ctx.tensorOf(a.value, a.span));
+      if (ids.length !== ctx.args.length) {
+        throw new CompileError(
+          error('type', `\`base\` takes ${ctx.args.length} tensor input${ctx.args.length === 1 ? '' : 's'} here (those of this call of \`${ctx.site.path}\`), got ${ids.length}`, at, {
+            help: 'call it like the site itself, e.g. `base(x)`',
+          }),
+        );
+      }
+      return tensor(ctx.base(ids));
+    },
+  };
+}
+
+function baseInHook(h: MethodHookDecl): { name: string; error: (at: Span) => CompileError } {
+  return {
+    name: 'base',
+    error: (at) => new CompileError(error('type', `\`base\` cannot be called in \`hook ${h.name.name}\`: it runs inside the site's forward`, at, { help: 'call `base` in `rewrite`' })),
+  };
+}
+
+function notInHook(h: MethodHookDecl): Value {
+  return {
+    kind: 'function',
+    name: 'base',
+    call(_args, at) {
+      throw baseInHook(h).error(at);
+    },
+  };
+}
+
+function resultOf(ctx: RewriteContext, v: Value | undefined, body: Block, what: string): NodeId {
+  if (!v || !body.result) throw new CompileError(error('method', `the \`${what}\` block has no result expression`, body.span, { help: 'end the block with the new value' }));
+  return ctx.tensorOf(v, body.result.span);
+}
+
+/**
+ * Runs `f`; an error located inside the method's declaration gets a note saying where the
+ * method was applied (the same method source serves many sites).
+ */
+function noted<T>(decl: MethodDecl, note: { span: Span; message: string }, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (!(e instanceof CompileError) || !within(e.diagnostic.span, decl.span) || e.diagnostic.related?.some((r) => r.message === note.message)) throw e;
+    throw new CompileError({ ...e.diagnostic, related: [...(e.diagnostic.related ?? []), note] });
+  }
+}
+
+function within(s: Span, outer: Span): boolean {
+  if (s.file !== outer.file) return false;
+  const after = s.line > outer.line || (s.line === outer.line && s.col >= outer.col);
+  const before = s.line < outer.endLine || (s.line === outer.endLine && s.col <= outer.endCol);
+  return after && before;
+}

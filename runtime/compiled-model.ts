@@ -1,0 +1,262 @@
+/**
+ * A compiled model on a device: what the typed module that `milec compile -o DIR` writes
+ * (`DIR/<Model>.ts`) instantiates. It holds up to two plans built from the embedded graphs:
+ *
+ *   - training (forward with dropout, backward, AdamW), read back: the loss;
+ *   - inference (forward without dropout, pruned to the model's non-loss outputs).
+ *
+ * Each plan has its own parameter buffers. Loading weights writes both; after training
+ * steps, the first inference copies the trainable parameters across on the GPU.
+ * The generated module supplies the types (parameter names, inputs, outputs); this class
+ * is generic over them and checks the same things at run time.
+ */
+import { buildBackend, type Backend } from '../compiler/backend.ts';
+import type { Graph } from '../compiler/ir/graph.ts';
+import { SEED_INPUT } from '../compiler/ir/lower.ts';
+import type { GpuContext } from './device.ts';
+import { PlanExecutor } from './executor.ts';
+import { initialParams } from './params.ts';
+import { readSafetensors, type TensorToWrite, writeSafetensorsAtomic } from './safetensors.ts';
+
+export interface ParamSpec {
+  readonly shape: readonly number[];
+  readonly trainable: boolean;
+  readonly addedBy?: string;
+}
+
+/** What a generated module passes to `CompiledModel.create`. */
+export interface ModelSpec {
+  readonly model: string;
+  readonly tune: string | null;
+  /** Builds the training graph (absent when the model cannot train: no loss, nothing trainable). */
+  readonly trainGraph?: () => Graph;
+  readonly inferGraph: () => Graph;
+  readonly params: Readonly<Record<string, ParamSpec>>;
+}
+
+export interface CompiledModelOptions {
+  /** Seed of the initial parameter values and of dropout (default 0). */
+  readonly seed?: number;
+  /** AdamW (defaults as `milec train`: lr 3e-3, weight decay 0, betas 0.9/0.999, eps 1e-8). */
+  readonly lr?: number;
+  readonly weightDecay?: number;
+  readonly beta1?: number;
+  readonly beta2?: number;
+  readonly eps?: number;
+  /** Which plans to build (both by default). Without `train`, `trainStep` throws; without `infer`, `infer` does. */
+  readonly train?: boolean;
+  readonly infer?: boolean;
+}
+
+export interface LoadOptions {
+  /** Reject names the model does not have (default true). Missing names keep their current values. */
+  readonly strict?: boolean;
+  /** Strip this prefix from each tensor name first (e.g. `base_model.model.`). */
+  readonly prefix?: string;
+}
+
+type Feed = Readonly<Record<string, Float32Array | Int32Array>>;
+
+function seedFor(seed: number, step: number): Int32Array {
+  return Int32Array.of((Math.imul(seed + 1, 0x9e3779b1) + step) | 0);
+}
+
+export class CompiledModel<P extends string = string, TrainIn extends object = Feed, InferIn extends object = Feed, Out extends object = Record<string, Float32Array>> {
+  private steps = 0;
+  /** Trainable parameters changed in the training plan since they were last copied to the inference plan. */
+  private stale = false;
+
+  private constructor(
+    private readonly ctx: GpuContext,
+    readonly spec: ModelSpec,
+    /** The size of every symbolic dimension (`B`, …), as bound at creation. */
+    readonly sizes: Readonly<Record<string, number>>,
+    private readonly opts: CompiledModelOptions,
+    readonly train: { backend: Backend; executor: PlanExecutor } | undefined,
+    readonly inference: { backend: Backend; executor: PlanExecutor } | undefined,
+  ) {}
+
+  /** Specialises and plans the graphs for `sizes`, compiles every pipeline, and initialises the parameters. */
+  static async create<P extends string, TrainIn extends object, InferIn extends object, Out extends object>(
+    ctx: GpuContext,
+    spec: ModelSpec,
+    sizes: Readonly<Record<string, number>>,
+    opts: CompiledModelOptions = {},
+  ): Promise<CompiledModel<P, TrainIn, InferIn, Out>> {
+    for (const [k, v] of Object.entries(sizes)) if (!Number.isInteger(v) || v <= 0) throw new Error(`size ${k} must be a positive integer, got ${v}`);
+    const wantTrain = opts.train ?? true;
+    const wantInfer = opts.infer ?? true;
+    if (wantTrain && !spec.trainGraph) throw new Error(`${spec.model} was compiled without a training graph; create it with { train: false }`);
+    const made: PlanExecutor[] = [];
+    try {
+      const build = async (g: Graph) => {
+        const backend = buildBackend(g, sizes);
+        const executor = await PlanExecutor.create(ctx, backend.plan);
+        made.push(executor);
+        return { backend, executor };
+      };
+      const train = wantTrain ? await build(spec.trainGraph!()) : undefined;
+      const inference = wantInfer ? await build(spec.inferGraph()) : undefined;
+      const model = new CompiledModel<P, TrainIn, InferIn, Out>(ctx, spec, { ...sizes }, opts, train, inference);
+      const g = (train ?? inference)?.backend.graph;
+      if (g) model.loadWeights(initialParams(g, opts.seed ?? 0));
+      return model;
+    } catch (e) {
+      for (const x of made) x.destroy();
+      throw e;
+    }
+  }
+
+  /** Parameter names, in graph order. */
+  get paramNames(): P[] {
+    return Object.keys(this.spec.params) as P[];
+  }
+
+  private sets?: [PlanExecutor, Set<string>][];
+  private paramSets(): [PlanExecutor, Set<string>][] {
+    return (this.sets ??= this.executors().map((ex) => [ex, new Set(ex.plan.params.map((p) => p.name))]));
+  }
+
+  private executors(): PlanExecutor[] {
+    return [this.train?.executor, this.inference?.executor].filter((x): x is PlanExecutor => x !== undefined);
+  }
+
+  /**
+   * Writes parameter values (from a `Map` or a record). Each array must hold exactly the
+   * parameter's element count. Returns the names written.
+   */
+  loadWeights(weights: ReadonlyMap<string, Float32Array> | Partial<Record<P, Float32Array>>, opts: LoadOptions = {}): P[] {
+    const entries: [string, Float32Array][] = weights instanceof Map ? [...weights] : (Object.entries(weights) as [string, Float32Array][]);
+    const prefix = opts.prefix ?? '';
+    const unknown: string[] = [];
+    const done: P[] = [];
+    for (const [raw, data] of entries) {
+      const name = prefix && raw.startsWith(prefix) ? raw.slice(prefix.length) : raw;
+      const p = this.spec.params[name];
+      if (!p) {
+        unknown.push(raw);
+        continue;
+      }
+      const numel = p.shape.reduce((a, d) => a * d, 1);
+      if (!(data instanceof Float32Array)) throw new Error(`weight ${name}: expected a Float32Array`);
+      if (data.length !== numel) throw new Error(`weight ${name} has shape [${p.shape.join(', ')}] (${numel} elements), got ${data.length} values`);
+      // A plan may lack a parameter its graph does not use (written to the plans that have it).
+      for (const [ex, names] of this.paramSets()) if (names.has(name)) ex.writeParam(name, data);
+      done.push(name as P);
+    }
+    if (unknown.length && (opts.strict ?? true)) {
+      throw new Error(`${this.spec.model} has no parameter${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? `, … (${unknown.length} in all)` : ''}`);
+    }
+    return done;
+  }
+
+  /**
+   * Loads weights from a safetensors file (F32, F16, BF16 or F64 tensors; shapes must match
+   * exactly). With `strict` (the default), a tensor the model does not have is an error.
+   */
+  async loadSafetensors(path: string, opts: LoadOptions = {}): Promise<P[]> {
+    const file = await readSafetensors(path);
+    const prefix = opts.prefix ?? '';
+    const map = new Map<string, Float32Array>();
+    for (const raw of file.names) {
+      const t = file.tensors[raw]!;
+      const name = prefix && raw.startsWith(prefix) ? raw.slice(prefix.length) : raw;
+      const p = this.spec.params[name];
+      if (p) {
+        if (!(t.data instanceof Float32Array)) throw new Error(`${path}: tensor ${raw} is ${t.dtype}, not a float tensor`);
+        if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+          throw new Error(`${path}: tensor ${raw} has shape [${t.shape.join(', ')}], but ${name} is [${p.shape.join(', ')}]`);
+        }
+      }
+      map.set(name, t.data as Float32Array);
+    }
+    return this.loadWeights(map, { strict: opts.strict });
+  }
+
+  /** One AdamW step on a batch; returns the loss computed before the update. */
+  async trainStep(inputs: TrainIn, opts: { lr?: number } = {}): Promise<number> {
+    const t = this.train;
+    if (!t) throw new Error(`${this.spec.model} was created without its training plan`);
+    const feed = inputs as unknown as Feed;
+    for (const i of t.backend.graph.inputs) {
+      if (i.name === SEED_INPUT) {
+        t.executor.writeInput(i.node, seedFor(this.opts.seed ?? 0, this.steps));
+        continue;
+      }
+      const v = feed[i.name];
+      if (!v) throw new Error(`trainStep: missing input \`${i.name}\``);
+      t.executor.writeInput(i.node, v);
+    }
+    const loss = t.backend.graph.outputs.loss!;
+    const o = this.opts;
+    const out = await t.executor.run({
+      read: [loss],
+      update: { step: this.steps + 1, lr: opts.lr ?? o.lr ?? 3e-3, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? 0 },
+    });
+    this.steps++;
+    this.stale = true;
+    return out.get(loss)![0]!;
+  }
+
+  /** Optimizer steps taken so far. */
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  /** Copies the trainable parameters from the training plan to the inference plan, on the GPU. */
+  private syncTrainable(): void {
+    if (!this.stale || !this.train || !this.inference) return;
+    const from = this.train.executor;
+    const to = this.inference.executor;
+    const enc = this.ctx.device.createCommandEncoder({ label: 'sync trainable parameters' });
+    for (const p of from.plan.params) {
+      if (!p.trainable) continue;
+      const q = to.plan.params.find((x) => x.name === p.name);
+      if (!q) continue;
+      enc.copyBufferToBuffer(from.buffers[p.buffer]!, 0, to.buffers[q.buffer]!, 0, p.numel * 4);
+    }
+    this.ctx.device.queue.submit([enc.finish()]);
+    this.stale = false;
+  }
+
+  /** Runs the inference graph; returns every output it computes (e.g. `logits`). */
+  async infer(inputs: InferIn): Promise<Out> {
+    const inf = this.inference;
+    if (!inf) throw new Error(`${this.spec.model} was created without its inference plan`);
+    this.syncTrainable();
+    const feed = inputs as unknown as Feed;
+    for (const i of inf.backend.graph.inputs) {
+      const v = feed[i.name];
+      if (!v) throw new Error(`infer: missing input \`${i.name}\``);
+      inf.executor.writeInput(i.node, v);
+    }
+    const names = Object.keys(inf.backend.graph.outputs);
+    const ids = names.map((n) => inf.backend.graph.outputs[n]!);
+    const got = await inf.executor.run({ read: ids });
+    return Object.fromEntries(names.map((n, i) => [n, got.get(ids[i]!)!])) as Out;
+  }
+
+  /** Current parameter values (all, or the trainable ones). */
+  async readWeights(which: 'all' | 'trainable' = 'all'): Promise<Map<P, Float32Array>> {
+    const t = this.train ?? this.inference;
+    const out = new Map<P, Float32Array>();
+    if (!t) return out;
+    for (const p of t.executor.plan.params) {
+      if (which === 'trainable' && !p.trainable) continue;
+      out.set(p.name as P, await t.executor.readParam(p.name));
+    }
+    return out;
+  }
+
+  /** Writes the trainable parameters as an adapter safetensors file (atomically), like `milec train`. */
+  async saveAdapter(path: string): Promise<void> {
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const [name, data] of await this.readWeights('trainable')) tensors[name] = { dtype: 'F32', shape: [...this.spec.params[name]!.shape], data };
+    await writeSafetensorsAtomic(path, tensors, { model: this.spec.model, tune: this.spec.tune ?? '(full)', step: String(this.steps), format: 'milec-adapter' });
+  }
+
+  /** Frees every GPU buffer of both plans (the device stays open). */
+  destroy(): void {
+    for (const ex of this.executors()) ex.destroy();
+  }
+}
