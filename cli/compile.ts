@@ -52,7 +52,8 @@ export async function compileCommand(
     process.stdout.write(printAst(ast) + '\n');
     return 0;
   }
-  const training = !o.eval;
+  // `--emit ir` shows the forward (inference) graph, so it also works for models without a loss.
+  const training = !o.eval && o.emit !== 'ir';
   const r = compileFrontEnd({ file, tune: o.tune, model: o.model, training });
   if (report(r)) return 1;
   const fe = r.result!;

@@ -112,6 +112,12 @@ program
     process.exitCode = await trainCommand(file, o);
   });
 
+// `milec compile … --emit ir | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {

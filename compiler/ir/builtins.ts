@@ -220,7 +220,20 @@ export const builtins: Readonly<Record<string, Builtin>> = {
   default: define('default', '`value` unless it is none, else `fallback` (optional inputs)', [{ name: 'value' }, { name: 'fallback' }], (_ops, a) =>
     a.value!.value.kind === 'none' ? a.fallback!.value : a.value!.value,
   ),
-  select: define('select', '`then` when the compile-time bool `cond` holds, else `otherwise`', [{ name: 'cond' }, { name: 'then' }, { name: 'otherwise' }], (_ops, a) =>
+  expand: define('expand', 'broadcast `x` to `shape` (numpy rules; a list of sizes)', [{ name: 'x' }, { name: 'shape' }], (ops, a, at) => {
+    const v = a.shape!.value;
+    if (v.kind !== 'list') throw new CompileError(error('type', `\`shape\` must be a list like [B, 1, dim], got ${describeValue(v)}`, a.shape!.span));
+    const shape = v.items.map((it) => {
+      if (it.kind === 'int') return it.v;
+      throw new CompileError(error('type', `shape entries must be integers, got ${describeValue(it)}`, a.shape!.span));
+    });
+    const x = T(ops, a, 'x');
+    ops.b.broadcastShape(ops.b.shape(x), shape, at);
+    if (ops.b.shape(x).length > shape.length) throw new CompileError(error('shape', `cannot expand ${shapeToString(ops.b.shape(x))} to fewer axes ${shapeToString(shape)}`, at));
+    return tensor(ops.b.expand(x, shape, at));
+  }),
+  // Evaluated lazily by the lowering (only the chosen branch); listed here for arity and docs.
+  select: define('select', '`then` when the compile-time bool `cond` holds, else `otherwise` (only the chosen branch is evaluated)', [{ name: 'cond' }, { name: 'then' }, { name: 'otherwise' }], (_ops, a) =>
     bool(a, 'cond') ? a.then!.value : a.otherwise!.value,
   ),
   size: define('size', 'the size of axis `dim` of a tensor (an int, possibly symbolic)', [{ name: 'x' }, { name: 'dim' }], (ops, a) => {

@@ -241,6 +241,25 @@ class Lowering implements LowerOps {
 
   // ------------------------------------------------------------ calls
 
+  private select(args: readonly Arg[], nameSpan: Span, at: Span, scope: Scope): Value {
+    const names = ['cond', 'then', 'otherwise'];
+    const bound = new Map<string, Arg>();
+    let pos = 0;
+    for (const a of args) {
+      const name = a.name ? a.name.name : names[pos++];
+      if (name === undefined || !names.includes(name)) {
+        throw new CompileError(error('name', a.name ? `\`select\` has no argument \`${a.name.name}\`` : '`select` takes 3 arguments', a.span, a.name ? suggestion(a.name.name, names) : {}));
+      }
+      if (bound.has(name)) throw new CompileError(error('type', `argument \`${name}\` is given twice`, a.span));
+      bound.set(name, a);
+    }
+    for (const n of names) if (!bound.has(n)) throw new CompileError(error('type', `\`select\` needs argument \`${n}\``, nameSpan));
+    const cond = this.eval(bound.get('cond')!.value, scope);
+    if (cond.kind !== 'bool') throw new CompileError(error('type', `\`cond\` must be a bool, got ${describeValue(cond)}`, bound.get('cond')!.span));
+    void at;
+    return this.eval(bound.get(cond.v ? 'then' : 'otherwise')!.value, scope);
+  }
+
   private call(callee: Expr, args: readonly Arg[], at: Span, scope: Scope): Value {
     // A builtin is called when the name is not bound, or is bound to something that cannot be
     // called (a method's option `dropout` next to the builtin `dropout(x, p)`).
@@ -252,6 +271,9 @@ class Lowering implements LowerOps {
         const names = [...Object.keys(builtins), ...scope.inst.children.keys()];
         throw new CompileError(error('name', `unknown function or module \`${callee.name}\``, callee.span, suggestion(callee.name, names)));
       }
+      // `select` is lazy: only the chosen branch is evaluated, so the other may name an
+      // absent child or be ill-shaped for this configuration.
+      if (callee.name === 'select') return this.select(args, callee.span, at, scope);
       return fn.call(this, args.map((a) => ({ name: a.name?.name, value: this.eval(a.value, scope), span: a.span })), callee.span, at);
     }
     const target = this.eval(callee, scope);
