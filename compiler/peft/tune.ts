@@ -195,11 +195,16 @@ function hooksOf(site: Instance): Set<string> {
   return out;
 }
 
+/** `Linear`, `Linear or Conv2d`, `A, B or C`. */
+function sitesText(sites: readonly string[]): string {
+  return sites.length <= 2 ? sites.join(' or ') : `${sites.slice(0, -1).join(', ')} or ${sites[sites.length - 1]}`;
+}
+
 function checkSite(method: PeftMethod, site: Instance, sel: Selector): void {
   // `sites: ['*']` accepts any module type; the method's `hooks` then decide (prefix tuning).
   if (!method.sites.includes('*') && !method.sites.includes(site.type)) {
     throw new CompileError(
-      error('tune', `\`${method.name}\` attaches to ${method.sites.join(' or ')} sites, but \`${site.path}\` is a ${site.type}`, sel.span, {
+      error('tune', `\`${method.name}\` attaches to ${sitesText(method.sites)} sites, but \`${site.path}\` is a ${site.type}`, sel.span, {
         help: `narrow the selector \`${selectorText(sel)}\` to ${method.sites.join('/')} modules`,
       }),
     );

@@ -95,8 +95,8 @@ const cases: Case[] = [
   { name: 'dora on a LayerNorm', tune: 'dora(r = 4) on block.norm1', message: '`dora` attaches to Linear sites, but `block.norm1` is a LayerNorm', where: 'block.norm1' },
   { name: 'ia3 on an Embedding', tune: 'ia3() on embed', message: '`ia3` attaches to Linear sites, but `embed` is a Embedding', where: 'embed' },
   { name: 'prompt on a Linear', tune: 'prompt(tokens = 2) on head', message: '`prompt` attaches to Embedding sites, but `head` is a Linear', where: 'head' },
-  { name: 'adapter on a LayerNorm', tune: 'adapter(size = 4) on block.norm2', message: '`adapter` attaches to MultiHeadAttention or MLP or Attention or Mlp or Linear sites, but `block.norm2` is a LayerNorm', where: 'block.norm2', help: 'narrow the selector `block.norm2` to MultiHeadAttention/MLP/Attention/Mlp/Linear modules' },
-  { name: 'adapter on a block', tune: 'adapter(size = 4) on block', message: '`adapter` attaches to MultiHeadAttention or MLP or Attention or Mlp or Linear sites, but `block` is a TransformerBlock', where: 'block' },
+  { name: 'adapter on a LayerNorm', tune: 'adapter(size = 4) on block.norm2', message: '`adapter` attaches to MultiHeadAttention, MLP, Attention, Mlp or Linear sites, but `block.norm2` is a LayerNorm', where: 'block.norm2', help: 'narrow the selector `block.norm2` to MultiHeadAttention/MLP/Attention/Mlp/Linear modules' },
+  { name: 'adapter on a block', tune: 'adapter(size = 4) on block', message: '`adapter` attaches to MultiHeadAttention, MLP, Attention, Mlp or Linear sites, but `block` is a TransformerBlock', where: 'block' },
   { name: 'ln_tuning on a Linear', tune: 'ln_tuning() on block.attn.query', message: '`ln_tuning` attaches to LayerNorm sites, but `block.attn.query` is a Linear', where: 'block.attn.query' },
   { name: 'lora on an attention module', tune: 'lora(r = 2) on block.attn', message: '`lora` attaches to Linear or Conv2d sites, but `block.attn` is a MultiHeadAttention', where: 'block.attn' },
   // hooks
