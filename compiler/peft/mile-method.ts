@@ -26,8 +26,8 @@ import { builtins } from '../ir/builtins.ts';
 import { isConcrete } from '../ir/dim.ts';
 import type { NodeId } from '../ir/graph.ts';
 import { type FunctionArg, tensor, type Value } from '../ir/value.ts';
-import { constEval, describeScalar, evalBool, evalDim } from '../sema/consteval.ts';
-import { initSpec } from '../sema/elaborate.ts';
+import { constEval, describeScalar, evalBool } from '../sema/consteval.ts';
+import { initSpec, paramShape } from '../sema/elaborate.ts';
 import type { Instance, Scalar } from '../sema/instance.ts';
 import type { Program } from '../sema/program.ts';
 import type { AddedParam, MethodOption, MethodOptions, PeftMethod, RewriteContext } from './method.ts';
@@ -438,13 +438,7 @@ function checkBlock(block: Block, scope: ReadonlySet<string>, misuse?: { name: s
 
 function addedParam(p: MethodParamDecl, env: Map<string, Scalar>): AddedParam | undefined {
   if (p.condition && !evalBool(p.condition, env)) return undefined;
-  const shape = p.type.dims.map((d) => {
-    if (d.kind === 'ellipsis') throw new CompileError(error('shape', 'a parameter needs explicit dimensions, not `...`', d.span));
-    const v = evalDim(d.expr, env);
-    if (!isConcrete(v)) throw new CompileError(error('shape', `a parameter's dimensions must be concrete, got ${v}`, d.span));
-    if (v <= 0) throw new CompileError(error('shape', `dimension must be positive, got ${v}`, d.span));
-    return v;
-  });
+  const shape = paramShape(p.type, env);
   return { name: p.name.name, shape, init: initSpec(p.init!, shape, env) };
 }
 

@@ -187,14 +187,19 @@ function coerce(v: Scalar, d: ArgDecl, at: Span): Scalar {
   throw new CompileError(error('type', `argument \`${d.name.name}\` is ${d.type}, got ${describeScalar(v)}`, at));
 }
 
-function paramSlot(p: ParamDecl, env: ScalarEnv, parent: string): ParamSlot {
-  const shape = p.type.dims.map((d) => {
+/** A parameter's shape: explicit, concrete, positive dimensions. */
+export function paramShape(t: TensorType, env: ScalarEnv): number[] {
+  return t.dims.map((d) => {
     if (d.kind === 'ellipsis') throw new CompileError(error('shape', 'a parameter needs explicit dimensions, not `...`', d.span));
     const v = evalDim(d.expr, env);
     if (!isConcrete(v)) throw new CompileError(error('shape', `a parameter's dimensions must be concrete, got ${v}`, d.span));
     if (v <= 0) throw new CompileError(error('shape', `dimension must be positive, got ${v}`, d.span));
     return v;
   });
+}
+
+function paramSlot(p: ParamDecl, env: ScalarEnv, parent: string): ParamSlot {
+  const shape = paramShape(p.type, env);
   if (p.type.dtype !== 'f32') throw new CompileError(error('type', 'parameters are f32', p.type.span));
   if (!p.init) throw new CompileError(error('init', `parameter \`${p.name.name}\` needs an initializer (e.g. \`= zeros\` or \`= normal(0, 0.02)\`)`, p.name.span));
   return { name: p.name.name, path: joinPath(parent, p.name.name), shape, init: initSpec(p.init, shape, env), trainable: false, span: p.span };
