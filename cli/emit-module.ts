@@ -3,13 +3,13 @@
  * lazily by cli/compile.ts, since ts-morph takes a while to import.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative, resolve, sep } from 'node:path';
+import { PACKAGE_ROOT } from '../compiler/paths.ts';
 import { emitTypeScriptModule, moduleFileName } from '../compiler/emit/typescript.ts';
 import { compileFrontEnd, type FrontEnd } from '../compiler/pipeline.ts';
 
 /** The milec checkout this CLI runs from. */
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const repoRoot = PACKAGE_ROOT;
 
 /** Import path from `dir` to the checkout root, POSIX-style (`../..`, or `.`). */
 export function runtimeBaseFrom(dir: string): string {

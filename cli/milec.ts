@@ -4,7 +4,6 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { checkCommand, compileCommand, type EmitKind, emitKinds } from './compile.ts';
-import { trainCommand } from './train.ts';
 import { planCommand } from './plan.ts';
 import { UserError } from './errors.ts';
 
@@ -109,6 +108,8 @@ program
   .option('--json', 'print one JSON object per logged step instead of a progress bar')
   .option('--software', 'use the software (CPU) adapter even when a GPU is present')
   .action(async (file: string, o) => {
+    // Loaded on use: it brings in Dawn's native module, which only training needs.
+    const { trainCommand } = await import('./train.ts');
     process.exitCode = await trainCommand(file, o);
   });
 

@@ -15,3 +15,7 @@ else
   npm ci --no-audit --no-fund
   echo "$want" > "$stamp"
 fi
+
+# Bundle the CLI so it starts without compiling TypeScript (bin/milec.js falls back to the
+# sources whenever they are newer than the bundle).
+npm run --silent build

@@ -3,7 +3,8 @@
  * returns the text. The skeleton is a working method: a zero-initialised delta added to a
  * Linear layer's output (identity at initialisation), with every section commented.
  */
-import { IndentationText, Project, QuoteKind, VariableDeclarationKind, type CodeBlockWriter } from 'ts-morph';
+import type { CodeBlockWriter } from 'ts-morph';
+import { newProject, tsMorph } from './ts-morph.ts';
 import { KEYWORDS } from '../../grammar/tokens.ts';
 
 /** Why `name` cannot name a new method, or undefined when it can. */
@@ -28,10 +29,7 @@ export interface ScaffoldOptions {
 
 export function scaffoldMethod(name: string, opts: ScaffoldOptions): string {
   const constName = methodConstName(name);
-  const project = new Project({
-    useInMemoryFileSystem: true,
-    manipulationSettings: { indentationText: IndentationText.TwoSpaces, quoteKind: QuoteKind.Single, useTrailingCommas: true },
-  });
+  const project = newProject();
   const sf = project.createSourceFile(`/${name}.ts`, '');
   sf.addStatements((w: CodeBlockWriter) => {
     w.writeLine('/**');
@@ -57,7 +55,7 @@ export function scaffoldMethod(name: string, opts: ScaffoldOptions): string {
   sf.addImportDeclaration({ moduleSpecifier: opts.methodImport, namedImports: [{ name: 'PeftMethod', isTypeOnly: true }, 'siteInt'] });
   sf.addVariableStatement({
     isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
+    declarationKind: tsMorph().VariableDeclarationKind.Const,
     declarations: [
       {
         name: constName,

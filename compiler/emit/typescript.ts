@@ -17,7 +17,8 @@
  *   - functions: `createModel(ctx, ...sizes, options?)`, `loadWeights`, `loadSafetensors`,
  *     `trainStep`, `infer`, `saveAdapter` (also available as methods of the model).
  */
-import { IndentationText, Project, QuoteKind, VariableDeclarationKind, type CodeBlockWriter, type SourceFile } from 'ts-morph';
+import type { CodeBlockWriter, SourceFile } from 'ts-morph';
+import { newProject, tsMorph } from './ts-morph.ts';
 import { symbolsOf } from '../ir/dim.ts';
 import type { Shape } from '../ir/dim.ts';
 import type { Graph, NodeId } from '../ir/graph.ts';
@@ -110,10 +111,7 @@ export function emitTypeScriptModule(input: TypeScriptModuleInput): string {
   const syms = symbolsOfGraphs(graphs);
   const params = (train ?? input.forward).params;
 
-  const project = new Project({
-    useInMemoryFileSystem: true,
-    manipulationSettings: { indentationText: IndentationText.TwoSpaces, quoteKind: QuoteKind.Single, useTrailingCommas: true },
-  });
+  const project = newProject();
   const sf: SourceFile = project.createSourceFile(`/${moduleFileName(input.model)}`, '');
 
   const what = `${input.model}${input.tune ? `, tune ${input.tune}` : ' (full fine-tuning)'}`;
@@ -145,8 +143,8 @@ export function emitTypeScriptModule(input: TypeScriptModuleInput): string {
   ]);
 
   sf.addVariableStatements([
-    { isExported: true, declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'modelName', initializer: quote(input.model) }] },
-    { isExported: true, declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'tuneName', initializer: input.tune === null ? 'null' : quote(input.tune) }] },
+    { isExported: true, declarationKind: tsMorph().VariableDeclarationKind.Const, declarations: [{ name: 'modelName', initializer: quote(input.model) }] },
+    { isExported: true, declarationKind: tsMorph().VariableDeclarationKind.Const, declarations: [{ name: 'tuneName', initializer: input.tune === null ? 'null' : quote(input.tune) }] },
   ]);
 
   // ---- parameters
@@ -166,7 +164,7 @@ export function emitTypeScriptModule(input: TypeScriptModuleInput): string {
   sf.addTypeAlias({ name: 'TrainableParamName', isExported: true, type: trainable.length ? trainable.join(' | ') : 'never', docs: ['The parameters a training step updates.'] });
   sf.addVariableStatement({
     isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
+    declarationKind: tsMorph().VariableDeclarationKind.Const,
     docs: ['Every parameter: shape, whether it trains, and the PEFT method that added it.'],
     declarations: [
       {
@@ -196,7 +194,7 @@ export function emitTypeScriptModule(input: TypeScriptModuleInput): string {
   for (const g of graphs) for (const i of g.inputs) if (i.name !== SEED_INPUT) inputDecls.set(i.name, { dtype: i.dtype, shape: i.shape });
   sf.addVariableStatement({
     isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
+    declarationKind: tsMorph().VariableDeclarationKind.Const,
     docs: ['The model inputs: dtype and shape (symbolic sizes as their names).'],
     declarations: [
       {
@@ -237,11 +235,11 @@ export function emitTypeScriptModule(input: TypeScriptModuleInput): string {
 
   // ---- embedded graphs and the spec
   const graphConst = (name: string, g: Graph, doc: string) =>
-    sf.addVariableStatement({ declarationKind: VariableDeclarationKind.Const, docs: [doc], declarations: [{ name, initializer: quote(graphToJson(g)) }] });
+    sf.addVariableStatement({ declarationKind: tsMorph().VariableDeclarationKind.Const, docs: [doc], declarations: [{ name, initializer: quote(graphToJson(g)) }] });
   if (train) graphConst('TRAIN_GRAPH', train, `The training graph (forward with dropout, backward): ${train.nodes.length} nodes.`);
   graphConst('INFER_GRAPH', infer, `The inference graph (no dropout, no loss): ${infer.nodes.length} nodes.`);
   sf.addVariableStatement({
-    declarationKind: VariableDeclarationKind.Const,
+    declarationKind: tsMorph().VariableDeclarationKind.Const,
     declarations: [
       {
         name: 'spec',

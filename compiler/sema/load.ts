@@ -5,13 +5,13 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { MethodDecl, MileFile, ModelDecl, ModuleDecl, TuneDecl } from '../../grammar/ast.ts';
 import { parseMile } from '../../grammar/parse.ts';
 import { type Diagnostic, error, hasErrors, suggestion } from '../diag/diagnostic.ts';
 import type { Program } from './program.ts';
+import { PACKAGE_ROOT } from '../paths.ts';
 
-export const STD_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../std');
+export const STD_DIR = join(PACKAGE_ROOT, 'std');
 
 function displayName(abs: string): string {
   const rel = relative(process.cwd(), abs);
