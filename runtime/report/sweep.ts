@@ -1,0 +1,146 @@
+/**
+ * The comparison a sweep produces: one row per tune, written as Markdown, CSV, JSON and a
+ * self-contained HTML page with inline SVG charts (loss curves; accuracy against trainable
+ * share). Pure: rows in, strings out.
+ */
+
+export interface SweepRow {
+  readonly tune: string;
+  readonly trainableParams: number;
+  readonly totalParams: number;
+  /** trainable / (base + added) × 100, as HF peft counts it. */
+  readonly trainablePercent: number;
+  readonly predictedPeakBytes: number;
+  /** Bytes of the GPU buffers the training plan allocated. */
+  readonly measuredPeakBytes: number;
+  readonly msPerStep: number;
+  readonly steps: number;
+  /** Accuracies in [0, 1]; undefined when the split has no such questions. */
+  readonly open?: number;
+  readonly closed?: number;
+  readonly global?: number;
+  /** Loss per step. */
+  readonly losses: readonly number[];
+}
+
+export interface SweepReport {
+  readonly title: string;
+  readonly source: string;
+  readonly data: string;
+  readonly device: string;
+  readonly rows: readonly SweepRow[];
+}
+
+const mib = (b: number) => (b / 1048576).toFixed(1);
+const pct = (x: number | undefined) => (x === undefined ? '–' : (100 * x).toFixed(1));
+const columns = ['tune', 'trainable', 'trainable %', 'predicted peak MiB', 'measured peak MiB', 'ms/step', 'open %', 'closed %', 'global %'] as const;
+
+function cells(r: SweepRow): string[] {
+  return [
+    r.tune,
+    r.trainableParams.toLocaleString('en-US'),
+    r.trainablePercent.toFixed(4),
+    mib(r.predictedPeakBytes),
+    mib(r.measuredPeakBytes),
+    r.msPerStep.toFixed(1),
+    pct(r.open),
+    pct(r.closed),
+    pct(r.global),
+  ];
+}
+
+export function sweepMarkdown(rep: SweepReport): string {
+  const lines = [`# ${rep.title}`, '', `${rep.source} on ${rep.data}, ${rep.device}`, ''];
+  lines.push(`| ${columns.join(' | ')} |`, `|${columns.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
+  for (const r of rep.rows) lines.push(`| ${cells(r).join(' | ')} |`);
+  return lines.join('\n') + '\n';
+}
+
+function csvField(s: string): string {
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function sweepCsv(rep: SweepReport): string {
+  const head = ['tune', 'trainable_params', 'total_params', 'trainable_percent', 'predicted_peak_bytes', 'measured_peak_bytes', 'ms_per_step', 'steps', 'open', 'closed', 'global'];
+  const rows = rep.rows.map((r) =>
+    [r.tune, r.trainableParams, r.totalParams, r.trainablePercent, r.predictedPeakBytes, r.measuredPeakBytes, r.msPerStep, r.steps, r.open ?? '', r.closed ?? '', r.global ?? '']
+      .map((v) => csvField(String(v)))
+      .join(','),
+  );
+  return [head.join(','), ...rows].join('\n') + '\n';
+}
+
+export function sweepJson(rep: SweepReport): string {
+  return JSON.stringify(rep, null, 2) + '\n';
+}
+
+const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const palette = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+
+interface Axis {
+  readonly min: number;
+  readonly max: number;
+  readonly log?: boolean;
+}
+
+function scale(a: Axis, lo: number, hi: number): (v: number) => number {
+  const f = (v: number) => (a.log ? Math.log10(Math.max(v, 1e-12)) : v);
+  const [fmin, fmax] = [f(a.min), f(a.max)];
+  const span = fmax - fmin || 1;
+  return (v) => lo + ((f(v) - fmin) / span) * (hi - lo);
+}
+
+function frame(w: number, h: number, title: string, xLabel: string, yLabel: string, body: string): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" role="img" aria-label="${escape(title)}">
+<rect x="50" y="20" width="${w - 70}" height="${h - 70}" fill="none" stroke="#999"/>
+<text x="${w / 2}" y="14" text-anchor="middle" font-size="13">${escape(title)}</text>
+<text x="${w / 2}" y="${h - 8}" text-anchor="middle" font-size="12">${escape(xLabel)}</text>
+<text x="12" y="${h / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 12 ${h / 2})">${escape(yLabel)}</text>
+${body}</svg>`;
+}
+
+/** Loss per step for every tune, one polyline each. */
+export function lossChart(rows: readonly SweepRow[], w = 640, h = 360): string {
+  const all = rows.flatMap((r) => r.losses.filter(Number.isFinite));
+  const steps = Math.max(1, ...rows.map((r) => r.losses.length));
+  const x = scale({ min: 1, max: steps }, 50, w - 20);
+  const y = scale({ min: Math.min(...all, 0), max: Math.max(...all, 1) }, h - 50, 20);
+  const lines = rows.map((r, i) => {
+    const pts = r.losses.map((l, s) => (Number.isFinite(l) ? `${x(s + 1).toFixed(1)},${y(l).toFixed(1)}` : '')).filter(Boolean);
+    return `<polyline fill="none" stroke="${palette[i % palette.length]}" stroke-width="1.5" points="${pts.join(' ')}"><title>${escape(r.tune)}</title></polyline>`;
+  });
+  const legend = rows.map((r, i) => `<text x="${w - 25}" y="${36 + 14 * i}" text-anchor="end" font-size="11" fill="${palette[i % palette.length]}">${escape(r.tune)}</text>`);
+  return frame(w, h, 'training loss', 'step', 'loss', [...lines, ...legend].join('\n'));
+}
+
+/** Global accuracy against trainable share (log scale), one labelled point per tune. */
+export function accuracyChart(rows: readonly SweepRow[], w = 640, h = 360): string {
+  const pts = rows.filter((r) => r.global !== undefined && r.trainablePercent > 0);
+  const xs = pts.map((r) => r.trainablePercent);
+  const x = scale({ min: Math.min(...xs, 0.01) / 1.5, max: Math.max(...xs, 1) * 1.5, log: true }, 50, w - 20);
+  const y = scale({ min: 0, max: 1 }, h - 50, 20);
+  const dots = pts.map((r, i) => {
+    const [cx, cy] = [x(r.trainablePercent), y(r.global!)];
+    return `<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="4" fill="${palette[i % palette.length]}"><title>${escape(r.tune)}: ${pct(r.global)}% at ${r.trainablePercent.toFixed(3)}%</title></circle>
+<text x="${(cx + 6).toFixed(1)}" y="${(cy - 6).toFixed(1)}" font-size="10">${escape(r.tune)}</text>`;
+  });
+  return frame(w, h, 'global accuracy vs trainable parameters', 'trainable % (log scale)', 'global accuracy', dots.join('\n'));
+}
+
+export function sweepHtml(rep: SweepReport): string {
+  const head = columns.map((c) => `<th>${escape(c)}</th>`).join('');
+  const body = rep.rows.map((r) => `<tr>${cells(r).map((c, i) => `<td${i ? ' class="n"' : ''}>${escape(c)}</td>`).join('')}</tr>`).join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escape(rep.title)}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}td.n{text-align:right}figure{display:inline-block;margin:1em 1em 0 0}</style>
+</head><body>
+<h1>${escape(rep.title)}</h1>
+<p>${escape(rep.source)} on ${escape(rep.data)}, ${escape(rep.device)}</p>
+<table><thead><tr>${head}</tr></thead><tbody>
+${body}
+</tbody></table>
+<figure>${lossChart(rep.rows)}</figure>
+<figure>${accuracyChart(rep.rows)}</figure>
+</body></html>
+`;
+}
