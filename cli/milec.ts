@@ -107,10 +107,43 @@ program
   .option('--out <dir>', 'output folder', 'runs/latest')
   .option('--json', 'print one JSON object per logged step instead of a progress bar')
   .option('--software', 'use the software (CPU) adapter even when a GPU is present')
+  .option('--weights <path[@prefix],...>', 'load backbone weights from safetensors file(s), each under a module prefix, e.g. vit.safetensors@visual_encoder')
+  .addOption(new Option('--weights-map <name>', 'key-name mapping for --weights (one, or one per file, comma-separated): hf-bert, timm-vit, hf-vit, blip, none').default('none'))
+  .option('--allow-missing', 'with --weights: warn about missing and unexpected keys instead of failing')
+  .option('--adapter <dir>', 'start from a saved adapter folder (peft adapter_config.json + adapter_model.safetensors)')
+  .option('--resume <dir>', 'continue a run from its training-state checkpoint (a run folder or its checkpoint/)')
   .action(async (file: string, o) => {
     // Loaded on use: it brings in Dawn's native module, which only training needs.
     const { trainCommand } = await import('./train.ts');
     process.exitCode = await trainCommand(file, o);
+  });
+
+program
+  .command('eval')
+  .description('generate answers with trained weights on WebGPU; print open, closed and global accuracy')
+  .argument('<file>', '.mile file')
+  .requiredOption('--checkpoint <path>', 'weights saved by milec train (adapter.safetensors, or its run folder)')
+  .requiredOption('--data <spec>', 'dataset: items:PATH.json')
+  .option('--tune <name>', 'tune the checkpoint was trained with (default: from the checkpoint)')
+  .option('--model <name>', 'model to evaluate when the file has several')
+  .option('--beams <n>', 'beam width (1: greedy)', int('--beams'), 3)
+  .option('--max-len <n>', 'most answer tokens generated', int('--max-len'), 10)
+  .option('--batch <n>', 'items per forward (rows = items × beams)', int('--batch'), 8)
+  .option('--seed <n>', 'seed of the initial weights, when the checkpoint does not record it', nonNegInt)
+  .option('--dim <name=size...>', 'bind a symbolic size other than B, e.g. --dim T=128')
+  .option('--rank-closed', 'answer CLOSED questions by ranking the distinct closed answers with the decoder')
+  .option('--json', 'print one JSON object {open, closed, global, n, nOpen, nClosed}')
+  .option('--predictions <out.jsonl>', 'write one JSON line per item (id, question, answer, prediction, correct)')
+  .option('--software', 'use the software (CPU) adapter even when a GPU is present')
+  .option('--weights <path[@prefix],...>', 'load backbone weights from safetensors file(s), each under a module prefix, e.g. vit.safetensors@visual_encoder')
+  .addOption(new Option('--weights-map <name>', 'key-name mapping for --weights (one, or one per file, comma-separated): hf-bert, timm-vit, hf-vit, blip, none').default('none'))
+  .option('--allow-missing', 'with --weights: warn about missing and unexpected keys instead of failing')
+  .option('--adapter <dir>', 'start from a saved adapter folder (peft adapter_config.json + adapter_model.safetensors)')
+  .option('--resume <dir>', 'continue a run from its training-state checkpoint (a run folder or its checkpoint/)')
+  .action(async (file: string, o) => {
+    // Loaded on use, like train: it brings in Dawn.
+    const { evalCommand } = await import('./eval.ts');
+    process.exitCode = await evalCommand(file, o);
   });
 
 // `milec compile … --emit ir | head` closes the pipe early: that is not an error.

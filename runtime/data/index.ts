@@ -1,10 +1,16 @@
 /**
- * Resolves `--data SPEC` to a dataset that feeds a model's inputs. Today: `synthetic`,
- * the built-in keyword task, which reads `vocab`, `seq` and `classes` from the model's
- * config and feeds inputs `tokens: i32[B, seq]` and `labels: i32[B]`.
+ * Resolves `--data SPEC` to a dataset that feeds a model's inputs. `synthetic`: the built-in
+ * keyword task, which reads `vocab`, `seq` and `classes` from the model's config and feeds
+ * inputs `tokens: i32[B, seq]` and `labels: i32[B]` (for a model with inputs `image`,
+ * `question`, `answer` it means `synthetic-vqa`). VQA specs (`vqa-rad:PATH`, `slake:PATH`,
+ * `instruction:PATH`, `synthetic-vqa`) feed `image: f32[B, C, S, S]`, `question: i32[B, qlen]`,
+ * `answer: i32[B, alen]` (runtime/data/vqa.ts, runtime/data/synthetic-vqa.ts).
  */
 import type { ElaboratedModel, Scalar } from '../../compiler/sema/instance.ts';
 import { type Batch, syntheticSequenceTask, type Split } from './synthetic.ts';
+import { openVqaDataset, vqaInputShape, VqaFormatError } from './vqa.ts';
+import { syntheticVqaBatch, syntheticVqaVocab } from './synthetic-vqa.ts';
+import { TokenizerError, WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
 
 export interface Dataset {
   readonly name: string;
@@ -22,10 +28,37 @@ function configInt(model: ElaboratedModel, key: string): number {
   return v.v;
 }
 
-export function openDataset(spec: string, model: ElaboratedModel, seed: number): Dataset {
+/** Options of the VQA specs (`vqa-rad:PATH`, `slake:PATH`, `instruction:PATH`, `synthetic-vqa`). */
+export interface OpenDatasetOptions {
+  /** BERT `vocab.txt` or `tokenizer.json` for the file datasets (`--vocab PATH`). */
+  vocabPath?: string;
+}
+
+function hasInput(model: ElaboratedModel, name: string): boolean {
+  return model.inputs.some((x) => x.name === name);
+}
+
+export function openDataset(spec: string, model: ElaboratedModel, seed: number, opts: OpenDatasetOptions = {}): Dataset {
+  try {
+    return openDatasetInner(spec, model, seed, opts);
+  } catch (e) {
+    if (e instanceof VqaFormatError || e instanceof TokenizerError) throw new DataError(e.message);
+    throw e;
+  }
+}
+
+function openDatasetInner(spec: string, model: ElaboratedModel, seed: number, opts: OpenDatasetOptions): Dataset {
   const [kind] = spec.split(':', 1);
   switch (kind) {
+    case 'vqa-rad':
+    case 'slake':
+    case 'instruction':
+      return openVqaDataset(spec, model, seed, { vocabPath: opts.vocabPath });
+    case 'synthetic-vqa':
+      return syntheticVqa(spec, model, seed);
     case 'synthetic': {
+      // A VQA model (inputs image/question/answer) gets the synthetic VQA set.
+      if (hasInput(model, 'image') && hasInput(model, 'question') && hasInput(model, 'answer')) return syntheticVqa(spec, model, seed);
       const want = { tokens: 'i32', labels: 'i32' };
       for (const [name, dtype] of Object.entries(want)) {
         const i = model.inputs.find((x) => x.name === name);
@@ -34,6 +67,27 @@ export function openDataset(spec: string, model: ElaboratedModel, seed: number):
       return syntheticSequenceTask({ vocab: configInt(model, 'vocab'), seq: configInt(model, 'seq'), classes: configInt(model, 'classes'), seed });
     }
     default:
-      throw new DataError(`unknown dataset \`${spec}\`; available: synthetic`);
+      throw new DataError(`unknown dataset \`${spec}\`; available: synthetic, synthetic-vqa, vqa-rad:PATH, slake:PATH, instruction:PATH`);
   }
+}
+
+/** The built-in synthetic medical VQA set with its own tiny vocabulary (no file needed). */
+function syntheticVqa(spec: string, model: ElaboratedModel, seed: number): Dataset {
+  const shape = vqaInputShape(model, spec);
+  const tok = new WordPieceTokenizer(syntheticVqaVocab());
+  const vocab = model.config.get('vocab');
+  if (vocab && vocab.kind === 'int' && typeof vocab.v === 'number' && vocab.v < tok.size) {
+    throw new DataError(`--data ${spec}: the synthetic VQA vocabulary has ${tok.size} tokens but \`${model.name}\` has vocab = ${vocab.v}`);
+  }
+  const o = {
+    seed,
+    ...shape,
+    encodeQuestion: (t: string, n: number) => tok.encodeQuestion(t, n, { start: '[ENC]' }),
+    encodeAnswer: (t: string, n: number) => tok.encodeAnswer(t, n),
+  };
+  return {
+    name: 'synthetic-vqa',
+    describe: `synthetic medical VQA: ${shape.imageSize}x${shape.imageSize} scans (brain/lung/liver, 0-2 lesions), closed yes/no and open organ/side/size/count questions; ${tok.size}-token vocabulary`,
+    batch: (step, batchSize, split) => syntheticVqaBatch(o, step, batchSize, split),
+  };
 }
