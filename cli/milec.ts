@@ -135,11 +135,6 @@ program
   .option('--json', 'print one JSON object {open, closed, global, n, nOpen, nClosed}')
   .option('--predictions <out.jsonl>', 'write one JSON line per item (id, question, answer, prediction, correct)')
   .option('--software', 'use the software (CPU) adapter even when a GPU is present')
-  .option('--weights <path[@prefix],...>', 'load backbone weights from safetensors file(s), each under a module prefix, e.g. vit.safetensors@visual_encoder')
-  .addOption(new Option('--weights-map <name>', 'key-name mapping for --weights (one, or one per file, comma-separated): hf-bert, timm-vit, hf-vit, blip, none').default('none'))
-  .option('--allow-missing', 'with --weights: warn about missing and unexpected keys instead of failing')
-  .option('--adapter <dir>', 'start from a saved adapter folder (peft adapter_config.json + adapter_model.safetensors)')
-  .option('--resume <dir>', 'continue a run from its training-state checkpoint (a run folder or its checkpoint/)')
   .action(async (file: string, o) => {
     // Loaded on use, like train: it brings in Dawn.
     const { evalCommand } = await import('./eval.ts');

@@ -6,6 +6,11 @@ import { DataError, openDataset } from '../runtime/data/index.ts';
 import { openDevice } from '../runtime/device.ts';
 import { initialParams } from '../runtime/params.ts';
 import { checkpointPath, evaluate, NonFiniteLossError, type TrainConfig, Trainer } from '../runtime/train.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { CheckpointError, checkResumable, loadTrainState } from '../runtime/checkpoint.ts';
+import { AdapterError, adapterLayout, loadAdapter, saveAdapter } from '../runtime/peft-format.ts';
+import { loadWeights, WeightsError, weightsSources } from '../runtime/weights.ts';
 import { report } from './compile.ts';
 import { parseDims, UserError } from './errors.ts';
 
@@ -25,6 +30,15 @@ export interface TrainCliOptions {
   out: string;
   json?: boolean;
   software?: boolean;
+  /** `PATH[@PREFIX][,PATH[@PREFIX]]`: backbone weights (safetensors). */
+  weights?: string;
+  /** Name mapping(s) for --weights: one, or one per file. */
+  weightsMap?: string;
+  allowMissing?: boolean;
+  /** A saved adapter folder (peft or milec format) to start from. */
+  adapter?: string;
+  /** A run folder (or its `checkpoint/`) to continue. */
+  resume?: string;
 }
 
 const numel = (shape: readonly unknown[]) => shape.reduce<number>((a, d) => a * Number(d), 1);
@@ -56,7 +70,7 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
     checkpointEvery: o.checkpointEvery,
     evalBatches: o.evalBatches,
     outDir: o.out,
-    metadata: { model: model.name, tune: fe.result!.tune.tune ?? '(full)', source: file },
+    metadata: { model: model.name, tune: fe.result!.tune.tune ?? '(full)', source: file, seed: String(o.seed) },
   };
   const params = train!.params;
   const totalParams = params.reduce((n, p) => n + numel(p.shape), 0);
@@ -69,7 +83,41 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
     const compileStart = performance.now();
     trainer = await Trainer.create(ctx, train!, cfg);
     const initial = initialParams(trainer.backend.graph, o.seed);
+    const tuneName = fe.result!.tune.tune ?? '(full)';
+    try {
+      if (o.weights) {
+        const w = await loadWeights(weightsSources(o.weights, o.weightsMap ?? 'none'), trainer.backend.graph.params, { allowMissing: o.allowMissing });
+        for (const [k, v] of w.values) initial.set(k, v);
+        if (!o.json) log(`milec: loaded ${w.values.size} tensors from ${o.weights}`);
+        for (const n of w.notes) log(`  ${n}`);
+      }
+      if (o.adapter) {
+        const a = await loadAdapter(o.adapter, adapterLayout(model, { tune: tuneName }));
+        for (const [k, v] of a) initial.set(k, v);
+        if (!o.json) log(`milec: loaded adapter ${o.adapter} (${a.size} tensors)`);
+      }
+    } catch (e) {
+      if (e instanceof WeightsError || e instanceof AdapterError) throw new UserError(e.message);
+      throw e;
+    }
     trainer.load(initial);
+    let startStep = 0;
+    if (o.resume) {
+      const dir = existsSync(join(o.resume, 'checkpoint', 'state.json')) ? join(o.resume, 'checkpoint') : o.resume;
+      try {
+        const st = await loadTrainState(dir);
+        const trainable = new Map(trainer.backend.graph.params.filter((p) => p.trainable).map((p) => [p.name, p.shape as number[]]));
+        checkResumable(dir, st, { model: model.name, tune: tuneName, batch: o.batch, seed: o.seed, trainable });
+        if (st.weights !== (o.weights ?? '')) throw new CheckpointError(dir, `cannot resume: it was trained from --weights ${JSON.stringify(st.weights)}, not ${JSON.stringify(o.weights ?? '')}`);
+        trainer.restoreState(st);
+        startStep = st.step;
+      } catch (e) {
+        if (e instanceof CheckpointError) throw new UserError(e.message);
+        throw e;
+      }
+      if (startStep >= o.steps) throw new UserError(`${dir} is at step ${startStep}; --steps ${o.steps} leaves nothing to train`);
+      if (!o.json) log(`milec: resuming from ${dir} at step ${startStep}`);
+    }
     if (!o.json) {
       log(`milec: training ${model.name}${fe.result!.tune.tune ? ` / ${fe.result!.tune.tune}` : ''} on ${ctx.description}`);
       log(
@@ -84,27 +132,27 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
             cliProgress.Presets.shades_classic,
           )
         : undefined;
-    bar?.start(o.steps, 0, { loss: '-', speed: '-' });
+    bar?.start(o.steps, startStep, { loss: '-', speed: '-' });
     let lossFirst = NaN;
     let lossLast = NaN;
     let saved: string | undefined;
     let savedStep: number | undefined;
     const t0 = performance.now();
     let tFirst = 0;
-    for (let step = 0; step < o.steps; step++) {
+    for (let step = startStep; step < o.steps; step++) {
       const loss = await trainer.step(data, step);
       if (!Number.isFinite(loss)) {
         bar?.stop();
         throw new NonFiniteLossError(step + 1, `the loss (${loss})`, saved, savedStep);
       }
-      if (step === 0) {
+      if (step === startStep) {
         lossFirst = loss;
         tFirst = performance.now();
       }
       lossLast = loss;
       const done = step + 1;
-      const speed = step === 0 ? 0 : step / ((performance.now() - tFirst) / 1000);
-      if (done % o.logEvery === 0 || done === o.steps || step === 0) {
+      const speed = step === startStep ? 0 : (step - startStep) / ((performance.now() - tFirst) / 1000);
+      if (done % o.logEvery === 0 || done === o.steps || step === startStep) {
         if (o.json) process.stdout.write(JSON.stringify({ step: done, loss: round(loss), stepsPerSec: round(speed) }) + '\n');
         else if (!bar) log(`  step ${done}/${o.steps}  loss ${loss.toFixed(4)}  ${speed.toFixed(1)} steps/s`);
       }
@@ -115,15 +163,20 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
           bar?.stop();
           throw new NonFiniteLossError(done, `parameter ${bad}`, saved, savedStep);
         }
+        await trainer.saveState(join(o.out, 'checkpoint'), done, { model: model.name, tune: tuneName, weights: o.weights });
         saved = ckpt;
         savedStep = done;
       }
     }
     bar?.stop();
     const trainMs = performance.now() - t0;
-    const msPerStep = o.steps > 1 ? (performance.now() - tFirst) / (o.steps - 1) : trainMs;
+    const ran = o.steps - startStep;
+    const msPerStep = ran > 1 ? (performance.now() - tFirst) / (ran - 1) : trainMs;
     const finalParams = new Map(initial);
-    for (const [k, v] of await trainer.trainedParams()) finalParams.set(k, v);
+    const trained = await trainer.trainedParams();
+    for (const [k, v] of trained) finalParams.set(k, v);
+    const adapterDir = join(o.out, 'adapter');
+    await saveAdapter(adapterDir, adapterLayout(model, { baseModel: o.weights || model.name, tune: tuneName }), trained);
     const ev = await evaluate(ctx, inf.result!.forward, finalParams, data, cfg);
     const summary = {
       done: true,
@@ -131,6 +184,9 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
       lossFirst: round(lossFirst),
       lossLast: round(lossLast),
       checkpoint: ckpt,
+      adapter: adapterDir,
+      state: join(o.out, 'checkpoint'),
+      startStep,
       evalLoss: ev.loss === undefined ? undefined : round(ev.loss),
       accuracy: ev.accuracy === undefined ? undefined : round(ev.accuracy),
       msPerStep: round(msPerStep),

@@ -249,6 +249,26 @@ export class PlanExecutor {
     return this.readBuffer(p.buffer, p.numel);
   }
 
+  private update(name: string) {
+    const u = this.plan.updates.find((q) => q.name === name);
+    if (!u) throw new Error(`parameter ${name} has no optimizer state in this plan`);
+    return u;
+  }
+
+  /** AdamW's first and second moments of a trainable parameter (training-state checkpoints). */
+  async readMoments(name: string): Promise<{ m: Float32Array; v: Float32Array }> {
+    const u = this.update(name);
+    return { m: await this.readBuffer(u.m, u.numel), v: await this.readBuffer(u.v, u.numel) };
+  }
+
+  /** Restores AdamW's moments of a trainable parameter (resuming a run). */
+  writeMoments(name: string, m: Float32Array, v: Float32Array): void {
+    const u = this.update(name);
+    if (m.length !== u.numel || v.length !== u.numel) throw new Error(`parameter ${name} has ${u.numel} elements, got moments of ${m.length} and ${v.length}`);
+    this.device.queue.writeBuffer(this.buffers[u.m]!, 0, m as Float32Array<ArrayBuffer>);
+    this.device.queue.writeBuffer(this.buffers[u.v]!, 0, v as Float32Array<ArrayBuffer>);
+  }
+
   destroy(): void {
     for (const b of this.buffers) b.destroy();
     for (const s of this.staging.values()) s.destroy();

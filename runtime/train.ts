@@ -13,6 +13,7 @@ import type { Dataset } from './data/index.ts';
 import type { GpuContext } from './device.ts';
 import { PlanExecutor } from './executor.ts';
 import { writeSafetensorsAtomic, type TensorToWrite } from './safetensors.ts';
+import { saveTrainState, type TrainState } from './checkpoint.ts';
 
 export interface TrainConfig {
   readonly steps: number;
@@ -135,6 +136,39 @@ export class Trainer {
     }
     await writeSafetensorsAtomic(path, tensors, { ...this.cfg.metadata, step: String(step), format: 'milec-adapter' });
     return undefined;
+  }
+
+  /**
+   * The full training state after `step` optimizer steps: trainable parameters, AdamW
+   * moments, step, seed and data position (see runtime/checkpoint.ts).
+   */
+  async trainState(step: number, info: { model: string; tune: string; weights?: string }): Promise<TrainState> {
+    const params = await this.trainedParams();
+    const shapes = new Map<string, number[]>();
+    const m = new Map<string, Float32Array>();
+    const v = new Map<string, Float32Array>();
+    for (const p of this.backend.graph.params) {
+      if (!p.trainable) continue;
+      shapes.set(p.name, p.shape as number[]);
+      const mv = await this.executor.readMoments(p.name);
+      m.set(p.name, mv.m);
+      v.set(p.name, mv.v);
+    }
+    return { step, seed: this.cfg.seed, dataPosition: step, batch: this.cfg.batch, lr: this.cfg.lr, weightDecay: this.cfg.weightDecay, model: info.model, tune: info.tune, weights: info.weights ?? '', params, shapes, m, v };
+  }
+
+  /** Writes the full training state atomically as the folder `dir`. */
+  async saveState(dir: string, step: number, info: { model: string; tune: string; weights?: string }): Promise<void> {
+    await saveTrainState(dir, await this.trainState(step, info));
+  }
+
+  /** Restores trainable parameters and AdamW moments; the caller continues at `state.step`. */
+  restoreState(state: TrainState): void {
+    for (const p of this.backend.graph.params) {
+      if (!p.trainable) continue;
+      this.executor.writeParam(p.name, state.params.get(p.name)!);
+      this.executor.writeMoments(p.name, state.m.get(p.name)!, state.v.get(p.name)!);
+    }
   }
 
   destroy(): void {

@@ -1,0 +1,199 @@
+/**
+ * Full training-state checkpoints, so `milec train --resume DIR` continues exactly where a run
+ * stopped. A checkpoint is a folder, written atomically (`writeDirAtomic`: built under a
+ * hidden name, fsynced, renamed in), holding:
+ *
+ *   state.json          {"format": "milec-train-state", "version": 1, "step", "seed",
+ *                        "dataPosition", "rng", "batch", "lr", "weightDecay", "model", "tune",
+ *                        "weights", "params": {name: shape}}
+ *   params.safetensors  the trainable parameters, by milec path
+ *   optim.safetensors   AdamW's moments: `m.<name>` and `v.<name>` per trainable parameter
+ *
+ * Both safetensors files carry `step` in their metadata, which must agree with state.json (a
+ * folder mixing files of two checkpoints is rejected). Frozen parameters are not stored:
+ * they are the deterministic initial values (per seed) or the `--weights` files, recorded in
+ * `weights`. Randomness is stateless in milec: the batch of step s is `data.batch(s)` and
+ * dropout's seed is a hash of (seed, s), so `dataPosition` (the next batch index, equal to
+ * `step`) and `seed` are the whole RNG state; `rng` names that scheme so a future stateful
+ * generator can be told apart.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeDirAtomic } from './atomic.ts';
+import { encodeSafetensors, FormatError, readSafetensors, type SafetensorsFile } from './safetensors.ts';
+
+export const STATE_FORMAT = 'milec-train-state';
+export const STATE_VERSION = 1;
+export const RNG_SCHEME = 'stateless-v1: batch(step), dropout seed hash(seed, step)';
+
+export interface TrainState {
+  /** Optimizer steps done. */
+  step: number;
+  seed: number;
+  /** Index of the next training batch. */
+  dataPosition: number;
+  batch: number;
+  lr: number;
+  weightDecay: number;
+  model: string;
+  tune: string;
+  /** The `--weights` spec the frozen parameters came from ('' = initial values). */
+  weights: string;
+  params: Map<string, Float32Array>;
+  shapes: Map<string, number[]>;
+  m: Map<string, Float32Array>;
+  v: Map<string, Float32Array>;
+}
+
+/** A malformed, truncated or mismatched checkpoint: `${path}: ${reason}`. */
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`${path}: ${reason}`);
+  }
+}
+
+/** Writes `state` as the folder `dir` (replacing it atomically). */
+export async function saveTrainState(dir: string, s: TrainState): Promise<void> {
+  const names = [...s.params.keys()];
+  const meta = { step: String(s.step), format: STATE_FORMAT };
+  const params: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
+  const optim: typeof params = {};
+  for (const n of names) {
+    const shape = s.shapes.get(n)!;
+    params[n] = { dtype: 'F32', shape, data: s.params.get(n)! };
+    optim[`m.${n}`] = { dtype: 'F32', shape, data: s.m.get(n)! };
+    optim[`v.${n}`] = { dtype: 'F32', shape, data: s.v.get(n)! };
+  }
+  const json = {
+    format: STATE_FORMAT,
+    version: STATE_VERSION,
+    step: s.step,
+    seed: s.seed,
+    dataPosition: s.dataPosition,
+    rng: RNG_SCHEME,
+    batch: s.batch,
+    lr: s.lr,
+    weightDecay: s.weightDecay,
+    model: s.model,
+    tune: s.tune,
+    weights: s.weights,
+    params: Object.fromEntries(names.map((n) => [n, s.shapes.get(n)!])),
+  };
+  await writeDirAtomic(dir, {
+    'state.json': JSON.stringify(json, null, 2) + '\n',
+    'params.safetensors': encodeSafetensors(params, meta),
+    'optim.safetensors': encodeSafetensors(optim, meta),
+  });
+}
+
+const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+
+/** Reads and fully validates a checkpoint folder; every problem names the file at fault. */
+export async function loadTrainState(dir: string): Promise<TrainState> {
+  const statePath = join(dir, 'state.json');
+  let text: string;
+  try {
+    text = await readFile(statePath, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CheckpointError(statePath, code === 'ENOENT' ? 'missing: not a milec training checkpoint (state.json, params.safetensors, optim.safetensors)' : (e as Error).message);
+  }
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    throw new CheckpointError(statePath, `not valid JSON (${(e as Error).message})`);
+  }
+  const bad = (reason: string): never => {
+    throw new CheckpointError(statePath, reason);
+  };
+  if (j === null || typeof j !== 'object' || Array.isArray(j)) bad('not a JSON object');
+  if (j.format !== STATE_FORMAT) bad(`format is ${JSON.stringify(j.format)}, expected "${STATE_FORMAT}"`);
+  if (j.version !== STATE_VERSION) bad(`version ${JSON.stringify(j.version)} is not supported (this milec reads ${STATE_VERSION})`);
+  for (const k of ['step', 'seed', 'dataPosition', 'batch'] as const) if (!isInt(j[k])) bad(`"${k}" must be a non-negative integer, got ${JSON.stringify(j[k])}`);
+  for (const k of ['lr', 'weightDecay'] as const) if (typeof j[k] !== 'number' || !Number.isFinite(j[k])) bad(`"${k}" must be a number`);
+  for (const k of ['model', 'tune', 'weights'] as const) if (typeof j[k] !== 'string') bad(`"${k}" must be a string`);
+  if (j.rng !== RNG_SCHEME) bad(`unknown RNG scheme ${JSON.stringify(j.rng)}`);
+  const ps = j.params;
+  if (ps === null || typeof ps !== 'object' || Array.isArray(ps)) bad('"params" must map parameter names to shapes');
+  const shapes = new Map<string, number[]>();
+  for (const [n, sh] of Object.entries(ps as Record<string, unknown>)) {
+    if (!Array.isArray(sh) || !sh.every(isInt)) bad(`shape of "${n}" must be a list of sizes`);
+    shapes.set(n, sh as number[]);
+  }
+
+  const read = async (name: string): Promise<SafetensorsFile> => {
+    const p = join(dir, name);
+    let f: SafetensorsFile;
+    try {
+      f = await readSafetensors(p);
+    } catch (e) {
+      if (e instanceof FormatError) throw new CheckpointError(p, e.reason);
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new CheckpointError(p, code === 'ENOENT' ? 'missing' : (e as Error).message);
+    }
+    if (f.metadata.step !== String(j.step)) throw new CheckpointError(p, `written at step ${f.metadata.step ?? '(none)'}, but state.json says step ${j.step}: files of different checkpoints`);
+    return f;
+  };
+  const pf = await read('params.safetensors');
+  const of = await read('optim.safetensors');
+  const take = (f: SafetensorsFile, key: string, shape: number[]): Float32Array => {
+    const t = f.tensors[key];
+    if (!t) throw new CheckpointError(f.path, `tensor "${key}" is missing`);
+    if (t.dtype !== 'F32' || !(t.data instanceof Float32Array)) throw new CheckpointError(f.path, `tensor "${key}" is ${t.dtype}, expected F32`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) throw new CheckpointError(f.path, `tensor "${key}" has shape [${t.shape.join(', ')}], state.json says [${shape.join(', ')}]`);
+    return t.data;
+  };
+  const params = new Map<string, Float32Array>();
+  const m = new Map<string, Float32Array>();
+  const v = new Map<string, Float32Array>();
+  for (const [n, sh] of shapes) {
+    params.set(n, take(pf, n, sh));
+    m.set(n, take(of, `m.${n}`, sh));
+    v.set(n, take(of, `v.${n}`, sh));
+  }
+  const extraP = pf.names.filter((n) => !shapes.has(n));
+  if (extraP.length) throw new CheckpointError(pf.path, `tensors not listed in state.json: ${extraP.join(', ')}`);
+  const extraO = of.names.filter((n) => !/^[mv]\./.test(n) || !shapes.has(n.slice(2)));
+  if (extraO.length) throw new CheckpointError(of.path, `tensors not listed in state.json: ${extraO.join(', ')}`);
+  return {
+    step: j.step as number,
+    seed: j.seed as number,
+    dataPosition: j.dataPosition as number,
+    batch: j.batch as number,
+    lr: j.lr as number,
+    weightDecay: j.weightDecay as number,
+    model: j.model as string,
+    tune: j.tune as string,
+    weights: j.weights as string,
+    params,
+    shapes,
+    m,
+    v,
+  };
+}
+
+/**
+ * Checks a loaded state against the run about to resume it: same model, tune, batch and
+ * trainable parameters (names and shapes). Returns nothing; throws CheckpointError.
+ */
+export function checkResumable(dir: string, s: TrainState, run: { model: string; tune: string; batch: number; seed: number; trainable: ReadonlyMap<string, readonly number[]> }): void {
+  const bad = (reason: string): never => {
+    throw new CheckpointError(dir, `cannot resume: ${reason}`);
+  };
+  if (s.model !== run.model) bad(`it is a checkpoint of model ${s.model}, not ${run.model}`);
+  if (s.tune !== run.tune) bad(`it was trained with tune ${s.tune}, not ${run.tune}`);
+  if (s.batch !== run.batch) bad(`it was trained with --batch ${s.batch}, not ${run.batch}`);
+  if (s.seed !== run.seed) bad(`it was trained with --seed ${s.seed}, not ${run.seed}`);
+  const missing = [...run.trainable.keys()].filter((n) => !s.shapes.has(n));
+  const extra = [...s.shapes.keys()].filter((n) => !run.trainable.has(n));
+  if (missing.length || extra.length) bad(`trainable parameters differ (${[missing.length ? `not in the checkpoint: ${missing.join(', ')}` : '', extra.length ? `not trainable here: ${extra.join(', ')}` : ''].filter(Boolean).join('; ')})`);
+  for (const [n, sh] of run.trainable) {
+    const got = s.shapes.get(n)!;
+    if (got.length !== sh.length || got.some((d, i) => d !== sh[i])) bad(`${n} has shape [${got.join(', ')}] in the checkpoint, [${sh.join(', ')}] here`);
+  }
+}

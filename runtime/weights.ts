@@ -1,0 +1,428 @@
+/**
+ * Loading pretrained backbone weights from safetensors files into a compiled model.
+ *
+ * External key names reach milec parameter paths through a declared **name mapping**: a
+ * table of rules, each a pattern over the file's key (`encoder.layer.{N}.attention.self.query.weight`)
+ * and a template for the milec path (`encoder.layer[{N}].attention.self.query.weight`). `{X}`
+ * captures a run of digits and is substituted into the template; `{*}` captures anything
+ * (used by the catch-all rule that keeps a name and only rewrites `.N.` to `[N].`). Rules are
+ * tried in order; the first that matches wins. A rule with several `from` patterns
+ * concatenates those tensors along axis 0 (HF ViT's separate query/key/value into timm's
+ * fused `qkv`). `drop` patterns name keys that are dropped silently (buffers such as
+ * `position_ids`, tied copies such as the LM head's `decoder.weight`) and `optional`
+ * patterns keys dropped only when the model has no parameter for them (a pooler or
+ * token-type table the model leaves out).
+ *
+ * Each file is loaded under a **prefix**: the milec path of the module the file describes
+ * (`vit.safetensors@visual_encoder` puts `blocks.0.attn.qkv.weight` at
+ * `visual_encoder.blocks[0].attn.qkv.weight`). Only the model's own parameters under that
+ * prefix (not those added by a PEFT method) are expected from the file.
+ *
+ * Position embeddings (`pos_embed`, a [1, 1 + g², d] table, CLS row first) whose grid differs
+ * from the model's are resized as BLIP's `interpolate_pos_embed` does: the CLS row is kept and
+ * the g×g grid of rows is resampled to G×G with **bicubic** interpolation, PyTorch's
+ * `F.interpolate(mode='bicubic', align_corners=False)` (Keys kernel, a = −0.75, border
+ * indices clamped). That kernel keeps a constant field exactly but a linear one only
+ * approximately (a = −0.5 would be exact); `bilinear` (align_corners=False) is available too
+ * and keeps a linear field exactly away from the border.
+ *
+ * Problems are gathered, not thrown one at a time: missing keys (a model parameter under the
+ * prefix no file provides), unexpected keys (a file key no rule maps to a model parameter)
+ * and mis-shaped keys are listed in one `WeightsError` naming the file(s). With
+ * `allowMissing`, missing and unexpected keys become warnings (the missing parameters keep
+ * their initial values); a mis-shaped key is always an error.
+ */
+import { readSafetensors, type SafetensorsFile } from './safetensors.ts';
+
+export interface MapRule {
+  /** Pattern(s) over the file's key; several are concatenated along axis 0. */
+  readonly from: string | readonly string[];
+  /** Template of the milec path, relative to the prefix. */
+  readonly to: string;
+}
+
+export interface WeightsMapping {
+  readonly name: string;
+  readonly description: string;
+  readonly rules: readonly MapRule[];
+  /** Keys dropped silently. */
+  readonly drop?: readonly string[];
+  /** Keys dropped when their mapped target does not exist in the model. */
+  readonly optional?: readonly string[];
+}
+
+/** Keeps a name, writing repeat indices milec's way: `blocks.0.attn` → `blocks[0].attn`. */
+const IDENTITY: MapRule = { from: '{*}', to: '{*}' };
+
+const bertLayer = (src: string, dst: string): MapRule[] => [
+  // Old BERT checkpoints name LayerNorm parameters gamma/beta.
+  { from: `${src}{*}LayerNorm.gamma`, to: `${dst}{*}LayerNorm.weight` },
+  { from: `${src}{*}LayerNorm.beta`, to: `${dst}{*}LayerNorm.bias` },
+  { from: `${src}{*}`, to: `${dst}{*}` },
+];
+
+const BERT_DROP = ['{*}embeddings.position_ids', '{*}cls.predictions.decoder.weight', '{*}cls.predictions.decoder.bias', '{*}cls.seq_relationship.{*}'];
+const BERT_OPTIONAL = ['{*}pooler.{*}', '{*}token_type_embeddings.weight', '{*}cls.{*}'];
+
+const hfViTLayer = (p: string, q: string): MapRule[] => [
+  { from: [`${p}encoder.layer.{N}.attention.attention.query.weight`, `${p}encoder.layer.{N}.attention.attention.key.weight`, `${p}encoder.layer.{N}.attention.attention.value.weight`], to: `${q}blocks.{N}.attn.qkv.weight` },
+  { from: [`${p}encoder.layer.{N}.attention.attention.query.bias`, `${p}encoder.layer.{N}.attention.attention.key.bias`, `${p}encoder.layer.{N}.attention.attention.value.bias`], to: `${q}blocks.{N}.attn.qkv.bias` },
+  { from: `${p}encoder.layer.{N}.attention.output.dense.{*}`, to: `${q}blocks.{N}.attn.proj.{*}` },
+  { from: `${p}encoder.layer.{N}.layernorm_before.{*}`, to: `${q}blocks.{N}.norm1.{*}` },
+  { from: `${p}encoder.layer.{N}.layernorm_after.{*}`, to: `${q}blocks.{N}.norm2.{*}` },
+  { from: `${p}encoder.layer.{N}.intermediate.dense.{*}`, to: `${q}blocks.{N}.mlp.fc1.{*}` },
+  { from: `${p}encoder.layer.{N}.output.dense.{*}`, to: `${q}blocks.{N}.mlp.fc2.{*}` },
+  { from: `${p}embeddings.patch_embeddings.projection.{*}`, to: `${q}patch_embed.proj.{*}` },
+  { from: `${p}embeddings.cls_token`, to: `${q}cls_token` },
+  { from: `${p}embeddings.position_embeddings`, to: `${q}pos_embed` },
+  { from: `${p}layernorm.{*}`, to: `${q}norm.{*}` },
+];
+
+/** The built-in mappings, by `--weights-map` name. */
+export const MAPPINGS: Readonly<Record<string, WeightsMapping>> = {
+  'hf-bert': {
+    name: 'hf-bert',
+    description: 'Hugging Face BertModel / bert-base-uncased (`bert.` prefix optional) onto std.bert BertModel',
+    rules: [...bertLayer('bert.', ''), ...bertLayer('', '')],
+    drop: BERT_DROP,
+    optional: BERT_OPTIONAL,
+  },
+  'timm-vit': {
+    name: 'timm-vit',
+    description: 'timm VisionTransformer (patch_embed, cls_token, pos_embed, blocks.N, norm) onto std.vit VisionTransformer; the classifier head is dropped',
+    rules: [IDENTITY],
+    drop: ['head.{*}', 'fc_norm.{*}', 'pre_logits.{*}'],
+  },
+  'hf-vit': {
+    name: 'hf-vit',
+    description: 'Hugging Face ViTModel (`vit.` prefix optional; query/key/value fused into qkv) onto std.vit VisionTransformer',
+    rules: [...hfViTLayer('vit.', ''), ...hfViTLayer('', '')],
+    drop: ['classifier.{*}', '{*}pooler.{*}'],
+  },
+  blip: {
+    name: 'blip',
+    description: 'BLIP / MISS checkpoints (visual_encoder.* timm names, text_encoder.* and text_decoder.* med.py BERT names) onto examples/miss_vqa.mile',
+    rules: [...bertLayer('text_encoder.', 'text_encoder.'), ...bertLayer('text_decoder.', 'text_decoder.'), IDENTITY],
+    drop: [...BERT_DROP, 'visual_encoder_m.{*}', 'text_encoder_m.{*}', 'text_decoder_m.{*}', 'vision_proj{*}', 'text_proj{*}', 'itm_head.{*}', 'temp', 'image_queue', 'text_queue', 'idx_queue', 'ptr_queue'],
+    optional: BERT_OPTIONAL,
+  },
+  none: { name: 'none', description: 'names are milec paths already (`.N.` may be written `[N].`)', rules: [IDENTITY] },
+};
+
+export class WeightsError extends Error {
+  override name = 'WeightsError';
+}
+
+export type PosInterp = 'bicubic' | 'bilinear';
+
+export interface WeightsSource {
+  /** A safetensors file. */
+  readonly path: string;
+  /** The milec path of the module the file describes; '' for the whole model. */
+  readonly prefix: string;
+  readonly mapping: WeightsMapping;
+}
+
+export interface ModelParamInfo {
+  readonly name: string;
+  /** Concrete sizes (a symbolic size never matches a file's shape). */
+  readonly shape: readonly (number | string)[];
+  /** The PEFT method that added it: such parameters never come from a backbone file. */
+  readonly addedBy?: string;
+}
+
+export interface LoadWeightsOptions {
+  readonly allowMissing?: boolean;
+  readonly interpolation?: PosInterp;
+}
+
+export interface LoadedWeights {
+  /** milec parameter path -> value, for every parameter loaded. */
+  readonly values: Map<string, Float32Array>;
+  /** Which file key(s) each loaded parameter came from. */
+  readonly sources: Map<string, string[]>;
+  readonly missing: string[];
+  readonly unexpected: string[];
+  /** Human-readable notes: interpolations done, warnings allowed by allowMissing. */
+  readonly notes: string[];
+}
+
+// ---------------------------------------------------------------------------------------
+// Patterns
+
+interface Compiled {
+  re: RegExp;
+  names: string[];
+}
+const cache = new Map<string, Compiled>();
+function compile(pattern: string): Compiled {
+  let c = cache.get(pattern);
+  if (c) return c;
+  const names: string[] = [];
+  let src = '';
+  for (const part of pattern.split(/(\{[A-Za-z*]+\})/)) {
+    const m = /^\{([A-Za-z*]+)\}$/.exec(part);
+    if (m) {
+      names.push(m[1]!);
+      src += m[1] === '*' ? '(.*?)' : '(\\d+)';
+    } else src += part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  c = { re: new RegExp(`^${src}$`), names };
+  cache.set(pattern, c);
+  return c;
+}
+
+function match(pattern: string, key: string): Record<string, string> | undefined {
+  const c = compile(pattern);
+  const m = c.re.exec(key);
+  if (!m) return undefined;
+  const out: Record<string, string> = {};
+  c.names.forEach((n, i) => (out[n] = m[i + 1]!));
+  return out;
+}
+
+function fill(template: string, caps: Record<string, string>): string {
+  return template.replace(/\{([A-Za-z*]+)\}/g, (_, n: string) => caps[n] ?? `{${n}}`);
+}
+
+/** `blocks.0.attn.qkv` → `blocks[0].attn.qkv` (also `[0]` kept as is). */
+export function dottedToMilec(path: string): string {
+  return path.replace(/\.(\d+)(?=\.|$)/g, '[$1]');
+}
+
+/** `blocks[0].attn.query` → `blocks.0.attn.query` (peft's and PyTorch's module paths). */
+export function milecToDotted(path: string): string {
+  return path.replace(/\[(\d+)\]/g, '.$1');
+}
+
+function join(prefix: string, rest: string): string {
+  return prefix === '' ? rest : rest === '' ? prefix : `${prefix}.${rest}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Position-embedding interpolation
+
+/** Keys' cubic convolution weights for fractional offset t, PyTorch's A = −0.75. */
+function cubicWeights(t: number): [number, number, number, number] {
+  const A = -0.75;
+  const c1 = (x: number) => ((A + 2) * x - (A + 3)) * x * x + 1;
+  const c2 = (x: number) => ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+  return [c2(t + 1), c1(t), c1(1 - t), c2(2 - t)];
+}
+
+/** 1-D resampling taps (source index, weight) for each of `out` outputs from `inp` inputs. */
+function taps(inp: number, out: number, mode: PosInterp): [number, number][][] {
+  const scale = inp / out;
+  const clamp = (i: number) => Math.min(inp - 1, Math.max(0, i));
+  const res: [number, number][][] = [];
+  for (let o = 0; o < out; o++) {
+    let src = (o + 0.5) * scale - 0.5;
+    if (mode === 'bilinear') {
+      src = Math.max(0, src);
+      const i0 = Math.floor(src);
+      const l = src - i0;
+      res.push([
+        [clamp(i0), 1 - l],
+        [clamp(i0 + 1), l],
+      ]);
+    } else {
+      const i0 = Math.floor(src);
+      const w = cubicWeights(src - i0);
+      res.push(w.map((wk, k) => [clamp(i0 - 1 + k), wk] as [number, number]));
+    }
+  }
+  return res;
+}
+
+/**
+ * Resizes a [1, extra + g², d] position table to [1, extra + G², d]: the first `extra` rows
+ * (CLS) are kept, the g×g grid (row-major: y then x) is resampled to G×G.
+ */
+export function interpolatePosEmbed(data: Float32Array, d: number, fromGrid: number, toGrid: number, extra = 1, mode: PosInterp = 'bicubic'): Float32Array {
+  if (data.length !== (extra + fromGrid * fromGrid) * d) throw new Error(`interpolatePosEmbed: ${data.length} values are not (${extra} + ${fromGrid}²)·${d}`);
+  const out = new Float32Array((extra + toGrid * toGrid) * d);
+  out.set(data.subarray(0, extra * d));
+  const t = taps(fromGrid, toGrid, mode);
+  const acc = new Float64Array(d);
+  for (let y = 0; y < toGrid; y++) {
+    for (let x = 0; x < toGrid; x++) {
+      acc.fill(0);
+      for (const [sy, wy] of t[y]!) {
+        for (const [sx, wx] of t[x]!) {
+          const w = wy * wx;
+          const base = (extra + sy * fromGrid + sx) * d;
+          for (let c = 0; c < d; c++) acc[c]! += w * data[base + c]!;
+        }
+      }
+      const o = (extra + y * toGrid + x) * d;
+      for (let c = 0; c < d; c++) out[o + c] = acc[c]!;
+    }
+  }
+  return out;
+}
+
+/** If `shape`→`want` is a pos_embed grid change ([1, 1+g², d] → [1, 1+G², d]), the two grids. */
+function gridChange(name: string, shape: readonly number[], want: readonly (number | string)[]): [number, number, number] | undefined {
+  if (!want.every((x): x is number => typeof x === 'number')) return undefined;
+  if (!/(^|\.)pos_embed$/.test(name)) return undefined;
+  if (shape.length !== 3 || want.length !== 3 || shape[0] !== 1 || want[0] !== 1 || shape[2] !== want[2]) return undefined;
+  const g = Math.round(Math.sqrt(shape[1]! - 1));
+  const G = Math.round(Math.sqrt(want[1]! - 1));
+  if (g * g + 1 !== shape[1] || G * G + 1 !== want[1]) return undefined;
+  return [g, G, shape[2]!];
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading
+
+const eqShape = (a: readonly (number | string)[], b: readonly (number | string)[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+const fmt = (s: readonly (number | string)[]) => `[${s.join(', ')}]`;
+
+/**
+ * Maps and checks already-read files against the model's parameters. Throws one
+ * WeightsError listing every problem; returns the values to load otherwise.
+ */
+export function mapWeights(files: readonly { source: WeightsSource; file: SafetensorsFile }[], params: readonly ModelParamInfo[], opts: LoadWeightsOptions = {}): LoadedWeights {
+  const byName = new Map(params.map((p) => [p.name, p]));
+  const values = new Map<string, Float32Array>();
+  const sources = new Map<string, string[]>();
+  const notes: string[] = [];
+  const unexpected: string[] = [];
+  const misshaped: string[] = [];
+  const duplicate: string[] = [];
+  const missing: string[] = [];
+
+  for (const { source, file } of files) {
+    const { mapping, prefix } = source;
+    const used = new Set<string>();
+    const where = `${file.path}${prefix ? `@${prefix}` : ''}`;
+    const keyTarget = (key: string): { rule: MapRule; target: string; caps: Record<string, string> } | undefined => {
+      for (const rule of mapping.rules) {
+        const froms = typeof rule.from === 'string' ? [rule.from] : rule.from;
+        for (const f of froms) {
+          const caps = match(f, key);
+          if (caps) return { rule, target: join(prefix, dottedToMilec(fill(rule.to, caps))), caps };
+        }
+      }
+      return undefined;
+    };
+    for (const key of file.names) {
+      if (used.has(key)) continue;
+      if (mapping.drop?.some((p) => match(p, key))) continue;
+      const t = keyTarget(key);
+      const p = t && byName.get(t.target);
+      if (!t || !p || p.addedBy !== undefined) {
+        if (mapping.optional?.some((q) => match(q, key))) continue;
+        unexpected.push(`${key}${t ? ` (→ ${t.target}, not a parameter of the model)` : ' (no rule of the mapping matches)'} in ${where}`);
+        continue;
+      }
+      // Gather the tensor(s) this rule reads.
+      const froms = typeof t.rule.from === 'string' ? [t.rule.from] : t.rule.from;
+      const keys = froms.map((f) => fill(f, t.caps));
+      const absent = keys.filter((k) => !(k in file.tensors));
+      if (absent.length) {
+        for (const k of absent) missing.push(`${k} (needed for ${t.target}) in ${where}`);
+        keys.forEach((k) => used.add(k));
+        continue;
+      }
+      keys.forEach((k) => used.add(k));
+      const parts = keys.map((k) => file.tensors[k]!);
+      if (parts.some((x) => !(x.data instanceof Float32Array))) {
+        misshaped.push(`${keys.join(' + ')} in ${where}: integer dtype ${parts[0]!.dtype}, ${t.target} is f32`);
+        continue;
+      }
+      let shape: number[];
+      let data: Float32Array;
+      if (parts.length === 1) {
+        shape = parts[0]!.shape;
+        data = parts[0]!.data as Float32Array;
+      } else {
+        const rest = parts[0]!.shape.slice(1);
+        if (parts.some((x) => !eqShape(x.shape.slice(1), rest))) {
+          misshaped.push(`${keys.join(' + ')} in ${where}: shapes ${parts.map((x) => fmt(x.shape)).join(', ')} cannot be concatenated into ${t.target}`);
+          continue;
+        }
+        shape = [parts.reduce((n, x) => n + x.shape[0]!, 0), ...rest];
+        data = new Float32Array(parts.reduce((n, x) => n + x.data.length, 0));
+        let off = 0;
+        for (const x of parts) {
+          data.set(x.data as Float32Array, off);
+          off += x.data.length;
+        }
+      }
+      if (!eqShape(shape, p.shape)) {
+        const g = gridChange(p.name, shape, p.shape);
+        if (g) {
+          const mode = opts.interpolation ?? 'bicubic';
+          data = interpolatePosEmbed(data, g[2], g[0], g[1], 1, mode);
+          notes.push(`${keys[0]} in ${where}: position grid ${g[0]}×${g[0]} interpolated to ${g[1]}×${g[1]} (${mode}, CLS row kept)`);
+        } else {
+          misshaped.push(`${keys.join(' + ')} in ${where}: shape ${fmt(shape)}, but ${p.name} is ${fmt(p.shape)}`);
+          continue;
+        }
+      }
+      if (values.has(p.name)) {
+        duplicate.push(`${p.name}: given by ${sources.get(p.name)!.join(' + ')} and by ${keys.join(' + ')} in ${where}`);
+        continue;
+      }
+      values.set(p.name, data);
+      sources.set(p.name, keys.map((k) => `${k} in ${where}`));
+    }
+  }
+
+  // Missing: base parameters under some file's prefix that no file gave.
+  for (const p of params) {
+    if (p.addedBy !== undefined || values.has(p.name)) continue;
+    const owner = files.find(({ source }) => source.prefix === '' || p.name === source.prefix || p.name.startsWith(source.prefix + '.') || p.name.startsWith(source.prefix + '['));
+    if (owner) missing.push(`${p.name} ${fmt(p.shape)} (expected from ${owner.file.path}${owner.source.prefix ? `@${owner.source.prefix}` : ''})`);
+  }
+
+  const fileNames = [...new Set(files.map((f) => f.file.path))].join(', ');
+  const section = (title: string, xs: string[]) => (xs.length ? [`  ${xs.length} ${title}:`, ...xs.map((x) => `    ${x}`)] : []);
+  const hard = [...section('mis-shaped', misshaped), ...section('given twice', duplicate)];
+  const soft = [...section('missing', missing), ...section('unexpected', unexpected)];
+  if (hard.length || (soft.length && !opts.allowMissing)) {
+    const lines = [`cannot load weights from ${fileNames} (mapping ${[...new Set(files.map((f) => f.source.mapping.name))].join(', ')}):`, ...hard, ...soft];
+    if (soft.length && !opts.allowMissing) lines.push('  (--allow-missing loads the rest, keeping missing parameters at their initial values and ignoring unexpected keys)');
+    throw new WeightsError(lines.join('\n'));
+  }
+  if (soft.length) notes.push(`warning: loading ${fileNames} anyway (--allow-missing):\n${soft.join('\n')}`);
+  return { values, sources, missing, unexpected, notes };
+}
+
+/** Parses one `PATH[@PREFIX]` item. */
+export function parseWeightsSpec(spec: string, mapping: WeightsMapping): WeightsSource {
+  const at = spec.lastIndexOf('@');
+  const path = at > 0 ? spec.slice(0, at) : spec;
+  const prefix = at > 0 ? spec.slice(at + 1) : '';
+  return { path, prefix: dottedToMilec(prefix), mapping };
+}
+
+/** Resolves `--weights a@x,b@y` and `--weights-map m` (one name, or one per file). */
+export function weightsSources(weights: string, mapNames = 'none'): WeightsSource[] {
+  const specs = weights.split(',').map((s) => s.trim()).filter(Boolean);
+  const maps = mapNames.split(',').map((s) => s.trim());
+  if (maps.length !== 1 && maps.length !== specs.length) throw new WeightsError(`--weights-map gives ${maps.length} mappings for ${specs.length} files: give one, or one per file`);
+  return specs.map((s, i) => {
+    const name = maps.length === 1 ? maps[0]! : maps[i]!;
+    const m = MAPPINGS[name];
+    if (!m) throw new WeightsError(`unknown weights mapping "${name}" (known: ${Object.keys(MAPPINGS).join(', ')})`);
+    return parseWeightsSpec(s, m);
+  });
+}
+
+/** Reads the files and maps them (see mapWeights). A malformed file fails with its path. */
+export async function loadWeights(sources: readonly WeightsSource[], params: readonly ModelParamInfo[], opts: LoadWeightsOptions = {}): Promise<LoadedWeights> {
+  const files = [];
+  for (const source of sources) {
+    let file: SafetensorsFile;
+    try {
+      file = await readSafetensors(source.path);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new WeightsError(err.code === 'ENOENT' ? `${source.path}: no such file` : err.message);
+    }
+    files.push({ source, file });
+  }
+  return mapWeights(files, params, opts);
+}
