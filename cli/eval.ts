@@ -214,7 +214,7 @@ function syntheticSource(spec: string, model: ElaboratedModel, seed: number): Ev
   };
 }
 
-function openEvalSource(spec: string, graph: Graph, model: ElaboratedModel, seed: number): EvalSource {
+export function openEvalSource(spec: string, graph: Graph, model: ElaboratedModel, seed: number): EvalSource {
   if (spec.startsWith('items:')) return readItemsFile(spec.slice('items:'.length), graph);
   if (spec === 'synthetic-vqa' || spec.startsWith('synthetic-vqa:') || spec === 'synthetic') return syntheticSource(spec === 'synthetic' ? 'synthetic-vqa' : spec, model, seed);
   throw new UserError(`--data ${spec}: milec eval reads \`items:PATH.json\` and \`synthetic-vqa[:N]\` for now (VQA-RAD and SLAKE: not wired yet)`);

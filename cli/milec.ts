@@ -119,6 +119,29 @@ program
   });
 
 program
+  .command('sweep')
+  .description('train and evaluate every tune of a file with the same data and schedule; write a comparison table and report')
+  .argument('<file>', '.mile file')
+  .option('--tunes <a,b,...>', 'tunes to run (default: all in the file)')
+  .option('--model <name>', 'model when the file has several')
+  .option('--data <spec>', 'training data: synthetic, vqa-rad:PATH, slake:PATH, instruction:PATH', 'synthetic')
+  .option('--eval-data <spec>', 'evaluation items (default: synthetic-vqa:64 for --data synthetic, else --data)')
+  .option('--steps <n>', 'optimizer steps per tune', int('--steps'), 200)
+  .option('--batch <n>', 'batch size', int('--batch'), 16)
+  .option('--lr <x>', 'learning rate (AdamW)', float, 1e-3)
+  .option('--weight-decay <x>', 'AdamW decoupled weight decay', (v: string) => Number(v), 0.0)
+  .option('--seed <n>', 'seed for initialisation, data order and dropout', nonNegInt, 0)
+  .option('--dim <name=size...>', 'bind a symbolic size other than B')
+  .option('--beams <n>', 'beam width for evaluation (1: greedy)', int('--beams'), 3)
+  .option('--out <dir>', 'output folder', 'runs/sweep')
+  .option('--json', 'print one JSON object per tune instead of progress')
+  .option('--software', 'use the software (CPU) adapter even when a GPU is present')
+  .action(async (file: string, o) => {
+    const { sweepCommand } = await import('./sweep.ts');
+    process.exitCode = await sweepCommand(file, o);
+  });
+
+program
   .command('eval')
   .description('generate answers with trained weights on WebGPU; print open, closed and global accuracy')
   .argument('<file>', '.mile file')

@@ -1,0 +1,163 @@
+/**
+ * `milec sweep`: trains every tune of a file with the same data, seed and schedule, evaluates
+ * each, and writes one comparison (sweep.md, sweep.csv, sweep.json, report.html).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+import { symbolicSizes } from '../compiler/backend.ts';
+import { compileFrontEnd } from '../compiler/pipeline.ts';
+import { planTraining } from '../compiler/report/plan.ts';
+import { loadProgram } from '../compiler/sema/load.ts';
+import { DataError, openDataset } from '../runtime/data/index.ts';
+import { openDevice } from '../runtime/device.ts';
+import { initialParams } from '../runtime/params.ts';
+import { type SweepReport, type SweepRow, sweepCsv, sweepHtml, sweepJson, sweepMarkdown } from '../runtime/report/sweep.ts';
+import { type TrainConfig, Trainer } from '../runtime/train.ts';
+import { report } from './compile.ts';
+import { parseDims, UserError } from './errors.ts';
+import { evaluateVqa, openEvalSource } from './eval.ts';
+import { suggestion } from '../compiler/diag/diagnostic.ts';
+
+export interface SweepCliOptions {
+  tunes?: string;
+  model?: string;
+  data: string;
+  evalData?: string;
+  steps: number;
+  batch: number;
+  lr: number;
+  weightDecay: number;
+  seed: number;
+  dim?: string[];
+  beams: number;
+  out: string;
+  json?: boolean;
+  software?: boolean;
+}
+
+const numel = (shape: readonly unknown[]) => shape.reduce<number>((a, d) => a * Number(d), 1);
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)]! : NaN;
+}
+
+export async function sweepCommand(file: string, o: SweepCliOptions): Promise<number> {
+  const loaded = loadProgram(file);
+  if (report({ result: loaded.program, diagnostics: loaded.diagnostics, sources: loaded.sources })) return 1;
+  const all = loaded.program!.tunes.map((t) => t.name.name);
+  const tunes = o.tunes ? o.tunes.split(',').map((t) => t.trim()).filter(Boolean) : all;
+  for (const t of tunes) {
+    if (!all.includes(t)) throw new UserError(`no tune named \`${t}\` in ${file}${suggestion(t, all).help ? ` (${suggestion(t, all).help})` : ''}`);
+  }
+  if (tunes.length === 0) throw new UserError(`${file} declares no tunes to sweep`);
+  const evalSpec = o.evalData ?? (o.data === 'synthetic' ? 'synthetic-vqa:64' : o.data);
+  const bindings = parseDims(o.dim, o.batch);
+  const log = (s: string) => process.stderr.write(s + '\n');
+
+  const ctx = await openDevice({ preferSoftware: o.software });
+  const rows: SweepRow[] = [];
+  try {
+    if (!o.json) log(`milec sweep: ${tunes.length} tunes × ${o.steps} steps on ${ctx.description}`);
+    for (const tune of tunes) {
+      const fe = compileFrontEnd({ file, tune, model: o.model, training: true });
+      if (report(fe)) return 1;
+      const inf = compileFrontEnd({ file, tune, model: o.model, training: false });
+      if (report(inf)) return 1;
+      const { model, train } = fe.result!;
+      const missing = symbolicSizes(train!).filter((s) => !(s in bindings));
+      if (missing.length) throw new UserError(`bind the symbolic size${missing.length > 1 ? 's' : ''} ${missing.join(', ')} with --dim NAME=SIZE`);
+      const predicted = planTraining(fe.result!, { bindings }).memory.peakBytes;
+      let data;
+      try {
+        data = openDataset(o.data, model, o.seed);
+      } catch (e) {
+        if (e instanceof DataError) throw new UserError(e.message);
+        throw e;
+      }
+      const cfg: TrainConfig = {
+        steps: o.steps,
+        batch: o.batch,
+        lr: o.lr,
+        weightDecay: o.weightDecay,
+        seed: o.seed,
+        bindings,
+        checkpointEvery: o.steps,
+        evalBatches: 0,
+        outDir: join(o.out, tune),
+        metadata: { model: model.name, tune, source: file, seed: String(o.seed) },
+      };
+      const trainer = await Trainer.create(ctx, train!, cfg);
+      const losses: number[] = [];
+      const times: number[] = [];
+      let initial;
+      try {
+        initial = initialParams(trainer.backend.graph, o.seed);
+        trainer.load(initial);
+        const bar =
+          !o.json && process.stderr.isTTY
+            ? new cliProgress.SingleBar({ format: `  ${tune.padEnd(20)} {bar} {value}/{total} | loss {loss}`, barsize: 24, stream: process.stderr }, cliProgress.Presets.shades_classic)
+            : undefined;
+        bar?.start(o.steps, 0, { loss: '-' });
+        for (let step = 0; step < o.steps; step++) {
+          const t = performance.now();
+          const loss = await trainer.step(data, step);
+          times.push(performance.now() - t);
+          losses.push(loss);
+          bar?.update(step + 1, { loss: loss.toFixed(4) });
+          if (!Number.isFinite(loss)) break;
+        }
+        bar?.stop();
+        mkdirSync(cfg.outDir, { recursive: true });
+        await trainer.saveCheckpoint(join(cfg.outDir, 'adapter.safetensors'), losses.length);
+      } catch (e) {
+        trainer.destroy();
+        throw e;
+      }
+      const params = new Map(initial);
+      for (const [k, v] of await trainer.trainedParams()) params.set(k, v);
+      const measured = trainer.backend.plan.peakBytes;
+      trainer.destroy();
+      const diverged = !losses.every(Number.isFinite);
+      let acc: { open: number | null; closed: number | null; global: number | null } = { open: null, closed: null, global: null };
+      if (!diverged) {
+        const source = openEvalSource(evalSpec, inf.result!.forward, model, o.seed);
+        const evalBindings = { ...bindings };
+        delete (evalBindings as Record<string, number>).B;
+        acc = (await evaluateVqa(ctx, inf.result!.forward, params, source, { beams: o.beams, bindings: evalBindings })).accuracy;
+      }
+      const ps = train!.params;
+      const total = ps.reduce((n, p) => n + numel(p.shape), 0);
+      const trainable = ps.filter((p) => p.trainable).reduce((n, p) => n + numel(p.shape), 0);
+      const row: SweepRow = {
+        tune,
+        trainableParams: trainable,
+        totalParams: total,
+        trainablePercent: (100 * trainable) / total,
+        predictedPeakBytes: predicted,
+        measuredPeakBytes: measured,
+        msPerStep: median(times.slice(1)),
+        steps: losses.length,
+        open: acc.open ?? undefined,
+        closed: acc.closed ?? undefined,
+        global: acc.global ?? undefined,
+        losses,
+      };
+      rows.push(row);
+      if (o.json) process.stdout.write(JSON.stringify({ ...row, losses: undefined, lossFirst: losses[0], lossLast: losses[losses.length - 1], diverged }) + '\n');
+      else log(`  ${tune}: loss ${losses[0]?.toFixed(3)} -> ${losses[losses.length - 1]?.toFixed(3)}${diverged ? ' (diverged)' : ''}, global ${row.global === undefined ? '–' : (100 * row.global).toFixed(1) + '%'}, ${row.msPerStep.toFixed(0)} ms/step`);
+    }
+  } finally {
+    ctx.close();
+  }
+  const rep: SweepReport = { title: `milec sweep: ${file}`, source: file, data: `${o.data} (eval: ${evalSpec})`, device: ctx.description, rows };
+  mkdirSync(o.out, { recursive: true });
+  writeFileSync(join(o.out, 'sweep.md'), sweepMarkdown(rep));
+  writeFileSync(join(o.out, 'sweep.csv'), sweepCsv(rep));
+  writeFileSync(join(o.out, 'sweep.json'), sweepJson(rep));
+  writeFileSync(join(o.out, 'report.html'), sweepHtml(rep));
+  if (o.json) process.stdout.write(JSON.stringify({ done: true, tunes: rows.length, out: o.out }) + '\n');
+  else process.stdout.write(sweepMarkdown(rep) + `\nwrote sweep.md, sweep.csv, sweep.json and report.html to ${o.out}\n`);
+  return 0;
+}

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function milec(...args: string[]) {
+  const r = spawnSync(process.execPath, ['bin/milec.js', ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('milec sweep', () => {
+  it('trains and evaluates each tune and writes the four reports', () => {
+    const out = mkdtempSync(join(tmpdir(), 'milec-sweep-'));
+    const r = milec('sweep', 'examples/miss_tiny.mile', '--tunes', 'f_f_lora_r4,f_f_ia3', '--steps', '3', '--batch', '2', '--beams', '1', '--eval-data', 'synthetic-vqa:4', '--out', out, '--json');
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.tune).slice(0, 2)).toEqual(['f_f_lora_r4', 'f_f_ia3']);
+    for (const l of lines.slice(0, 2)) {
+      expect(l.steps).toBe(3);
+      expect(Number.isFinite(l.lossFirst)).toBe(true);
+      expect(l.trainableParams).toBeGreaterThan(0);
+      expect(l.measuredPeakBytes).toBeGreaterThan(0);
+    }
+    // LoRA r=4 on q and v of every self- and cross-attention of the 2-layer decoder: 8 sites × 4·(64+64).
+    expect(lines[0].trainableParams).toBe(8 * 4 * 128);
+    for (const f of ['sweep.md', 'sweep.csv', 'sweep.json', 'report.html']) expect(existsSync(join(out, f))).toBe(true);
+    const json = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8'));
+    expect(json.rows).toHaveLength(2);
+    expect(json.rows[0].losses).toHaveLength(3);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
+  });
+
+  it('an unknown tune is a one-line error with a suggestion', () => {
+    const r = milec('sweep', 'examples/miss_tiny.mile', '--tunes', 'f_f_lora_r5', '--steps', '1');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/no tune named `f_f_lora_r5`.*did you mean `f_f_lora_r4`/);
+  });
+});
