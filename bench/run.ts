@@ -2,10 +2,13 @@
  * `npm run bench`: side-by-side timings in one run, printed as ratios.
  *  - the tiny example's training step under LoRA vs full fine-tuning (same plan machinery),
  *  - each on the WebGPU device vs the float64 reference executor on the CPU,
- *  - the tiled matmul kernel vs a naive one-thread-per-output kernel, both on the device.
+ *  - the tiled matmul kernel vs a naive one-thread-per-output kernel, both on the device,
+ *  - planning every tune of the 361M-parameter MISS model (front end + `milec plan` report).
  * Timings are medians over repeated runs after a warm-up.
  */
 import { compileFrontEnd } from '../compiler/pipeline.ts';
+import { planTraining } from '../compiler/report/plan.ts';
+import { loadProgram } from '../compiler/sema/load.ts';
 import { SEED_INPUT } from '../compiler/ir/lower.ts';
 import { openDataset } from '../runtime/data/index.ts';
 import { type GpuContext, openDevice } from '../runtime/device.ts';
@@ -110,6 +113,19 @@ async function matmulTimes(ctx: GpuContext, n: number) {
   return { tiled: tTiled, naive: tNaive, gflops: (2 * n ** 3) / (tTiled * 1e6) };
 }
 
+function planTimes() {
+  const file = 'examples/miss_vqa.mile';
+  const tunes = loadProgram(file).program!.tunes.map((t) => t.name.name);
+  compileFrontEnd({ file, training: true }); // warm-up: JIT and parser set-up, as a running CLI has
+  const ms: number[] = [];
+  for (const tune of tunes) {
+    const t = performance.now();
+    planTraining(compileFrontEnd({ file, tune, training: true }).result!, { bindings: { B: 8 } });
+    ms.push(performance.now() - t);
+  }
+  return { tunes: tunes.length, median: median(ms), worst: Math.max(...ms) };
+}
+
 const ctx = await openDevice();
 try {
   console.log(`milec bench on ${ctx.description}, batch ${batch}, median of ${reps}\n`);
@@ -126,6 +142,8 @@ try {
   const n = Number(process.env.BENCH_MATMUL ?? 512);
   const mm = await matmulTimes(ctx, n);
   console.log(`matmul ${n}³: tiled ${mm.tiled.toFixed(1)} ms (${mm.gflops.toFixed(2)} GFLOP/s), naive ${mm.naive.toFixed(1)} ms — tiled is ${(mm.naive / mm.tiled).toFixed(2)}× faster`);
+  const pl = planTimes();
+  console.log(`plan of MISS (361M parameters), ${pl.tunes} tunes: median ${pl.median.toFixed(0)} ms, worst ${pl.worst.toFixed(0)} ms per tune (in-process)`);
 } finally {
   ctx.close();
 }

@@ -128,26 +128,14 @@ describe('planTraining on the tiny example', () => {
 });
 
 describe('planning a large model', () => {
-  it('takes well under a second for a ~390M-parameter transformer', () => {
-    frontEnd('lora_qv'); // load modules and build the parser first, as the CLI has by then
+  // Its speed is measured by `npm run bench`, not asserted here.
+  it('counts a ~390M-parameter transformer without allocating it', () => {
     const text = wideTransformer();
-    const times: { wall: number; cpu: number }[] = [];
-    let plan;
-    for (let i = 0; i < 3; i++) {
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      plan = planTraining(frontEnd('lora_qv', 'wide.mile', text), { bindings: { B: 8 } });
-      const c = process.cpuUsage(c0);
-      times.push({ wall: performance.now() - t0, cpu: (c.user + c.system) / 1000 });
-    }
+    const plan = planTraining(frontEnd('lora_qv', 'wide.mile', text), { bindings: { B: 8 } });
     const d = 1536;
     const block = 4 * d + 4 * (d * d + d) + 2 * 4 * d * d + 4 * d + d;
     expect(plan!.baseParams).toBe(30522 * d + 512 * d + 12 * block + 2 * d + (2 * d + 2));
     expect(plan!.totalParams).toBeGreaterThan(380e6);
     expect(plan!.addedParams).toBe(12 * 2 * 16 * 2 * d);
-    // The first run is cold (JIT); the machine may be shared, so the CPU time of the first
-    // run and the wall time of the best run are what must stay under a second.
-    expect(times[0]!.cpu).toBeLessThan(1000);
-    expect(Math.min(...times.map((t) => t.wall))).toBeLessThan(1000);
   }, 30_000);
 });

@@ -25,8 +25,6 @@ function compile(opts: { file?: string; text?: string; tune?: string }): { fe: F
   return { fe: r.result, ms };
 }
 
-// A compile of the 361M-parameter MISS model (inference graph) must stay well under a second.
-const COMPILE_BUDGET_MS = 1000;
 
 // timm `vit_base_patch16_224`: the encoder, with an optional 1000-class head on the CLS token.
 const vitB16 = (head: boolean) => `
@@ -157,14 +155,11 @@ describe('MISS (examples/miss_vqa.mile)', () => {
     expect(ptv.every((s) => s.endsWith('.attention.self'))).toBe(true);
   });
 
-  it('compiles every tune of the grid, each in well under a second', () => {
+  // Speed is measured by `npm run bench` (planning every tune), not asserted here.
+  it('compiles every tune of the grid', () => {
     const tunes = [...readFileSync(MISS, 'utf8').matchAll(/^tune (\w+) for MissVQA/gm)].map((m) => m[1]!);
     expect(tunes).toHaveLength(21);
-    compile({ file: MISS }); // warm-up: the first compile also pays for JIT and parser setup
-    for (const tune of tunes) {
-      const { ms } = compile({ file: MISS, tune });
-      expect(ms, `compile of ${tune} took ${ms.toFixed(0)} ms`).toBeLessThan(COMPILE_BUDGET_MS);
-    }
+    for (const tune of tunes) expect(compile({ file: MISS, tune }).fe.tune.tune).toBe(tune);
   });
 });
 
