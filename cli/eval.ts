@@ -13,6 +13,7 @@
  * dataset loaders of `runtime/data/` (VQA-RAD, SLAKE, synthetic VQA) plug in through
  * `EvalSource` once `openDataset` serves them.
  */
+import { openVqaDataset } from '../runtime/data/vqa.ts';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Graph } from '../compiler/ir/graph.ts';
@@ -214,10 +215,42 @@ function syntheticSource(spec: string, model: ElaboratedModel, seed: number): Ev
   };
 }
 
-export function openEvalSource(spec: string, graph: Graph, model: ElaboratedModel, seed: number): EvalSource {
+/** `vqa-rad:PATH`, `slake:PATH`, `instruction:PATH`: the eval split, in file order. */
+function fileSource(spec: string, model: ElaboratedModel, seed: number, vocabPath: string | undefined): EvalSource {
+  let ds;
+  try {
+    ds = openVqaDataset(spec, model, seed, { vocabPath });
+  } catch (e) {
+    if (e instanceof Error && !(e instanceof TypeError)) throw new UserError(e.message);
+    throw e;
+  }
+  const n = ds.items('eval').length;
+  if (n === 0) throw new UserError(`--data ${spec}: the eval split has no usable items`);
+  const b = ds.batch(0, n, 'eval');
+  const tok = ds.tokenizer;
+  const per = (name: string) => b.inputs[name]!.length / b.size;
+  const slice = (name: string, i: number) => b.inputs[name]!.slice(i * per(name), (i + 1) * per(name));
+  const items = b.items.map((it, i): EvalItem => ({
+    id: it.id,
+    question: it.question,
+    answer: it.answer,
+    answerType: it.answerType,
+    inputs: { image: slice('image', i), question: slice('question', i) },
+  }));
+  return {
+    name: `${ds.name} (${items.length} eval items)`,
+    items,
+    special: { bos: tok.id('[DEC]'), eos: tok.id('[SEP]'), pad: tok.id('[PAD]') },
+    decode: (ids) => tok.decode(ids),
+    encodeAnswer: (t) => tok.encode(t),
+  };
+}
+
+export function openEvalSource(spec: string, graph: Graph, model: ElaboratedModel, seed: number, vocabPath?: string): EvalSource {
   if (spec.startsWith('items:')) return readItemsFile(spec.slice('items:'.length), graph);
   if (spec === 'synthetic-vqa' || spec.startsWith('synthetic-vqa:') || spec === 'synthetic') return syntheticSource(spec === 'synthetic' ? 'synthetic-vqa' : spec, model, seed);
-  throw new UserError(`--data ${spec}: milec eval reads \`items:PATH.json\` and \`synthetic-vqa[:N]\` for now (VQA-RAD and SLAKE: not wired yet)`);
+  if (/^(vqa-rad|slake|instruction):/.test(spec)) return fileSource(spec, model, seed, vocabPath);
+  throw new UserError(`--data ${spec}: milec eval reads items:PATH.json, synthetic-vqa[:N], vqa-rad:PATH, slake:PATH or instruction:PATH`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -234,6 +267,7 @@ export interface EvalCliOptions {
   seed?: number;
   dim?: string[];
   rankClosed?: boolean;
+  vocab?: string;
   json?: boolean;
   predictions?: string;
   software?: boolean;
@@ -273,7 +307,7 @@ export async function evalCommand(file: string, o: EvalCliOptions): Promise<numb
     params.set(name, t.data);
   }
   if (unknown.length) throw new UserError(`${path}: ${unknown.length} tensor${unknown.length > 1 ? 's' : ''} the model does not have: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', …' : ''} (wrong --tune?)`);
-  const source = openEvalSource(o.data, graph, fe.result!.model, seed);
+  const source = openEvalSource(o.data, graph, fe.result!.model, seed, o.vocab);
   const bindings = parseDims(o.dim, 1);
   delete (bindings as Record<string, number>).B;
 

@@ -24,6 +24,7 @@ export interface SweepCliOptions {
   model?: string;
   data: string;
   evalData?: string;
+  vocab?: string;
   steps: number;
   batch: number;
   lr: number;
@@ -71,7 +72,7 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
       const predicted = planTraining(fe.result!, { bindings }).memory.peakBytes;
       let data;
       try {
-        data = openDataset(o.data, model, o.seed);
+        data = openDataset(o.data, model, o.seed, { vocabPath: o.vocab });
       } catch (e) {
         if (e instanceof DataError) throw new UserError(e.message);
         throw e;
@@ -122,7 +123,7 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
       const diverged = !losses.every(Number.isFinite);
       let acc: { open: number | null; closed: number | null; global: number | null } = { open: null, closed: null, global: null };
       if (!diverged) {
-        const source = openEvalSource(evalSpec, inf.result!.forward, model, o.seed);
+        const source = openEvalSource(evalSpec, inf.result!.forward, model, o.seed, o.vocab);
         const evalBindings = { ...bindings };
         delete (evalBindings as Record<string, number>).B;
         acc = (await evaluateVqa(ctx, inf.result!.forward, params, source, { beams: o.beams, bindings: evalBindings })).accuracy;

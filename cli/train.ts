@@ -18,6 +18,7 @@ export interface TrainCliOptions {
   tune?: string;
   model?: string;
   data: string;
+  vocab?: string;
   steps: number;
   batch: number;
   lr: number;
@@ -54,7 +55,7 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
   if (missing.length) throw new UserError(`bind the symbolic size${missing.length > 1 ? 's' : ''} ${missing.join(', ')} with --dim NAME=SIZE`);
   let data;
   try {
-    data = openDataset(o.data, model, o.seed);
+    data = openDataset(o.data, model, o.seed, { vocabPath: o.vocab });
   } catch (e) {
     if (e instanceof DataError) throw new UserError(e.message);
     throw e;
