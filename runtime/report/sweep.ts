@@ -90,6 +90,14 @@ function scale(a: Axis, lo: number, hi: number): (v: number) => number {
   return (v) => lo + ((f(v) - fmin) / span) * (hi - lo);
 }
 
+type Tick = readonly [position: number, label: string];
+
+function ticks(xs: readonly Tick[], ys: readonly Tick[], h: number): string {
+  const x = xs.map(([p, l]) => `<line x1="${p.toFixed(1)}" y1="${h - 50}" x2="${p.toFixed(1)}" y2="${h - 45}" stroke="#999"/><text x="${p.toFixed(1)}" y="${h - 34}" text-anchor="middle" font-size="10">${escape(l)}</text>`);
+  const y = ys.map(([p, l]) => `<line x1="45" y1="${p.toFixed(1)}" x2="50" y2="${p.toFixed(1)}" stroke="#999"/><text x="43" y="${(p + 3).toFixed(1)}" text-anchor="end" font-size="10">${escape(l)}</text>`);
+  return [...x, ...y].join('\n');
+}
+
 function frame(w: number, h: number, title: string, xLabel: string, yLabel: string, body: string): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" role="img" aria-label="${escape(title)}">
 <rect x="50" y="20" width="${w - 70}" height="${h - 70}" fill="none" stroke="#999"/>
@@ -110,7 +118,10 @@ export function lossChart(rows: readonly SweepRow[], w = 640, h = 360): string {
     return `<polyline fill="none" stroke="${palette[i % palette.length]}" stroke-width="1.5" points="${pts.join(' ')}"><title>${escape(r.tune)}</title></polyline>`;
   });
   const legend = rows.map((r, i) => `<text x="${w - 25}" y="${36 + 14 * i}" text-anchor="end" font-size="11" fill="${palette[i % palette.length]}">${escape(r.tune)}</text>`);
-  return frame(w, h, 'training loss', 'step', 'loss', [...lines, ...legend].join('\n'));
+  const [lo, hi] = [Math.min(...all, 0), Math.max(...all, 1)];
+  const yt: Tick[] = [0, 0.25, 0.5, 0.75, 1].map((f) => [y(lo + f * (hi - lo)), (lo + f * (hi - lo)).toPrecision(3)]);
+  const xt: Tick[] = [1, Math.round(steps / 2), steps].map((s) => [x(s), String(s)]);
+  return frame(w, h, 'training loss', 'step', 'loss', [...lines, ...legend, ticks(xt, yt, h)].join('\n'));
 }
 
 /** Global accuracy against trainable share (log scale), one labelled point per tune. */
@@ -124,7 +135,10 @@ export function accuracyChart(rows: readonly SweepRow[], w = 640, h = 360): stri
     return `<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="4" fill="${palette[i % palette.length]}"><title>${escape(r.tune)}: ${pct(r.global)}% at ${r.trainablePercent.toFixed(3)}%</title></circle>
 <text x="${(cx + 6).toFixed(1)}" y="${(cy - 6).toFixed(1)}" font-size="10">${escape(r.tune)}</text>`;
   });
-  return frame(w, h, 'global accuracy vs trainable parameters', 'trainable % (log scale)', 'global accuracy', dots.join('\n'));
+  const yt: Tick[] = [0, 0.25, 0.5, 0.75, 1].map((v) => [y(v), `${100 * v}%`]);
+  const decades = [0.001, 0.01, 0.1, 1, 10, 100].filter((v) => v >= Math.min(...xs, 0.01) / 1.5 && v <= Math.max(...xs, 1) * 1.5);
+  const xt: Tick[] = decades.map((v) => [x(v), `${v}%`]);
+  return frame(w, h, 'global accuracy vs trainable parameters', 'trainable % (log scale)', 'global accuracy', [...dots, ticks(xt, yt, h)].join('\n'));
 }
 
 export function sweepHtml(rep: SweepReport): string {
