@@ -11,9 +11,11 @@
  * any consumer — a matmul's tile loads, a row op, a reduction — gets its elementwise
  * prologue for free and the intermediates need no buffer.
  *
+ * A single-use reshape (or detach) is inlined as an index identity, so an elementwise
+ * producer behind it fuses as well; otherwise reshapes stay aliases of their source's buffer.
+ *
  * Not yet: epilogue fusion (a bias add or gelu into the matmul's store), and recomputing a
- * cheap producer that has several consumers. Reshape and detach are aliases, so a producer
- * read through one is realized.
+ * cheap producer that has several consumers.
  */
 import type { Graph, Node, NodeId } from '../ir/graph.ts';
 import { type OpKind, isBinary, isUnary } from '../ops/kinds.ts';
@@ -135,7 +137,9 @@ function kernelInputs(g: Graph, srcs: readonly NodeId[]): NodeId[] {
  * through memory and a dispatch.
  */
 function inlinable(n: Node): boolean {
-  return isUnary(n.op) || isBinary(n.op) || n.op === 'expand' || n.op === 'dropout_mask';
+  // A reshape (or detach) read by one consumer is an index identity: inlining it lets the
+  // elementwise producer behind it fuse too, instead of being realized for the alias.
+  return n.dtype === 'f32' && (isUnary(n.op) || isBinary(n.op) || n.op === 'expand' || n.op === 'dropout_mask' || n.op === 'reshape' || n.op === 'detach');
 }
 
 export interface ScheduleOptions {

@@ -130,6 +130,10 @@ export function inlineBody(node: Node, shape: readonly number[], src: readonly S
     const { prelude, loads } = broadcastLoads(shape, src);
     return { body: `${prelude}  return ${loads[0]};\n`, helpers: '' };
   }
+  if (op === 'reshape' || op === 'detach') {
+    // Buffers are dense row-major: the same flat index.
+    return { body: `  return ${src[0]!.at('i')};\n`, helpers: '' };
+  }
   if (op === 'dropout_mask') {
     const a = node.attrs as OpAttrs['dropout_mask'];
     return { body: `  return ${dropoutValue(a.p, a.salt, src[0]!.at('0u'))};\n`, helpers: wgslPcgHash };

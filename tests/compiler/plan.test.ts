@@ -59,10 +59,16 @@ describe('schedule', () => {
     const y = b.mul(r, b.scalar(3));
     const copy = b.reshape(t.param([6]), [2, 3]);
     const g = t.build();
-    const ks = schedule(g, [y, copy]);
+    // Without fusion the reshape aliases exp's buffer.
+    const ks = schedule(g, [y, copy], { fuse: false });
     expect(ks.map((k) => g.nodes[k.output]!.op)).toEqual(['exp', 'mul', 'reshape']);
     expect(ks[1]!.inputs).toEqual([storageOf(g, r)]);
     expect(storageOf(g, r)).toBe(g.nodes[r]!.src[0]);
+    // With fusion the single-use reshape is an index identity, so exp fuses into mul through it.
+    const fused = schedule(g, [y, copy]);
+    expect(fused.map((k) => g.nodes[k.output]!.op)).toEqual(['mul', 'reshape']);
+    expect(fused[0]!.nodes).toEqual([g.nodes[r]!.src[0], r, y]);
+    expect(fused[0]!.inputs).toEqual([x]);
   });
 
   it('splits a concat whose sources exceed the storage-buffer limit', () => {

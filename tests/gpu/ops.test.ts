@@ -87,6 +87,7 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
   reshape: [
     c('reshape of a param (copy)', (t) => t.b.reshape(t.param([2, 6]), [3, 4])),
     c('reshape alias of a computed node', (t) => t.b.reshape(t.b.op('exp', [t.input([2, 6])], {}), [4, 3])),
+    c('reshape inlined between a fused producer and its consumer', (t) => t.b.mul(t.b.reshape(t.b.op('exp', [t.input([2, 6])], {}), [3, 4]), t.input([4]))),
     c('reshape alias read by a consumer', (t) => t.b.add(t.b.reshape(t.b.neg(t.input([6])), [2, 3]), t.input([2, 3]))),
   ],
   permute: [
