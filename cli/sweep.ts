@@ -17,24 +17,15 @@ import { type TrainConfig, Trainer } from '../runtime/train.ts';
 import { report } from './compile.ts';
 import { parseDims, UserError } from './errors.ts';
 import { evaluateVqa, openEvalSource } from './eval.ts';
+import type { TrainCliOptions } from './train.ts';
 import { suggestion } from '../compiler/diag/diagnostic.ts';
 
-export interface SweepCliOptions {
+/** The training options a sweep shares with `milec train`, plus its own. */
+export interface SweepCliOptions
+  extends Pick<TrainCliOptions, 'model' | 'data' | 'vocab' | 'steps' | 'batch' | 'lr' | 'weightDecay' | 'seed' | 'dim' | 'out' | 'json' | 'software'> {
   tunes?: string;
-  model?: string;
-  data: string;
   evalData?: string;
-  vocab?: string;
-  steps: number;
-  batch: number;
-  lr: number;
-  weightDecay: number;
-  seed: number;
-  dim?: string[];
   beams: number;
-  out: string;
-  json?: boolean;
-  software?: boolean;
 }
 
 const numel = (shape: readonly unknown[]) => shape.reduce<number>((a, d) => a * Number(d), 1);
