@@ -42,7 +42,7 @@ export function checkCommand(file: string, o: { tune?: string; model?: string })
 
 export async function compileCommand(
   file: string,
-  o: { tune?: string; model?: string; emit?: EmitKind; batch: number; dim?: string[]; eval?: boolean; out?: string },
+  o: { tune?: string; model?: string; emit?: EmitKind; batch: number; dim?: string[]; eval?: boolean; out?: string; target?: 'gpu' | 'cpu' },
 ): Promise<number> {
   if (o.emit === 'ast') {
     if (!existsSync(file)) throw new UserError(`cannot read ${file}: no such file`);
@@ -70,7 +70,7 @@ export async function compileCommand(
   const bindings = parseDims(o.dim, o.batch);
   const missing = symbolicSizes(graph).filter((s) => !(s in bindings));
   if (missing.length) throw new UserError(`bind the symbolic size${missing.length > 1 ? 's' : ''} ${missing.join(', ')} with --dim NAME=SIZE`);
-  const be = buildBackend(graph, bindings);
+  const be = buildBackend(graph, bindings, { target: o.target });
   if (o.emit === 'wgsl') process.stdout.write(printShaders(be) + '\n');
   if (o.emit === 'plan') process.stdout.write(printPlan(be.plan) + '\n');
   if (o.out) {

@@ -52,8 +52,9 @@ program
   .option('--batch <n>', 'batch size that binds B for wgsl/plan', int('--batch'), 8)
   .option('--dim <name=size...>', 'bind another symbolic size, e.g. --dim T=128')
   .option('--eval', 'compile the inference graph (no dropout, no gradients)')
+  .addOption(new Option('--target <kind>', 'kernels for a GPU, or for a software adapter such as lavapipe (cpu)').choices(['gpu', 'cpu']).default('gpu'))
   .option('-o, --out <dir>', 'write the WGSL kernels and the plan to this folder')
-  .action(async (file: string, o: { tune?: string; model?: string; emit?: EmitKind; batch: number; dim?: string[]; eval?: boolean; out?: string }) => {
+  .action(async (file: string, o: { tune?: string; model?: string; emit?: EmitKind; batch: number; dim?: string[]; eval?: boolean; out?: string; target: 'gpu' | 'cpu' }) => {
     process.exitCode = await compileCommand(file, o);
   });
 

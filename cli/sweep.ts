@@ -13,7 +13,7 @@ import { DataError, openDataset } from '../runtime/data/index.ts';
 import { openDevice } from '../runtime/device.ts';
 import { initialParams } from '../runtime/params.ts';
 import { type SweepReport, type SweepRow, sweepCsv, sweepHtml, sweepJson, sweepMarkdown } from '../runtime/report/sweep.ts';
-import { type TrainConfig, Trainer } from '../runtime/train.ts';
+import { NonFiniteLossError, type TrainConfig, Trainer } from '../runtime/train.ts';
 import { report } from './compile.ts';
 import { parseDims, UserError } from './errors.ts';
 import { evaluateVqa, openEvalSource } from './eval.ts';
@@ -29,11 +29,6 @@ export interface SweepCliOptions
 }
 
 const numel = (shape: readonly unknown[]) => shape.reduce<number>((a, d) => a * Number(d), 1);
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)]! : NaN;
-}
 
 export async function sweepCommand(file: string, o: SweepCliOptions): Promise<number> {
   const loaded = loadProgram(file);
@@ -81,37 +76,43 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
         metadata: { model: model.name, tune, source: file, seed: String(o.seed) },
       };
       const trainer = await Trainer.create(ctx, train!, cfg);
-      const losses: number[] = [];
-      const times: number[] = [];
-      let initial;
+      let losses: number[] = [];
+      let msPerStep = NaN;
+      let diverged = false;
+      const params = initialParams(trainer.backend.graph, o.seed);
       try {
-        initial = initialParams(trainer.backend.graph, o.seed);
-        trainer.load(initial);
+        trainer.load(params);
+        mkdirSync(cfg.outDir, { recursive: true });
         const bar =
           !o.json && process.stderr.isTTY
             ? new cliProgress.SingleBar({ format: `  ${tune.padEnd(20)} {bar} {value}/{total} | loss {loss}`, barsize: 24, stream: process.stderr }, cliProgress.Presets.shades_classic)
             : undefined;
         bar?.start(o.steps, 0, { loss: '-' });
-        for (let step = 0; step < o.steps; step++) {
-          const t = performance.now();
-          const loss = await trainer.step(data, step);
-          times.push(performance.now() - t);
-          losses.push(loss);
-          bar?.update(step + 1, { loss: loss.toFixed(4) });
-          if (!Number.isFinite(loss)) break;
+        try {
+          const run = await trainer.run(data, {
+            from: 0,
+            to: o.steps,
+            onStep: (done, loss) => {
+              losses.push(loss);
+              bar?.update(done, { loss: loss.toFixed(4) });
+            },
+            checkpoint: { every: o.steps, path: join(cfg.outDir, 'adapter.safetensors') },
+          });
+          losses = run.losses;
+          msPerStep = run.msPerStep;
+        } catch (e) {
+          // A diverged tune is a result of the sweep (its row says so), not the end of it.
+          if (!(e instanceof NonFiniteLossError)) throw e;
+          diverged = true;
+          losses.push(NaN);
+        } finally {
+          bar?.stop();
         }
-        bar?.stop();
-        mkdirSync(cfg.outDir, { recursive: true });
-        await trainer.saveCheckpoint(join(cfg.outDir, 'adapter.safetensors'), losses.length);
-      } catch (e) {
+        for (const [k, v] of await trainer.trainedParams()) params.set(k, v);
+      } finally {
         trainer.destroy();
-        throw e;
       }
-      const params = new Map(initial);
-      for (const [k, v] of await trainer.trainedParams()) params.set(k, v);
       const measured = trainer.backend.plan.peakBytes;
-      trainer.destroy();
-      const diverged = !losses.every(Number.isFinite);
       let acc: { open: number | null; closed: number | null; global: number | null } = { open: null, closed: null, global: null };
       if (!diverged) {
         const source = openEvalSource(evalSpec, inf.result!.forward, model, o.seed, o.vocab);
@@ -129,7 +130,7 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
         trainablePercent: (100 * trainable) / total,
         predictedPeakBytes: predicted,
         measuredPeakBytes: measured,
-        msPerStep: median(times.slice(1)),
+        msPerStep,
         steps: losses.length,
         open: acc.open ?? undefined,
         closed: acc.closed ?? undefined,

@@ -83,12 +83,12 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
   try {
     const compileStart = performance.now();
     trainer = await Trainer.create(ctx, train!, cfg);
-    const initial = initialParams(trainer.backend.graph, o.seed);
+    let initial = initialParams(trainer.backend.graph, o.seed);
     const tuneName = fe.result!.tune.tune ?? '(full)';
     try {
       if (o.weights) {
         const w = await loadWeights(weightsSources(o.weights, o.weightsMap ?? 'none'), trainer.backend.graph.params, { allowMissing: o.allowMissing });
-        for (const [k, v] of w.values) initial.set(k, v);
+        initial = initialParams(trainer.backend.graph, o.seed, w.values);
         if (!o.json) log(`milec: loaded ${w.values.size} tensors from ${o.weights}`);
         for (const n of w.notes) log(`  ${n}`);
       }
@@ -134,45 +134,31 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
           )
         : undefined;
     bar?.start(o.steps, startStep, { loss: '-', speed: '-' });
-    let lossFirst = NaN;
-    let lossLast = NaN;
-    let saved: string | undefined;
-    let savedStep: number | undefined;
-    const t0 = performance.now();
-    let tFirst = 0;
-    for (let step = startStep; step < o.steps; step++) {
-      const loss = await trainer.step(data, step);
-      if (!Number.isFinite(loss)) {
-        bar?.stop();
-        throw new NonFiniteLossError(step + 1, `the loss (${loss})`, saved, savedStep);
-      }
-      if (step === startStep) {
-        lossFirst = loss;
-        tFirst = performance.now();
-      }
-      lossLast = loss;
-      const done = step + 1;
-      const speed = step === startStep ? 0 : (step - startStep) / ((performance.now() - tFirst) / 1000);
-      if (done % o.logEvery === 0 || done === o.steps || step === startStep) {
-        if (o.json) process.stdout.write(JSON.stringify({ step: done, loss: round(loss), stepsPerSec: round(speed) }) + '\n');
-        else if (!bar) log(`  step ${done}/${o.steps}  loss ${loss.toFixed(4)}  ${speed.toFixed(1)} steps/s`);
-      }
-      bar?.update(done, { loss: loss.toFixed(4), speed: speed.toFixed(1) });
-      if (done % o.checkpointEvery === 0 || done === o.steps) {
-        const bad = await trainer.saveCheckpoint(ckpt, done);
-        if (bad) {
-          bar?.stop();
-          throw new NonFiniteLossError(done, `parameter ${bad}`, saved, savedStep);
-        }
-        await trainer.saveState(join(o.out, 'checkpoint'), done, { model: model.name, tune: tuneName, weights: o.weights });
-        saved = ckpt;
-        savedStep = done;
-      }
+    const tStart = performance.now();
+    let run;
+    try {
+      run = await trainer.run(data, {
+        from: startStep,
+        to: o.steps,
+        onStep: (done, loss, speed) => {
+          if (done % o.logEvery === 0 || done === o.steps || done === startStep + 1) {
+            if (o.json) process.stdout.write(JSON.stringify({ step: done, loss: round(loss), stepsPerSec: round(speed) }) + '\n');
+            else if (!bar) log(`  step ${done}/${o.steps}  loss ${loss.toFixed(4)}  ${speed.toFixed(1)} steps/s`);
+          }
+          bar?.update(done, { loss: loss.toFixed(4), speed: speed.toFixed(1) });
+        },
+        checkpoint: {
+          every: o.checkpointEvery,
+          path: ckpt,
+          after: (done) => trainer!.saveState(join(o.out, 'checkpoint'), done, { model: model.name, tune: tuneName, weights: o.weights }),
+        },
+      });
+    } finally {
+      bar?.stop();
     }
-    bar?.stop();
-    const trainMs = performance.now() - t0;
-    const ran = o.steps - startStep;
-    const msPerStep = ran > 1 ? (performance.now() - tFirst) / (ran - 1) : trainMs;
+    const { msPerStep } = run;
+    const lossFirst = run.losses[0]!;
+    const lossLast = run.losses[run.losses.length - 1]!;
     const finalParams = new Map(initial);
     const trained = await trainer.trainedParams();
     for (const [k, v] of trained) finalParams.set(k, v);
@@ -195,7 +181,7 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
       trainableParams,
       totalParams,
       device: ctx.description,
-      compileMs: Math.round(tFirst - compileStart),
+      compileMs: Math.round(tStart - compileStart),
     };
     if (o.json) process.stdout.write(JSON.stringify(summary) + '\n');
     else {

@@ -11,7 +11,7 @@ import { symbolsOf } from './ir/dim.ts';
 import type { Graph, NodeId } from './ir/graph.ts';
 import { type Bindings, specialize } from './ir/specialize.ts';
 import { type Plan, planGraph } from './plan/buffers.ts';
-import type { ShaderModule } from './wgsl/render.ts';
+import type { KernelTarget, ShaderModule } from './wgsl/render.ts';
 
 export interface Backend {
   /** The concrete graph the plan was built from. */
@@ -29,10 +29,15 @@ export function symbolicSizes(g: Graph): string[] {
   return [...out].sort();
 }
 
-export function buildBackend(g: Graph, bindings: Bindings): Backend {
+export interface BackendOptions {
+  /** Which kernels to render: `cpu` for software adapters (see `KernelTarget`). Default `gpu`. */
+  readonly target?: KernelTarget;
+}
+
+export function buildBackend(g: Graph, bindings: Bindings, opts: BackendOptions = {}): Backend {
   const graph = specialize(g, bindings);
   const roots = [...Object.values(graph.outputs), ...Object.values(graph.grads)];
-  const plan = planGraph(graph, { roots, keep: roots, optimizer: Object.keys(graph.grads).length > 0 });
+  const plan = planGraph(graph, { roots, keep: roots, optimizer: Object.keys(graph.grads).length > 0, target: opts.target });
   return { graph, roots, shaders: plan.steps.map((s) => s.shader), plan };
 }
 

@@ -90,7 +90,7 @@ export class CompiledModel<P extends string = string, TrainIn extends object = F
     const made: PlanExecutor[] = [];
     try {
       const build = async (g: Graph) => {
-        const backend = buildBackend(g, sizes);
+        const backend = buildBackend(g, sizes, { target: ctx.target });
         const executor = await PlanExecutor.create(ctx, backend.plan);
         made.push(executor);
         return { backend, executor };

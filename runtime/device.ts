@@ -8,6 +8,7 @@
  * each readback: a bad dispatch fails loudly at the next result instead of yielding zeros.
  */
 import { create, globals } from 'webgpu';
+import type { KernelTarget } from '../compiler/wgsl/render.ts';
 
 export interface GpuContext {
   readonly device: GPUDevice;
@@ -16,6 +17,8 @@ export interface GpuContext {
   readonly description: string;
   /** True for a CPU rasterizer (lavapipe/llvmpipe, SwiftShader, WARP). */
   readonly software: boolean;
+  /** The kernels to compile for it: `cpu` on a software adapter, else `gpu`. */
+  readonly target: KernelTarget;
   /** Throws the first device error seen since the last check, if any. */
   check(): void;
   /** Destroys the device and releases Dawn so Node can exit. Idempotent. */
@@ -95,6 +98,7 @@ export async function openDevice(opts: OpenOptions = {}): Promise<GpuContext> {
     adapterInfo: info,
     description: describeAdapter(info),
     software: isSoftwareAdapter(info),
+    target: isSoftwareAdapter(info) ? 'cpu' : 'gpu',
     check() {
       if (lost) throw new Error(lost);
       if (errors.length) {

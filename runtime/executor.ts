@@ -227,6 +227,33 @@ export class PlanExecutor {
     return out;
   }
 
+  /**
+   * Times every plan step on its own: one submission per dispatch, waited for, `repeats`
+   * times, keeping each step's fastest run. Slow (no overlap between dispatches), so for
+   * `npm run bench` and `milec train --profile`, never for training itself.
+   */
+  async profile(repeats = 3): Promise<{ step: number; kernel: number; op: string; ms: number }[]> {
+    await this.ready;
+    const best = this.dispatches.map(() => Infinity);
+    for (let r = 0; r < repeats; r++) {
+      for (const [i, d] of this.dispatches.entries()) {
+        if (d.workgroups.some((w) => w === 0)) continue;
+        const enc = this.device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        pass.setPipeline(d.pipeline!);
+        pass.setBindGroup(0, d.bindGroup);
+        pass.dispatchWorkgroups(...d.workgroups);
+        pass.end();
+        const t = performance.now();
+        this.device.queue.submit([enc.finish()]);
+        await this.device.queue.onSubmittedWorkDone();
+        best[i] = Math.min(best[i]!, performance.now() - t);
+      }
+    }
+    this.ctx.check();
+    return this.plan.steps.map((s, i) => ({ step: i, kernel: s.shader.kernel, op: s.shader.op, ms: best[i]! === Infinity ? 0 : best[i]! }));
+  }
+
   /** Reads any plan buffer (parameters for checkpoints, optimizer state for tests). */
   async readBuffer(slot: number, elements?: number): Promise<Float32Array> {
     const bytes = (elements ?? this.plan.buffers[slot]!.bytes / 4) * 4;

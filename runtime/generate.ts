@@ -282,7 +282,7 @@ export class Generator {
     const ans = graph.inputs.find((i) => i.name === answerName);
     if (!ans || ans.dtype !== 'i32' || ans.shape.length !== 2) throw new Error(`the model needs an i32 [B, alen] input \`${answerName}\` for the answer prefix`);
     // Plan only the logits: the loss (if any) is not computed.
-    const be = buildBackend({ ...graph, outputs: { [logitsName]: id } }, { ...opts.bindings, B: opts.batch });
+    const be = buildBackend({ ...graph, outputs: { [logitsName]: id } }, { ...opts.bindings, B: opts.batch }, { target: ctx.target });
     const node = be.graph.nodes[be.graph.outputs[logitsName]!]!;
     const shape = node.shape as number[];
     if (shape.length !== 3 || shape[0] !== opts.batch) throw new Error(`output \`${logitsName}\` must be [B, T, vocab], got [${shape.join(', ')}]`);

@@ -2,11 +2,21 @@
 import type { Graph } from '../compiler/ir/graph.ts';
 import { initParam, mulberry32 } from './init.ts';
 
-export function initialParams(g: Graph, seed: number): Map<string, Float32Array> {
+/**
+ * `given` holds values loaded from elsewhere (`--weights`): they replace the drawn ones, and
+ * inits derived from another parameter see them — DoRA's magnitude is the row norm of the
+ * *loaded* base weight, as peft computes it when it wraps a pretrained layer.
+ */
+export function initialParams(g: Graph, seed: number, given: ReadonlyMap<string, Float32Array> = new Map()): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
   // Inits computed from another parameter's initial value (`row_norm`) go after the rest.
   const derived = (p: (typeof g.params)[number]) => p.init.kind === 'row_norm';
   for (const p of [...g.params.filter((q) => !derived(q)), ...g.params.filter(derived)]) {
+    const v = given.get(p.name);
+    if (v) {
+      out.set(p.name, v);
+      continue;
+    }
     // Each parameter draws from its own stream, so adding a parameter elsewhere (a new
     // adapter) does not change the initial values of the others.
     let h = (seed ^ 0x811c9dc5) >>> 0;

@@ -48,6 +48,22 @@ export interface TrainSummary {
   readonly totalParams: number;
 }
 
+export interface LoopOptions {
+  /** First step (0-based; a resumed run starts at its checkpoint's step) and the end, exclusive. */
+  readonly from: number;
+  readonly to: number;
+  /** After each step, with the 1-based count of steps done (for logs and progress bars). */
+  readonly onStep?: (done: number, loss: number, stepsPerSec: number) => void;
+  readonly checkpoint?: { readonly every: number; readonly path: string; readonly after?: (done: number) => Promise<void> };
+}
+
+export interface LoopResult {
+  /** One per step run, all finite. */
+  readonly losses: number[];
+  /** Median wall time of a step after the first. */
+  readonly msPerStep: number;
+}
+
 /** Training diverged: a non-finite loss, or non-finite weights found when checkpointing. */
 export class NonFiniteLossError extends Error {
   constructor(
@@ -83,7 +99,7 @@ export class Trainer {
 
   /** Compiles the back end and creates every GPU object up front (pipelines included). */
   static async create(ctx: GpuContext, trainGraph: Graph, cfg: TrainConfig): Promise<Trainer> {
-    const backend = buildBackend(trainGraph, cfg.bindings);
+    const backend = buildBackend(trainGraph, cfg.bindings, { target: ctx.target });
     return new Trainer(backend, await PlanExecutor.create(ctx, backend.plan), cfg);
   }
 
@@ -112,6 +128,41 @@ export class Trainer {
       update: { step: step + 1, lr: this.cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: this.cfg.weightDecay },
     });
     return out.get(this.lossNode)![0]!;
+  }
+
+  /**
+   * The training loop of `milec train` and `milec sweep`: steps `from`..`to`-1, stopping with
+   * a `NonFiniteLossError` (naming the last good checkpoint) on a non-finite loss or, at a
+   * checkpoint, non-finite weights. Checkpoints go to `checkpoint.path` every
+   * `checkpoint.every` steps and after the last, each followed by `checkpoint.after`.
+   */
+  async run(data: Dataset, opts: LoopOptions): Promise<LoopResult> {
+    const losses: number[] = [];
+    const stepMs: number[] = [];
+    let saved: string | undefined;
+    let savedStep: number | undefined;
+    let tFirst = 0;
+    for (let step = opts.from; step < opts.to; step++) {
+      const t = performance.now();
+      const loss = await this.step(data, step);
+      stepMs.push(performance.now() - t);
+      if (!Number.isFinite(loss)) throw new NonFiniteLossError(step + 1, `the loss (${loss})`, saved, savedStep);
+      if (step === opts.from) tFirst = performance.now();
+      losses.push(loss);
+      const done = step + 1;
+      opts.onStep?.(done, loss, step === opts.from ? 0 : (step - opts.from) / ((performance.now() - tFirst) / 1000));
+      const c = opts.checkpoint;
+      if (c && (done % c.every === 0 || done === opts.to)) {
+        const bad = await this.saveCheckpoint(c.path, done);
+        if (bad) throw new NonFiniteLossError(done, `parameter ${bad}`, saved, savedStep);
+        await c.after?.(done);
+        saved = c.path;
+        savedStep = done;
+      }
+    }
+    // The first step pays for pipeline warm-up; the median of the rest is the steady state.
+    const steady = stepMs.slice(1).sort((a, b) => a - b);
+    return { losses, msPerStep: steady.length ? steady[Math.floor(steady.length / 2)]! : (stepMs[0] ?? NaN) };
   }
 
   async trainedParams(): Promise<Map<string, Float32Array>> {
@@ -178,7 +229,7 @@ export class Trainer {
 
 /** Accuracy and mean loss of an inference graph with `logits` and `loss` outputs. */
 export async function evaluate(ctx: GpuContext, evalGraph: Graph, params: ReadonlyMap<string, Float32Array>, data: Dataset, cfg: TrainConfig): Promise<{ accuracy?: number; loss?: number }> {
-  const be = buildBackend(evalGraph, cfg.bindings);
+  const be = buildBackend(evalGraph, cfg.bindings, { target: ctx.target });
   const ex = await PlanExecutor.create(ctx, be.plan);
   try {
     for (const p of be.graph.params) ex.writeParam(p.name, params.get(p.name)!);

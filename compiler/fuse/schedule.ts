@@ -14,15 +14,27 @@
  * A single-use reshape (or detach) is inlined as an index identity, so an elementwise
  * producer behind it fuses as well; otherwise reshapes stay aliases of their source's buffer.
  *
+ * A matmul loads each operand element several times (once per tile of the other operand),
+ * and a fused producer is recomputed at every load: it absorbs a producer only while that
+ * count is at most `MAX_FUSED_RELOADS` (index identities are free and always fuse). On the
+ * `cpu` target a [272, 64] @ [64, 256] product with a fused layer-norm affine took 3× as
+ * long as the product plus a separate elementwise kernel.
+ *
  * Not yet: epilogue fusion (a bias add or gelu into the matmul's store), and recomputing a
  * cheap producer that has several consumers.
  */
 import type { Graph, Node, NodeId } from '../ir/graph.ts';
+import { concreteShape } from '../ir/graph.ts';
 import { type OpKind, isBinary, isUnary } from '../ops/kinds.ts';
 import { type RefOp, referenceOps } from '../ops/reference.ts';
+import type { KernelTarget } from '../wgsl/common.ts';
+import { operandLoads } from '../wgsl/matmul.ts';
 
 /** WebGPU's guaranteed `maxStorageBuffersPerShaderStage`: what every kernel must fit in. */
 export const MAX_STORAGE_BUFFERS = 8;
+
+/** A producer fused into a kernel that reads each of its elements more often than this is realized instead. */
+export const MAX_FUSED_RELOADS = 4;
 
 export interface Kernel {
   id: number;
@@ -145,28 +157,45 @@ function inlinable(n: Node): boolean {
 export interface ScheduleOptions {
   /** Inline single-use elementwise producers into their consumer's kernel (default on). */
   readonly fuse?: boolean;
+  /** The kernels' target: it decides how often a matmul reloads its operands. Default `gpu`. */
+  readonly target?: KernelTarget;
 }
+
+/** Times the kernel of `n` reads each element of its source `i`. */
+function loadsPerElement(g: Graph, n: Node, i: number, target: KernelTarget): number {
+  if (n.op !== 'matmul') return 1;
+  const shape = concreteShape(n.shape);
+  const [M, N] = [shape[shape.length - 2]!, shape[shape.length - 1]!];
+  // A shared B is reused across the batch too (the renderer folds the batch into M).
+  const rows = i === 1 && concreteShape(g.nodes[n.src[1]!]!.shape).length === 2 ? shape.slice(0, -1).reduce((a, d) => a * d, 1) : M;
+  return operandLoads(target, i === 0 ? 'A' : 'B', rows, N);
+}
+
+const isIndexIdentity = (n: Node) => n.op === 'reshape' || n.op === 'detach';
 
 /**
  * Producer fusion: a realized node's kernel absorbs each source that is inlinable, used by
  * that node alone, and not itself a root — recursively — while the kernel's bindings fit.
  * Each absorbed node becomes a WGSL function of the element index in the consumer's shader.
  */
-function fuseGroup(g: Graph, id: NodeId, canInline: (s: NodeId) => boolean): { nodes: NodeId[]; inputs: NodeId[] } {
+function fuseGroup(g: Graph, id: NodeId, canInline: (s: NodeId) => boolean, target: KernelTarget): { nodes: NodeId[]; inputs: NodeId[] } {
   const group = new Set<NodeId>([id]);
   const buffersOf = (members: Set<NodeId>) => {
     const srcs: NodeId[] = [];
     for (const m of members) for (const s of g.nodes[m]!.src) if (!members.has(s)) srcs.push(s);
     return kernelInputs(g, srcs);
   };
-  const frontier = [...g.nodes[id]!.src];
+  const root = g.nodes[id]!;
+  // Each entry carries how often the kernel evaluates it per element (its consumer's reloads).
+  const frontier = root.src.map((s, i) => ({ s, loads: loadsPerElement(g, root, i, target) }));
   while (frontier.length) {
-    const s = frontier.shift()!;
+    const { s, loads } = frontier.shift()!;
     if (group.has(s) || !canInline(s)) continue;
+    if (loads > MAX_FUSED_RELOADS && !isIndexIdentity(g.nodes[s]!)) continue;
     const trial = new Set(group).add(s);
     if (buffersOf(trial).length + 1 > MAX_STORAGE_BUFFERS) continue;
     group.add(s);
-    frontier.push(...g.nodes[s]!.src);
+    frontier.push(...g.nodes[s]!.src.map((src) => ({ s: src, loads })));
   }
   const nodes = [...group].sort((a, b) => a - b);
   return { nodes, inputs: buffersOf(group) };
@@ -189,7 +218,7 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
     const id = order[k]!;
     if (absorbed.has(id) || !needsKernel(g, id, rootSet.has(id))) continue;
     const n = g.nodes[id]!;
-    const group = n.op === 'concat' || n.op === 'reshape' || n.op === 'detach' ? { nodes: [id], inputs: kernelInputs(g, n.src) } : fuseGroup(g, id, canInline);
+    const group = n.op === 'concat' || n.op === 'reshape' || n.op === 'detach' ? { nodes: [id], inputs: kernelInputs(g, n.src) } : fuseGroup(g, id, canInline, opts.target ?? 'gpu');
     for (const m of group.nodes) if (m !== id) absorbed.add(m);
     groups.set(id, group);
   }

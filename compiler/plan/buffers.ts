@@ -86,7 +86,7 @@ const numelOf = (g: Graph, id: NodeId): number => concreteShape(g.nodes[id]!.sha
 
 export function planGraph(g: Graph, opts: PlanOptions): Plan {
   const keep = [...new Set(opts.keep)];
-  const kernels = schedule(g, [...new Set([...opts.roots, ...keep])], { fuse: opts.fuse });
+  const kernels = schedule(g, [...new Set([...opts.roots, ...keep])], { fuse: opts.fuse, target: opts.target });
   const buffers: PlanBuffer[] = [];
   const nodeBuffer = new Map<NodeId, number>();
   const alloc = (bytes: number, kind: BufferKind, label: string): number => {

@@ -28,9 +28,21 @@ export interface SrcAccess {
   at(idx: string): string;
 }
 
+/**
+ * What kind of processor runs the kernels. `gpu`: shared-memory tiles and workgroup tree
+ * reductions pay off. `cpu`: a software adapter (lavapipe, SwiftShader) runs each workgroup
+ * on one CPU thread, looping over its invocations in SIMD lanes; workgroup memory is just
+ * memory behind the same caches, and every barrier splits the shader into resumable pieces,
+ * so kernels without barriers that keep more work per invocation in registers win (3× for
+ * matmul, 10× for short rows, on lavapipe: see `npm run bench`).
+ */
+export type KernelTarget = 'gpu' | 'cpu';
+
 export interface RenderOptions {
   /** The per-dimension workgroup limit; tests lower it to exercise the 2-D dispatch path. */
   readonly maxWorkgroupsPerDim?: number;
+  /** Default `gpu`. */
+  readonly target?: KernelTarget;
 }
 
 export interface RenderCtx<K extends OpKind> {
@@ -45,6 +57,7 @@ export interface RenderCtx<K extends OpKind> {
   /** The sources of `node`, in order (for a concat part, only that part's sources). */
   readonly src: readonly SrcAccess[];
   readonly maxWg: number;
+  readonly target: KernelTarget;
 }
 
 export const wgslType = (d: DType): string => (d === 'i32' ? 'i32' : 'f32');

@@ -9,8 +9,13 @@
  * contiguous axis so global reads stay coalesced. Edges are zero-filled, so any M, N, K
  * works. Batch axes broadcast: the batch index `wid.z` is decomposed into coordinates
  * and each operand skips the axes it broadcasts along.
+ *
+ * Two shape rewrites come first, for every target: a batched A times a shared B (a Linear
+ * layer on [batch, seq, K]) is one [batch·seq, K] @ [K, N] product, so tiles are not wasted
+ * on short sequences; and the `cpu` target (software adapters) gets a kernel with no
+ * workgroup memory and no barriers, each invocation keeping a 4×4 block in registers.
  */
-import { type KernelBody, type RenderCtx, OUT, coordLines, size, stridesOf, u32Lit } from './common.ts';
+import { type KernelBody, type KernelTarget, type RenderCtx, OUT, coordLines, size, stridesOf, u32Lit } from './common.ts';
 
 interface Tiling {
   TM: number;
@@ -24,6 +29,20 @@ interface Tiling {
 function tiling(M: number, N: number): Tiling {
   if (M >= 64 && N >= 64) return { TM: 64, TN: 64, TK: 16, RM: 4, RN: 4 };
   return { TM: 16, TN: 16, TK: 16, RM: 1, RN: 1 };
+}
+
+/** The `cpu` kernel: 8×8 invocations, each a 4×4 block. */
+const REGISTER = { RM: 4, RN: 4, WX: 8, WY: 8 } as const;
+
+/**
+ * How many times the kernel loads each element of operand `which` of an `[..., M, N]`
+ * product (`A` is loaded once per column tile, `B` once per row tile). A producer fused
+ * into the operand is recomputed that many times, so the scheduler asks before fusing.
+ */
+export function operandLoads(target: KernelTarget, which: 'A' | 'B', M: number, N: number): number {
+  if (target === 'cpu') return Math.ceil((which === 'A' ? N : M) / (which === 'A' ? REGISTER.RN : REGISTER.RM));
+  const t = tiling(M, N);
+  return Math.ceil((which === 'A' ? N : M) / (which === 'A' ? t.TN : t.TM));
 }
 
 /** WGSL computing an operand's matrix offset from the batch coordinates `z0..`. */
@@ -40,13 +59,77 @@ function batchBase(opShape: readonly number[], batch: readonly number[], matrixS
   return terms.length ? terms.join(' + ') : '0u';
 }
 
-export function renderMatmul(ctx: RenderCtx<'matmul'>): KernelBody {
-  const { transA, transB } = ctx.attrs;
+/**
+ * The product as the kernel computes it. When A is stored [batch..., M, K] (not transposed,
+ * not broadcast) and B is the same matrix for every batch index, the batch axes fold into M:
+ * A's rows and the output's rows are both contiguous runs of batch·M.
+ */
+function matmulShape(ctx: RenderCtx<'matmul'>) {
+  const { transA } = ctx.attrs;
   const [a, b] = [ctx.src[0]!, ctx.src[1]!];
   const r = ctx.shape.length;
   const [M, N] = [ctx.shape[r - 2]!, ctx.shape[r - 1]!];
   const K = transA ? a.shape[a.shape.length - 2]! : a.shape[a.shape.length - 1]!;
   const batch = ctx.shape.slice(0, -2);
+  const aBatch = a.shape.slice(0, -2);
+  const bShared = b.shape.slice(0, -2).every((d) => d === 1);
+  const aFull = aBatch.length === batch.length && aBatch.every((d, i) => d === batch[i]);
+  if (batch.length && !transA && bShared && aFull) {
+    const rows = M * size(batch);
+    return { M: rows, N, K, batch: [] as number[], aShape: [rows, K], bShape: b.shape.slice(-2) };
+  }
+  return { M, N, K, batch, aShape: a.shape, bShape: b.shape };
+}
+
+export function renderMatmul(ctx: RenderCtx<'matmul'>): KernelBody {
+  return ctx.target === 'cpu' ? renderRegisterMatmul(ctx) : renderTiledMatmul(ctx);
+}
+
+/**
+ * For software adapters: each invocation accumulates an RM×RN block straight from storage
+ * (the CPU's caches do what workgroup memory does on a GPU), with no barrier to split the
+ * shader. Row and column indices are clamped so every load is in bounds and the inner
+ * loop has no branch; only the stores are guarded.
+ */
+function renderRegisterMatmul(ctx: RenderCtx<'matmul'>): KernelBody {
+  const { transA, transB } = ctx.attrs;
+  const [a, b] = [ctx.src[0]!, ctx.src[1]!];
+  const { M, N, K, batch, aShape, bShape } = matmulShape(ctx);
+  const { RM, RN, WX, WY } = REGISTER;
+  const [TM, TN] = [RM * WY, RN * WX];
+  const wg: [number, number, number] = [Math.ceil(N / TN), Math.ceil(M / TM), size(batch)];
+  if (wg.some((w) => w > ctx.maxWg)) throw new Error(`matmul ${ctx.shape.join('×')}: dispatch ${wg.join('×')} exceeds ${ctx.maxWg} workgroups per dimension`);
+  const rows = Array.from({ length: RM }, (_, i) => i);
+  const cols = Array.from({ length: RN }, (_, j) => j);
+  // Element (m, k) of op(A) and (k, n) of op(B), from the clamped row `ra_i` / column `cb_j`.
+  const aAt = (i: number) => a.at(transA ? `ra${i} + k * ${u32Lit(M)}` : `ra${i} + k`);
+  const bAt = (j: number) => b.at(transB ? `cb${j} + k` : `cb${j} + k * ${u32Lit(N)}`);
+  const code = `
+@compute @workgroup_size(${WX * WY})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let m0 = wid.y * ${TM}u + (lid / ${WX}u) * ${RM}u;
+  let n0 = wid.x * ${TN}u + (lid % ${WX}u) * ${RN}u;
+${coordLines(batch, 'wid.z', 'z')}  let abase = ${batchBase(aShape, batch, M * K)};
+  let bbase = ${batchBase(bShape, batch, K * N)};
+  let obase = wid.z * ${u32Lit(M * N)};
+${rows.map((i) => `  let ra${i} = abase + min(m0 + ${i}u, ${u32Lit(Math.max(M - 1, 0))})${transA ? '' : ` * ${u32Lit(K)}`};`).join('\n')}
+${cols.map((j) => `  let cb${j} = bbase + min(n0 + ${j}u, ${u32Lit(Math.max(N - 1, 0))})${transB ? ` * ${u32Lit(K)}` : ''};`).join('\n')}
+  var acc: array<f32, ${RM * RN}>;
+  for (var k = 0u; k < ${u32Lit(K)}; k++) {
+${rows.map((i) => `    let a${i} = ${aAt(i)};`).join('\n')}
+${cols.map((j) => `    let b${j} = ${bAt(j)};`).join('\n')}
+${rows.flatMap((i) => cols.map((j) => `    acc[${i * RN + j}] = fma(a${i}, b${j}, acc[${i * RN + j}]);`)).join('\n')}
+  }
+${rows.flatMap((i) => cols.map((j) => `  if (m0 + ${i}u < ${u32Lit(M)} && n0 + ${j}u < ${u32Lit(N)}) { ${OUT}[obase + (m0 + ${i}u) * ${u32Lit(N)} + n0 + ${j}u] = acc[${i * RN + j}]; }`)).join('\n')}
+}
+`;
+  return { code, workgroups: wg };
+}
+
+function renderTiledMatmul(ctx: RenderCtx<'matmul'>): KernelBody {
+  const { transA, transB } = ctx.attrs;
+  const [a, b] = [ctx.src[0]!, ctx.src[1]!];
+  const { M, N, K, batch, aShape, bShape } = matmulShape(ctx);
   const B = size(batch);
   const t = tiling(M, N);
   const T = (t.TM / t.RM) * (t.TN / t.RN);
@@ -85,8 +168,8 @@ var<workgroup> Bs: array<f32, ${t.TK * t.TN}>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let n0 = wid.x * ${t.TN}u;
   let m0 = wid.y * ${t.TM}u;
-${coordLines(batch, 'wid.z', 'z')}  let abase = ${batchBase(a.shape, batch, M * K)};
-  let bbase = ${batchBase(b.shape, batch, K * N)};
+${coordLines(batch, 'wid.z', 'z')}  let abase = ${batchBase(aShape, batch, M * K)};
+  let bbase = ${batchBase(bShape, batch, K * N)};
   let obase = wid.z * ${u32Lit(M * N)};
   let tx = lid % ${TXN}u;
   let ty = lid / ${TXN}u;

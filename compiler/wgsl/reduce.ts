@@ -31,7 +31,8 @@ function subsetOffset(axes: readonly number[], st: readonly number[], shape: rea
  *    the kept axes are innermost (column sums such as a bias gradient);
  *  - one workgroup per output element, its invocations striding over the reduced elements
  *    and combining in shared memory: for long reductions (the loss, row sums), where one
- *    invocation per output would leave the GPU idle.
+ *    invocation per output would leave the GPU idle (not on the `cpu` target, where the
+ *    shared-memory combine costs more than the loop it splits).
  */
 export function renderReduce(ctx: RenderCtx<'sum' | 'max'>): KernelBody {
   const src = ctx.src[0]!;
@@ -58,7 +59,7 @@ export function renderReduce(ctx: RenderCtx<'sum' | 'max'>): KernelBody {
     };
   };
   const innerReduced = axes.includes(shape.length - 1);
-  if (R >= 256 && (innerReduced || ctx.numel < 4096)) {
+  if (ctx.target === 'gpu' && R >= 256 && (innerReduced || ctx.numel < 4096)) {
     const wg = 256;
     const o = offsets('row', 'r');
     const body = `${o.pre}  let base = ${o.base};
@@ -84,32 +85,38 @@ ${o.preR}    let x = ${src.at(`base + ${o.off}`)};
   return flatKernel(ctx.numel, ctx.maxWg, body, '', 64);
 }
 
-/** The loop header over a row's elements, each invocation taking every wg-th. */
-const each = (D: number, wg: number) => `for (var j = lid; j < ${u32Lit(D)}; j += ${wg}u)`;
-
+/**
+ * Row ops over the last axis. On a GPU one workgroup takes a row, its invocations striding
+ * over the elements and combining partial results in workgroup memory (rows can be a
+ * vocabulary long). On the `cpu` target one invocation takes a row and loops over it: no
+ * barriers, and 16 rows per workgroup keep both the SIMD lanes and the CPU threads busy.
+ */
 type RowOp = 'softmax' | 'log_softmax' | 'normalize' | 'normalize_grad';
 
 export function renderRowOp(ctx: RenderCtx<RowOp>): KernelBody {
   const D = ctx.shape[ctx.shape.length - 1]!;
   const rows = D === 0 ? 0 : ctx.numel / D;
+  const serial = ctx.target === 'cpu';
   const wg = D >= 1024 ? 256 : 64;
   const x = (j = 'j') => ctx.src[0]!.at(`base + ${j}`);
-  const loop = each(D, wg);
+  const loop = serial ? `for (var j = 0u; j < ${u32Lit(D)}; j++)` : `for (var j = lid; j < ${u32Lit(D)}; j += ${wg}u)`;
+  // Combines the invocations' partial results; one invocation per row has nothing to combine.
+  const total = (fn: 'wg_sum' | 'wg_max', v: string) => (serial ? v : `${fn}(lid, ${v})`);
   const invD = f32Lit(1 / D);
   // Mean and 1/sqrt(biased variance + eps), in two passes for accuracy.
   const stats = (eps: number) => `  var s1 = 0.0;
   ${loop} { s1 += ${x()}; }
-  let mean = wg_sum(lid, s1) * ${invD};
+  let mean = ${total('wg_sum', 's1')} * ${invD};
   var s2 = 0.0;
   ${loop} { let d = ${x()} - mean; s2 += d * d; }
-  let rstd = 1.0 / sqrt(wg_sum(lid, s2) * ${invD} + ${f32Lit(eps)});
+  let rstd = 1.0 / sqrt(${total('wg_sum', 's2')} * ${invD} + ${f32Lit(eps)});
 `;
   const maxAndSum = `  var m = ${NEG_INF};
   ${loop} { m = max(m, ${x()}); }
-  m = wg_max(lid, m);
+  m = ${total('wg_max', 'm')};
   var s = 0.0;
   ${loop} { s += exp(${x()} - m); }
-  s = wg_sum(lid, s);
+  s = ${total('wg_sum', 's')};
 `;
   let body: string;
   switch (ctx.node.op) {
@@ -132,12 +139,13 @@ export function renderRowOp(ctx: RenderCtx<RowOp>): KernelBody {
       body = `${stats((ctx.attrs as { eps: number }).eps)}  var t1 = 0.0;
   var t2 = 0.0;
   ${loop} { let g = ${dy}; t1 += g; t2 += g * (${x()} - mean); }
-  let mdy = wg_sum(lid, t1) * ${invD};
-  let mdyx = wg_sum(lid, t2) * ${invD} * rstd;
+  let mdy = ${total('wg_sum', 't1')} * ${invD};
+  let mdyx = ${total('wg_sum', 't2')} * ${invD} * rstd;
   ${loop} { ${OUT}[base + j] = rstd * (${dy} - mdy - (${x()} - mean) * rstd * mdyx); }
 `;
       break;
     }
   }
+  if (serial) return flatKernel(rows, ctx.maxWg, `  let row = i;\n  let base = row * ${u32Lit(D)};\n${body}`, '', 16);
   return rowKernel(rows, wg, ctx.maxWg, `  let base = row * ${u32Lit(D)};\n${body}`, wgReduceFns(wg));
 }

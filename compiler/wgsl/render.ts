@@ -17,7 +17,7 @@ import { renderMatmul } from './matmul.ts';
 import { renderConcat, renderExpand, renderGather, renderOneHot, renderDetach, renderCausalMask, renderPad, renderPermute, renderReshape, renderScatterAdd, renderSlice } from './movement.ts';
 import { renderReduce, renderRowOp } from './reduce.ts';
 
-export type { RenderOptions } from './common.ts';
+export type { KernelTarget, RenderOptions } from './common.ts';
 
 export interface ShaderModule {
   kernel: number;
@@ -113,6 +113,7 @@ export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}): Sha
     dtype: node.dtype,
     src: sourceAccess(g, k, srcs, inlined),
     maxWg: opts.maxWorkgroupsPerDim ?? 65535,
+    target: opts.target ?? 'gpu',
   };
   const body = render(ctx);
   const decls = [`@group(0) @binding(0) var<storage, read_write> ${OUT}: array<${wgslType(node.dtype)}>;`];

@@ -5,13 +5,15 @@
  * the planner's buffer reuse is exercised too; every output and temporary buffer starts
  * as NaN. Sizes are tiny because lavapipe is a CPU, but they are chosen to hit the edges:
  * matmuls not a multiple of the tile, broadcast batch axes, both reduction strategies,
- * long rows, a concat split across kernels, and the 2-D dispatch grid.
+ * long rows, a concat split across kernels, and the 2-D dispatch grid. Both kernel targets
+ * run: `gpu` (shared-memory tiles, workgroup reductions) and `cpu` (register tiles, serial rows).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Graph, NodeId } from '../../compiler/ir/graph.ts';
 import type { OpKind } from '../../compiler/ops/kinds.ts';
 import { type GpuContext, describeAdapter, isSoftwareAdapter, openDevice } from '../../runtime/device.ts';
 import { planGraph } from '../../compiler/plan/buffers.ts';
+import type { KernelTarget } from '../../compiler/wgsl/render.ts';
 import { PlanExecutor } from '../../runtime/executor.ts';
 import { runReference } from '../../runtime/reference.ts';
 import { type Feeds, TestGraph, maxRelError, runOnGpu } from './harness.ts';
@@ -83,6 +85,11 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
     c('matmul broadcast [2,1,5,7] @ [3,4,7]ᵀ', (t) => t.b.op('matmul', [t.input([2, 1, 5, 7]), t.input([3, 4, 7])], { transA: false, transB: true })),
     c('matmul 64-tiles 70×33 @ 33×66', (t) => t.b.op('matmul', [t.input([70, 33]), t.input([33, 66])], { transA: false, transB: false })),
     c('matmul 64-tiles transA transB', (t) => t.b.op('matmul', [t.input([33, 70]), t.input([66, 33])], { transA: true, transB: true })),
+    // Batch folded into rows (A batched, B shared), and the cases that must not fold.
+    c('matmul folded [3,5,7] @ [4,7]ᵀ', (t) => t.b.op('matmul', [t.input([3, 5, 7]), t.input([4, 7])], { transA: false, transB: true })),
+    c('matmul folded [2,3,5,7] @ [1,7,4]', (t) => t.b.op('matmul', [t.input([2, 3, 5, 7]), t.input([1, 7, 4])], { transA: false, transB: false })),
+    c('matmul unfolded: A broadcast [1,5,7] @ [3,7,4]', (t) => t.b.op('matmul', [t.input([1, 5, 7]), t.input([3, 7, 4])], { transA: false, transB: false })),
+    c('matmul unfolded: transA [3,7,5]ᵀ @ [7,4]', (t) => t.b.op('matmul', [t.input([3, 7, 5]), t.input([7, 4])], { transA: true, transB: false })),
   ],
   reshape: [
     c('reshape of a param (copy)', (t) => t.b.reshape(t.param([2, 6]), [3, 4])),
@@ -167,12 +174,14 @@ function build2d(): Built {
 let ctx: GpuContext;
 const results = new Map<string, { gpu: Float32Array; ref: Float64Array }>();
 
-async function runSuite(b: Built, opts: { maxWorkgroupsPerDim?: number } = {}): Promise<void> {
+const targets: KernelTarget[] = ['gpu', 'cpu'];
+
+async function runSuite(b: Built, target: KernelTarget, opts: { maxWorkgroupsPerDim?: number } = {}): Promise<void> {
   const ref = runReference(b.g, b.feeds);
-  const { values, exec } = await runOnGpu(ctx, b.g, b.feeds, b.roots.map((r) => r.node), opts);
+  const { values, exec } = await runOnGpu(ctx, b.g, b.feeds, b.roots.map((r) => r.node), { ...opts, target });
   exec.destroy();
   fusedKernels = Math.max(fusedKernels, planGraph(b.g, { roots: b.roots.map((r) => r.node), keep: [] }).kernels.filter((k) => k.nodes.length > 1).length);
-  for (const r of b.roots) results.set(r.name, { gpu: values.get(r.node)!, ref: ref[r.node]!.data });
+  for (const r of b.roots) results.set(`${target}: ${r.name}`, { gpu: values.get(r.node)!, ref: ref[r.node]!.data });
 }
 
 let fusedKernels = 0;
@@ -181,8 +190,10 @@ const grid2d = build2d();
 
 beforeAll(async () => {
   ctx = await openDevice();
-  await runSuite(main);
-  await runSuite(grid2d, { maxWorkgroupsPerDim: 4 });
+  for (const target of targets) {
+    await runSuite(main, target);
+    await runSuite(grid2d, target, { maxWorkgroupsPerDim: 4 });
+  }
 });
 
 afterAll(() => ctx?.close());
@@ -199,10 +210,10 @@ describe('WGSL kernels match the float64 reference', () => {
     expect(fusedKernels).toBeGreaterThanOrEqual(3);
   });
 
-  for (const r of [...main.roots, ...grid2d.roots]) it(`${r.op}: ${r.name}`, () => check(r.name));
+  for (const target of targets) for (const r of [...main.roots, ...grid2d.roots]) it(`${target} ${r.op}: ${r.name}`, () => check(`${target}: ${r.name}`));
 
   it('dropout keeps about 1 - p and matches the reference bit for bit', () => {
-    const r = results.get('dropout_mask p=0.3')!;
+    const r = results.get('gpu: dropout_mask p=0.3')!;
     const kept = r.gpu.filter((v) => v !== 0).length / r.gpu.length;
     expect(kept).toBeGreaterThan(0.5);
     expect(kept).toBeLessThan(0.9);
@@ -210,7 +221,7 @@ describe('WGSL kernels match the float64 reference', () => {
   });
 
   it('gelu is accurate to 1e-6 relative where it is not tiny', () => {
-    const r = results.get('gelu over [-8, 8] and tails')!;
+    const r = results.get('gpu: gelu over [-8, 8] and tails')!;
     r.ref.forEach((v, i) => {
       if (Math.abs(v) > 1e-3) expect(Math.abs(r.gpu[i]! - v) / Math.abs(v)).toBeLessThan(1e-6);
     });

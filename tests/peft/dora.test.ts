@@ -3,6 +3,7 @@
  * detached; m starts as the row norms of W (the `row_norm` init).
  */
 import { describe, expect, it } from 'vitest';
+import { initialParams } from '../../runtime/params.ts';
 import { addedCount, B, compile, expectClose, gradCheck, gradients, initParams, linearInputs, linearModel, linearRows, matmul, mse, randomParams, run, type Params } from './helpers.ts';
 
 const text = linearModel(`
@@ -48,6 +49,18 @@ describe('DoRA', () => {
     const W = init.get('lin.weight')!;
     const m = init.get('lin.lora_magnitude_vector')!;
     for (let o = 0; o < 4; o++) expect(m[o]).toBeCloseTo(Math.hypot(...W.slice(o * 5, o * 5 + 5)), 6);
+  });
+
+  it('takes m from the loaded base weight when weights are given (as peft wraps a pretrained layer)', () => {
+    const fe = compile(text, 'dora');
+    const loaded = Float32Array.from({ length: 20 }, (_, i) => Math.sin(i + 1) * 3);
+    const init = initialParams(fe.forward, 0, new Map([['lin.weight', loaded]]));
+    expect(init.get('lin.weight')).toBe(loaded);
+    const m = init.get('lin.lora_magnitude_vector')!;
+    for (let o = 0; o < 4; o++) expect(m[o]).toBeCloseTo(Math.hypot(...loaded.slice(o * 5, o * 5 + 5)), 5);
+    // A magnitude that is itself given (a saved adapter) is kept as is.
+    const saved = Float32Array.of(1, 2, 3, 4);
+    expect(initialParams(fe.forward, 0, new Map([['lin.weight', loaded], ['lin.lora_magnitude_vector', saved]])).get('lin.lora_magnitude_vector')).toBe(saved);
   });
 
   it('is a no-op at initialisation (up to the f32 rounding of m)', () => {
