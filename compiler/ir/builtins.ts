@@ -127,6 +127,46 @@ function unary(op: UnaryOp, doc: string): Builtin {
   });
 }
 
+const REDUCTIONS = ['mean', 'sum', 'none'] as const;
+
+/** A string argument that must be one of `options`, with a did-you-mean. */
+function choice<O extends string>(a: Args, k: string, options: readonly O[]): O {
+  const v = a[k]!.value;
+  const list = options.map((o) => `"${o}"`).join(', ');
+  if (v.kind !== 'string') throw new CompileError(error('type', `\`${k}\` must be a string, one of ${list}; got ${describeValue(v)}`, a[k]!.span));
+  if ((options as readonly string[]).includes(v.v)) return v.v as O;
+  throw new CompileError(error('value', `unknown ${k} "${v.v}"`, a[k]!.span, suggestion(v.v, options, `\`${k}\` is one of ${list}`)));
+}
+
+/** A concrete int argument (a token or label id). */
+function intArg(a: Args, k: string, what: string): number {
+  const v = a[k]!.value;
+  if (v.kind === 'int' && isConcrete(v.v)) return v.v;
+  throw new CompileError(error('type', `\`${k}\` must be ${what}, got ${describeValue(v)}`, a[k]!.span));
+}
+
+/** A non-negative int argument (a token id such as [PAD]'s). */
+function tokenId(a: Args, k: string, what: string): number {
+  const n = intArg(a, k, what);
+  if (n < 0) throw new CompileError(error('value', `\`${k}\` must be ${what} ≥ 0, got ${n}`, a[k]!.span));
+  return n;
+}
+
+/** Column `k` of a one-hot [...shape, C] as f32 [...shape]: 1 where the label is k. */
+function equalsColumn(b: GraphBuilder, oneHot: NodeId, k: number, shape: readonly Dim[], at: Span): NodeId {
+  const C = b.shape(oneHot)[shape.length] as number;
+  const col = C === 1 ? oneHot : b.op('slice', [oneHot], { ranges: [...shape.map(() => ({ start: 0, stop: null })), { start: k, stop: k + 1 }] }, at);
+  return b.reshape(col, shape, at);
+}
+
+/**
+ * f32 [...ids] that is 1 where the i32 `ids` equal `k` (≥ 0), else 0: column k of
+ * one_hot(ids, k + 1). The IR compares only f32 tensors, and one_hot is its one i32 → f32 op.
+ */
+function equalsId(b: GraphBuilder, ids: NodeId, k: number, at: Span): NodeId {
+  return equalsColumn(b, b.op('one_hot', [ids], { classes: k + 1 }, at), k, b.shape(ids), at);
+}
+
 export const builtins: Readonly<Record<string, Builtin>> = {
   exp: unary('exp', 'elementwise e^x'),
   log: unary('log', 'elementwise natural log'),
@@ -253,16 +293,64 @@ export const builtins: Readonly<Record<string, Builtin>> = {
   one_hot: define('one_hot', 'f32 one-hot rows of i32 labels', [{ name: 'labels' }, { name: 'classes' }], (ops, a, at) =>
     tensor(ops.b.op('one_hot', [T(ops, a, 'labels')], { classes: ops.intOf(a.classes!.value, a.classes!.span) }, at)),
   ),
+  attention_mask: define(
+    'attention_mask',
+    "f32 mask of i32 token ids, Hugging Face's `attention_mask`: 1 at tokens, 0 where the id is `pad` (default 0, BERT's [PAD])",
+    [{ name: 'ids' }, { name: 'pad', default: { kind: 'int', v: 0 } }],
+    (ops, a, at) => {
+      const b = ops.b;
+      const ids = T(ops, a, 'ids');
+      if (b.node(ids).dtype !== 'i32') throw new CompileError(error('type', `\`ids\` must be i32 token ids, got an ${b.node(ids).dtype} tensor`, a.ids!.span));
+      const pad = tokenId(a, 'pad', 'an int token id');
+      return tensor(b.sub(b.scalar(1, at), equalsId(b, ids, pad, at), at));
+    },
+  ),
+  attention_bias: define(
+    'attention_bias',
+    'additive attention mask f32[B, 1, 1, cols] from a key mask f32[B, S] (1 = attend, 0 = masked): 0 where the key is kept, −1e9 where masked; the cols − S leading columns (prefixes, prompts) always visible; none for a none mask',
+    [{ name: 'mask' }, { name: 'cols', default: NONE }],
+    (ops, a, at) => {
+      if (a.mask!.value.kind === 'none') return NONE;
+      const b = ops.b;
+      const mask = T(ops, a, 'mask');
+      const node = b.node(mask);
+      if (node.dtype !== 'f32') {
+        throw new CompileError(error('type', `\`mask\` must be an f32 key mask (1 = attend, 0 = masked), got an ${node.dtype} tensor`, a.mask!.span, { help: 'make one from token ids with `attention_mask(ids, pad)`' }));
+      }
+      if (node.shape.length !== 2) throw new CompileError(error('shape', `\`mask\` must be [B, S] (one row of keys per batch item), got ${shapeToString(node.shape)}`, a.mask!.span));
+      const [batch, keys] = node.shape as [Dim, Dim];
+      // `cols` may be symbolic when it is the mask's own width (a sequence length bound at run time).
+      const cv = a.cols!.value;
+      if (cv.kind !== 'none' && cv.kind !== 'int') throw new CompileError(error('type', `\`cols\` must be an int (the number of keys, e.g. \`size(k, 2)\`), got ${describeValue(cv)}`, a.cols!.span));
+      const cols: Dim = cv.kind === 'int' ? cv.v : keys;
+      if (cols !== keys) {
+        if (!isConcrete(cols) || !isConcrete(keys)) throw new CompileError(error('shape', `cannot widen a mask over ${keys} keys to ${cols} columns: the sizes must be concrete`, a.cols!.span));
+        if (cols < keys) throw new CompileError(error('shape', `\`cols\` (${cols}) must be at least the mask's width (${keys})`, a.cols!.span, { help: 'pass the number of keys, e.g. `size(k, 2)`' }));
+      }
+      // (m − 1) · 1e9: −1e9 as causal_mask (exp underflows to exactly 0 in the softmax, in f32
+      // and f64), and +0 on kept keys.
+      let bias = b.mul(b.sub(mask, b.scalar(1, at), at), b.scalar(1e9, at), at);
+      if (cols !== keys) bias = b.op('pad', [bias], { before: [0, (cols as number) - (keys as number)], after: [0, 0] }, at);
+      return tensor(b.reshape(bias, [batch, 1, 1, cols], at));
+    },
+  ),
   cross_entropy: define(
     'cross_entropy',
-    'mean cross-entropy of logits[..., C] against i32 labels[...], with optional label smoothing',
-    [{ name: 'logits' }, { name: 'labels' }, { name: 'smoothing', default: { kind: 'float', v: 0 } }],
+    'cross-entropy of logits[..., C] against i32 labels[...], with optional label smoothing; labels equal to `ignore` contribute nothing; `reduction` "mean" (over the counted labels), "sum" or "none"',
+    [
+      { name: 'logits' },
+      { name: 'labels' },
+      { name: 'smoothing', default: { kind: 'float', v: 0 } },
+      { name: 'ignore', default: NONE },
+      { name: 'reduction', default: { kind: 'string', v: 'mean' } },
+    ],
     (ops, a, at) => {
       const b = ops.b;
       const logits = T(ops, a, 'logits');
       const labels = T(ops, a, 'labels');
       const ls = b.shape(logits);
       const ys = b.shape(labels);
+      if (b.node(logits).dtype !== 'f32') throw new CompileError(error('type', 'cross_entropy logits must be f32', a.logits!.span));
       if (b.node(labels).dtype !== 'i32') throw new CompileError(error('type', 'cross_entropy labels must be i32', a.labels!.span));
       if (ls.length !== ys.length + 1 || ys.some((d, i) => ls[i] !== d)) {
         throw new CompileError(error('shape', `cross_entropy needs logits [..., C] and labels [...] with the same leading axes, got ${shapeToString(ls)} and ${shapeToString(ys)}`, at));
@@ -271,16 +359,37 @@ export const builtins: Readonly<Record<string, Builtin>> = {
       if (!isConcrete(classes)) throw new CompileError(error('shape', 'the class axis of the logits must be concrete', a.logits!.span));
       const eps = num(a, 'smoothing');
       if (!(eps >= 0 && eps < 1)) throw new CompileError(error('value', `smoothing must be in [0, 1), got ${eps}`, a.smoothing!.span));
+      const ignore = a.ignore!.value.kind === 'none' ? undefined : intArg(a, 'ignore', 'an int label id or none');
+      const reduction = choice(a, 'reduction', REDUCTIONS);
       const lp = b.op('log_softmax', [logits], {}, at);
       const last = ls.length - 1;
-      const picked = b.sum(b.mul(b.op('one_hot', [labels], { classes }, at), lp, at), [last], false, at);
+      const oneHot = b.op('one_hot', [labels], { classes }, at);
+      const picked = b.sum(b.mul(oneHot, lp, at), [last], false, at);
       let perItem = b.neg(picked, at);
       if (eps > 0) {
         // Label smoothing as PyTorch defines it: (1-ε)·nll + ε·mean over classes of -log p.
         const uniform = b.neg(meanOver(b, lp, [last], false, at), at);
         perItem = b.add(b.mul(perItem, b.scalar(1 - eps, at), at), b.mul(uniform, b.scalar(eps, at), at), at);
       }
-      return tensor(meanOver(b, perItem, [...Array(ys.length).keys()], false, at));
+      const all = [...Array(ys.length).keys()];
+      if (ignore === undefined) {
+        if (reduction === 'none') return tensor(perItem);
+        return tensor(reduction === 'sum' ? b.sum(perItem, all, false, at) : meanOver(b, perItem, all, false, at));
+      }
+      // 1 where the label counts. An `ignore` inside [0, C) is a column of the one-hot; outside
+      // it (PyTorch's −100), every label outside [0, C), whose one-hot row is all zero, is ignored.
+      const kept =
+        ignore >= 0 && ignore < classes
+          ? b.sub(b.scalar(1, at), equalsColumn(b, oneHot, ignore, ys, at), at)
+          : b.sum(oneHot, [last], false, at);
+      const masked = b.mul(perItem, kept, at);
+      if (reduction === 'none') return tensor(masked);
+      const total = b.sum(masked, all, false, at);
+      if (reduction === 'sum') return tensor(total);
+      // PyTorch's ignore_index mean: over the counted labels only; 0 (not 0/0) when none counts.
+      const count = b.sum(kept, all, false, at);
+      const zero = b.op('eq', [count, b.scalar(0, at)], {}, at);
+      return tensor(b.div(total, b.add(count, zero, at), at));
     },
   ),
 };
