@@ -129,7 +129,7 @@ program
   .option('--data <spec>', 'training data: synthetic, vqa-rad:PATH, slake:PATH, instruction:PATH', 'synthetic')
   .option('--vocab <path>', 'tokenizer vocabulary (vocab.txt or tokenizer.json) for vqa-rad/slake/instruction data')
   .option('--eval-data <spec>', 'evaluation items (default: synthetic-vqa:64 for --data synthetic, else --data)')
-  .option('--steps <n>', 'optimizer steps per tune', int('--steps'), 200)
+  .option('--steps <n>', 'optimizer steps per tune', int('--steps'), 100)
   .option('--batch <n>', 'batch size', int('--batch'), 16)
   .option('--lr <x>', 'learning rate (AdamW)', float, 1e-3)
   .option('--weight-decay <x>', 'AdamW decoupled weight decay', (v: string) => Number(v), 0.0)

@@ -48,6 +48,7 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
   try {
     if (!o.json) log(`milec sweep: ${tunes.length} tunes × ${o.steps} steps on ${ctx.description}`);
     for (const tune of tunes) {
+      const t0 = performance.now();
       const fe = compileFrontEnd({ file, tune, model: o.model, training: true });
       if (report(fe)) return 1;
       const inf = compileFrontEnd({ file, tune, model: o.model, training: false });
@@ -76,6 +77,7 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
         metadata: { model: model.name, tune, source: file, seed: String(o.seed) },
       };
       const trainer = await Trainer.create(ctx, train!, cfg);
+      const t1 = performance.now();
       let losses: number[] = [];
       let msPerStep = NaN;
       let diverged = false;
@@ -114,10 +116,12 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
       }
       const measured = trainer.backend.plan.peakBytes;
       let acc: { open: number | null; closed: number | null; global: number | null } = { open: null, closed: null, global: null };
+      let t2 = performance.now();
       if (!diverged) {
         const source = openEvalSource(evalSpec, inf.result!.forward, model, o.seed, o.vocab);
         const evalBindings = { ...bindings };
         delete (evalBindings as Record<string, number>).B;
+        t2 = performance.now();
         acc = (await evaluateVqa(ctx, inf.result!.forward, params, source, { beams: o.beams, bindings: evalBindings })).accuracy;
       }
       const ps = train!.params;
@@ -138,8 +142,10 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
         losses,
       };
       rows.push(row);
-      if (o.json) process.stdout.write(JSON.stringify({ ...row, losses: undefined, lossFirst: losses[0], lossLast: losses[losses.length - 1], diverged }) + '\n');
-      else log(`  ${tune}: loss ${losses[0]?.toFixed(3)} -> ${losses[losses.length - 1]?.toFixed(3)}${diverged ? ' (diverged)' : ''}, global ${row.global === undefined ? '–' : (100 * row.global).toFixed(1) + '%'}, ${row.msPerStep.toFixed(0)} ms/step`);
+      // Where a tune's wall time went: compiling (front end, kernels, pipelines), training, evaluating.
+      const seconds = { compile: (t1 - t0) / 1000, train: (t2 - t1) / 1000, eval: (performance.now() - t2) / 1000 };
+      if (o.json) process.stdout.write(JSON.stringify({ ...row, losses: undefined, lossFirst: losses[0], lossLast: losses[losses.length - 1], diverged, seconds }) + '\n');
+      else log(`  ${tune}: loss ${losses[0]?.toFixed(3)} -> ${losses[losses.length - 1]?.toFixed(3)}${diverged ? ' (diverged)' : ''}, global ${row.global === undefined ? '–' : (100 * row.global).toFixed(1) + '%'}, ${row.msPerStep.toFixed(0)} ms/step; ${seconds.compile.toFixed(1)} s compiling, ${seconds.train.toFixed(1)} s training, ${seconds.eval.toFixed(1)} s evaluating`);
     }
   } finally {
     ctx.close();

@@ -25,6 +25,21 @@ export interface RunOptions {
   update?: AdamWStep;
 }
 
+interface CompiledKernel {
+  shader: ShaderModule;
+  module: GPUShaderModule;
+  layout: GPUBindGroupLayout;
+  pipeline: Promise<GPUComputePipeline>;
+}
+
+/**
+ * Pipelines per device, by kernel text. Kernel text is a pure function of op and shapes, so
+ * the executors of one process (a sweep's tunes, train then eval, beam search's plans) share
+ * every kernel they have in common — a frozen ViT's forward is the same in every tune —
+ * and compile it once.
+ */
+const pipelineCache = new WeakMap<GPUDevice, Map<string, CompiledKernel>>();
+
 /** Pops the error scopes pushed by `pushScopes` into one message, or null. */
 async function popScopes(device: GPUDevice, n: number): Promise<string | null> {
   const msgs: string[] = [];
@@ -69,8 +84,9 @@ export class PlanExecutor {
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     this.buffers = plan.buffers.map((b) => device.createBuffer({ label: `b${b.id} ${b.kind} ${b.label}`, size: b.bytes, usage }));
 
-    // One module, layout and pipeline per distinct kernel text.
-    const kinds = new Map<string, { layout: GPUBindGroupLayout; pipeline: Promise<GPUComputePipeline> }>();
+    // One module, layout and pipeline per distinct kernel text, shared across executors.
+    let kinds = pipelineCache.get(device);
+    if (!kinds) pipelineCache.set(device, (kinds = new Map()));
     const modules: { shader: ShaderModule; module: GPUShaderModule }[] = [];
     const pending: Promise<GPUComputePipeline>[] = [];
     this.dispatches = plan.steps.map((s, i) => {
@@ -92,8 +108,10 @@ export class PlanExecutor {
           layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
           compute: { module, entryPoint: s.shader.entryPoint },
         });
-        k = { layout, pipeline };
+        k = { shader: s.shader, module, layout, pipeline };
         kinds.set(s.shader.code, k);
+      } else if (!modules.some((m) => m.module === k!.module)) {
+        modules.push({ shader: s.shader, module: k.module });
       }
       pending.push(k.pipeline);
       const bindGroup = device.createBindGroup({

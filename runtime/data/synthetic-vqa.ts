@@ -22,7 +22,9 @@
  * answers are uniform (chance: 50% closed, 1/3 or 1/2 open), and the answer is still a pure
  * function of the image parameters (`answerFor`), which is what makes the set learnable: the
  * visual evidence (ring/lung fields/liver, bright disks' side, size and number) is large and
- * high-contrast even at 32×32.
+ * high-contrast even at 32×32: lesions are white (1.0) disks of 2–4 pixels' radius there, and
+ * no anatomy is brighter than 0.72 (with ±0.03 noise), so "is there a lesion?" is a matter of
+ * the brightest pixels, not of telling a lesion from the skull ring or the spine.
  *
  * Determinism: as runtime/data/synthetic.ts, example i of a split is a pure function of
  * (seed, split, i), so batch(step) is random-access and resumable.
@@ -188,9 +190,9 @@ export function syntheticVqaExample(seed: number, split: Split, index: number): 
   const scale = rng.range(0.93, 1.05);
   const lesions: LesionSpec[] = [];
   for (let j = 0; j < count; j++) {
-    const u = side === 'left' ? rng.range(0.27, 0.39) : rng.range(0.61, 0.73);
+    const u = side === 'left' ? rng.range(0.25, 0.35) : rng.range(0.65, 0.75);
     const v = count === 1 ? rng.range(0.36, 0.62) : j === 0 ? rng.range(0.3, 0.4) : rng.range(0.58, 0.68);
-    const r = size === 'small' ? rng.range(0.045, 0.06) : rng.range(0.09, 0.11);
+    const r = size === 'small' ? rng.range(0.06, 0.075) : rng.range(0.11, 0.13);
     lesions.push({ u, v, r });
   }
   const params: ScanParams = { organ, count, side, size, du, dv, scale, lesions, noise: rng.next() };
@@ -213,7 +215,7 @@ export function renderScan(p: ScanParams, size: number): Float32Array {
       let val = 0.02;
       if (p.organ === 'brain') {
         const d = ell(u, v, cu, cv, 0.4 * s, 0.4 * s);
-        if (d <= 1) val = d >= 0.78 ? 0.85 : 0.42;
+        if (d <= 1) val = d >= 0.78 ? 0.7 : 0.42;
       } else if (p.organ === 'lung') {
         if (ell(u, v, cu, cv, 0.45 * s, 0.34 * s) <= 1) {
           val = 0.5;
@@ -225,10 +227,10 @@ export function renderScan(p: ScanParams, size: number): Float32Array {
           val = 0.38;
           if (ell(u, v, cu - 0.13 * s, cv - 0.05, 0.17 * s, 0.13 * s) <= 1) val = 0.6;
           if (ell(u, v, cu - 0.16 * s, cv + 0.16, 0.05 * s, 0.06 * s) <= 1 || ell(u, v, cu + 0.16 * s, cv + 0.16, 0.05 * s, 0.06 * s) <= 1) val = 0.55;
-          if (ell(u, v, cu, cv + 0.24 * s, 0.045 * s, 0.045 * s) <= 1) val = 0.9;
+          if (ell(u, v, cu, cv + 0.24 * s, 0.045 * s, 0.045 * s) <= 1) val = 0.72;
         }
       }
-      for (const l of p.lesions) if (ell(u, v, l.u, l.v, l.r, l.r) <= 1) val = 0.97;
+      for (const l of p.lesions) if (ell(u, v, l.u, l.v, l.r, l.r) <= 1) val = 1;
       const n = pcgHash((p.noise ^ pcgHash(y * size + x)) >>> 0) / 4294967296;
       out[y * size + x] = Math.min(1, Math.max(0, val + (n - 0.5) * 0.06));
     }

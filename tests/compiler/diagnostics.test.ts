@@ -46,7 +46,7 @@ const cases: Case[] = [
   { name: 'unknown module argument', src: model(okBody).replace('Linear(dim, classes)', 'Linear(dim, classes, biass = false)'), message: '`Linear` has no argument `biass`', where: 'biass', help: 'did you mean `bias`?' },
   { name: 'missing module argument', src: model(okBody).replace('Linear(dim, classes)', 'Linear(dim)'), message: '`Linear` needs argument `out` (int)', where: 'Linear(dim)' },
   { name: 'argument of the wrong type', src: model(okBody).replace('Linear(dim, classes)', 'Linear(dim, 2.5)'), message: 'argument `out` is int, got float 2.5', where: '2.5' },
-  { name: 'too many module arguments', src: model(okBody).replace('Linear(dim, classes)', 'Linear(dim, classes, true, 4)'), message: '`Linear` takes 3 argument(s), got more', where: '4)' },
+  { name: 'too many module arguments', src: model(okBody).replace('Linear(dim, classes)', 'Linear(dim, classes, true, 0.02, 4)'), message: '`Linear` takes 4 argument(s), got more', where: '4)' },
   { name: 'width mismatch at a module call', src: model(okBody.replace('head(mean(x, dim = 1))', 'head(mean(x, dim = 2))')), message: /expects `x` f32\[\.\.\., in\], got f32\[B, 4\] \(in = 8, but axis 1 is 4\)/, where: 'mean(x, dim = 2)' },
   { name: 'dtype mismatch at a module call', src: model(okBody.replace('embed(tokens)', 'embed(embed(tokens))')), message: /expects `ids` i32\[\.\.\.\], got f32/, where: 'embed(tokens))' },
   { name: 'matmul inner dimensions', src: model(`    let x = embed(tokens) @ embed(tokens)\n    loss mean(x)`), message: /matmul inner dimensions differ: \[B, 4, 8\] @ \[B, 4, 8\] \(8 vs 4\)/, where: 'embed(tokens) @' },

@@ -38,7 +38,7 @@ describe('synthetic medical VQA', () => {
       expect(img.every((v) => v >= 0 && v <= 1)).toBe(true);
       let left = 0;
       let right = 0;
-      for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) if (img[y * S + x]! > 0.93) (x < S / 2 ? left++ : right++);
+      for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) if (img[y * S + x]! > 0.85) (x < S / 2 ? left++ : right++);
       if (ex.params.count === 0) expect(left + right).toBe(0);
       else if (ex.params.side === 'left') expect(left > 0 && right === 0).toBe(true);
       else expect(right > 0 && left === 0).toBe(true);
