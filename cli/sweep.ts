@@ -12,6 +12,7 @@ import { loadProgram } from '../compiler/sema/load.ts';
 import { DataError, openDataset } from '../runtime/data/index.ts';
 import { openDevice } from '../runtime/device.ts';
 import { initialParams } from '../runtime/params.ts';
+import { loadWeights, WeightsError, weightsSources } from '../runtime/weights.ts';
 import { type SweepReport, type SweepRow, sweepCsv, sweepHtml, sweepJson, sweepMarkdown } from '../runtime/report/sweep.ts';
 import { NonFiniteLossError, type TrainConfig, Trainer } from '../runtime/train.ts';
 import { report } from './compile.ts';
@@ -22,7 +23,7 @@ import { suggestion } from '../compiler/diag/diagnostic.ts';
 
 /** The training options a sweep shares with `milec train`, plus its own. */
 export interface SweepCliOptions
-  extends Pick<TrainCliOptions, 'model' | 'data' | 'vocab' | 'steps' | 'batch' | 'lr' | 'weightDecay' | 'seed' | 'dim' | 'out' | 'json' | 'software'> {
+  extends Pick<TrainCliOptions, 'model' | 'data' | 'vocab' | 'steps' | 'batch' | 'lr' | 'weightDecay' | 'seed' | 'dim' | 'out' | 'json' | 'software' | 'weights' | 'weightsMap' | 'allowMissing'> {
   tunes?: string;
   evalData?: string;
   beams: number;
@@ -81,8 +82,22 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
       let losses: number[] = [];
       let msPerStep = NaN;
       let diverged = false;
-      const params = initialParams(trainer.backend.graph, o.seed);
+      let params: Map<string, Float32Array>;
       try {
+        // Every tune starts from the same backbone: drawn from the seed, or loaded (--weights),
+        // which is how the study compares placements on one pretrained model.
+        let given: ReadonlyMap<string, Float32Array> | undefined;
+        if (o.weights) {
+          try {
+            const w = await loadWeights(weightsSources(o.weights, o.weightsMap ?? 'none'), trainer.backend.graph.params, { allowMissing: o.allowMissing });
+            given = w.values;
+            if (!o.json && tune === tunes[0]) for (const n of w.notes) log(`  ${n}`);
+          } catch (e) {
+            if (e instanceof WeightsError) throw new UserError(e.message);
+            throw e;
+          }
+        }
+        params = initialParams(trainer.backend.graph, o.seed, given);
         trainer.load(params);
         mkdirSync(cfg.outDir, { recursive: true });
         const bar =
@@ -150,7 +165,7 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
   } finally {
     ctx.close();
   }
-  const rep: SweepReport = { title: `milec sweep: ${file}`, source: file, data: `${o.data} (eval: ${evalSpec})`, device: ctx.description, rows };
+  const rep: SweepReport = { title: `milec sweep: ${file}`, source: file, data: `${o.data} (eval: ${evalSpec})${o.weights ? `; every tune from --weights ${o.weights}` : ''}`, device: ctx.description, rows };
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'sweep.md'), sweepMarkdown(rep));
   writeFileSync(join(o.out, 'sweep.csv'), sweepCsv(rep));

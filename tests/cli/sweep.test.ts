@@ -31,6 +31,24 @@ describe('milec sweep', () => {
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
   });
 
+  it('--weights starts every tune from the same loaded backbone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'milec-sweep-w-'));
+    // A full-parameter checkpoint to start from (one step of t_t_t).
+    const t = milec('train', 'examples/miss_tiny.mile', '--tune', 't_t_t', '--data', 'synthetic', '--steps', '1', '--batch', '2', '--out', join(dir, 'base'), '--json', '--eval-batches', '1');
+    expect(t.code, t.err).toBe(0);
+    const args = ['sweep', 'examples/miss_tiny.mile', '--tunes', 'f_f_lora_r4', '--steps', '1', '--batch', '2', '--beams', '1', '--eval-data', 'synthetic-vqa:2', '--json'];
+    const fresh = milec(...args, '--out', join(dir, 'a'));
+    const loaded = milec(...args, '--out', join(dir, 'b'), '--weights', join(dir, 'base', 'adapter.safetensors'));
+    expect(fresh.code, fresh.err).toBe(0);
+    expect(loaded.code, loaded.err).toBe(0);
+    const first = (r: { out: string }) => JSON.parse(r.out.trim().split('\n')[0]!).lossFirst as number;
+    expect(first(loaded)).not.toBe(first(fresh));
+    expect(JSON.parse(readFileSync(join(dir, 'b', 'sweep.json'), 'utf8')).data).toContain('--weights');
+    const bad = milec(...args, '--out', join(dir, 'c'), '--weights', join(dir, 'nope.safetensors'));
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('nope.safetensors');
+  });
+
   it('an unknown tune is a one-line error with a suggestion', () => {
     const r = milec('sweep', 'examples/miss_tiny.mile', '--tunes', 'f_f_lora_r5', '--steps', '1');
     expect(r.code).toBe(1);
