@@ -66,6 +66,7 @@ async function matmulTimes(ctx: GpuContext, n: number) {
   const mm = b.op('matmul', [x, y], { transA: false, transB: false });
   const g = b.build();
   const tiled = renderKernel(g, { id: 0, nodes: [mm], output: mm, inputs: [x, y] });
+  const register = renderKernel(g, { id: 0, nodes: [mm], output: mm, inputs: [x, y] }, { target: 'cpu' });
   const naive = {
     code: `@group(0) @binding(0) var<storage, read_write> o: array<f32>;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -109,8 +110,34 @@ async function matmulTimes(ctx: GpuContext, n: number) {
   };
   const tTiled = await time(tiled.code, tiled.entryPoint, tiled.workgroups);
   const tNaive = await time(naive.code, naive.entryPoint, naive.workgroups);
+  const tRegister = await time(register.code, register.entryPoint, register.workgroups);
   for (const buf of [o, a, bb]) buf.destroy();
-  return { tiled: tTiled, naive: tNaive, gflops: (2 * n ** 3) / (tTiled * 1e6) };
+  return { tiled: tTiled, naive: tNaive, register: tRegister, gflops: (2 * n ** 3) / (tTiled * 1e6) };
+}
+
+/** A MISS-tiny training step with the kernels of each target, on this one device. */
+async function targetStepTimes(ctx: GpuContext, tune: string) {
+  const fe = compileFrontEnd({ file: 'examples/miss_tiny.mile', tune, training: true }).result!;
+  const data = openDataset('synthetic', fe.model, 0);
+  const out: Record<string, { ms: number; dispatches: number }> = {};
+  for (const target of ['gpu', 'cpu'] as const) {
+    const cfg: TrainConfig = { steps: 0, batch: 16, lr: 1e-3, weightDecay: 0, seed: 0, bindings: { B: 16 }, checkpointEvery: 1e9, evalBatches: 0, outDir: '/tmp', metadata: {} };
+    const trainer = await Trainer.create({ ...ctx, target }, fe.train!, cfg);
+    try {
+      trainer.load(initialParams(trainer.backend.graph, 0));
+      for (let i = 0; i < 2; i++) await trainer.step(data, i);
+      const ms: number[] = [];
+      for (let i = 0; i < Math.max(3, Math.floor(reps / 2)); i++) {
+        const t = performance.now();
+        await trainer.step(data, 2 + i);
+        ms.push(performance.now() - t);
+      }
+      out[target] = { ms: median(ms), dispatches: trainer.executor.dispatchCount };
+    } finally {
+      trainer.destroy();
+    }
+  }
+  return out as Record<'gpu' | 'cpu', { ms: number; dispatches: number }>;
 }
 
 function planTimes() {
@@ -142,6 +169,9 @@ try {
   const n = Number(process.env.BENCH_MATMUL ?? 512);
   const mm = await matmulTimes(ctx, n);
   console.log(`matmul ${n}³: tiled ${mm.tiled.toFixed(1)} ms (${mm.gflops.toFixed(2)} GFLOP/s), naive ${mm.naive.toFixed(1)} ms — tiled is ${(mm.naive / mm.tiled).toFixed(2)}× faster`);
+  console.log(`matmul ${n}³, kernel targets: gpu (workgroup-memory tiles) ${mm.tiled.toFixed(1)} ms, cpu (register tiles, no barriers) ${mm.register.toFixed(1)} ms — ${(mm.tiled / mm.register).toFixed(2)}× on this device`);
+  const tt = await targetStepTimes(ctx, 'f_f_lora_r8');
+  console.log(`MISS-tiny f_f_lora_r8 step, batch 16: gpu kernels ${tt.gpu.ms.toFixed(1)} ms (${tt.gpu.dispatches} dispatches), cpu kernels ${tt.cpu.ms.toFixed(1)} ms (${tt.cpu.dispatches}) — ${(tt.gpu.ms / tt.cpu.ms).toFixed(2)}× on this device (${ctx.target} is what it gets)`);
   const pl = planTimes();
   console.log(`plan of MISS (361M parameters), ${pl.tunes} tunes: median ${pl.median.toFixed(0)} ms, worst ${pl.worst.toFixed(0)} ms per tune (in-process)`);
 } finally {
