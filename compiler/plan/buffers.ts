@@ -74,6 +74,8 @@ export interface PlanOptions extends RenderOptions {
   optimizer?: boolean;
   /** Inline single-use elementwise producers into their consumers (default on). */
   fuse?: boolean;
+  /** Compute single-use matmuls inside their elementwise consumers (default: as `fuse`). */
+  epilogue?: boolean;
 }
 
 /** Storage buffers need a non-zero size that is a multiple of 4. */
@@ -86,7 +88,7 @@ const numelOf = (g: Graph, id: NodeId): number => concreteShape(g.nodes[id]!.sha
 
 export function planGraph(g: Graph, opts: PlanOptions): Plan {
   const keep = [...new Set(opts.keep)];
-  const kernels = schedule(g, [...new Set([...opts.roots, ...keep])], { fuse: opts.fuse, target: opts.target });
+  const kernels = schedule(g, [...new Set([...opts.roots, ...keep])], { fuse: opts.fuse, epilogue: opts.epilogue, target: opts.target });
   const buffers: PlanBuffer[] = [];
   const nodeBuffer = new Map<NodeId, number>();
   const alloc = (bytes: number, kind: BufferKind, label: string): number => {

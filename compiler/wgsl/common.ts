@@ -58,6 +58,11 @@ export interface RenderCtx<K extends OpKind> {
   readonly src: readonly SrcAccess[];
   readonly maxWg: number;
   readonly target: KernelTarget;
+  /**
+   * The WGSL statement that stores `value` at flat output index `idx`. Renderers that can
+   * be a kernel's `core` (matmul) store through it, so an epilogue op applies on the way.
+   */
+  store(idx: string, value: string): string;
 }
 
 export const wgslType = (d: DType): string => (d === 'i32' ? 'i32' : 'f32');

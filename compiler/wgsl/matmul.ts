@@ -120,7 +120,7 @@ ${rows.map((i) => `    let a${i} = ${aAt(i)};`).join('\n')}
 ${cols.map((j) => `    let b${j} = ${bAt(j)};`).join('\n')}
 ${rows.flatMap((i) => cols.map((j) => `    acc[${i * RN + j}] = fma(a${i}, b${j}, acc[${i * RN + j}]);`)).join('\n')}
   }
-${rows.flatMap((i) => cols.map((j) => `  if (m0 + ${i}u < ${u32Lit(M)} && n0 + ${j}u < ${u32Lit(N)}) { ${OUT}[obase + (m0 + ${i}u) * ${u32Lit(N)} + n0 + ${j}u] = acc[${i * RN + j}]; }`)).join('\n')}
+${rows.flatMap((i) => cols.map((j) => `  if (m0 + ${i}u < ${u32Lit(M)} && n0 + ${j}u < ${u32Lit(N)}) { ${ctx.store(`obase + (m0 + ${i}u) * ${u32Lit(N)} + n0 + ${j}u`, `acc[${i * RN + j}]`)} }`)).join('\n')}
 }
 `;
   return { code, workgroups: wg };
@@ -157,7 +157,7 @@ function renderTiledMatmul(ctx: RenderCtx<'matmul'>): KernelBody {
   for (let i = 0; i < t.RM; i++) {
     for (let j = 0; j < t.RN; j++) {
       stores.push(`  { let m = m0 + ty + ${i * TYM}u; let n = n0 + tx + ${j * TXN}u;
-    if (m < ${u32Lit(M)} && n < ${u32Lit(N)}) { ${OUT}[obase + m * ${u32Lit(N)} + n] = acc[${i * t.RN + j}]; } }`);
+    if (m < ${u32Lit(M)} && n < ${u32Lit(N)}) { ${ctx.store(`obase + m * ${u32Lit(N)} + n`, `acc[${i * t.RN + j}]`)} } }`);
     }
   }
   const code = `

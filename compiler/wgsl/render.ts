@@ -21,7 +21,7 @@ export type { KernelTarget, RenderOptions } from './common.ts';
 
 export interface ShaderModule {
   kernel: number;
-  /** The op of the kernel's output node (for plans and error messages). */
+  /** The op the kernel runs: its output node's, or its core's (a matmul with an epilogue). For plans, profiles and error messages. */
   op: OpKind;
   code: string;
   entryPoint: string;
@@ -90,7 +90,9 @@ export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}): Sha
   if (!k.nodes.includes(k.output)) throw new Error(`kernel ${k.id}: its nodes do not include its output %${k.output}`);
   // Fused producers become functions of the element index, named by position in the kernel
   // (not by node id, so identical kernels still share one pipeline).
-  const fused = k.nodes.filter((id) => id !== k.output);
+  // With an epilogue, the core (a matmul) is rendered and `output` applies at its stores.
+  const coreId = k.core ?? k.output;
+  const fused = k.nodes.filter((id) => id !== k.output && id !== coreId);
   const inlined = (s: NodeId) => (fused.includes(s) ? `fused${fused.indexOf(s)}` : undefined);
   const helperSet = new Set<string>();
   const fns: string[] = [];
@@ -100,7 +102,18 @@ export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}): Sha
     if (helpers) helperSet.add(helpers);
     fns.push(`fn ${inlined(id)}(i: u32) -> f32 {\n${body}}\n`);
   }
-  const node = g.nodes[k.output]! as Node;
+  let epilogue = '';
+  if (coreId !== k.output) {
+    const out = g.nodes[k.output]! as Node;
+    const core = g.nodes[coreId]!;
+    const src = out.src.map((s) =>
+      s === coreId ? { shape: concreteShape(core.shape), dtype: core.dtype, literal: undefined, at: () => 'v' } : sourceAccess(g, k, [s], inlined)[0]!,
+    );
+    const { body, helpers } = inlineBody(out, concreteShape(out.shape), src);
+    if (helpers) helperSet.add(helpers);
+    epilogue = `fn epilogue(i: u32, v: f32) -> f32 {\n${body}}\n`;
+  }
+  const node = g.nodes[coreId]! as Node;
   const shape = concreteShape(node.shape);
   const srcs = k.concatPart ? node.src.slice(k.concatPart.first, k.concatPart.first + k.concatPart.count) : node.src;
   const ctx: RenderCtx<OpKind> = {
@@ -114,13 +127,15 @@ export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}): Sha
     src: sourceAccess(g, k, srcs, inlined),
     maxWg: opts.maxWorkgroupsPerDim ?? 65535,
     target: opts.target ?? 'gpu',
+    store: (idx, value) => (epilogue ? `${OUT}[${idx}] = epilogue(${idx}, ${value});` : `${OUT}[${idx}] = ${value};`),
   };
   const body = render(ctx);
-  const decls = [`@group(0) @binding(0) var<storage, read_write> ${OUT}: array<${wgslType(node.dtype)}>;`];
+  const decls = [`@group(0) @binding(0) var<storage, read_write> ${OUT}: array<${wgslType(g.nodes[k.output]!.dtype)}>;`];
   k.inputs.forEach((id, i) => decls.push(`@group(0) @binding(${i + 1}) var<storage, read> ${inputVar(i)}: array<${wgslType(g.nodes[id]!.dtype)}>;`));
   // No node or kernel ids in the text: identical kernels share one pipeline.
   const ops = fused.length ? ` ⊃ ${fused.map((id) => g.nodes[id]!.op).join(', ')}` : '';
-  const code = `// ${node.op}${ops} -> [${shape.join(', ')}]\n${decls.join('\n')}\n${wgslPrelude}${dedupeHelpers(helperSet, body.code)}${fns.join('')}${body.code}`;
+  const then = epilogue ? ` → ${g.nodes[k.output]!.op}` : '';
+  const code = `// ${node.op}${ops}${then} -> [${shape.join(', ')}]\n${decls.join('\n')}\n${wgslPrelude}${dedupeHelpers(helperSet, body.code)}${fns.join('')}${epilogue}${body.code}`;
   return {
     kernel: k.id,
     op: node.op,

@@ -90,6 +90,15 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
     c('matmul folded [2,3,5,7] @ [1,7,4]', (t) => t.b.op('matmul', [t.input([2, 3, 5, 7]), t.input([1, 7, 4])], { transA: false, transB: false })),
     c('matmul unfolded: A broadcast [1,5,7] @ [3,7,4]', (t) => t.b.op('matmul', [t.input([1, 5, 7]), t.input([3, 7, 4])], { transA: false, transB: false })),
     c('matmul unfolded: transA [3,7,5]ᵀ @ [7,4]', (t) => t.b.op('matmul', [t.input([3, 7, 5]), t.input([7, 4])], { transA: true, transB: false })),
+    // Epilogues: the matmul is the core of its consumer's kernel, the op applied at the store.
+    c('epilogue: Linear bias add [2,37,19] @ [23,19]ᵀ + [23]', (t) =>
+      t.b.add(t.b.op('matmul', [t.input([2, 37, 19]), t.input([23, 19])], { transA: false, transB: true }), t.input([23]))),
+    c('epilogue: residual − matmul, transA, batched', (t) =>
+      t.b.sub(t.input([3, 5, 4]), t.b.op('matmul', [t.input([3, 7, 5]), t.input([3, 7, 4])], { transA: true, transB: false }))),
+    c('epilogue: 64-tile matmul times a fused gelu of a buffer', (t) =>
+      t.b.mul(t.b.op('matmul', [t.input([70, 33]), t.input([33, 66])], { transA: false, transB: false }), t.b.op('gelu', [t.input([70, 66])], {}))),
+    c('epilogue: a literal scale of a fused-prologue matmul', (t) =>
+      t.b.mul(t.b.op('matmul', [t.b.op('exp', [t.input([4, 9], { scale: 0.5 })], {}), t.input([9, 6])], { transA: false, transB: false }), t.b.scalar(0.25))),
   ],
   reshape: [
     c('reshape of a param (copy)', (t) => t.b.reshape(t.param([2, 6]), [3, 4])),
@@ -208,6 +217,13 @@ function check(name: string): void {
 describe('WGSL kernels match the float64 reference', () => {
   it('includes fused kernels (elementwise producers inlined into their consumers)', () => {
     expect(fusedKernels).toBeGreaterThanOrEqual(3);
+  });
+
+  it('includes epilogue kernels (a matmul computed inside its consumer), for both targets', () => {
+    for (const target of targets) {
+      const kernels = planGraph(main.g, { roots: main.roots.map((r) => r.node), keep: [], target }).kernels;
+      expect(kernels.filter((k) => k.core !== undefined).length, target).toBeGreaterThanOrEqual(4);
+    }
   });
 
   for (const target of targets) for (const r of [...main.roots, ...grid2d.roots]) it(`${target} ${r.op}: ${r.name}`, () => check(`${target}: ${r.name}`));
