@@ -213,7 +213,8 @@ export class CompiledModel<P extends string = string, TrainIn extends object = F
       if (!p.trainable) continue;
       const q = to.plan.params.find((x) => x.name === p.name);
       if (!q) continue;
-      enc.copyBufferToBuffer(from.buffers[p.buffer]!, 0, to.buffers[q.buffer]!, 0, p.numel * 4);
+      const [a, b] = [from.slots[p.buffer]!, to.slots[q.buffer]!];
+      enc.copyBufferToBuffer(a.buffer, a.offset, b.buffer, b.offset, p.numel * 4);
     }
     this.ctx.device.queue.submit([enc.finish()]);
     this.stale = false;

@@ -25,6 +25,40 @@ export interface RunOptions {
   update?: AdamWStep;
 }
 
+/** Where a plan buffer lives: its own GPU buffer, or a range of an arena. */
+export interface BufferSlot {
+  readonly buffer: GPUBuffer;
+  /** Byte offset of the range (a multiple of `minStorageBufferOffsetAlignment`). */
+  readonly offset: number;
+  readonly size: number;
+}
+
+/**
+ * Packs the optimizer's tensors so AdamW is one dispatch: every trainable parameter goes into
+ * one arena, its gradient, first and second moment at the same offsets of three more. A plan
+ * whose update buffers are shared or reused elsewhere keeps separate buffers (one AdamW
+ * dispatch per parameter, as before). Padding between ranges stays zero, where AdamW is a
+ * no-op.
+ */
+function arenaLayout(plan: Plan, alignBytes: number, maxBytes: number): { offsets: Map<number, number>; bytes: number } | undefined {
+  if (plan.updates.length < 2) return undefined;
+  const roles = new Set<number>();
+  for (const u of plan.updates) {
+    for (const slot of [u.param, u.grad, u.m, u.v]) {
+      if (roles.has(slot) || plan.buffers[slot]!.bytes !== u.numel * 4) return undefined;
+      roles.add(slot);
+    }
+  }
+  const offsets = new Map<number, number>();
+  let bytes = 0;
+  for (const u of plan.updates) {
+    for (const slot of [u.param, u.grad, u.m, u.v]) offsets.set(slot, bytes);
+    bytes += Math.ceil((u.numel * 4) / alignBytes) * alignBytes;
+  }
+  // One binding covers a whole arena: a full fine-tune of a large model does not fit in one.
+  return bytes <= maxBytes ? { offsets, bytes } : undefined;
+}
+
 interface CompiledKernel {
   shader: ShaderModule;
   module: GPUShaderModule;
@@ -58,8 +92,9 @@ function pushScopes(device: GPUDevice): number {
 }
 
 export class PlanExecutor {
-  /** GPU buffer of each plan slot. */
-  readonly buffers: GPUBuffer[];
+  /** Where each plan buffer lives on the device. */
+  readonly slots: BufferSlot[];
+  private readonly owned: GPUBuffer[] = [];
   /** Dispatches recorded by the last `run` (plan steps plus optimizer updates). */
   dispatchCount = 0;
   private readonly device: GPUDevice;
@@ -82,7 +117,22 @@ export class PlanExecutor {
     const device = (this.device = ctx.device);
     const scopes = pushScopes(device);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    this.buffers = plan.buffers.map((b) => device.createBuffer({ label: `b${b.id} ${b.kind} ${b.label}`, size: b.bytes, usage }));
+    const arena = arenaLayout(plan, device.limits.minStorageBufferOffsetAlignment, Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize));
+    const arenas = new Map<number, GPUBuffer>();
+    if (arena) {
+      for (const role of ['param', 'grad', 'm', 'v'] as const) {
+        const buffer = device.createBuffer({ label: `arena of trainable ${role}`, size: arena.bytes, usage });
+        this.owned.push(buffer);
+        for (const u of plan.updates) arenas.set(u[role], buffer);
+      }
+    }
+    this.slots = plan.buffers.map((b) => {
+      const inArena = arenas.get(b.id);
+      if (inArena) return { buffer: inArena, offset: arena!.offsets.get(b.id)!, size: b.bytes };
+      const buffer = device.createBuffer({ label: `b${b.id} ${b.kind} ${b.label}`, size: b.bytes, usage });
+      this.owned.push(buffer);
+      return { buffer, offset: 0, size: b.bytes };
+    });
 
     // One module, layout and pipeline per distinct kernel text, shared across executors.
     let kinds = pipelineCache.get(device);
@@ -117,11 +167,11 @@ export class PlanExecutor {
       const bindGroup = device.createBindGroup({
         label: `step ${i} (${s.shader.op})`,
         layout: k.layout,
-        entries: s.buffers.map((b, j) => ({ binding: j, resource: { buffer: this.buffers[b]! } })),
+        entries: s.buffers.map((b, j) => ({ binding: j, resource: this.slots[b]! })),
       });
       return { bindGroup, workgroups: s.shader.workgroups };
     });
-    this.stages = plan.updates.length ? [new AdamW(device, this.buffers, plan.updates)] : [];
+    this.stages = plan.updates.length ? [new AdamW(device, this.slots, plan.updates, arena ? arena.bytes / 4 : undefined)] : [];
     const created = popScopes(device, scopes);
     this.ready = (async () => {
       const compiled = await Promise.allSettled(pending);
@@ -158,7 +208,8 @@ export class PlanExecutor {
   writeParam(which: string | NodeId, data: Float32Array): void {
     const p = this.paramSlot(which);
     if (data.length !== p.numel) throw new Error(`parameter ${p.name} has ${p.numel} elements, got ${data.length}`);
-    this.device.queue.writeBuffer(this.buffers[p.buffer]!, 0, data as Float32Array<ArrayBuffer>);
+    const s = this.slots[p.buffer]!;
+    this.device.queue.writeBuffer(s.buffer, s.offset, data as Float32Array<ArrayBuffer>);
   }
 
   writeInput(which: string | NodeId, data: Float32Array | Int32Array): void {
@@ -167,14 +218,16 @@ export class PlanExecutor {
     if (data.length !== i.numel) throw new Error(`input ${i.name} has ${i.numel} elements, got ${data.length}`);
     const want = i.dtype === 'i32' ? 'Int32Array' : 'Float32Array';
     if (data.constructor.name !== want) throw new Error(`input ${i.name} is ${i.dtype}: pass an ${want}`);
-    this.device.queue.writeBuffer(this.buffers[i.buffer]!, 0, data as Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer>);
+    const s = this.slots[i.buffer]!;
+    this.device.queue.writeBuffer(s.buffer, s.offset, data as Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer>);
   }
 
   /** Overwrites buffers of the given kinds with `value` (NaN by default): tests use it to prove every element is written. */
   fill(kinds: readonly BufferKind[], value = NaN): void {
     for (const b of this.plan.buffers) {
       if (!kinds.includes(b.kind)) continue;
-      this.device.queue.writeBuffer(this.buffers[b.id]!, 0, new Float32Array(b.bytes / 4).fill(value));
+      const s = this.slots[b.id]!;
+      this.device.queue.writeBuffer(s.buffer, s.offset, new Float32Array(b.bytes / 4).fill(value));
     }
   }
 
@@ -220,7 +273,8 @@ export class PlanExecutor {
     pass.end();
     const stagings = reads.map((r) => {
       const s = this.stagingFor(r.id, r.bytes);
-      enc.copyBufferToBuffer(this.buffers[r.buffer]!, 0, s, 0, r.bytes);
+      const from = this.slots[r.buffer]!;
+      enc.copyBufferToBuffer(from.buffer, from.offset, s, 0, r.bytes);
       return s;
     });
     device.queue.submit([enc.finish()]);
@@ -278,7 +332,8 @@ export class PlanExecutor {
     const s = this.device.createBuffer({ label: `read b${slot}`, size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     try {
       const enc = this.device.createCommandEncoder();
-      enc.copyBufferToBuffer(this.buffers[slot]!, 0, s, 0, bytes);
+      const from = this.slots[slot]!;
+      enc.copyBufferToBuffer(from.buffer, from.offset, s, 0, bytes);
       this.device.queue.submit([enc.finish()]);
       await s.mapAsync(GPUMapMode.READ);
       this.ctx.check();
@@ -310,12 +365,13 @@ export class PlanExecutor {
   writeMoments(name: string, m: Float32Array, v: Float32Array): void {
     const u = this.update(name);
     if (m.length !== u.numel || v.length !== u.numel) throw new Error(`parameter ${name} has ${u.numel} elements, got moments of ${m.length} and ${v.length}`);
-    this.device.queue.writeBuffer(this.buffers[u.m]!, 0, m as Float32Array<ArrayBuffer>);
-    this.device.queue.writeBuffer(this.buffers[u.v]!, 0, v as Float32Array<ArrayBuffer>);
+    const [sm, sv] = [this.slots[u.m]!, this.slots[u.v]!];
+    this.device.queue.writeBuffer(sm.buffer, sm.offset, m as Float32Array<ArrayBuffer>);
+    this.device.queue.writeBuffer(sv.buffer, sv.offset, v as Float32Array<ArrayBuffer>);
   }
 
   destroy(): void {
-    for (const b of this.buffers) b.destroy();
+    for (const b of this.owned) b.destroy();
     for (const s of this.staging.values()) s.destroy();
     for (const s of this.stages) s.destroy();
     this.staging.clear();

@@ -5,13 +5,16 @@
  *   m ← β₁m + (1 − β₁)g,  v ← β₂v + (1 − β₂)g²
  *   p ← p − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
  *
- * One dispatch per trainable parameter, encoded by the executor into the same compute
- * pass as the forward and backward dispatches, so a whole training step is one queue
- * submission. The hyperparameters of every parameter live in one uniform buffer, one
- * 256-byte slot each (the guaranteed uniform offset alignment), written once per step.
+ * Encoded by the executor into the same compute pass as the forward and backward dispatches,
+ * so a whole training step is one queue submission. When the executor packs the trainable
+ * tensors into arenas (`packed`), a step is one dispatch over all of them while every
+ * parameter has the same hyperparameters; otherwise, and when weight decay differs per
+ * parameter, one dispatch per parameter. The hyperparameters live in one uniform buffer,
+ * one 256-byte slot each (the guaranteed uniform offset alignment), written once per step.
  * `adamwReference` is the float64 definition the kernel is tested against.
  */
 import type { PlanUpdate } from '../compiler/plan/buffers.ts';
+import type { BufferSlot } from './executor.ts';
 
 export interface AdamWStep {
   /** 1-based step number, for the bias corrections. */
@@ -83,12 +86,20 @@ export class AdamW implements UpdateStage {
   private readonly pipeline: GPUComputePipeline;
   private readonly uniforms: GPUBuffer;
   private readonly groups: { bindGroup: GPUBindGroup; workgroups: [number, number] }[];
+  /** The one dispatch over the packed arenas, when the executor packed them. */
+  private readonly whole?: { bindGroup: GPUBindGroup; workgroups: [number, number]; numel: number };
+  private sameHyper = false;
   private readonly staging: ArrayBuffer;
 
+  /**
+   * `packed`: the element count of the arenas when every update's tensors are ranges of four
+   * arenas at equal offsets (see `PlanExecutor`), so one dispatch can cover them all.
+   */
   constructor(
     private readonly device: GPUDevice,
-    buffers: readonly GPUBuffer[],
+    buffers: readonly BufferSlot[],
     private readonly updates: readonly PlanUpdate[],
+    packed?: number,
     maxWorkgroupsPerDim = device.limits.maxComputeWorkgroupsPerDimension,
   ) {
     const entries: GPUBindGroupLayoutEntry[] = [0, 1, 2, 3].map((binding) => ({
@@ -103,49 +114,71 @@ export class AdamW implements UpdateStage {
       layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module: device.createShaderModule({ label: 'adamw', code: adamwWgsl }), entryPoint: 'main' },
     });
-    const size = Math.max(SLOT, updates.length * SLOT);
+    const size = (updates.length + 1) * SLOT;
     this.uniforms = device.createBuffer({ label: 'adamw hyperparameters', size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.staging = new ArrayBuffer(size);
-    this.groups = updates.map((u, j) => {
-      const groups = Math.ceil(u.numel / WG);
+    const dispatch = (numel: number): [number, number] => {
+      const groups = Math.ceil(numel / WG);
       const wx = Math.min(groups, maxWorkgroupsPerDim);
-      const wy = Math.ceil(groups / Math.max(wx, 1));
-      const bindGroup = device.createBindGroup({
-        label: `adamw ${u.name}`,
+      return [wx, Math.ceil(groups / Math.max(wx, 1))];
+    };
+    const bind = (label: string, [p, m, v, g]: GPUBufferBinding[], slot: number) =>
+      device.createBindGroup({
+        label,
         layout,
         entries: [
-          { binding: 0, resource: { buffer: buffers[u.param]! } },
-          { binding: 1, resource: { buffer: buffers[u.m]! } },
-          { binding: 2, resource: { buffer: buffers[u.v]! } },
-          { binding: 3, resource: { buffer: buffers[u.grad]! } },
-          { binding: 4, resource: { buffer: this.uniforms, offset: j * SLOT, size: 32 } },
+          { binding: 0, resource: p! },
+          { binding: 1, resource: m! },
+          { binding: 2, resource: v! },
+          { binding: 3, resource: g! },
+          { binding: 4, resource: { buffer: this.uniforms, offset: slot * SLOT, size: 32 } },
         ],
       });
-      return { bindGroup, workgroups: [wx, wy] as [number, number] };
-    });
+    this.groups = updates.map((u, j) => ({
+      bindGroup: bind(`adamw ${u.name}`, [buffers[u.param]!, buffers[u.m]!, buffers[u.v]!, buffers[u.grad]!], j),
+      workgroups: dispatch(u.numel),
+    }));
+    if (packed !== undefined && updates.length) {
+      const u = updates[0]!;
+      const whole = (slot: number): GPUBufferBinding => ({ buffer: buffers[slot]!.buffer, offset: 0, size: packed * 4 });
+      this.whole = {
+        bindGroup: bind('adamw (packed)', [whole(u.param), whole(u.m), whole(u.v), whole(u.grad)], updates.length),
+        workgroups: dispatch(packed),
+        numel: packed,
+      };
+    }
   }
 
   prepare(s: AdamWStep): void {
     if (!(s.step >= 1)) throw new Error(`AdamW step numbers start at 1, got ${s.step}`);
     const f = new Float32Array(this.staging);
     const u = new Uint32Array(this.staging);
-    this.updates.forEach((up, j) => {
-      const h = resolveHyper(s, up.name);
-      const o = (j * SLOT) / 4;
+    const write = (slot: number, h: AdamWHyper, numel: number, row: number) => {
+      const o = (slot * SLOT) / 4;
       f[o] = h.lr / (1 - Math.pow(h.beta1, s.step));
       f[o + 1] = h.beta1;
       f[o + 2] = h.beta2;
       f[o + 3] = h.eps;
       f[o + 4] = 1 - h.lr * h.weightDecay;
       f[o + 5] = Math.sqrt(1 - Math.pow(h.beta2, s.step));
-      u[o + 6] = up.numel;
-      u[o + 7] = this.groups[j]!.workgroups[0] * WG;
-    });
+      u[o + 6] = numel;
+      u[o + 7] = row;
+    };
+    const hypers = this.updates.map((up) => resolveHyper(s, up.name));
+    hypers.forEach((h, j) => write(j, h, this.updates[j]!.numel, this.groups[j]!.workgroups[0] * WG));
+    const first = hypers[0];
+    this.sameHyper = first !== undefined && hypers.every((h) => h.lr === first.lr && h.beta1 === first.beta1 && h.beta2 === first.beta2 && h.eps === first.eps && h.weightDecay === first.weightDecay);
+    if (this.whole && first) write(this.updates.length, first, this.whole.numel, this.whole.workgroups[0] * WG);
     this.device.queue.writeBuffer(this.uniforms, 0, this.staging);
   }
 
   encode(pass: GPUComputePassEncoder): number {
     pass.setPipeline(this.pipeline);
+    if (this.whole && this.sameHyper) {
+      pass.setBindGroup(0, this.whole.bindGroup);
+      pass.dispatchWorkgroups(...this.whole.workgroups);
+      return 1;
+    }
     let n = 0;
     for (const { bindGroup, workgroups } of this.groups) {
       if (workgroups[0] === 0) continue;
