@@ -23,7 +23,7 @@ import { suggestion } from '../compiler/diag/diagnostic.ts';
 
 /** The training options a sweep shares with `milec train`, plus its own. */
 export interface SweepCliOptions
-  extends Pick<TrainCliOptions, 'model' | 'data' | 'vocab' | 'steps' | 'batch' | 'lr' | 'weightDecay' | 'seed' | 'dim' | 'out' | 'json' | 'software' | 'weights' | 'weightsMap' | 'allowMissing'> {
+  extends Pick<TrainCliOptions, 'model' | 'data' | 'vocab' | 'steps' | 'batch' | 'lr' | 'schedule' | 'warmup' | 'weightDecay' | 'seed' | 'dim' | 'out' | 'json' | 'software' | 'weights' | 'weightsMap' | 'allowMissing'> {
   tunes?: string;
   evalData?: string;
   beams: number;
@@ -69,6 +69,7 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
         steps: o.steps,
         batch: o.batch,
         lr: o.lr,
+        schedule: { kind: o.schedule, warmup: o.warmup, total: o.steps },
         weightDecay: o.weightDecay,
         seed: o.seed,
         bindings,

@@ -22,6 +22,8 @@ export interface TrainCliOptions {
   steps: number;
   batch: number;
   lr: number;
+  schedule: 'constant' | 'cosine';
+  warmup: number;
   weightDecay: number;
   seed: number;
   dim?: string[];
@@ -65,6 +67,7 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
     steps: o.steps,
     batch: o.batch,
     lr: o.lr,
+    schedule: { kind: o.schedule, warmup: o.warmup, total: o.steps },
     weightDecay: o.weightDecay,
     seed: o.seed,
     bindings,

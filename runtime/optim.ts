@@ -194,6 +194,28 @@ export class AdamW implements UpdateStage {
   }
 }
 
+/** How the learning rate moves over a run (`--schedule`, `--warmup`). */
+export interface LrSchedule {
+  readonly kind: 'constant' | 'cosine';
+  /** Steps of linear warm-up from 0 (HF's `num_warmup_steps`). */
+  readonly warmup: number;
+  /** Steps of the whole run (HF's `num_training_steps`). */
+  readonly total: number;
+}
+
+/**
+ * The learning rate of 0-based step `step`, as HF's `get_constant_schedule_with_warmup` and
+ * `get_cosine_schedule_with_warmup` (half a cosine period, down to 0 at `total`; the study's
+ * schedule) define it: `lr · step / warmup` during warm-up, then constant or
+ * `lr · ½(1 + cos(π · (step − warmup) / (total − warmup)))`.
+ */
+export function scheduledLr(lr: number, step: number, s: LrSchedule): number {
+  if (step < s.warmup) return (lr * step) / Math.max(1, s.warmup);
+  if (s.kind === 'constant') return lr;
+  const progress = (step - s.warmup) / Math.max(1, s.total - s.warmup);
+  return lr * Math.max(0, 0.5 * (1 + Math.cos(Math.PI * progress)));
+}
+
 /** Float64 AdamW state of one parameter. */
 export interface AdamWState {
   p: Float64Array;

@@ -12,6 +12,7 @@ import { SEED_INPUT } from '../compiler/ir/lower.ts';
 import type { Dataset } from './data/index.ts';
 import type { GpuContext } from './device.ts';
 import { PlanExecutor } from './executor.ts';
+import { type LrSchedule, scheduledLr } from './optim.ts';
 import { writeSafetensorsAtomic, type TensorToWrite } from './safetensors.ts';
 import { saveTrainState, type TrainState } from './checkpoint.ts';
 
@@ -19,6 +20,8 @@ export interface TrainConfig {
   readonly steps: number;
   readonly batch: number;
   readonly lr: number;
+  /** Default: constant, no warm-up. */
+  readonly schedule?: LrSchedule;
   readonly weightDecay: number;
   readonly seed: number;
   readonly bindings: Bindings;
@@ -125,7 +128,7 @@ export class Trainer {
     this.feed(data, step, 'train');
     const out = await this.executor.run({
       read: [this.lossNode],
-      update: { step: step + 1, lr: this.cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: this.cfg.weightDecay },
+      update: { step: step + 1, lr: this.cfg.schedule ? scheduledLr(this.cfg.lr, step, this.cfg.schedule) : this.cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: this.cfg.weightDecay },
     });
     return out.get(this.lossNode)![0]!;
   }
