@@ -12,6 +12,12 @@
  * vocabulary and items whose images are generated from a seed; see `readItemsFile`). The
  * dataset loaders of `runtime/data/` (VQA-RAD, SLAKE, synthetic VQA) plug in through
  * `EvalSource` once `openDataset` serves them.
+ *
+ * Classifier-head models (output `answer_logits: f32[B, answers]` and input
+ * `answer_class: i32[B]`, e.g. examples/miss_tiny_cls.mile) are not decoded: each item's
+ * prediction is the argmax of its logits over the source's answer list (`EvalSource.answers`),
+ * scored exactly as generated answers are. Beams and lengths do not apply to them, and
+ * `--rank-closed` is an error.
  */
 import { openVqaDataset } from '../runtime/data/vqa.ts';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -28,8 +34,11 @@ import { report } from './compile.ts';
 import { parseDims, UserError } from './errors.ts';
 import { readFileSync } from 'node:fs';
 import type { ElaboratedModel } from '../compiler/sema/instance.ts';
-import { syntheticVqaBatch, syntheticVqaVocab } from '../runtime/data/synthetic-vqa.ts';
-import { vqaInputShape } from '../runtime/data/vqa.ts';
+import { SYNTHETIC_VQA_ANSWERS, syntheticVqaBatch, syntheticVqaVocab } from '../runtime/data/synthetic-vqa.ts';
+import { checkAnswerCount, vqaInputShape } from '../runtime/data/vqa.ts';
+import { buildBackend } from '../compiler/backend.ts';
+import { SEED_INPUT } from '../compiler/ir/lower.ts';
+import { PlanExecutor } from '../runtime/executor.ts';
 import { WordPieceTokenizer } from '../runtime/tokenizer/wordpiece.ts';
 
 /** One evaluation item: its model inputs (all but the answer) and the reference answer. */
@@ -51,6 +60,8 @@ export interface EvalSource {
   decode(ids: readonly number[]): string;
   /** Answer text to token ids (for ranking closed-set candidates). */
   encodeAnswer(text: string): number[];
+  /** The answer list of a classifier head: class i means `answers[i]` (absent when the source has none). */
+  readonly answers?: readonly string[];
 }
 
 export interface Prediction {
@@ -78,7 +89,81 @@ export interface EvalOptions {
   readonly rankClosed?: boolean;
 }
 
-/** Generates (or ranks) an answer for every item and scores them. */
+/** Whether `graph` is a classifier-head VQA model: output `answer_logits` and input `answer_class`. */
+export function isClassifierVqa(graph: Graph): boolean {
+  return graph.outputs.answer_logits !== undefined && graph.inputs.some((i) => i.name === 'answer_class');
+}
+
+function scored(items: readonly EvalItem[], text: readonly string[]): { accuracy: VqaAccuracy; predictions: Prediction[] } {
+  const predictions = items.map((it, i) => ({
+    id: it.id,
+    question: it.question,
+    answer: it.answer,
+    answerType: it.answerType,
+    prediction: text[i]!,
+    correct: exactMatch(text[i]!, it.answer),
+  }));
+  return { accuracy: vqaAccuracy(predictions), predictions };
+}
+
+/**
+ * A classifier head's answers: the argmax of output `answer_logits` [B, answers] over the
+ * source's answer list, `perBatch` items per forward (the last forward padded with copies of
+ * its first item). Inputs `answer` and `answer_class`, if the plan still has them, get zeros.
+ */
+async function classify(ctx: GpuContext, graph: Graph, params: ReadonlyMap<string, Float32Array>, source: EvalSource, perBatch: number, bindings: Record<string, number> | undefined): Promise<string[]> {
+  const answers = source.answers;
+  if (!answers) throw new UserError(`--data ${source.name}: the model is a classifier head (output \`answer_logits\`, input \`answer_class\`) but this data has no answer list`);
+  const out = graph.outputs.answer_logits!;
+  const be = buildBackend({ ...graph, outputs: { answer_logits: out } }, { ...bindings, B: perBatch }, { target: ctx.target });
+  const node = be.graph.outputs.answer_logits!;
+  const shape = be.graph.nodes[node]!.shape as number[];
+  if (shape.length !== 2 || shape[0] !== perBatch) throw new UserError(`output \`answer_logits\` must be [B, answers], got [${shape.join(', ')}]`);
+  if (shape[1] !== answers.length) throw new UserError(`output \`answer_logits\` scores ${shape[1]} answers but the answer list of ${source.name} has ${answers.length}`);
+  const C = shape[1]!;
+  const ex = await PlanExecutor.create(ctx, be.plan);
+  try {
+    for (const p of be.plan.params) {
+      const v = params.get(p.name);
+      if (!v) throw new Error(`no value for parameter ${p.name}`);
+      ex.writeParam(p.name, v);
+    }
+    const items = source.items;
+    const text = new Array<string>(items.length);
+    for (let start = 0; start < items.length; start += perBatch) {
+      const chunk = items.slice(start, start + perBatch);
+      for (const inp of be.graph.inputs) {
+        const numel = (inp.shape as number[]).reduce((a, d) => a * d, 1);
+        const per = numel / perBatch;
+        const buf = inp.dtype === 'i32' ? new Int32Array(numel) : new Float32Array(numel);
+        if (inp.name !== SEED_INPUT && inp.name !== 'answer' && inp.name !== 'answer_class') {
+          for (let r = 0; r < perBatch; r++) {
+            const it = chunk[r] ?? chunk[0]!;
+            const v = it.inputs[inp.name];
+            if (!v) throw new Error(`item ${it.id} has no value for input \`${inp.name}\``);
+            if (v.length !== per) throw new Error(`input \`${inp.name}\` of item ${it.id} has ${v.length} values, one row has ${per}`);
+            buf.set(v, r * per);
+          }
+        }
+        ex.writeInput(inp.node, buf);
+      }
+      const l = (await ex.run({ read: [node] })).get(node)!;
+      chunk.forEach((_, r) => {
+        let best = 0;
+        for (let c = 1; c < C; c++) if (l[r * C + c]! > l[r * C + best]!) best = c;
+        text[start + r] = answers[best]!;
+      });
+    }
+    return text;
+  } finally {
+    ex.destroy();
+  }
+}
+
+/**
+ * Generates (or ranks) an answer for every item and scores them; for a classifier-head model
+ * (`isClassifierVqa`), takes the argmax over the answer list instead (beams and lengths ignored).
+ */
 export async function evaluateVqa(
   ctx: GpuContext,
   graph: Graph,
@@ -88,6 +173,10 @@ export async function evaluateVqa(
 ): Promise<{ accuracy: VqaAccuracy; predictions: Prediction[] }> {
   const beams = o.beams ?? 3;
   const perBatch = Math.max(1, Math.min(o.itemsPerBatch ?? 8, source.items.length || 1));
+  if (isClassifierVqa(graph)) {
+    if (o.rankClosed) throw new UserError('--rank-closed ranks answers with a decoder; this model is a classifier head (output `answer_logits`), whose predictions already come from its answer list');
+    return scored(source.items, await classify(ctx, graph, params, source, perBatch, o.bindings));
+  }
   const gen = await Generator.create(ctx, graph, params, { batch: perBatch * beams, bindings: o.bindings, logits: o.logits, answer: o.answer });
   try {
     const items = source.items;
@@ -104,15 +193,7 @@ export async function evaluateVqa(
       const ranked = await gen.rank(closed.map((x) => x.it.inputs), answers.map((a) => source.encodeAnswer(a)), source.special);
       closed.forEach((x, j) => (text[x.i] = answers[ranked[j]!.best]!));
     }
-    const predictions = items.map((it, i) => ({
-      id: it.id,
-      question: it.question,
-      answer: it.answer,
-      answerType: it.answerType,
-      prediction: text[i]!,
-      correct: exactMatch(text[i]!, it.answer),
-    }));
-    return { accuracy: vqaAccuracy(predictions), predictions };
+    return scored(items, text);
   } finally {
     gen.destroy();
   }
@@ -127,7 +208,8 @@ export async function evaluateVqa(
  *                "image_seed": 3 }, …] }`
  * Words are lower-cased runs of letters and digits, mapped to their vocabulary id or
  * `[UNK]`. A question is `[CLS]` and its words, truncated or padded with `[PAD]` to the
- * model's question length; answers start with `[DEC]` and end with `[SEP]`. The image of an
+ * model's question length; answers start with `[DEC]` and end with `[SEP]`. An optional
+ * `"answers": ["yes", "no", …]` is the answer list of a classifier-head model. The image of an
  * item is uniform noise in [-1, 1] drawn from its `image_seed` (or its explicit `image`
  * array), at the shape of the model's `image` input.
  */
@@ -138,9 +220,10 @@ export function readItemsFile(path: string, graph: Graph): EvalSource {
   } catch (e) {
     throw new UserError(`${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const doc = raw as { vocab?: unknown; items?: unknown };
+  const doc = raw as { vocab?: unknown; items?: unknown; answers?: unknown };
   if (!Array.isArray(doc.vocab) || !doc.vocab.every((v) => typeof v === 'string')) throw new UserError(`${path}: \`vocab\` must be an array of strings`);
   if (!Array.isArray(doc.items)) throw new UserError(`${path}: \`items\` must be an array`);
+  if (doc.answers !== undefined && (!Array.isArray(doc.answers) || !doc.answers.every((v) => typeof v === 'string'))) throw new UserError(`${path}: \`answers\` must be an array of strings`);
   const vocab = doc.vocab as string[];
   const id = new Map(vocab.map((w, i) => [w, i]));
   const need = (w: string) => {
@@ -182,6 +265,7 @@ export function readItemsFile(path: string, graph: Graph): EvalSource {
     special,
     decode: (ids) => ids.filter((i) => !skip.has(i)).map((i) => vocab[i] ?? '[UNK]').join(' '),
     encodeAnswer: encode,
+    answers: doc.answers as string[] | undefined,
   };
 }
 
@@ -192,6 +276,7 @@ function syntheticSource(spec: string, model: ElaboratedModel, seed: number): Ev
   let shape;
   try {
     shape = vqaInputShape(model, spec);
+    if (shape.answerClass) checkAnswerCount(model, spec, SYNTHETIC_VQA_ANSWERS);
   } catch (e) {
     throw new UserError(e instanceof Error ? e.message : String(e));
   }
@@ -212,6 +297,7 @@ function syntheticSource(spec: string, model: ElaboratedModel, seed: number): Ev
     special: { bos: tok.id('[DEC]'), eos: tok.id('[SEP]'), pad: tok.id('[PAD]') },
     decode: (ids) => tok.decode(ids),
     encodeAnswer: (t) => tok.encode(t),
+    answers: SYNTHETIC_VQA_ANSWERS,
   };
 }
 
@@ -243,6 +329,7 @@ function fileSource(spec: string, model: ElaboratedModel, seed: number, vocabPat
     special: { bos: tok.id('[DEC]'), eos: tok.id('[SEP]'), pad: tok.id('[PAD]') },
     decode: (ids) => tok.decode(ids),
     encodeAnswer: (t) => tok.encode(t),
+    answers: ds.answers,
   };
 }
 
@@ -330,7 +417,7 @@ export async function evalCommand(file: string, o: EvalCliOptions): Promise<numb
     } else {
       const s = ((performance.now() - t0) / 1000).toFixed(1);
       process.stdout.write(
-        `milec: evaluated ${fe.result!.model.name}${tune ? ` / ${tune}` : ''} on ${source.name} (${accuracy.n} items, ${o.beams === 1 ? 'greedy' : `beam ${o.beams}`}, ${ctx.description}, ${s} s)\n` +
+        `milec: evaluated ${fe.result!.model.name}${tune ? ` / ${tune}` : ''} on ${source.name} (${accuracy.n} items, ${isClassifierVqa(graph) ? `classifier head over ${source.answers?.length} answers` : o.beams === 1 ? 'greedy' : `beam ${o.beams}`}, ${ctx.description}, ${s} s)\n` +
           `  open    ${formatAccuracy(accuracy.open)}  (${accuracy.nOpen} items)\n` +
           `  closed  ${formatAccuracy(accuracy.closed)}  (${accuracy.nClosed} items)\n` +
           `  global  ${formatAccuracy(accuracy.global)}  (${accuracy.n} items)\n` +

@@ -4,17 +4,25 @@
  * inputs `tokens: i32[B, seq]` and `labels: i32[B]` (for a model with inputs `image`,
  * `question`, `answer` it means `synthetic-vqa`). VQA specs (`vqa-rad:PATH`, `slake:PATH`,
  * `instruction:PATH`, `synthetic-vqa`) feed `image: f32[B, C, S, S]`, `question: i32[B, qlen]`,
- * `answer: i32[B, alen]` (runtime/data/vqa.ts, runtime/data/synthetic-vqa.ts).
+ * `answer: i32[B, alen]` (runtime/data/vqa.ts, runtime/data/synthetic-vqa.ts); a classifier-head
+ * model with input `answer_class: i32[B]` gets the index of each item's answer in the set's
+ * answer list instead of (or as well as) `answer`, and needs `answers` = the list's length in
+ * its config.
  */
 import type { ElaboratedModel, Scalar } from '../../compiler/sema/instance.ts';
 import { type Batch, syntheticSequenceTask, type Split } from './synthetic.ts';
-import { openVqaDataset, vqaInputShape, VqaFormatError } from './vqa.ts';
-import { syntheticVqaBatch, syntheticVqaVocab } from './synthetic-vqa.ts';
+import { checkAnswerCount, openVqaDataset, vqaInputShape, VqaFormatError } from './vqa.ts';
+import { SYNTHETIC_VQA_ANSWERS, syntheticVqaBatch, syntheticVqaVocab } from './synthetic-vqa.ts';
 import { TokenizerError, WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
 
 export interface Dataset {
   readonly name: string;
   readonly describe: string;
+  /**
+   * VQA sets: the answer list, for a classifier head (input `answer_class: i32[B]` is the index
+   * of the item's normalised answer in it, -1 when it lacks the answer).
+   */
+  readonly answers?: readonly string[];
   batch(step: number, batchSize: number, split: Split): Batch;
 }
 
@@ -58,7 +66,7 @@ function openDatasetInner(spec: string, model: ElaboratedModel, seed: number, op
       return syntheticVqa(spec, model, seed);
     case 'synthetic': {
       // A VQA model (inputs image/question/answer) gets the synthetic VQA set.
-      if (hasInput(model, 'image') && hasInput(model, 'question') && hasInput(model, 'answer')) return syntheticVqa(spec, model, seed);
+      if (hasInput(model, 'image') && hasInput(model, 'question') && (hasInput(model, 'answer') || hasInput(model, 'answer_class'))) return syntheticVqa(spec, model, seed);
       const want = { tokens: 'i32', labels: 'i32' };
       for (const [name, dtype] of Object.entries(want)) {
         const i = model.inputs.find((x) => x.name === name);
@@ -79,6 +87,7 @@ function syntheticVqa(spec: string, model: ElaboratedModel, seed: number): Datas
   if (vocab && vocab.kind === 'int' && typeof vocab.v === 'number' && vocab.v < tok.size) {
     throw new DataError(`--data ${spec}: the synthetic VQA vocabulary has ${tok.size} tokens but \`${model.name}\` has vocab = ${vocab.v}`);
   }
+  if (shape.answerClass) checkAnswerCount(model, spec, SYNTHETIC_VQA_ANSWERS);
   const o = {
     seed,
     ...shape,
@@ -87,7 +96,8 @@ function syntheticVqa(spec: string, model: ElaboratedModel, seed: number): Datas
   };
   return {
     name: 'synthetic-vqa',
-    describe: `synthetic medical VQA: ${shape.imageSize}x${shape.imageSize} scans (brain/lung/liver, 0-2 lesions), closed yes/no and open organ/side/size/count questions; ${tok.size}-token vocabulary`,
+    describe: `synthetic medical VQA: ${shape.imageSize}x${shape.imageSize} scans (brain/lung/liver, 0-2 lesions), closed yes/no and open organ/side/size/count questions; ${tok.size}-token vocabulary${shape.answerClass ? `; ${SYNTHETIC_VQA_ANSWERS.length}-answer list` : ''}`,
+    answers: SYNTHETIC_VQA_ANSWERS,
     batch: (step, batchSize, split) => syntheticVqaBatch(o, step, batchSize, split),
   };
 }

@@ -74,6 +74,14 @@ export const ANSWERS: Record<QuestionKind, readonly string[]> = {
   count: ['zero', 'one', 'two'],
 };
 
+/**
+ * The answer list of the synthetic set, for a classifier head (input `answer_class`): every
+ * answer it can give, once, in the order of QUESTION_KINDS then of each kind's ANSWERS —
+ * yes, no, brain, lung, liver, left, right, small, large, zero, one, two. Fixed: a trained
+ * head's classes keep their meaning.
+ */
+export const SYNTHETIC_VQA_ANSWERS: readonly string[] = [...new Set(QUESTION_KINDS.flatMap((k) => ANSWERS[k]))];
+
 export const TEMPLATES: Record<QuestionKind, readonly string[]> = {
   presence: ['is there a lesion?', 'is there a lesion in this image?', 'is any lesion present?'],
   left: ['is the lesion on the left?', 'is the lesion on the left side?'],
@@ -246,6 +254,10 @@ export interface SyntheticVqaOptions {
   /** Question and answer lengths (`question: i32[B, qlen]`, `answer: i32[B, alen]`). */
   qlen: number;
   alen: number;
+  /** Feed input `answer` (default true). */
+  answer?: boolean;
+  /** Feed input `answer_class: i32[B]`, the answer's index in SYNTHETIC_VQA_ANSWERS (default false). */
+  answerClass?: boolean;
   /** Token ids: `encodeQuestion`/`encodeAnswer` of a tokenizer built on `syntheticVqaVocab()`. */
   encodeQuestion(text: string, maxLen: number): Int32Array;
   encodeAnswer(text: string, maxLen: number): Int32Array;
@@ -255,7 +267,10 @@ export interface SyntheticVqaBatch extends Batch {
   examples: SyntheticVqaExample[];
 }
 
-/** Batches of the synthetic set: inputs `image` f32[B, C, S, S], `question` i32[B, qlen], `answer` i32[B, alen]. */
+/**
+ * Batches of the synthetic set: inputs `image` f32[B, C, S, S], `question` i32[B, qlen],
+ * `answer` i32[B, alen] (unless `o.answer` is false) and `answer_class` i32[B] (when `o.answerClass`).
+ */
 export function syntheticVqaBatch(o: SyntheticVqaOptions, step: number, batchSize: number, split: Split): SyntheticVqaBatch {
   if (!Number.isSafeInteger(step) || step < 0 || !Number.isSafeInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`syntheticVqa: step must be >= 0 and batchSize >= 1, got ${step}, ${batchSize}`);
@@ -265,6 +280,8 @@ export function syntheticVqaBatch(o: SyntheticVqaOptions, step: number, batchSiz
   const image = new Float32Array(batchSize * o.channels * plane);
   const question = new Int32Array(batchSize * o.qlen);
   const answer = new Int32Array(batchSize * o.alen);
+  const answerClass = new Int32Array(batchSize);
+  const withAnswer = o.answer ?? true;
   const examples: SyntheticVqaExample[] = [];
   for (let b = 0; b < batchSize; b++) {
     const ex = syntheticVqaExample(o.seed, split, step * batchSize + b);
@@ -272,7 +289,11 @@ export function syntheticVqaBatch(o: SyntheticVqaOptions, step: number, batchSiz
     const g = renderScan(ex.params, S);
     for (let c = 0; c < o.channels; c++) image.set(g, (b * o.channels + c) * plane);
     question.set(o.encodeQuestion(ex.question, o.qlen), b * o.qlen);
-    answer.set(o.encodeAnswer(ex.answer, o.alen), b * o.alen);
+    if (withAnswer) answer.set(o.encodeAnswer(ex.answer, o.alen), b * o.alen);
+    answerClass[b] = SYNTHETIC_VQA_ANSWERS.indexOf(ex.answer);
   }
-  return { inputs: { image, question, answer }, size: batchSize, examples };
+  const inputs: Batch['inputs'] = { image, question };
+  if (withAnswer) inputs.answer = answer;
+  if (o.answerClass) inputs.answer_class = answerClass;
+  return { inputs, size: batchSize, examples };
 }

@@ -25,6 +25,7 @@ import type { ElaboratedModel } from '../../compiler/sema/instance.ts';
 import { ImageCache, ImageError } from './images.ts';
 import type { Batch, Split } from './synthetic.ts';
 import { loadTokenizer, type WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
+import { normalizeAnswer } from '../metrics.ts';
 
 export type AnswerType = 'OPEN' | 'CLOSED';
 
@@ -388,17 +389,26 @@ export function shortName(path: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Feeding a model: items -> inputs `image` f32[B, C, S, S], `question` i32[B, qlen], `answer` i32[B, alen].
+// Feeding a model: items -> inputs `image` f32[B, C, S, S], `question` i32[B, qlen], `answer` i32[B, alen]
+// and/or `answer_class` i32[B] (the answer's index in the answer list, -1 when it has none).
 
 
 export interface VqaInputShape {
   channels: number;
   imageSize: number;
   qlen: number;
+  /** Length of input `answer: i32[B, alen]`; 0 when the model has no `answer` (a classifier). */
   alen: number;
+  /** Whether the model has input `answer: i32[B, alen]` (the decoder's target). */
+  answer: boolean;
+  /** Whether the model has input `answer_class: i32[B]` (index in the answer list, for a classifier head). */
+  answerClass: boolean;
 }
 
-/** Reads the sizes of inputs `image: f32[B, C, S, S]`, `question: i32[B, qlen]`, `answer: i32[B, alen]`. */
+/**
+ * Reads the sizes of inputs `image: f32[B, C, S, S]`, `question: i32[B, qlen]`, and
+ * `answer: i32[B, alen]` and/or `answer_class: i32[B]` (at least one of the two).
+ */
 export function vqaInputShape(model: ElaboratedModel, spec: string): VqaInputShape {
   const dim = (d: unknown, what: string): number => {
     if (typeof d === 'number') return d;
@@ -406,22 +416,62 @@ export function vqaInputShape(model: ElaboratedModel, spec: string): VqaInputSha
     if (v && v.kind === 'int' && typeof v.v === 'number') return v.v;
     throw new VqaFormatError(`--data ${spec}: ${what} of \`${model.name}\` must be a concrete size, got ${String(d)}`);
   };
-  const want = (name: string, dtype: string, rank: number): readonly unknown[] => {
+  const mismatch = (): VqaFormatError =>
+    new VqaFormatError(
+      `--data ${spec} feeds inputs \`image: f32[B, C, S, S]\`, \`question: i32[B, qlen]\` and \`answer: i32[B, alen]\` (or \`answer_class: i32[B]\`, for a classifier head); \`${model.name}\` has ${model.inputs.map((x) => `\`${x.name}\``).join(', ')}`,
+    );
+  const find = (name: string, dtype: string, rank: number, optional = false): readonly unknown[] | undefined => {
     const i = model.inputs.find((x) => x.name === name);
-    if (!i || i.dtype !== dtype || i.shape.length !== rank) {
-      throw new VqaFormatError(
-        `--data ${spec} feeds inputs \`image: f32[B, C, S, S]\`, \`question: i32[B, qlen]\` and \`answer: i32[B, alen]\`; \`${model.name}\` has ${model.inputs.map((x) => `\`${x.name}\``).join(', ')}`,
-      );
-    }
+    if (!i && optional) return undefined;
+    if (!i || i.dtype !== dtype || i.shape.length !== rank) throw mismatch();
     return i.shape;
   };
-  const img = want('image', 'f32', 4);
-  const q = want('question', 'i32', 2);
-  const a = want('answer', 'i32', 2);
+  const img = find('image', 'f32', 4)!;
+  const q = find('question', 'i32', 2)!;
+  const cls = find('answer_class', 'i32', 1, true);
+  const a = find('answer', 'i32', 2, cls !== undefined);
   const h = dim(img[2], 'the image height');
   const w = dim(img[3], 'the image width');
   if (h !== w) throw new VqaFormatError(`--data ${spec}: square images only, \`${model.name}\` wants ${h}x${w}`);
-  return { channels: dim(img[1], 'the image channels'), imageSize: h, qlen: dim(q[1], 'the question length'), alen: dim(a[1], 'the answer length') };
+  return {
+    channels: dim(img[1], 'the image channels'),
+    imageSize: h,
+    qlen: dim(q[1], 'the question length'),
+    alen: a ? dim(a[1], 'the answer length') : 0,
+    answer: a !== undefined,
+    answerClass: cls !== undefined,
+  };
+}
+
+/**
+ * The answer list of a file dataset: the sorted (JavaScript's default, UTF-16 code unit
+ * order) distinct normalised answers (`normalizeAnswer`, as the metrics compare) of `items`,
+ * the training split.
+ */
+export function answerList(items: readonly VqaItem[]): string[] {
+  return [...new Set(items.map((it) => normalizeAnswer(it.answer)))].sort();
+}
+
+/** Index of `answer`, normalised, in `list`, or -1 when the list lacks it. */
+export function answerIndex(list: readonly string[]): (answer: string) => number {
+  const at = new Map(list.map((a, i) => [a, i]));
+  return (answer) => at.get(normalizeAnswer(answer)) ?? -1;
+}
+
+/**
+ * A classifier (input `answer_class`) needs an integer `answers` in its config equal to the
+ * answer list's length: the width of its head.
+ */
+export function checkAnswerCount(model: ElaboratedModel, spec: string, list: readonly string[]): void {
+  const v = model.config.get('answers');
+  const got = v && v.kind === 'int' && typeof v.v === 'number' ? v.v : undefined;
+  if (got === list.length) return;
+  const sample = list.slice(0, 6).map((a) => JSON.stringify(a)).join(', ') + (list.length > 6 ? ', …' : '');
+  throw new VqaFormatError(
+    `--data ${spec}: the answer list has ${list.length} answers (${sample}) but \`${model.name}\` ` +
+      (got === undefined ? 'has no integer `answers` in its config' : `has answers = ${got}`) +
+      `; input \`answer_class\` needs \`answers = ${list.length}\``,
+  );
 }
 
 export interface VqaDatasetOptions {
@@ -445,6 +495,8 @@ export interface VqaDataset {
   readonly name: string;
   readonly describe: string;
   readonly tokenizer: WordPieceTokenizer;
+  /** The answer list (`answerList` of the training split): class i of input `answer_class` is `answers[i]`. */
+  readonly answers: readonly string[];
   batch(step: number, batchSize: number, split: Split): VqaBatch;
   /** Usable items of a split (before corrupt images are found). */
   items(split: Split): readonly VqaItem[];
@@ -503,6 +555,9 @@ export function openVqaDataset(spec: string, model: ElaboratedModel, seed: numbe
   const splits: Record<Split, VqaItem[]> = { train: loaded.train.items, eval: loaded.eval.items };
   for (const s of ['train', 'eval'] as const) if (splits[s].length === 0) throw new VqaFormatError(`--data ${spec}: the ${s} split has no usable items`);
   const problems: DataProblem[] = [...loaded.train.problems, ...loaded.eval.problems];
+  const answers = answerList(splits.train);
+  if (shape.answerClass) checkAnswerCount(model, spec, answers);
+  const classOf = answerIndex(answers);
   const bad = new Set<string>();
   const warn = opts.warn ?? ((p: DataProblem) => process.stderr.write(`warning: ${p.path}: ${p.reason}; item skipped\n`));
   const cache = new ImageCache({ size: shape.imageSize, channels: shape.channels === 1 ? 1 : 3, scale: opts.scale, normalize: opts.normalize }, 512);
@@ -527,6 +582,7 @@ export function openVqaDataset(spec: string, model: ElaboratedModel, seed: numbe
       `${spec}: ${splits.train.length} train / ${splits.eval.length} eval items` +
       (problems.length ? `; ${problems.length} excluded (${problems.slice(0, 3).map((p) => `${p.path}: ${p.reason}`).join('; ')}${problems.length > 3 ? '; …' : ''})` : ''),
     tokenizer: tok,
+    answers,
     items: (split) => splits[split],
     problems: () => problems,
     batch(step, batchSize, split) {
@@ -535,6 +591,7 @@ export function openVqaDataset(spec: string, model: ElaboratedModel, seed: numbe
       const image = new Float32Array(batchSize * plane);
       const question = new Int32Array(batchSize * shape.qlen);
       const answer = new Int32Array(batchSize * shape.alen);
+      const answerClass = new Int32Array(batchSize);
       const items: VqaItem[] = [];
       for (let b = 0; b < batchSize; b++) {
         let g = step * batchSize + b;
@@ -558,12 +615,16 @@ export function openVqaDataset(spec: string, model: ElaboratedModel, seed: numbe
           image.set(px, b * plane);
           const q = loaded.instruction ? instructionQuestion(it, epoch, seed) : it.question;
           question.set(tok.encodeQuestion(q, shape.qlen, { start: qstart }), b * shape.qlen);
-          answer.set(tok.encodeAnswer(it.answer, shape.alen), b * shape.alen);
+          if (shape.answer) answer.set(tok.encodeAnswer(it.answer, shape.alen), b * shape.alen);
+          answerClass[b] = classOf(it.answer);
           items.push(it);
           break;
         }
       }
-      return { inputs: { image, question, answer }, size: batchSize, items };
+      const inputs: Batch['inputs'] = { image, question };
+      if (shape.answer) inputs.answer = answer;
+      if (shape.answerClass) inputs.answer_class = answerClass;
+      return { inputs, size: batchSize, items };
     },
   };
 }
