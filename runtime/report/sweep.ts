@@ -98,30 +98,42 @@ function ticks(xs: readonly Tick[], ys: readonly Tick[], h: number): string {
   return [...x, ...y].join('\n');
 }
 
-function frame(w: number, h: number, title: string, xLabel: string, yLabel: string, body: string): string {
+/** Axes box, title and labels; the plot spans x 50 … w − right, y 20 … h − 50. */
+function frame(w: number, h: number, title: string, xLabel: string, yLabel: string, body: string, right = 20): string {
+  const mid = (50 + w - right) / 2;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" role="img" aria-label="${escape(title)}">
-<rect x="50" y="20" width="${w - 70}" height="${h - 70}" fill="none" stroke="#999"/>
-<text x="${w / 2}" y="14" text-anchor="middle" font-size="13">${escape(title)}</text>
-<text x="${w / 2}" y="${h - 8}" text-anchor="middle" font-size="12">${escape(xLabel)}</text>
+<rect x="50" y="20" width="${w - 50 - right}" height="${h - 70}" fill="none" stroke="#999"/>
+<text x="${mid}" y="14" text-anchor="middle" font-size="13">${escape(title)}</text>
+<text x="${mid}" y="${h - 8}" text-anchor="middle" font-size="12">${escape(xLabel)}</text>
 <text x="12" y="${h / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 12 ${h / 2})">${escape(yLabel)}</text>
 ${body}</svg>`;
 }
 
-/** Loss per step for every tune, one polyline each. */
-export function lossChart(rows: readonly SweepRow[], w = 640, h = 360): string {
+/** Ten colours, then the same colours dashed, then dotted: 30 tunes stay distinguishable. */
+const dashes = ['', ' stroke-dasharray="6 3"', ' stroke-dasharray="2 2"'];
+const strokeOf = (i: number) => `stroke="${palette[i % palette.length]}"${dashes[Math.floor(i / palette.length) % dashes.length]}`;
+
+/** Loss per step for every tune, one polyline each, with a legend column beside the plot. */
+export function lossChart(rows: readonly SweepRow[], w = 800, h = 380): string {
   const all = rows.flatMap((r) => r.losses.filter(Number.isFinite));
   const steps = Math.max(1, ...rows.map((r) => r.losses.length));
-  const x = scale({ min: 1, max: steps }, 50, w - 20);
+  const legendWidth = 160;
+  const x = scale({ min: 1, max: steps }, 50, w - legendWidth);
   const y = scale({ min: Math.min(...all, 0), max: Math.max(...all, 1) }, h - 50, 20);
   const lines = rows.map((r, i) => {
     const pts = r.losses.map((l, s) => (Number.isFinite(l) ? `${x(s + 1).toFixed(1)},${y(l).toFixed(1)}` : '')).filter(Boolean);
-    return `<polyline fill="none" stroke="${palette[i % palette.length]}" stroke-width="1.5" points="${pts.join(' ')}"><title>${escape(r.tune)}</title></polyline>`;
+    return `<polyline fill="none" ${strokeOf(i)} stroke-width="1.5" points="${pts.join(' ')}"><title>${escape(r.tune)}</title></polyline>`;
   });
-  const legend = rows.map((r, i) => `<text x="${w - 25}" y="${36 + 14 * i}" text-anchor="end" font-size="11" fill="${palette[i % palette.length]}">${escape(r.tune)}</text>`);
+  const row = Math.min(14, (h - 60) / Math.max(1, rows.length));
+  const lx = w - legendWidth + 12;
+  const legend = rows.map((r, i) => {
+    const ly = 26 + row * i;
+    return `<line x1="${lx}" y1="${ly.toFixed(1)}" x2="${lx + 18}" y2="${ly.toFixed(1)}" ${strokeOf(i)} stroke-width="2"/><text x="${lx + 24}" y="${(ly + 4).toFixed(1)}" font-size="11">${escape(r.tune)}</text>`;
+  });
   const [lo, hi] = [Math.min(...all, 0), Math.max(...all, 1)];
   const yt: Tick[] = [0, 0.25, 0.5, 0.75, 1].map((f) => [y(lo + f * (hi - lo)), (lo + f * (hi - lo)).toPrecision(3)]);
   const xt: Tick[] = [1, Math.round(steps / 2), steps].map((s) => [x(s), String(s)]);
-  return frame(w, h, 'training loss', 'step', 'loss', [...lines, ...legend, ticks(xt, yt, h)].join('\n'));
+  return frame(w, h, 'training loss', 'step', 'loss', [...lines, ...legend, ticks(xt, yt, h)].join('\n'), legendWidth);
 }
 
 /** Global accuracy against trainable share (log scale), one labelled point per tune. */
