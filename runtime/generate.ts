@@ -2,14 +2,21 @@
  * Answer generation for encoder-decoder VQA models (BLIP/MISS style), on the GPU in
  * inference mode.
  *
- * The compiled graphs are static-shaped, so one decoding step is one run of the whole
- * inference forward: the answer input holds each row's prefix (`[DEC]` and the tokens chosen
+ * The compiled graphs are static-shaped, so one decoding step is one run of the inference
+ * forward (of its answer-dependent part, see below): the answer input holds each row's prefix (`[DEC]` and the tokens chosen
  * so far) padded to the full answer length, and the causal decoder makes the padding
  * invisible to the positions that are read. With a model that feeds `answer[:, :-1]` to the
  * decoder (teacher forcing, as `examples/miss_vqa.mile`), `logits[:, t]` is the distribution
  * of answer token t + 1 given answer[:, 0..t]: a prefix of length k is continued by the row
- * `logits[:, k - 1]`. (The image and question towers are recomputed every step: simple and
- * correct; caching them needs a split graph.)
+ * `logits[:, k - 1]`.
+ *
+ * The image and question towers do not depend on the answer, so `Generator` splits the graph
+ * at the answer input (`compiler/ir/split.ts : splitAtInput`) into two plans: the head (ViT,
+ * question encoder, and whatever else of the decoder reads only their results, such as the
+ * cross-attention keys and values), run once per item per `generate`/`rank` call, batched
+ * `headBatch` items per run; and the tail (the decoder), run once per decoding step, whose
+ * boundary inputs are fed each row's item's head results (read back and kept on the host:
+ * they are small). A graph with nothing to split off runs whole every step.
  *
  * The search itself (`greedyDecode`, `beamSearch`, `rankCandidates`) is pure and works on
  * any `NextTokenLogits` function, so it is tested against an exhaustive search on a fake
@@ -17,8 +24,9 @@
  * item (beams, or candidate answers) as rows of the batch, B = items × beams per forward.
  */
 import { buildBackend, type Backend } from '../compiler/backend.ts';
-import type { Graph } from '../compiler/ir/graph.ts';
+import type { Graph, InputInfo, NodeId } from '../compiler/ir/graph.ts';
 import { SEED_INPUT } from '../compiler/ir/lower.ts';
+import { splitAtInput } from '../compiler/ir/split.ts';
 import type { Bindings } from '../compiler/ir/specialize.ts';
 import type { GpuContext } from './device.ts';
 import { PlanExecutor } from './executor.ts';
@@ -250,15 +258,54 @@ export interface GeneratorOptions {
   readonly logits?: string;
   /** Name of the answer input (default `answer`), i32 [B, alen]. */
   readonly answer?: string;
+  /** Items per run of the head (the towers) when the graph splits; default `batch`. */
+  readonly headBatch?: number;
+  /** false: run the whole graph every step, without splitting off the towers (default true). */
+  readonly split?: boolean;
+}
+
+/** The compiled head of a split graph: runs the towers, whose boundary values the tail reads. */
+interface HeadPlan {
+  readonly backend: Backend;
+  readonly executor: PlanExecutor;
+  /** Items per head run. */
+  readonly batch: number;
+  /** The tail inputs it feeds: name, head output node, values per item, dtype. */
+  readonly boundary: readonly { readonly name: string; readonly node: NodeId; readonly per: number; readonly i32: boolean }[];
+}
+
+/** One item's head results, by boundary (tail input) name. */
+type ItemState = Readonly<Record<string, Float32Array | Int32Array>>;
+
+function numelOf(inp: InputInfo): number {
+  return (inp.shape as number[]).reduce((a, d) => a * d, 1);
+}
+
+async function planned(ctx: GpuContext, graph: Graph, bindings: Bindings, params: ReadonlyMap<string, Float32Array>): Promise<{ be: Backend; ex: PlanExecutor }> {
+  const be = buildBackend(graph, bindings, { target: ctx.target });
+  const ex = await PlanExecutor.create(ctx, be.plan);
+  try {
+    for (const p of be.plan.params) {
+      const v = params.get(p.name);
+      if (!v) throw new Error(`no value for parameter ${p.name}`);
+      ex.writeParam(p.name, v);
+    }
+  } catch (e) {
+    ex.destroy();
+    throw e;
+  }
+  return { be, ex };
 }
 
 /**
  * A compiled inference plan of a VQA model that turns rows (item, answer prefix) into
  * next-token logits. `graph` is the inference forward (`compileFrontEnd({ training: false })`):
- * no dropout, no gradient buffers, no optimizer state.
+ * no dropout, no gradient buffers, no optimizer state. When the graph splits at the answer
+ * input, `backend`/`executor` are the tail (decoder) and `head` the towers.
  */
 export class Generator {
   private constructor(
+    /** The plan run per decoding step: the tail of the split graph, or the whole graph. */
     readonly backend: Backend,
     readonly executor: PlanExecutor,
     /** Rows per forward. */
@@ -270,9 +317,18 @@ export class Generator {
     readonly logitsLen: number,
     private readonly logitsNode: number,
     private readonly answerName: string,
-    /** Forwards run so far. */
+    /** The towers, run once per item; undefined when the graph runs whole every step. */
+    private readonly head: HeadPlan | undefined,
+    /** Forwards (of the tail, or of the whole graph) run so far. */
     public forwards = 0,
+    /** Head runs so far (each covers up to `headBatch` items). */
+    public headForwards = 0,
   ) {}
+
+  /** Whether the towers run once per item (split graph) rather than every step. */
+  get split(): boolean {
+    return this.head !== undefined;
+  }
 
   static async create(ctx: GpuContext, graph: Graph, params: ReadonlyMap<string, Float32Array>, opts: GeneratorOptions): Promise<Generator> {
     const logitsName = opts.logits ?? 'logits';
@@ -281,28 +337,102 @@ export class Generator {
     if (id === undefined) throw new Error(`the model has no output \`${logitsName}\` (outputs: ${Object.keys(graph.outputs).join(', ') || 'none'}); declare the decoder logits with \`output ${logitsName} = …\``);
     const ans = graph.inputs.find((i) => i.name === answerName);
     if (!ans || ans.dtype !== 'i32' || ans.shape.length !== 2) throw new Error(`the model needs an i32 [B, alen] input \`${answerName}\` for the answer prefix`);
+    const headBatch = opts.headBatch ?? opts.batch;
+    if (!Number.isInteger(headBatch) || headBatch < 1) throw new Error(`headBatch must be a positive integer, got ${headBatch}`);
     // Plan only the logits: the loss (if any) is not computed.
-    const be = buildBackend({ ...graph, outputs: { [logitsName]: id } }, { ...opts.bindings, B: opts.batch }, { target: ctx.target });
-    const node = be.graph.nodes[be.graph.outputs[logitsName]!]!;
-    const shape = node.shape as number[];
-    if (shape.length !== 3 || shape[0] !== opts.batch) throw new Error(`output \`${logitsName}\` must be [B, T, vocab], got [${shape.join(', ')}]`);
-    const ex = await PlanExecutor.create(ctx, be.plan);
+    const logitsOnly: Graph = { ...graph, outputs: { [logitsName]: id }, grads: {} };
+    const s = splitAtInput(logitsOnly, answerName);
+    // Per-item boundary values need batch-major boundary tensors; a tail that lost the answer has nothing to step.
+    const useful =
+      opts.split !== false &&
+      s.headNodes > 0 &&
+      s.boundary.length > 0 &&
+      s.boundary.every((b) => s.head.nodes[b.headOutput]!.shape[0] === 'B') &&
+      s.tail.inputs.some((i) => i.name === answerName);
+    const tailGraph = useful ? s.tail : logitsOnly;
+    let head: HeadPlan | undefined;
+    if (useful) {
+      const { be, ex } = await planned(ctx, s.head, { ...opts.bindings, B: headBatch }, params);
+      head = {
+        backend: be,
+        executor: ex,
+        batch: headBatch,
+        boundary: s.boundary.map((b) => {
+          const node = be.graph.outputs[b.name]!;
+          const n = be.graph.nodes[node]!;
+          return { name: b.name, node, per: (n.shape as number[]).reduce((a, d) => a * d, 1) / headBatch, i32: n.dtype === 'i32' };
+        }),
+      };
+    }
+    let tail: { be: Backend; ex: PlanExecutor };
     try {
-      for (const p of be.plan.params) {
-        const v = params.get(p.name);
-        if (!v) throw new Error(`no value for parameter ${p.name}`);
-        ex.writeParam(p.name, v);
-      }
+      tail = await planned(ctx, tailGraph, { ...opts.bindings, B: opts.batch }, params);
     } catch (e) {
-      ex.destroy();
+      head?.executor.destroy();
       throw e;
     }
+    const { be, ex } = tail;
+    const node = be.graph.nodes[be.graph.outputs[logitsName]!]!;
+    const shape = node.shape as number[];
+    if (shape.length !== 3 || shape[0] !== opts.batch) {
+      ex.destroy();
+      head?.executor.destroy();
+      throw new Error(`output \`${logitsName}\` must be [B, T, vocab], got [${shape.join(', ')}]`);
+    }
     const alen = be.graph.inputs.find((i) => i.name === answerName)!.shape[1] as number;
-    return new Generator(be, ex, opts.batch, shape[2]!, alen, Math.min(shape[1]!, alen), be.graph.outputs[logitsName]!, answerName);
+    return new Generator(be, ex, opts.batch, shape[2]!, alen, Math.min(shape[1]!, alen), be.graph.outputs[logitsName]!, answerName, head);
   }
 
-  /** Logits [T, vocab] of each row whose answer input is `answer` (padded to the answer length by the caller). */
-  async forward(items: readonly ItemInputs[], rows: readonly { item: number; answer: ArrayLike<number> }[]): Promise<Float32Array[]> {
+  /**
+   * Runs the head over the items `which` (indices into `items`), `headBatch` at a time, and
+   * returns each one's boundary values (sparse: only `which` are set). Empty without a head.
+   */
+  async itemStates(items: readonly ItemInputs[], which: Iterable<number> = items.keys()): Promise<ItemState[]> {
+    const states: ItemState[] = [];
+    const h = this.head;
+    if (!h) return states;
+    const list = [...new Set(which)];
+    const g = h.backend.graph;
+    for (let start = 0; start < list.length; start += h.batch) {
+      const chunk = list.slice(start, start + h.batch);
+      // Pad the last chunk with copies of its first item.
+      const full = Array.from({ length: h.batch }, (_, r) => chunk[r] ?? chunk[0]!);
+      for (const inp of g.inputs) {
+        const numel = numelOf(inp);
+        const per = numel / h.batch;
+        const buf = inp.dtype === 'i32' ? new Int32Array(numel) : new Float32Array(numel);
+        if (inp.name !== SEED_INPUT) {
+          full.forEach((item, i) => {
+            const v = items[item]?.[inp.name];
+            if (!v) throw new Error(`item ${item} has no value for input \`${inp.name}\``);
+            if (v.length !== per) throw new Error(`input \`${inp.name}\` of item ${item} has ${v.length} values, one row has ${per}`);
+            buf.set(v, i * per);
+          });
+        }
+        h.executor.writeInput(inp.node, buf);
+      }
+      const got = await h.executor.run({ read: h.boundary.map((b) => b.node) });
+      this.headForwards++;
+      chunk.forEach((item, i) => {
+        const st: Record<string, Float32Array | Int32Array> = {};
+        for (const b of h.boundary) {
+          const v = got.get(b.node)!.slice(i * b.per, (i + 1) * b.per);
+          st[b.name] = b.i32 ? Int32Array.from(v) : v;
+        }
+        states[item] = st;
+      });
+    }
+    return states;
+  }
+
+  /**
+   * Logits [T, vocab] of each row whose answer input is `answer` (padded to the answer length
+   * by the caller). `states` (from `itemStates`) are the head results of the rows' items; when
+   * missing, the head runs here for the items the rows name.
+   */
+  async forward(items: readonly ItemInputs[], rows: readonly { item: number; answer: ArrayLike<number> }[], states?: readonly ItemState[]): Promise<Float32Array[]> {
+    if (this.head && !states) states = await this.itemStates(items, rows.map((r) => r.item));
+    const boundary = new Set(this.head?.boundary.map((b) => b.name));
     const g = this.backend.graph;
     const out: Float32Array[] = [];
     const T = (g.nodes[this.logitsNode]!.shape[1] as number) * this.vocab;
@@ -311,13 +441,19 @@ export class Generator {
       // Pad the last chunk with copies of its first row.
       const full = Array.from({ length: this.batch }, (_, r) => chunk[r] ?? chunk[0]!);
       for (const inp of g.inputs) {
-        const numel = (inp.shape as number[]).reduce((a, d) => a * d, 1);
+        const numel = numelOf(inp);
         const per = numel / this.batch;
         const buf = inp.dtype === 'i32' ? new Int32Array(numel) : new Float32Array(numel);
         if (inp.name === this.answerName) {
           full.forEach((r, i) => {
             if (r.answer.length !== per) throw new Error(`answer row has ${r.answer.length} tokens, the model's answer length is ${per}`);
             buf.set(r.answer, i * per);
+          });
+        } else if (boundary.has(inp.name)) {
+          full.forEach((r, i) => {
+            const v = states?.[r.item]?.[inp.name];
+            if (!v) throw new Error(`no head results for item ${r.item}`);
+            buf.set(v, i * per);
           });
         } else if (inp.name !== SEED_INPUT) {
           full.forEach((r, i) => {
@@ -345,10 +481,14 @@ export class Generator {
 
   /** The `NextTokenLogits` of this model over `items`. */
   nextTokenLogits(items: readonly ItemInputs[], special: SpecialTokens): NextTokenLogits {
+    // The head runs once, over every item, at the first step.
+    let states: Promise<ItemState[]> | undefined;
     return async (rows) => {
+      states ??= this.itemStates(items);
       const logits = await this.forward(
         items,
         rows.map((r) => ({ item: r.item, answer: this.answerRow(r.prefix, special.pad) })),
+        await states,
       );
       return logits.map((l, i) => {
         const k = rows[i]!.prefix.length;
@@ -382,5 +522,6 @@ export class Generator {
 
   destroy(): void {
     this.executor.destroy();
+    this.head?.executor.destroy();
   }
 }
