@@ -25,7 +25,7 @@ import { dirname, join } from 'node:path';
 import type { Graph } from '../compiler/ir/graph.ts';
 import { compileFrontEnd } from '../compiler/pipeline.ts';
 import { type GpuContext, openDevice } from '../runtime/device.ts';
-import { Generator, type ItemInputs, type SpecialTokens } from '../runtime/generate.ts';
+import { Generator, type ItemInputs, plannedWithParams, type SpecialTokens } from '../runtime/generate.ts';
 import { mulberry32 } from '../runtime/init.ts';
 import { exactMatch, formatAccuracy, type VqaAccuracy, vqaAccuracy } from '../runtime/metrics.ts';
 import { initialParams } from '../runtime/params.ts';
@@ -36,9 +36,7 @@ import { readFileSync } from 'node:fs';
 import type { ElaboratedModel } from '../compiler/sema/instance.ts';
 import { SYNTHETIC_VQA_ANSWERS, syntheticVqaBatch, syntheticVqaVocab } from '../runtime/data/synthetic-vqa.ts';
 import { checkAnswerCount, vqaInputShape } from '../runtime/data/vqa.ts';
-import { buildBackend } from '../compiler/backend.ts';
 import { SEED_INPUT } from '../compiler/ir/lower.ts';
-import { PlanExecutor } from '../runtime/executor.ts';
 import { WordPieceTokenizer } from '../runtime/tokenizer/wordpiece.ts';
 
 /** One evaluation item: its model inputs (all but the answer) and the reference answer. */
@@ -115,19 +113,13 @@ async function classify(ctx: GpuContext, graph: Graph, params: ReadonlyMap<strin
   const answers = source.answers;
   if (!answers) throw new UserError(`--data ${source.name}: the model is a classifier head (output \`answer_logits\`, input \`answer_class\`) but this data has no answer list`);
   const out = graph.outputs.answer_logits!;
-  const be = buildBackend({ ...graph, outputs: { answer_logits: out } }, { ...bindings, B: perBatch }, { target: ctx.target });
-  const node = be.graph.outputs.answer_logits!;
-  const shape = be.graph.nodes[node]!.shape as number[];
-  if (shape.length !== 2 || shape[0] !== perBatch) throw new UserError(`output \`answer_logits\` must be [B, answers], got [${shape.join(', ')}]`);
-  if (shape[1] !== answers.length) throw new UserError(`output \`answer_logits\` scores ${shape[1]} answers but the answer list of ${source.name} has ${answers.length}`);
-  const C = shape[1]!;
-  const ex = await PlanExecutor.create(ctx, be.plan);
+  const { be, ex } = await plannedWithParams(ctx, { ...graph, outputs: { answer_logits: out } }, { ...bindings, B: perBatch }, params);
   try {
-    for (const p of be.plan.params) {
-      const v = params.get(p.name);
-      if (!v) throw new Error(`no value for parameter ${p.name}`);
-      ex.writeParam(p.name, v);
-    }
+    const node = be.graph.outputs.answer_logits!;
+    const shape = be.graph.nodes[node]!.shape as number[];
+    if (shape.length !== 2 || shape[0] !== perBatch) throw new UserError(`output \`answer_logits\` must be [B, answers], got [${shape.join(', ')}]`);
+    if (shape[1] !== answers.length) throw new UserError(`output \`answer_logits\` scores ${shape[1]} answers but the answer list of ${source.name} has ${answers.length}`);
+    const C = shape[1]!;
     const items = source.items;
     const text = new Array<string>(items.length);
     for (let start = 0; start < items.length; start += perBatch) {

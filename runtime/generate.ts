@@ -281,7 +281,8 @@ function numelOf(inp: InputInfo): number {
   return (inp.shape as number[]).reduce((a, d) => a * d, 1);
 }
 
-async function planned(ctx: GpuContext, graph: Graph, bindings: Bindings, params: ReadonlyMap<string, Float32Array>): Promise<{ be: Backend; ex: PlanExecutor }> {
+/** An inference plan of `graph` on the device, with every parameter written (from `params`). */
+export async function plannedWithParams(ctx: GpuContext, graph: Graph, bindings: Bindings, params: ReadonlyMap<string, Float32Array>): Promise<{ be: Backend; ex: PlanExecutor }> {
   const be = buildBackend(graph, bindings, { target: ctx.target });
   const ex = await PlanExecutor.create(ctx, be.plan);
   try {
@@ -352,7 +353,7 @@ export class Generator {
     const tailGraph = useful ? s.tail : logitsOnly;
     let head: HeadPlan | undefined;
     if (useful) {
-      const { be, ex } = await planned(ctx, s.head, { ...opts.bindings, B: headBatch }, params);
+      const { be, ex } = await plannedWithParams(ctx, s.head, { ...opts.bindings, B: headBatch }, params);
       head = {
         backend: be,
         executor: ex,
@@ -366,7 +367,7 @@ export class Generator {
     }
     let tail: { be: Backend; ex: PlanExecutor };
     try {
-      tail = await planned(ctx, tailGraph, { ...opts.bindings, B: opts.batch }, params);
+      tail = await plannedWithParams(ctx, tailGraph, { ...opts.bindings, B: opts.batch }, params);
     } catch (e) {
       head?.executor.destroy();
       throw e;

@@ -11,23 +11,13 @@ import { Generator, greedyDecode, type ItemInputs, type NextTokenLogits } from '
 import { mulberry32 } from '../../runtime/init.ts';
 import { initialParams } from '../../runtime/params.ts';
 import { runReference } from '../../runtime/reference.ts';
+import { special, tinyItems } from './items.ts';
 
 let ctx: GpuContext;
 beforeAll(async () => {
   ctx = await openDevice();
 });
 afterAll(() => ctx?.close());
-
-const special = { bos: 4, eos: 3, pad: 0 };
-
-function tinyItems(n: number, seed: number): ItemInputs[] {
-  const rng = mulberry32(seed);
-  // Questions of 8, 7 or 6 tokens, then [PAD]s (0), so the question masks take part.
-  return Array.from({ length: n }, (_, k) => ({
-    image: Float32Array.from({ length: 3 * 16 * 16 }, () => 2 * rng() - 1),
-    question: Int32Array.from({ length: 8 }, (_, i) => (i === 0 ? 2 : i >= 8 - (k % 3) ? 0 : 5 + Math.floor(rng() * 19))),
-  }));
-}
 
 function tinyModel(): { graph: Graph; params: Map<string, Float32Array> } {
   const fe = compileFrontEnd({ file: 'examples/vqa_tiny.mile', tune: 'f_f_lora', training: false });

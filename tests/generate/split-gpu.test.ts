@@ -6,25 +6,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { type GpuContext, openDevice } from '../../runtime/device.ts';
-import { Generator, type ItemInputs } from '../../runtime/generate.ts';
+import { Generator } from '../../runtime/generate.ts';
 import { mulberry32 } from '../../runtime/init.ts';
 import { initialParams } from '../../runtime/params.ts';
+import { special, tinyItems } from './items.ts';
 
 let ctx: GpuContext;
 beforeAll(async () => {
   ctx = await openDevice();
 });
 afterAll(() => ctx?.close());
-
-const special = { bos: 4, eos: 3, pad: 0 };
-
-function items(n: number, seed: number): ItemInputs[] {
-  const rng = mulberry32(seed);
-  return Array.from({ length: n }, (_, k) => ({
-    image: Float32Array.from({ length: 3 * 16 * 16 }, () => 2 * rng() - 1),
-    question: Int32Array.from({ length: 8 }, (_, i) => (i === 0 ? 2 : i >= 8 - (k % 3) ? 0 : 5 + Math.floor(rng() * 19))),
-  }));
-}
 
 describe('generation with the towers split off', () => {
   it('matches the whole-graph path, running the head once per chunk of items', async () => {
@@ -34,7 +25,7 @@ describe('generation with the towers split off', () => {
     const params = initialParams(graph, 3);
     const rng = mulberry32(99);
     for (const [name, v] of params) if (name.endsWith('word_embeddings.weight') || name.endsWith('predictions.bias')) for (let i = 0; i < v.length; i++) v[i] = v[i]! * 50 + (rng() - 0.5);
-    const its = items(5, 11);
+    const its = tinyItems(5, 11);
     const split = await Generator.create(ctx, graph, params, { batch: 6, headBatch: 2 });
     const whole = await Generator.create(ctx, graph, params, { batch: 6, split: false });
     try {
