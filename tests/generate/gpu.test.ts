@@ -5,30 +5,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Graph } from '../../compiler/ir/graph.ts';
 import { specialize } from '../../compiler/ir/specialize.ts';
-import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { type GpuContext, openDevice } from '../../runtime/device.ts';
 import { Generator, greedyDecode, type ItemInputs, type NextTokenLogits } from '../../runtime/generate.ts';
-import { mulberry32 } from '../../runtime/init.ts';
-import { initialParams } from '../../runtime/params.ts';
 import { runReference } from '../../runtime/reference.ts';
-import { special, tinyItems } from './items.ts';
+import { special, tinyItems, tinyModel } from './items.ts';
 
 let ctx: GpuContext;
 beforeAll(async () => {
   ctx = await openDevice();
 });
 afterAll(() => ctx?.close());
-
-function tinyModel(): { graph: Graph; params: Map<string, Float32Array> } {
-  const fe = compileFrontEnd({ file: 'examples/vqa_tiny.mile', tune: 'f_f_lora', training: false });
-  expect(fe.diagnostics).toEqual([]);
-  const graph = fe.result!.forward;
-  const params = initialParams(graph, 3);
-  // Make the logits decisive (random init leaves them nearly flat): scale up the tied table.
-  const rng = mulberry32(99);
-  for (const [name, v] of params) if (name.endsWith('word_embeddings.weight') || name.endsWith('predictions.bias')) for (let i = 0; i < v.length; i++) v[i] = v[i]! * 50 + (rng() - 0.5);
-  return { graph, params };
-}
 
 /** The same next-token function, evaluated in float64 by the reference executor. */
 function referenceNext(graph: Graph, params: Map<string, Float32Array>, items: ItemInputs[], alen: number): NextTokenLogits {

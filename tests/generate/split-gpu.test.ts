@@ -4,12 +4,9 @@
  * logits; the head runs once per chunk of items per call, the tail once per step.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { type GpuContext, openDevice } from '../../runtime/device.ts';
 import { Generator } from '../../runtime/generate.ts';
-import { mulberry32 } from '../../runtime/init.ts';
-import { initialParams } from '../../runtime/params.ts';
-import { special, tinyItems } from './items.ts';
+import { special, tinyItems, tinyModel } from './items.ts';
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -19,12 +16,7 @@ afterAll(() => ctx?.close());
 
 describe('generation with the towers split off', () => {
   it('matches the whole-graph path, running the head once per chunk of items', async () => {
-    const fe = compileFrontEnd({ file: 'examples/vqa_tiny.mile', tune: 'f_f_lora', training: false });
-    expect(fe.diagnostics).toEqual([]);
-    const graph = fe.result!.forward;
-    const params = initialParams(graph, 3);
-    const rng = mulberry32(99);
-    for (const [name, v] of params) if (name.endsWith('word_embeddings.weight') || name.endsWith('predictions.bias')) for (let i = 0; i < v.length; i++) v[i] = v[i]! * 50 + (rng() - 0.5);
+    const { graph, params } = tinyModel();
     const its = tinyItems(5, 11);
     const split = await Generator.create(ctx, graph, params, { batch: 6, headBatch: 2 });
     const whole = await Generator.create(ctx, graph, params, { batch: 6, split: false });
