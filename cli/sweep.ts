@@ -9,16 +9,16 @@ import { symbolicSizes } from '../compiler/backend.ts';
 import { compileFrontEnd } from '../compiler/pipeline.ts';
 import { planTraining } from '../compiler/report/plan.ts';
 import { loadProgram } from '../compiler/sema/load.ts';
-import { DataError, openDataset } from '../runtime/data/index.ts';
+import type { Dataset } from '../runtime/data/index.ts';
 import { openDevice } from '../runtime/device.ts';
 import { initialParams } from '../runtime/params.ts';
-import { loadWeights, WeightsError, weightsSources } from '../runtime/weights.ts';
+import type { LoadedWeights } from '../runtime/weights.ts';
 import { type SweepReport, type SweepRow, sweepCsv, sweepHtml, sweepJson, sweepMarkdown } from '../runtime/report/sweep.ts';
-import { NonFiniteLossError, type TrainConfig, Trainer } from '../runtime/train.ts';
+import { NonFiniteLossError, Trainer } from '../runtime/train.ts';
 import { report } from './compile.ts';
 import { parseDims, UserError } from './errors.ts';
-import { evaluateVqa, openEvalSource } from './eval.ts';
-import type { TrainCliOptions } from './train.ts';
+import { type EvalSource, evaluateVqa, openEvalSource } from './eval.ts';
+import { loadBackbone, openTrainData, type TrainCliOptions, trainConfig } from './train.ts';
 import { suggestion } from '../compiler/diag/diagnostic.ts';
 
 /** The training options a sweep shares with `milec train`, plus its own. */
@@ -46,6 +46,9 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
 
   const ctx = await openDevice({ preferSoftware: o.software });
   const rows: SweepRow[] = [];
+  let data: Dataset | undefined;
+  let weights: LoadedWeights | undefined;
+  let evalSource: EvalSource | undefined;
   try {
     if (!o.json) log(`milec sweep: ${tunes.length} tunes × ${o.steps} steps on ${ctx.description}`);
     for (const tune of tunes) {
@@ -58,26 +61,15 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
       const missing = symbolicSizes(train!).filter((s) => !(s in bindings));
       if (missing.length) throw new UserError(`bind the symbolic size${missing.length > 1 ? 's' : ''} ${missing.join(', ')} with --dim NAME=SIZE`);
       const predicted = planTraining(fe.result!, { bindings }).memory.peakBytes;
-      let data;
-      try {
-        data = openDataset(o.data, model, o.seed, { vocabPath: o.vocab });
-      } catch (e) {
-        if (e instanceof DataError) throw new UserError(e.message);
-        throw e;
-      }
-      const cfg: TrainConfig = {
-        steps: o.steps,
-        batch: o.batch,
-        lr: o.lr,
-        schedule: { kind: o.schedule, warmup: o.warmup, total: o.steps },
-        weightDecay: o.weightDecay,
-        seed: o.seed,
+      // Every tune reads the same data, opened (files read, images decoded) once.
+      data ??= openTrainData(o, model);
+      const cfg = trainConfig(o, {
         bindings,
         checkpointEvery: o.steps,
         evalBatches: 0,
         outDir: join(o.out, tune),
         metadata: { model: model.name, tune, source: file, seed: String(o.seed) },
-      };
+      });
       const trainer = await Trainer.create(ctx, train!, cfg);
       const t1 = performance.now();
       let losses: number[] = [];
@@ -85,20 +77,14 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
       let diverged = false;
       let params: Map<string, Float32Array>;
       try {
-        // Every tune starts from the same backbone: drawn from the seed, or loaded (--weights),
-        // which is how the study compares placements on one pretrained model.
-        let given: ReadonlyMap<string, Float32Array> | undefined;
-        if (o.weights) {
-          try {
-            const w = await loadWeights(weightsSources(o.weights, o.weightsMap ?? 'none'), trainer.backend.graph.params, { allowMissing: o.allowMissing });
-            given = w.values;
-            if (!o.json && tune === tunes[0]) for (const n of w.notes) log(`  ${n}`);
-          } catch (e) {
-            if (e instanceof WeightsError) throw new UserError(e.message);
-            throw e;
-          }
+        // Every tune starts from the same backbone: drawn from the seed, or loaded (--weights,
+        // read once: the tunes share the base parameters), which is how the study compares
+        // placements on one pretrained model.
+        if (o.weights && !weights) {
+          weights = await loadBackbone(o, trainer.backend.graph.params);
+          if (!o.json) for (const n of weights?.notes ?? []) log(`  ${n}`);
         }
-        params = initialParams(trainer.backend.graph, o.seed, given);
+        params = initialParams(trainer.backend.graph, o.seed, weights?.values);
         trainer.load(params);
         mkdirSync(cfg.outDir, { recursive: true });
         const bar =
@@ -134,7 +120,9 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
       let acc: { open: number | null; closed: number | null; global: number | null } = { open: null, closed: null, global: null };
       let t2 = performance.now();
       if (!diverged) {
-        const source = openEvalSource(evalSpec, inf.result!.forward, model, o.seed, o.vocab);
+        // The tunes share the model's inputs, so the eval items are read once too.
+        evalSource ??= openEvalSource(evalSpec, inf.result!.forward, model, o.seed, o.vocab);
+        const source = evalSource;
         const evalBindings = { ...bindings };
         delete (evalBindings as Record<string, number>).B;
         t2 = performance.now();

@@ -2,7 +2,8 @@
 import cliProgress from 'cli-progress';
 import { compileFrontEnd } from '../compiler/pipeline.ts';
 import { symbolicSizes } from '../compiler/backend.ts';
-import { DataError, openDataset } from '../runtime/data/index.ts';
+import type { ElaboratedModel } from '../compiler/sema/instance.ts';
+import { DataError, type Dataset, openDataset } from '../runtime/data/index.ts';
 import { openDevice } from '../runtime/device.ts';
 import { initialParams } from '../runtime/params.ts';
 import { checkpointPath, evaluate, NonFiniteLossError, type TrainConfig, Trainer } from '../runtime/train.ts';
@@ -10,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError, checkResumable, loadTrainState } from '../runtime/checkpoint.ts';
 import { AdapterError, adapterLayout, loadAdapter, saveAdapter } from '../runtime/peft-format.ts';
-import { loadWeights, WeightsError, weightsSources } from '../runtime/weights.ts';
+import { type LoadedWeights, loadWeights, type ModelParamInfo, WeightsError, weightsSources } from '../runtime/weights.ts';
 import { report } from './compile.ts';
 import { parseDims, UserError } from './errors.ts';
 
@@ -46,6 +47,43 @@ export interface TrainCliOptions {
 
 const numel = (shape: readonly unknown[]) => shape.reduce<number>((a, d) => a * Number(d), 1);
 
+/** The dataset of `--data` (and `--vocab`) for `model`; a bad data file is a one-line user error. */
+export function openTrainData(o: Pick<TrainCliOptions, 'data' | 'seed' | 'vocab'>, model: ElaboratedModel): Dataset {
+  try {
+    return openDataset(o.data, model, o.seed, { vocabPath: o.vocab });
+  } catch (e) {
+    if (e instanceof DataError) throw new UserError(e.message);
+    throw e;
+  }
+}
+
+/** The trainer settings `milec train` and `milec sweep` share, plus what differs per run. */
+export function trainConfig(
+  o: Pick<TrainCliOptions, 'steps' | 'batch' | 'lr' | 'schedule' | 'warmup' | 'weightDecay' | 'seed'>,
+  run: Pick<TrainConfig, 'bindings' | 'checkpointEvery' | 'evalBatches' | 'outDir' | 'metadata'>,
+): TrainConfig {
+  return {
+    steps: o.steps,
+    batch: o.batch,
+    lr: o.lr,
+    schedule: { kind: o.schedule, warmup: o.warmup, total: o.steps },
+    weightDecay: o.weightDecay,
+    seed: o.seed,
+    ...run,
+  };
+}
+
+/** The backbone weights of `--weights` for `params`, or undefined without it; bad files are user errors. */
+export async function loadBackbone(o: Pick<TrainCliOptions, 'weights' | 'weightsMap' | 'allowMissing'>, params: readonly ModelParamInfo[]): Promise<LoadedWeights | undefined> {
+  if (!o.weights) return undefined;
+  try {
+    return await loadWeights(weightsSources(o.weights, o.weightsMap ?? 'none'), params, { allowMissing: o.allowMissing });
+  } catch (e) {
+    if (e instanceof WeightsError) throw new UserError(e.message);
+    throw e;
+  }
+}
+
 export async function trainCommand(file: string, o: TrainCliOptions): Promise<number> {
   const fe = compileFrontEnd({ file, tune: o.tune, model: o.model, training: true });
   if (report(fe)) return 1;
@@ -55,27 +93,15 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
   const bindings = parseDims(o.dim, o.batch);
   const missing = symbolicSizes(train!).filter((s) => !(s in bindings));
   if (missing.length) throw new UserError(`bind the symbolic size${missing.length > 1 ? 's' : ''} ${missing.join(', ')} with --dim NAME=SIZE`);
-  let data;
-  try {
-    data = openDataset(o.data, model, o.seed, { vocabPath: o.vocab });
-  } catch (e) {
-    if (e instanceof DataError) throw new UserError(e.message);
-    throw e;
-  }
+  const data = openTrainData(o, model);
   const ckpt = checkpointPath(o.out);
-  const cfg: TrainConfig = {
-    steps: o.steps,
-    batch: o.batch,
-    lr: o.lr,
-    schedule: { kind: o.schedule, warmup: o.warmup, total: o.steps },
-    weightDecay: o.weightDecay,
-    seed: o.seed,
+  const cfg = trainConfig(o, {
     bindings,
     checkpointEvery: o.checkpointEvery,
     evalBatches: o.evalBatches,
     outDir: o.out,
     metadata: { model: model.name, tune: fe.result!.tune.tune ?? '(full)', source: file, seed: String(o.seed) },
-  };
+  });
   const params = train!.params;
   const totalParams = params.reduce((n, p) => n + numel(p.shape), 0);
   const trainableParams = params.filter((p) => p.trainable).reduce((n, p) => n + numel(p.shape), 0);
@@ -86,15 +112,14 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
   try {
     const compileStart = performance.now();
     trainer = await Trainer.create(ctx, train!, cfg);
-    let initial = initialParams(trainer.backend.graph, o.seed);
     const tuneName = fe.result!.tune.tune ?? '(full)';
+    // Loaded before the initial values are drawn, so inits derived from a weight (DoRA's
+    // magnitude) see the loaded one, and no parameter is drawn only to be replaced.
+    const w = await loadBackbone(o, trainer.backend.graph.params);
+    const initial = initialParams(trainer.backend.graph, o.seed, w?.values);
+    if (w && !o.json) log(`milec: loaded ${w.values.size} tensors from ${o.weights}`);
+    for (const n of w?.notes ?? []) log(`  ${n}`);
     try {
-      if (o.weights) {
-        const w = await loadWeights(weightsSources(o.weights, o.weightsMap ?? 'none'), trainer.backend.graph.params, { allowMissing: o.allowMissing });
-        initial = initialParams(trainer.backend.graph, o.seed, w.values);
-        if (!o.json) log(`milec: loaded ${w.values.size} tensors from ${o.weights}`);
-        for (const n of w.notes) log(`  ${n}`);
-      }
       if (o.adapter) {
         const a = await loadAdapter(o.adapter, adapterLayout(model, { tune: tuneName }));
         for (const [k, v] of a) initial.set(k, v);

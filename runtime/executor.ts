@@ -137,14 +137,15 @@ export class PlanExecutor {
     // One module, layout and pipeline per distinct kernel text, shared across executors.
     let kinds = pipelineCache.get(device);
     if (!kinds) pipelineCache.set(device, (kinds = new Map()));
-    const modules: { shader: ShaderModule; module: GPUShaderModule }[] = [];
+    // This plan's distinct modules (cached ones too), whose compile errors `ready` reports.
+    const modules = new Map<GPUShaderModule, ShaderModule>();
     const pending: Promise<GPUComputePipeline>[] = [];
     this.dispatches = plan.steps.map((s, i) => {
       let k = kinds.get(s.shader.code);
       if (!k) {
         const label = `kernel ${s.shader.kernel} (${s.shader.op})`;
         const module = device.createShaderModule({ label, code: s.shader.code });
-        modules.push({ shader: s.shader, module });
+        modules.set(module, s.shader);
         const layout = device.createBindGroupLayout({
           label,
           entries: s.shader.bindings.map((b, j) => ({
@@ -160,8 +161,8 @@ export class PlanExecutor {
         });
         k = { shader: s.shader, module, layout, pipeline };
         kinds.set(s.shader.code, k);
-      } else if (!modules.some((m) => m.module === k!.module)) {
-        modules.push({ shader: s.shader, module: k.module });
+      } else if (!modules.has(k.module)) {
+        modules.set(k.module, s.shader);
       }
       pending.push(k.pipeline);
       const bindGroup = device.createBindGroup({
@@ -175,7 +176,7 @@ export class PlanExecutor {
     const created = popScopes(device, scopes);
     this.ready = (async () => {
       const compiled = await Promise.allSettled(pending);
-      await throwCompileErrors(modules);
+      await throwCompileErrors([...modules].map(([module, shader]) => ({ module, shader })));
       const err = await created;
       if (err) throw new Error(`creating the plan's GPU objects failed: ${err}`);
       compiled.forEach((c, i) => {

@@ -2,35 +2,17 @@
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import type { ElaboratedModel, Scalar } from '../../compiler/sema/instance.ts';
 import { DataError, openDataset } from '../../runtime/data/index.ts';
 import { ANSWERS, QUESTION_KINDS, SYNTHETIC_VQA_ANSWERS, syntheticVqaExample } from '../../runtime/data/synthetic-vqa.ts';
 import { answerList } from '../../runtime/data/vqa.ts';
+import { fakeVqaModel } from './fake-model.ts';
 
 const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const vocab = ['--vocab', join(fx, 'tokenizer', 'vocab.txt')];
 
 /** A classifier model: image, question, answer_class (and `answer` too when `withAnswer`). */
-function clsModel(answers: number | undefined, withAnswer = false): ElaboratedModel {
-  const config = new Map<string, Scalar>([
-    ['vocab', { kind: 'int', v: 64 }],
-    ['image', { kind: 'int', v: 8 }],
-    ['qlen', { kind: 'int', v: 12 }],
-  ]);
-  if (answers !== undefined) config.set('answers', { kind: 'int', v: answers });
-  const span = undefined as never;
-  return {
-    name: 'TinyCls',
-    root: undefined as never,
-    shared: [],
-    config,
-    inputs: [
-      { name: 'image', dtype: 'f32', shape: ['B', 3, 'image', 'image'], span },
-      { name: 'question', dtype: 'i32', shape: ['B', 'qlen'], span },
-      ...(withAnswer ? [{ name: 'answer', dtype: 'i32', shape: ['B', 5], span }] : []),
-      { name: 'answer_class', dtype: 'i32', shape: ['B'], span },
-    ],
-  } as unknown as ElaboratedModel;
+function clsModel(answers: number | undefined, withAnswer = false) {
+  return fakeVqaModel({ name: 'TinyCls', vocab: 64, answer: withAnswer, answerClass: true, answers });
 }
 
 describe('answer_class labels', () => {

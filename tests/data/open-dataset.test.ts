@@ -1,31 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import type { ElaboratedModel, Scalar } from '../../compiler/sema/instance.ts';
 import { DataError, openDataset } from '../../runtime/data/index.ts';
 import { openVqaDataset, type DataProblem } from '../../runtime/data/vqa.ts';
+import { fakeVqaModel } from './fake-model.ts';
 
 const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
-function vqaModel(vocab: number, image = 8): ElaboratedModel {
-  const config = new Map<string, Scalar>([
-    ['vocab', { kind: 'int', v: vocab }],
-    ['image', { kind: 'int', v: image }],
-    ['qlen', { kind: 'int', v: 12 }],
-    ['alen', { kind: 'int', v: 5 }],
-  ]);
-  const span = undefined as never;
-  return {
-    name: 'TinyVQA',
-    root: undefined as never,
-    shared: [],
-    config,
-    inputs: [
-      { name: 'image', dtype: 'f32', shape: ['B', 3, 'image', 'image'], span },
-      { name: 'question', dtype: 'i32', shape: ['B', 'qlen'], span },
-      { name: 'answer', dtype: 'i32', shape: ['B', 5], span },
-    ],
-  } as unknown as ElaboratedModel;
+function vqaModel(vocab: number, image = 8) {
+  return fakeVqaModel({ vocab, image, answer: true });
 }
 
 describe('openDataset for VQA specs', () => {
