@@ -10,19 +10,13 @@
  */
 import { internalSpan } from '../diag/span.ts';
 import type { Shape } from '../ir/dim.ts';
-import { type Graph, GraphBuilder, type InitSpec, type NodeId } from '../ir/graph.ts';
+import { type Graph, GraphBuilder, type NodeId, type ParamInfo } from '../ir/graph.ts';
 import type { DType, OpAttrs, OpKind } from '../ops/kinds.ts';
 
 export const GRAPH_FORMAT = 'milec-graph/1';
 
-export interface SerializedParam {
-  readonly name: string;
-  readonly node: NodeId;
-  readonly shape: Shape;
-  readonly init: InitSpec;
-  readonly trainable: boolean;
-  readonly addedBy?: string;
-}
+/** A parameter as stored: everything but its source span. */
+export type SerializedParam = Omit<ParamInfo, 'origin'>;
 
 export interface SerializedGraph {
   readonly format: typeof GRAPH_FORMAT;
