@@ -7,14 +7,15 @@
  * Timings are medians over repeated runs after a warm-up.
  */
 import { compileFrontEnd } from '../compiler/pipeline.ts';
-import { planTraining } from '../compiler/report/plan.ts';
+import { planTraining } from '../compiler/cost/report.ts';
 import { loadProgram } from '../compiler/sema/load.ts';
-import { SEED_INPUT } from '../compiler/ir/lower.ts';
+import { SEED_INPUT } from '../compiler/ir/graph.ts';
 import { openDataset } from '../runtime/data/index.ts';
 import { type GpuContext, openDevice } from '../runtime/device.ts';
 import { initialParams } from '../runtime/params.ts';
-import { runReference } from '../runtime/reference.ts';
+import { runReference } from '../runtime/reference-run.ts';
 import { type TrainConfig, Trainer } from '../runtime/train.ts';
+import { fileHost } from '../runtime/source-files.ts';
 
 const batch = Number(process.env.BENCH_BATCH ?? 32);
 const reps = Number(process.env.BENCH_REPS ?? 10);
@@ -25,7 +26,7 @@ function median(xs: number[]): number {
 }
 
 async function stepTimes(ctx: GpuContext, tune: string) {
-  const fe = compileFrontEnd({ file: 'examples/tiny_classifier.mile', tune, training: true }).result!;
+  const fe = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', tune, training: true }).result!;
   const data = openDataset('synthetic', fe.model, 0);
   const cfg: TrainConfig = { steps: 0, batch, lr: 1e-3, weightDecay: 0, seed: 0, bindings: { B: batch }, checkpointEvery: 1e9, evalBatches: 1, outDir: '/tmp', metadata: {} };
   const trainer = await Trainer.create(ctx, fe.train!, cfg);
@@ -117,7 +118,7 @@ async function matmulTimes(ctx: GpuContext, n: number) {
 
 /** A MISS-tiny training step with the kernels of each target, on this one device. */
 async function targetStepTimes(ctx: GpuContext, tune: string) {
-  const fe = compileFrontEnd({ file: 'examples/miss_tiny.mile', tune, training: true }).result!;
+  const fe = compileFrontEnd({ host: fileHost(), file: 'examples/miss_tiny.mile', tune, training: true }).result!;
   const data = openDataset('synthetic', fe.model, 0);
   const out: Record<string, { ms: number; dispatches: number }> = {};
   for (const target of ['gpu', 'cpu'] as const) {
@@ -142,12 +143,12 @@ async function targetStepTimes(ctx: GpuContext, tune: string) {
 
 function planTimes() {
   const file = 'examples/miss_vqa.mile';
-  const tunes = loadProgram(file).program!.tunes.map((t) => t.name.name);
-  compileFrontEnd({ file, training: true }); // warm-up: JIT and parser set-up, as a running CLI has
+  const tunes = loadProgram(fileHost(), file).program!.tunes.map((t) => t.name.name);
+  compileFrontEnd({ host: fileHost(), file, training: true }); // warm-up: JIT and parser set-up, as a running CLI has
   const ms: number[] = [];
   for (const tune of tunes) {
     const t = performance.now();
-    planTraining(compileFrontEnd({ file, tune, training: true }).result!, { bindings: { B: 8 } });
+    planTraining(compileFrontEnd({ host: fileHost(), file, tune, training: true }).result!, { bindings: { B: 8 } });
     ms.push(performance.now() - t);
   }
   return { tunes: tunes.length, median: median(ms), worst: Math.max(...ms) };

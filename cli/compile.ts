@@ -3,14 +3,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMile } from '../grammar/parse.ts';
 import { buildBackend, printShaders, symbolicSizes } from '../compiler/backend.ts';
-import { hasErrors } from '../compiler/diag/diagnostic.ts';
-import { renderDiagnostics } from '../compiler/diag/render.ts';
+import { hasErrors } from '../core/diagnostic.ts';
+import { renderDiagnostics } from '../core/render.ts';
 import { printGraph } from '../compiler/ir/print.ts';
 import { compileFrontEnd, type StageResult } from '../compiler/pipeline.ts';
 import { printPlan } from '../compiler/plan/buffers.ts';
 import { printAst } from './ast-print.ts';
 import { parseDims, UserError } from './errors.ts';
 import { readFileSync, existsSync } from 'node:fs';
+import { fileHost } from '../runtime/source-files.ts';
 
 export const emitKinds = ['ast', 'ir', 'grad', 'wgsl', 'plan'] as const;
 export type EmitKind = (typeof emitKinds)[number];
@@ -27,7 +28,7 @@ export function report<T>(r: StageResult<T>): r is StageResult<T> & { result: un
 }
 
 export function checkCommand(file: string, o: { tune?: string; model?: string }): number {
-  const r = compileFrontEnd({ file, tune: o.tune, model: o.model, training: false });
+  const r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: false });
   if (report(r)) return 1;
   const fe = r.result!;
   const params = fe.forward.params;
@@ -54,7 +55,7 @@ export async function compileCommand(
   }
   // `--emit ir` shows the forward (inference) graph, so it also works for models without a loss.
   const training = !o.eval && o.emit !== 'ir';
-  const r = compileFrontEnd({ file, tune: o.tune, model: o.model, training });
+  const r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training });
   if (report(r)) return 1;
   const fe = r.result!;
   const graph = fe.train ?? fe.forward;

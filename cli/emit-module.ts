@@ -4,9 +4,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
-import { PACKAGE_ROOT } from '../compiler/paths.ts';
+import { PACKAGE_ROOT } from '../runtime/package-root.ts';
 import { emitTypeScriptModule, moduleFileName } from '../compiler/emit/typescript.ts';
 import { compileFrontEnd, type FrontEnd } from '../compiler/pipeline.ts';
+import { fileHost } from '../runtime/source-files.ts';
 
 /** The milec checkout this CLI runs from. */
 const repoRoot = PACKAGE_ROOT;
@@ -23,8 +24,8 @@ export function runtimeBaseFrom(dir: string): string {
  * training/inference as needed. A model that cannot train gets an inference-only module.
  */
 export function writeTypedModule(file: string, o: { tune?: string; model?: string }, fe: FrontEnd, dir: string): string {
-  const train = fe.train ?? compileFrontEnd({ file, tune: o.tune, model: o.model, training: true }).result?.train;
-  const forward = fe.train ? compileFrontEnd({ file, tune: o.tune, model: o.model, training: false }).result?.forward : fe.forward;
+  const train = fe.train ?? compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: true }).result?.train;
+  const forward = fe.train ? compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: false }).result?.forward : fe.forward;
   if (!forward) throw new Error(`internal: ${file} compiled for training but not for inference`);
   const text = emitTypeScriptModule({
     model: fe.model.name,

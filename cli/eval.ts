@@ -36,8 +36,9 @@ import { readFileSync } from 'node:fs';
 import type { ElaboratedModel } from '../compiler/sema/instance.ts';
 import { SYNTHETIC_VQA_ANSWERS, syntheticVqaBatch, syntheticVqaVocab } from '../runtime/data/synthetic-vqa.ts';
 import { checkAnswerCount, vqaInputShape } from '../runtime/data/vqa.ts';
-import { SEED_INPUT } from '../compiler/ir/lower.ts';
+import { SEED_INPUT } from '../compiler/ir/graph.ts';
 import { WordPieceTokenizer } from '../runtime/tokenizer/wordpiece.ts';
+import { fileHost } from '../runtime/source-files.ts';
 
 /** One evaluation item: its model inputs (all but the answer) and the reference answer. */
 export interface EvalItem {
@@ -366,7 +367,7 @@ export async function evalCommand(file: string, o: EvalCliOptions): Promise<numb
   const meta = ckpt.metadata;
   const tune = o.tune ?? (meta.tune && meta.tune !== '(full)' ? meta.tune : undefined);
   if (o.tune && meta.tune && meta.tune !== '(full)' && meta.tune !== o.tune) throw new UserError(`${path} was trained with tune \`${meta.tune}\`, not \`${o.tune}\``);
-  const fe = compileFrontEnd({ file, tune, model: o.model, training: false });
+  const fe = compileFrontEnd({ host: fileHost(), file, tune, model: o.model, training: false });
   if (report(fe)) return 1;
   const graph = fe.result!.forward;
   if (meta.model && meta.model !== fe.result!.model.name) throw new UserError(`${path} was trained on model \`${meta.model}\`, not \`${fe.result!.model.name}\``);

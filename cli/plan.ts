@@ -4,9 +4,10 @@
  */
 import { symbolicSizes } from '../compiler/backend.ts';
 import { compileFrontEnd } from '../compiler/pipeline.ts';
-import { planTraining, printTrainingPlan } from '../compiler/report/plan.ts';
+import { planTraining, printTrainingPlan } from '../compiler/cost/report.ts';
 import { report } from './compile.ts';
 import { parseDims, UserError } from './errors.ts';
+import { fileHost } from '../runtime/source-files.ts';
 
 export interface PlanCliOptions {
   tune: string;
@@ -17,7 +18,7 @@ export interface PlanCliOptions {
 }
 
 export function planCommand(file: string, o: PlanCliOptions): number {
-  const r = compileFrontEnd({ file, tune: o.tune, model: o.model, training: true });
+  const r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: true });
   if (report(r)) return 1;
   const fe = r.result!;
   const bindings = parseDims(o.dim, o.batch);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { symbolicSizes } from '../compiler/backend.ts';
 import { compileFrontEnd } from '../compiler/pipeline.ts';
-import { planTraining } from '../compiler/report/plan.ts';
+import { planTraining } from '../compiler/cost/report.ts';
 import { loadProgram } from '../compiler/sema/load.ts';
 import type { Dataset } from '../runtime/data/index.ts';
 import { openDevice } from '../runtime/device.ts';
@@ -19,7 +19,8 @@ import { report } from './compile.ts';
 import { parseDims, UserError } from './errors.ts';
 import { type EvalSource, evaluateVqa, openEvalSource } from './eval.ts';
 import { loadBackbone, openTrainData, type TrainCliOptions, trainConfig } from './train.ts';
-import { suggestion } from '../compiler/diag/diagnostic.ts';
+import { suggestion } from '../core/diagnostic.ts';
+import { fileHost } from '../runtime/source-files.ts';
 
 /** The training options a sweep shares with `milec train`, plus its own. */
 export interface SweepCliOptions
@@ -32,7 +33,7 @@ export interface SweepCliOptions
 const numel = (shape: readonly unknown[]) => shape.reduce<number>((a, d) => a * Number(d), 1);
 
 export async function sweepCommand(file: string, o: SweepCliOptions): Promise<number> {
-  const loaded = loadProgram(file);
+  const loaded = loadProgram(fileHost(), file);
   if (report({ result: loaded.program, diagnostics: loaded.diagnostics, sources: loaded.sources })) return 1;
   const all = loaded.program!.tunes.map((t) => t.name.name);
   const tunes = o.tunes ? o.tunes.split(',').map((t) => t.trim()).filter(Boolean) : all;
@@ -53,9 +54,9 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
     if (!o.json) log(`milec sweep: ${tunes.length} tunes × ${o.steps} steps on ${ctx.description}`);
     for (const tune of tunes) {
       const t0 = performance.now();
-      const fe = compileFrontEnd({ file, tune, model: o.model, training: true });
+      const fe = compileFrontEnd({ host: fileHost(), file, tune, model: o.model, training: true });
       if (report(fe)) return 1;
-      const inf = compileFrontEnd({ file, tune, model: o.model, training: false });
+      const inf = compileFrontEnd({ host: fileHost(), file, tune, model: o.model, training: false });
       if (report(inf)) return 1;
       const { model, train } = fe.result!;
       const missing = symbolicSizes(train!).filter((s) => !(s in bindings));

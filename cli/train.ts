@@ -14,6 +14,7 @@ import { AdapterError, adapterLayout, loadAdapter, saveAdapter } from '../runtim
 import { type LoadedWeights, loadWeights, type ModelParamInfo, WeightsError, weightsSources } from '../runtime/weights.ts';
 import { report } from './compile.ts';
 import { parseDims, UserError } from './errors.ts';
+import { fileHost } from '../runtime/source-files.ts';
 
 export interface TrainCliOptions {
   tune?: string;
@@ -85,9 +86,9 @@ export async function loadBackbone(o: Pick<TrainCliOptions, 'weights' | 'weights
 }
 
 export async function trainCommand(file: string, o: TrainCliOptions): Promise<number> {
-  const fe = compileFrontEnd({ file, tune: o.tune, model: o.model, training: true });
+  const fe = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: true });
   if (report(fe)) return 1;
-  const inf = compileFrontEnd({ file, tune: o.tune, model: o.model, training: false });
+  const inf = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: false });
   if (report(inf)) return 1;
   const { model, train } = fe.result!;
   const bindings = parseDims(o.dim, o.batch);

@@ -7,7 +7,7 @@
  *   wgsl        Kernel           -> ShaderModule        compiler/wgsl/render.ts
  *   plan        Kernel[]         -> Plan                compiler/plan/buffers.ts
  */
-import { symbolsOf } from './ir/dim.ts';
+import { symbolsOf } from '../core/dim.ts';
 import type { Graph, NodeId } from './ir/graph.ts';
 import { type Bindings, specialize } from './ir/specialize.ts';
 import { type Plan, planGraph } from './plan/buffers.ts';

@@ -12,10 +12,10 @@
  * The back end (specialize -> schedule -> wgsl -> plan) is in compiler/backend.ts.
  */
 import type { TuneDecl } from '../grammar/ast.ts';
-import { CompileError, type Diagnostic, error, hasErrors, suggestion } from './diag/diagnostic.ts';
+import { CompileError, type Diagnostic, error, hasErrors, suggestion } from '../core/diagnostic.ts';
 import { differentiate } from './grad/grad.ts';
 import type { Graph } from './ir/graph.ts';
-import { lower } from './ir/lower.ts';
+import { lower } from './lower/lower.ts';
 import { simplify } from './ir/simplify.ts';
 import { withMileMethods } from './peft/mile-method.ts';
 import { MethodRegistry } from './peft/registry.ts';
@@ -24,8 +24,11 @@ import { elaborate } from './sema/elaborate.ts';
 import type { ElaboratedModel } from './sema/instance.ts';
 import { loadProgram } from './sema/load.ts';
 import type { Program } from './sema/program.ts';
+import type { SourceHost } from './sema/source-host.ts';
 
 export interface FrontEndOptions {
+  /** Where `.mile` text comes from (`runtime/source-files.ts : fileHost` for files on disk). */
+  readonly host: SourceHost;
   readonly file: string;
   /** Source text to use instead of reading `file`. */
   readonly text?: string;
@@ -53,7 +56,7 @@ export interface StageResult<T> {
 }
 
 export function compileFrontEnd(opts: FrontEndOptions): StageResult<FrontEnd> {
-  const loaded = loadProgram(opts.file, opts.text);
+  const loaded = loadProgram(opts.host, opts.file, opts.text);
   const sources = loaded.sources;
   const fail = (diagnostics: readonly Diagnostic[]) => ({ diagnostics, sources });
   if (!loaded.program) return fail(loaded.diagnostics);

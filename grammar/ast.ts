@@ -2,7 +2,7 @@
  * The abstract syntax of `.mile` files. Every node carries the span it was parsed from,
  * so any later stage can point a diagnostic back at the source.
  */
-import type { Span } from '../compiler/diag/span.ts';
+import type { Span } from '../core/span.ts';
 
 export interface Ident {
   readonly name: string;

@@ -12,8 +12,8 @@ import type { MileFile, TopDecl } from './ast.ts';
 import { MileParser } from './parser.ts';
 import { AstBuilder, tokenSpan } from './to-ast.ts';
 import * as T from './tokens.ts';
-import { error, type Diagnostic, type Related } from '../compiler/diag/diagnostic.ts';
-import type { Span } from '../compiler/diag/span.ts';
+import { error, type Diagnostic, type Related } from '../core/diagnostic.ts';
+import type { Span } from '../core/span.ts';
 
 export interface ParseResult {
   readonly ast: MileFile;

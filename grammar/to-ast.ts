@@ -8,8 +8,8 @@
  */
 import type { CstElement, CstNode, IToken } from 'chevrotain';
 import type * as A from './ast.ts';
-import { error, type Diagnostic } from '../compiler/diag/diagnostic.ts';
-import { spanCover, type Span } from '../compiler/diag/span.ts';
+import { error, type Diagnostic } from '../core/diagnostic.ts';
+import { spanCover, type Span } from '../core/span.ts';
 import { keywordTokenTypes } from './tokens.ts';
 
 /** Name used for identifiers and expressions the parser had to make up while recovering. */

@@ -12,7 +12,7 @@
  */
 import { buildBackend, type Backend } from '../compiler/backend.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
-import { SEED_INPUT } from '../compiler/ir/lower.ts';
+import { SEED_INPUT } from '../compiler/ir/graph.ts';
 import type { GpuContext } from './device.ts';
 import { PlanExecutor } from './executor.ts';
 import { initialParams } from './params.ts';

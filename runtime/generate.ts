@@ -25,11 +25,12 @@
  */
 import { buildBackend, type Backend } from '../compiler/backend.ts';
 import type { Graph, InputInfo, NodeId } from '../compiler/ir/graph.ts';
-import { SEED_INPUT } from '../compiler/ir/lower.ts';
+import { SEED_INPUT } from '../compiler/ir/graph.ts';
 import { splitAtInput } from '../compiler/ir/split.ts';
 import type { Bindings } from '../compiler/ir/specialize.ts';
 import type { GpuContext } from './device.ts';
 import { PlanExecutor } from './executor.ts';
+import { fileHost } from './source-files.ts';
 
 export interface SpecialTokens {
   /** Begin-of-answer token fed first (BLIP: `[DEC]`). */
@@ -300,7 +301,7 @@ export async function plannedWithParams(ctx: GpuContext, graph: Graph, bindings:
 
 /**
  * A compiled inference plan of a VQA model that turns rows (item, answer prefix) into
- * next-token logits. `graph` is the inference forward (`compileFrontEnd({ training: false })`):
+ * next-token logits. `graph` is the inference forward (`compileFrontEnd({ host: fileHost(), training: false })`):
  * no dropout, no gradient buffers, no optimizer state. When the graph splits at the answer
  * input, `backend`/`executor` are the tail (decoder) and `head` the towers.
  */

@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { type Backend, buildBackend } from '../compiler/backend.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
 import type { Bindings } from '../compiler/ir/specialize.ts';
-import { SEED_INPUT } from '../compiler/ir/lower.ts';
+import { SEED_INPUT } from '../compiler/ir/graph.ts';
 import type { Dataset } from './data/index.ts';
 import type { GpuContext } from './device.ts';
 import { PlanExecutor } from './executor.ts';

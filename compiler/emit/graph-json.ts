@@ -8,8 +8,8 @@
  * `internalSpan`). Non-finite numbers, which JSON cannot hold, are written as
  * `{"$num": "Infinity"}` and friends.
  */
-import { internalSpan } from '../diag/span.ts';
-import type { Shape } from '../ir/dim.ts';
+import { internalSpan } from '../../core/span.ts';
+import type { Shape } from '../../core/dim.ts';
 import { type Graph, GraphBuilder, type NodeId, type ParamInfo } from '../ir/graph.ts';
 import type { DType, OpAttrs, OpKind } from '../ops/kinds.ts';
 

@@ -49,7 +49,7 @@ export function scaffoldMethod(name: string, opts: ScaffoldOptions): string {
     w.writeLine(' *');
     w.writeLine(' *   const registry = new MethodRegistry();');
     w.writeLine(` *   registry.register(${constName});`);
-    w.writeLine(" *   compileFrontEnd({ file, tune: 'mine', training: true, registry });");
+    w.writeLine(" *   compileFrontEnd({ host: fileHost(), file, tune: 'mine', training: true, registry });");
     w.writeLine(' */');
   });
   sf.addImportDeclaration({ moduleSpecifier: opts.methodImport, namedImports: [{ name: 'PeftMethod', isTypeOnly: true }, 'siteInt'] });

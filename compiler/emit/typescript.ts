@@ -19,10 +19,10 @@
  */
 import type { CodeBlockWriter, SourceFile } from 'ts-morph';
 import { newProject, tsMorph } from './ts-morph.ts';
-import { symbolsOf } from '../ir/dim.ts';
-import type { Shape } from '../ir/dim.ts';
+import { symbolsOf } from '../../core/dim.ts';
+import type { Shape } from '../../core/dim.ts';
 import type { Graph, NodeId } from '../ir/graph.ts';
-import { SEED_INPUT } from '../ir/lower.ts';
+import { SEED_INPUT } from '../ir/graph.ts';
 import { eliminateDead } from '../ir/simplify.ts';
 import { graphToJson } from './graph-json.ts';
 

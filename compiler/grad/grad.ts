@@ -3,8 +3,8 @@
  * leaves, applying each op's VJP rule and summing contributions. Gradients flow only into
  * nodes that depend on a trainable param, so frozen weights cost no backward work.
  */
-import { type Span } from '../diag/span.ts';
-import { shapeEq, shapeToString } from '../ir/dim.ts';
+import { type Span } from '../../core/span.ts';
+import { shapeEq, shapeToString } from '../../core/dim.ts';
 import { type Graph, GraphBuilder, type Node, type NodeId } from '../ir/graph.ts';
 import type { OpKind } from '../ops/kinds.ts';
 import { type VjpRule, vjpRules } from './vjp.ts';

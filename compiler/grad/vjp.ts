@@ -7,7 +7,7 @@
  * does not (so a frozen weight never gets its weight-gradient matmul) and returns null there.
  * Spans are stamped on the new nodes by `differentiate`, so rules do not thread them.
  */
-import { type Dim, isConcrete, numel } from '../ir/dim.ts';
+import { type Dim, isConcrete, numel } from '../../core/dim.ts';
 import type { GraphBuilder, Node, NodeId } from '../ir/graph.ts';
 import type { OpKind } from '../ops/kinds.ts';
 

@@ -3,12 +3,15 @@
  * which is always in topological order. Building the same op on the same sources twice
  * returns the same node, so common subexpressions are shared for free.
  */
-import { CompileError, error } from '../diag/diagnostic.ts';
-import { internalSpan, type Span } from '../diag/span.ts';
+import { CompileError, error } from '../../core/diagnostic.ts';
+import { internalSpan, type Span } from '../../core/span.ts';
 import { type OpAttrs, type OpKind, type DType, opInfo, broadcastShapes, type TensorType } from '../ops/kinds.ts';
-import { type Dim, type Shape, isConcrete, shapeToString } from './dim.ts';
+import { type Dim, type Shape, isConcrete, shapeToString } from '../../core/dim.ts';
 
 export type NodeId = number;
+
+/** The graph input holding the step's random seed (dropout), fed by the runtime, never by the user. */
+export const SEED_INPUT = '__seed';
 
 export interface Node<K extends OpKind = OpKind> {
   readonly id: NodeId;

@@ -1,5 +1,5 @@
 /** Deterministic text form of the IR, used by `milec compile --emit ir|grad` and golden tests. */
-import { shapeToString } from './dim.ts';
+import { shapeToString } from '../../core/dim.ts';
 import type { Graph, Node } from './graph.ts';
 
 function attrText(n: Node): string {

@@ -3,7 +3,7 @@
  * graph whose every shape is concrete: what codegen, planning and execution need.
  */
 import type { OpAttrs, OpKind } from '../ops/kinds.ts';
-import { bindDim, bindShape, type Shape } from './dim.ts';
+import { bindDim, bindShape, type Shape } from '../../core/dim.ts';
 import { type Graph, GraphBuilder, type NodeId } from './graph.ts';
 
 export type Bindings = Readonly<Record<string, number>>;

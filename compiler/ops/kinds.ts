@@ -3,7 +3,7 @@
  * shape rule. Everything else about an op (float64 reference, VJP, WGSL) lives in tables
  * keyed by `OpKind`, each a mapped type so that a missing entry is a compile error.
  */
-import { type Dim, type Shape, dimMul, isConcrete, numel, shapeToString } from '../ir/dim.ts';
+import { type Dim, type Shape, dimMul, isConcrete, numel, shapeToString } from '../../core/dim.ts';
 
 export type DType = 'f32' | 'i32';
 

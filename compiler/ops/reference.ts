@@ -6,7 +6,7 @@
  */
 import { dropoutKeeps } from './hash.ts';
 import type { OpAttrs, OpKind } from './kinds.ts';
-import { stridesOf } from '../ir/dim.ts';
+import { stridesOf } from '../../core/dim.ts';
 
 export interface RefTensor {
   shape: number[];

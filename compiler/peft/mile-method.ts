@@ -20,12 +20,12 @@
  * method when methods stack) and the builtins. Nothing else of the site is visible.
  */
 import type { ArgDecl, Block, Expr, MethodDecl, MethodHookDecl, MethodParamDecl, MethodSite, ModuleDecl, RewriteDecl } from '../../grammar/ast.ts';
-import { CompileError, type Diagnostic, error, suggestion } from '../diag/diagnostic.ts';
-import type { Span } from '../diag/span.ts';
-import { builtins } from '../ir/builtins.ts';
-import { isConcrete } from '../ir/dim.ts';
+import { CompileError, type Diagnostic, error, suggestion } from '../../core/diagnostic.ts';
+import type { Span } from '../../core/span.ts';
+import { builtins } from '../lower/builtins.ts';
+import { isConcrete } from '../../core/dim.ts';
 import type { NodeId } from '../ir/graph.ts';
-import { type FunctionArg, tensor, type Value } from '../ir/value.ts';
+import { type FunctionArg, tensor, type Value } from '../lower/value.ts';
 import { constEval, describeScalar, evalBool } from '../sema/consteval.ts';
 import { initSpec, paramShape } from '../sema/elaborate.ts';
 import type { Instance, Scalar } from '../sema/instance.ts';

@@ -4,10 +4,10 @@
  * A selector that matches nothing, or a method at a site of the wrong type, is an error.
  */
 import type { Arg, Selector, TuneDecl } from '../../grammar/ast.ts';
-import { CompileError, type Diagnostic, didYouMean, error, suggestion } from '../diag/diagnostic.ts';
+import { CompileError, type Diagnostic, didYouMean, error, suggestion } from '../../core/diagnostic.ts';
 import { constEval, describeScalar } from '../sema/consteval.ts';
 import { type ElaboratedModel, type Instance, type ParamSlot, type Scalar, type SharedParams, walkInstances } from '../sema/instance.ts';
-import type { Span } from '../diag/span.ts';
+import type { Span } from '../../core/span.ts';
 import { selectorMatches, selectorText } from '../sema/select.ts';
 import type { AddedParam, MethodOptions, PeftMethod } from './method.ts';
 import type { MethodRegistry } from './registry.ts';

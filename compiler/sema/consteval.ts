@@ -3,8 +3,8 @@
  * parameter shapes, `if` conditions, repeat counts and method options.
  */
 import type { Expr } from '../../grammar/ast.ts';
-import { CompileError, error, suggestion } from '../diag/diagnostic.ts';
-import { type Dim, dimDiv, dimMul, isConcrete } from '../ir/dim.ts';
+import { CompileError, error, suggestion } from '../../core/diagnostic.ts';
+import { type Dim, dimDiv, dimMul, isConcrete } from '../../core/dim.ts';
 import type { Scalar } from './instance.ts';
 
 export type ScalarEnv = ReadonlyMap<string, Scalar>;

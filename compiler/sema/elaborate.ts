@@ -3,9 +3,9 @@
  * config, parameter shapes, conditions and repeat counts. Program -> ElaboratedModel.
  */
 import type { Arg, ArgDecl, ChildDecl, InitCall, ModelDecl, ModuleDecl, ParamDecl, TensorType } from '../../grammar/ast.ts';
-import { CompileError, type Diagnostic, error, suggestion } from '../diag/diagnostic.ts';
-import type { Span } from '../diag/span.ts';
-import { type Dim, isConcrete } from '../ir/dim.ts';
+import { CompileError, type Diagnostic, error, suggestion } from '../../core/diagnostic.ts';
+import type { Span } from '../../core/span.ts';
+import { type Dim, isConcrete } from '../../core/dim.ts';
 import type { InitSpec } from '../ir/graph.ts';
 import { constEval, describeScalar, evalBool, evalDim, evalInt, num, type ScalarEnv } from './consteval.ts';
 import type { ElaboratedModel, Instance, ModelInput, ParamSlot, Scalar } from './instance.ts';

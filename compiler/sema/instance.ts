@@ -4,9 +4,9 @@
  * (`blocks[0].attn.query`), and every instance is a typed site (its module name).
  */
 import type { ForwardDecl, ModelDecl, ModuleDecl } from '../../grammar/ast.ts';
-import type { Span } from '../diag/span.ts';
+import type { Span } from '../../core/span.ts';
 import type { InitSpec } from '../ir/graph.ts';
-import type { Dim } from '../ir/dim.ts';
+import type { Dim } from '../../core/dim.ts';
 import type { DType } from '../ops/kinds.ts';
 
 export type Scalar =

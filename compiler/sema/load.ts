@@ -3,33 +3,25 @@
  * shipped with milec (`std/x.mile`); any other dotted path is a file relative to the user's
  * file (`use layers.vision` -> `layers/vision.mile`).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { MethodDecl, MileFile, ModelDecl, ModuleDecl, TuneDecl } from '../../grammar/ast.ts';
 import { parseMile } from '../../grammar/parse.ts';
-import { type Diagnostic, error, hasErrors, suggestion } from '../diag/diagnostic.ts';
+import { type Diagnostic, error, hasErrors, suggestion } from '../../core/diagnostic.ts';
 import type { Program } from './program.ts';
-import { PACKAGE_ROOT } from '../paths.ts';
+import type { SourceHost } from './source-host.ts';
 
-export const STD_DIR = join(PACKAGE_ROOT, 'std');
-
-function displayName(abs: string): string {
-  const rel = relative(process.cwd(), abs);
-  if (abs.startsWith(STD_DIR)) return `std/${relative(STD_DIR, abs)}`;
-  return rel.startsWith('..') ? abs : rel;
-}
-
-/** Loads from disk; `text` overrides the main file's contents (for tests and editors). */
-export function loadProgram(mainPath: string, text?: string): { program?: Program; diagnostics: Diagnostic[]; sources: ReadonlyMap<string, string> } {
+/** Loads through `host`; `text` overrides the main file's contents (for tests and editors). */
+export function loadProgram(host: SourceHost, mainPath: string, text?: string): { program?: Program; diagnostics: Diagnostic[]; sources: ReadonlyMap<string, string> } {
+  const displayName = (abs: string) => host.displayName(abs);
   const sources = new Map<string, string>();
   const files: MileFile[] = [];
   const diagnostics: Diagnostic[] = [];
   const seen = new Set<string>();
 
-  const load = (abs: string, name: string, body?: string): MileFile | undefined => {
+  const load = (abs: string, name: string, body: string): MileFile | undefined => {
     if (seen.has(abs)) return undefined;
     seen.add(abs);
-    const src = body ?? readFileSync(abs, 'utf8');
+    const src = body;
     sources.set(name, src);
     const { ast, diagnostics: ds } = parseMile(src, name);
     diagnostics.push(...ds);
@@ -38,25 +30,27 @@ export function loadProgram(mainPath: string, text?: string): { program?: Progra
       if (d.kind !== 'use') continue;
       for (const p of d.paths) {
         const isStd = p.parts[0] === 'std';
-        const base = isStd ? STD_DIR : dirname(abs);
+        const base = isStd ? host.stdDir : dirname(abs);
         const parts = isStd ? p.parts.slice(1) : p.parts;
-        const target = join(base, ...parts) + '.mile';
-        if (!existsSync(target)) {
-          const avail = isStd ? readdirSync(STD_DIR).filter((f) => f.endsWith('.mile')).map((f) => `std.${f.slice(0, -5)}`) : [];
+        const target = resolve(join(base, ...parts) + '.mile');
+        const text = seen.has(target) ? '' : host.readFile(target);
+        if (text === undefined) {
+          const avail = isStd ? host.mileFiles(host.stdDir).map((f) => `std.${f.slice(0, -5)}`) : [];
           diagnostics.push(error('use', `cannot find \`${p.parts.join('.')}\` (looked for ${displayName(target)})`, p.span, suggestion(p.parts.join('.'), avail)));
           continue;
         }
-        load(resolve(target), displayName(resolve(target)));
+        load(target, displayName(target), text);
       }
     }
     return ast;
   };
 
   const absMain = resolve(mainPath);
-  if (text === undefined && !existsSync(absMain)) {
+  const mainText = text ?? host.readFile(absMain);
+  if (mainText === undefined) {
     return { sources, diagnostics: [error('io', `cannot read ${mainPath}: no such file`, { file: mainPath, line: 0, col: 0, endLine: 0, endCol: 0 })] };
   }
-  const main = load(absMain, mainPath, text)!;
+  const main = load(absMain, mainPath, mainText)!;
   if (hasErrors(diagnostics)) return { diagnostics, sources };
 
   const modules = new Map<string, ModuleDecl>();

@@ -7,7 +7,7 @@ import type { Graph, Node, NodeId } from '../ir/graph.ts';
 import { concreteShape } from '../ir/graph.ts';
 import type { DType, OpAttrs, OpKind } from '../ops/kinds.ts';
 import { type Kernel, resolveSource } from '../fuse/schedule.ts';
-import { stridesOf } from '../ir/dim.ts';
+import { stridesOf } from '../../core/dim.ts';
 export { stridesOf };
 
 export type Workgroups = [number, number, number];

@@ -7,12 +7,13 @@
  * Register it next to the built-ins and pass the registry to the compiler:
  *
  *   const registry = new MethodRegistry([...builtinMethods, ssf]);
- *   compileFrontEnd({ file, tune, training: true, registry });
+ *   compileFrontEnd({ host: fileHost(), file, tune, training: true, registry });
  *
  * and use it in a tune like any built-in: `ssf() on blocks.*.mlp.{fc1, fc2}`.
  */
 import type { PeftMethod } from '../../compiler/peft/method.ts';
 import { siteInt } from '../../compiler/peft/method.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 export const ssf: PeftMethod = {
   name: 'ssf',

@@ -14,9 +14,10 @@ import { specialize } from '../../compiler/ir/specialize.ts';
 import type { PeftMethod } from '../../compiler/peft/method.ts';
 import { MethodRegistry } from '../../compiler/peft/registry.ts';
 import { compileFrontEnd } from '../../compiler/pipeline.ts';
-import { planTraining } from '../../compiler/report/plan.ts';
+import { planTraining } from '../../compiler/cost/report.ts';
 import { initialParams } from '../../runtime/params.ts';
-import { runReference } from '../../runtime/reference.ts';
+import { runReference } from '../../runtime/reference-run.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 function milec(...args: string[]) {
   const r = spawnSync(process.execPath, ['bin/milec.js', ...args], { encoding: 'utf8' });
@@ -53,7 +54,7 @@ describe('milec new method', () => {
     const registry = new MethodRegistry();
     registry.register(method);
     const src = readFileSync('examples/tiny_classifier.mile', 'utf8') + '\ntune mine for TinyClassifier {\n  my_delta(scale = 2.0) on blocks.*.mlp.fc2\n}\n';
-    const train = compileFrontEnd({ file: 'examples/tiny_classifier.mile', text: src, tune: 'mine', training: true, registry });
+    const train = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', text: src, tune: 'mine', training: true, registry });
     expect(train.diagnostics).toEqual([]);
     const fe = train.result!;
     const plan = planTraining(fe, { bindings: { B: 2 } });
@@ -65,7 +66,7 @@ describe('milec new method', () => {
 
     // delta = 0: the same logits as the untuned model (parameters are seeded by name)
     const logits = (tune: string | undefined) => {
-      const r = compileFrontEnd({ file: 'examples/tiny_classifier.mile', text: src, tune, training: false, registry }).result!;
+      const r = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', text: src, tune, training: false, registry }).result!;
       const g = specialize(r.forward, { B: 2 });
       const params = new Map([...initialParams(g, 1)].map(([k, v]) => [k, Float64Array.from(v)]));
       const seq = Number((r.model.config.get('seq') as { v: number }).v);

@@ -4,8 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compileFrontEnd } from '../../compiler/pipeline.ts';
-import { planTraining } from '../../compiler/report/plan.ts';
+import { planTraining } from '../../compiler/cost/report.ts';
 import { wideTransformer } from '../report/wide-model.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 function milec(...args: string[]) {
   const t0 = performance.now();
@@ -32,7 +33,7 @@ describe('milec plan', () => {
     expect(r.code).toBe(0);
     expect(r.out.trim().split('\n')).toHaveLength(1);
     const j = JSON.parse(r.out);
-    const fe = compileFrontEnd({ file: tiny, tune: 'lora_qv', training: true }).result!;
+    const fe = compileFrontEnd({ host: fileHost(), file: tiny, tune: 'lora_qv', training: true }).result!;
     const want = planTraining(fe, { bindings: { B: 4 } });
     expect(j).toEqual({ source: tiny, ...JSON.parse(JSON.stringify(want)) });
     for (const k of ['model', 'tune', 'totalParams', 'trainableParams', 'trainablePercent', 'addedParams', 'sites', 'modules', 'memory']) expect(j).toHaveProperty(k);

@@ -3,7 +3,7 @@
  * with a message a user can act on (and a did-you-mean where a name is close).
  */
 import { describe, expect, it } from 'vitest';
-import { renderDiagnostic } from '../../compiler/diag/render.ts';
+import { renderDiagnostic } from '../../core/render.ts';
 import { at, compileText } from './helpers.ts';
 
 const prelude = `use std.nn, std.attention

@@ -2,17 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { specialize } from '../../compiler/ir/specialize.ts';
-import { runReference } from '../../runtime/reference.ts';
+import { runReference } from '../../runtime/reference-run.ts';
 import { initialParams } from '../../runtime/params.ts';
 import { compileOk } from './helpers.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 const tiny = 'examples/tiny_classifier.mile';
 const numel = (s: readonly unknown[]) => s.reduce<number>((a, d) => a * Number(d), 1);
 
 describe('the tiny example', () => {
   it('compiles every tune, with the trainable counts of their formulas', () => {
-    const full = compileFrontEnd({ file: tiny, tune: 'full', training: true }).result!;
-    const lora = compileFrontEnd({ file: tiny, tune: 'lora_qv', training: true }).result!;
+    const full = compileFrontEnd({ host: fileHost(), file: tiny, tune: 'full', training: true }).result!;
+    const lora = compileFrontEnd({ host: fileHost(), file: tiny, tune: 'lora_qv', training: true }).result!;
     const base = full.forward.params.reduce((n, p) => n + numel(p.shape), 0);
     // vocab·dim + max_len·dim (positions) + depth·(2 LN + 4 attention Linear + MLP) + final LN + head
     const dim = 32, hidden = 64, depth = 2, classes = 4, vocab = 64, maxLen = 32;
@@ -63,7 +64,7 @@ describe('the tiny example', () => {
   });
 
   it('never builds a weight gradient for a frozen weight', () => {
-    const lora = compileFrontEnd({ file: tiny, tune: 'lora_qv', training: true }).result!;
+    const lora = compileFrontEnd({ host: fileHost(), file: tiny, tune: 'lora_qv', training: true }).result!;
     const g = lora.train!;
     const frozen = new Set(g.params.filter((p) => !p.trainable).map((p) => p.node));
     // A weight gradient of a frozen Linear would be a matmul shaped like the weight.

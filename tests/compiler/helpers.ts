@@ -1,5 +1,6 @@
 import { compileFrontEnd, type FrontEnd } from '../../compiler/pipeline.ts';
-import type { Diagnostic } from '../../compiler/diag/diagnostic.ts';
+import type { Diagnostic } from '../../core/diagnostic.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 /** Line and column (1-based) of the `nth` occurrence of `needle` in `src`. */
 export function at(src: string, needle: string, nth = 0): { line: number; col: number } {
@@ -14,7 +15,7 @@ export function at(src: string, needle: string, nth = 0): { line: number; col: n
 
 /** Compiles source text as if it were the file `test.mile` in the project root. */
 export function compileText(text: string, opts: { tune?: string; training?: boolean } = {}): { fe?: FrontEnd; diagnostics: readonly Diagnostic[] } {
-  const r = compileFrontEnd({ file: 'test.mile', text, tune: opts.tune, training: opts.training ?? false });
+  const r = compileFrontEnd({ host: fileHost(), file: 'test.mile', text, tune: opts.tune, training: opts.training ?? false });
   return { fe: r.result, diagnostics: r.diagnostics };
 }
 

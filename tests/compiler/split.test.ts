@@ -11,11 +11,12 @@ import { buildBackend } from '../../compiler/backend.ts';
 import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { mulberry32 } from '../../runtime/init.ts';
 import { initialParams } from '../../runtime/params.ts';
-import { runReference } from '../../runtime/reference.ts';
+import { runReference } from '../../runtime/reference-run.ts';
 import { TestGraph } from '../gpu/harness.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 function forward(): Graph {
-  const fe = compileFrontEnd({ file: 'examples/vqa_tiny.mile', training: false });
+  const fe = compileFrontEnd({ host: fileHost(), file: 'examples/vqa_tiny.mile', training: false });
   expect(fe.diagnostics).toEqual([]);
   const g = fe.result!.forward;
   return { ...g, outputs: { logits: g.outputs.logits! } };

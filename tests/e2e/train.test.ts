@@ -4,13 +4,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileFrontEnd } from '../../compiler/pipeline.ts';
-import { SEED_INPUT } from '../../compiler/ir/lower.ts';
+import { SEED_INPUT } from '../../compiler/ir/graph.ts';
 import { openDataset } from '../../runtime/data/index.ts';
 import { type GpuContext, openDevice } from '../../runtime/device.ts';
 import { adamwReference, type AdamWState } from '../../runtime/optim.ts';
 import { initialParams } from '../../runtime/params.ts';
-import { runReference } from '../../runtime/reference.ts';
+import { runReference } from '../../runtime/reference-run.ts';
 import { type TrainConfig, Trainer } from '../../runtime/train.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -22,7 +23,7 @@ const batch = 4;
 const lr = 1e-2;
 
 function setup(tune: string) {
-  const fe = compileFrontEnd({ file: 'examples/tiny_classifier.mile', tune, training: true }).result!;
+  const fe = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', tune, training: true }).result!;
   const data = openDataset('synthetic', fe.model, 5);
   const cfg: TrainConfig = {
     steps: 0,

@@ -17,10 +17,11 @@ import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { openDataset } from '../../runtime/data/index.ts';
 import { type GpuContext, openDevice } from '../../runtime/device.ts';
 import { initialParams } from '../../runtime/params.ts';
-import { runReference } from '../../runtime/reference.ts';
+import { runReference } from '../../runtime/reference-run.ts';
 import { encodeSafetensors } from '../../runtime/safetensors.ts';
 import { runtimeBaseFrom } from '../../cli/emit-module.ts';
 import type { CompiledModel, CompiledModelOptions } from '../../runtime/compiled-model.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 /** The part of the generated module's API this test uses (the file only exists at run time). */
 type TinyModel = CompiledModel<string, { tokens: Int32Array; labels: Int32Array }, { tokens: Int32Array }, { logits: Float32Array }>;
@@ -33,8 +34,8 @@ interface TinyModule {
 }
 
 const file = 'examples/tiny_classifier.mile';
-const train = compileFrontEnd({ file, tune: 'lora_qv', training: true }).result!;
-const fwd = compileFrontEnd({ file, tune: 'lora_qv', training: false }).result!;
+const train = compileFrontEnd({ host: fileHost(), file, tune: 'lora_qv', training: true }).result!;
+const fwd = compileFrontEnd({ host: fileHost(), file, tune: 'lora_qv', training: false }).result!;
 
 mkdirSync('out', { recursive: true });
 const dir = mkdtempSync(join(resolve('out'), 'emit-ts-'));

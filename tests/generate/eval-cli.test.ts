@@ -8,6 +8,7 @@ import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { exactMatch } from '../../runtime/metrics.ts';
 import { initialParams } from '../../runtime/params.ts';
 import { type TensorToWrite, writeSafetensorsAtomic } from '../../runtime/safetensors.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 function milec(...args: string[]) {
   const r = spawnSync(process.execPath, ['bin/milec.js', ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
@@ -16,7 +17,7 @@ function milec(...args: string[]) {
 
 /** A checkpoint as `milec train` writes it: the trainable tensors (perturbed so they matter) and metadata. */
 async function checkpoint(dir: string): Promise<string> {
-  const g = compileFrontEnd({ file: 'examples/vqa_tiny.mile', tune: 'f_f_t', training: false }).result!.forward;
+  const g = compileFrontEnd({ host: fileHost(), file: 'examples/vqa_tiny.mile', tune: 'f_f_t', training: false }).result!.forward;
   const init = initialParams(g, 0);
   const tensors: Record<string, TensorToWrite> = {};
   for (const p of g.params) {

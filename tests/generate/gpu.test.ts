@@ -7,7 +7,7 @@ import type { Graph } from '../../compiler/ir/graph.ts';
 import { specialize } from '../../compiler/ir/specialize.ts';
 import { type GpuContext, openDevice } from '../../runtime/device.ts';
 import { Generator, greedyDecode, type ItemInputs, type NextTokenLogits } from '../../runtime/generate.ts';
-import { runReference } from '../../runtime/reference.ts';
+import { runReference } from '../../runtime/reference-run.ts';
 import { special, tinyItems, tinyModel } from './items.ts';
 
 let ctx: GpuContext;

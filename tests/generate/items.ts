@@ -5,6 +5,7 @@ import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import type { ItemInputs } from '../../runtime/generate.ts';
 import { mulberry32 } from '../../runtime/init.ts';
 import { initialParams } from '../../runtime/params.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 /** vqa_tiny's `[DEC]`, `[SEP]` and `[PAD]` ids. */
 export const special = { bos: 4, eos: 3, pad: 0 };
@@ -20,7 +21,7 @@ export function tinyItems(n: number, seed: number): ItemInputs[] {
 
 /** vqa_tiny's inference forward (tune f_f_lora) with seeded weights. */
 export function tinyModel(): { graph: Graph; params: Map<string, Float32Array> } {
-  const fe = compileFrontEnd({ file: 'examples/vqa_tiny.mile', tune: 'f_f_lora', training: false });
+  const fe = compileFrontEnd({ host: fileHost(), file: 'examples/vqa_tiny.mile', tune: 'f_f_lora', training: false });
   expect(fe.diagnostics).toEqual([]);
   const graph = fe.result!.forward;
   const params = initialParams(graph, 3);

@@ -3,13 +3,13 @@
  * through schedule → render → plan → PlanExecutor with every non-leaf buffer poisoned with
  * NaN, and compare with the float64 reference.
  */
-import { internalSpan } from '../../compiler/diag/span.ts';
+import { internalSpan } from '../../core/span.ts';
 import { GraphBuilder, type Graph, type NodeId } from '../../compiler/ir/graph.ts';
 import type { DType } from '../../compiler/ops/kinds.ts';
 import { type PlanOptions, planGraph } from '../../compiler/plan/buffers.ts';
 import type { GpuContext } from '../../runtime/device.ts';
 import { PlanExecutor } from '../../runtime/executor.ts';
-import { mulberry32 } from '../../runtime/reference.ts';
+import { mulberry32 } from '../../runtime/reference-run.ts';
 
 export type Feeds = { params: Map<string, Float64Array>; inputs: Map<string, Float64Array | Int32Array> };
 

@@ -10,8 +10,9 @@ import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import type { Graph } from '../../compiler/ir/graph.ts';
 import { specialize } from '../../compiler/ir/specialize.ts';
 import { type GpuContext, openDevice } from '../../runtime/device.ts';
-import { runReference } from '../../runtime/reference.ts';
+import { runReference } from '../../runtime/reference-run.ts';
 import { type Feeds, maxRelError, runOnGpu } from './harness.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -20,7 +21,7 @@ beforeAll(async () => {
 afterAll(() => ctx?.close());
 
 function compiled(opts: { file?: string; text?: string; tune?: string }, B: number): Graph {
-  const r = compileFrontEnd({ file: opts.file ?? 'test.mile', text: opts.text, tune: opts.tune, training: true });
+  const r = compileFrontEnd({ host: fileHost(), file: opts.file ?? 'test.mile', text: opts.text, tune: opts.tune, training: true });
   expect(r.diagnostics).toEqual([]);
   return specialize(r.result!.train!, { B });
 }

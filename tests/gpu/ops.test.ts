@@ -15,7 +15,7 @@ import { type GpuContext, describeAdapter, isSoftwareAdapter, openDevice } from 
 import { planGraph } from '../../compiler/plan/buffers.ts';
 import type { KernelTarget } from '../../compiler/wgsl/render.ts';
 import { PlanExecutor } from '../../runtime/executor.ts';
-import { runReference } from '../../runtime/reference.ts';
+import { runReference } from '../../runtime/reference-run.ts';
 import { type Feeds, TestGraph, maxRelError, runOnGpu } from './harness.ts';
 
 type Case = { name: string; build: (t: TestGraph) => NodeId };

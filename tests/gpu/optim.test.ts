@@ -11,7 +11,7 @@ import { planGraph } from '../../compiler/plan/buffers.ts';
 import { type GpuContext, openDevice } from '../../runtime/device.ts';
 import { PlanExecutor } from '../../runtime/executor.ts';
 import { type AdamWState, type AdamWStep, adamwReference } from '../../runtime/optim.ts';
-import { runReference } from '../../runtime/reference.ts';
+import { runReference } from '../../runtime/reference-run.ts';
 import { TestGraph, maxRelError } from './harness.ts';
 
 let ctx: GpuContext;

@@ -3,7 +3,7 @@
  * frozen, autodiff must build gradients for A and B only, and never W's weight-gradient matmul.
  */
 import { describe, expect, it } from 'vitest';
-import { internalSpan } from '../../compiler/diag/span.ts';
+import { internalSpan } from '../../core/span.ts';
 import { differentiate } from '../../compiler/grad/grad.ts';
 import { type Graph, GraphBuilder, type NodeId } from '../../compiler/ir/graph.ts';
 import type { DType } from '../../compiler/ops/kinds.ts';
@@ -76,7 +76,7 @@ describe('frozen weights', () => {
 
 describe('detach', () => {
   it('stops the gradient: d/dx sum(x * detach(x)) = x, not 2x', async () => {
-    const { runReference } = await import('../../runtime/reference.ts');
+    const { runReference } = await import('../../runtime/reference-run.ts');
     const b = new GraphBuilder();
     const x = param(b, 'x', [4], true);
     b.outputs.loss = b.sum(b.mul(x, b.op('detach', [x], {})), [0], false);

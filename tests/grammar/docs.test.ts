@@ -4,8 +4,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseMile } from '../../grammar/parse.ts';
-import { renderDiagnostics } from '../../compiler/diag/render.ts';
-import { builtins } from '../../compiler/ir/builtins.ts';
+import { renderDiagnostics } from '../../core/render.ts';
+import { builtins } from '../../compiler/lower/builtins.ts';
 
 const docPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'language.md');
 const doc = readFileSync(docPath, 'utf8');

@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseMile } from '../../grammar/parse.ts';
 import type * as A from '../../grammar/ast.ts';
-import { renderDiagnostic } from '../../compiler/diag/render.ts';
-import type { Span } from '../../compiler/diag/span.ts';
+import { renderDiagnostic } from '../../core/render.ts';
+import type { Span } from '../../core/span.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');

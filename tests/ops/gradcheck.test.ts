@@ -6,10 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { differentiate } from '../../compiler/grad/grad.ts';
 import { vjpRules } from '../../compiler/grad/vjp.ts';
-import { type Span, internalSpan } from '../../compiler/diag/span.ts';
+import { type Span, internalSpan } from '../../core/span.ts';
 import { type Graph, GraphBuilder, type NodeId } from '../../compiler/ir/graph.ts';
 import type { DType, OpKind } from '../../compiler/ops/kinds.ts';
-import { mulberry32, runReference } from '../../runtime/reference.ts';
+import { mulberry32, runReference } from '../../runtime/reference-run.ts';
 
 // ------------------------------------------------------------------ graph and data helpers
 

@@ -1,11 +1,11 @@
 /** The float64 reference ops on small hand-computed cases, and the reference executor. */
 import { describe, expect, it } from 'vitest';
-import { internalSpan } from '../../compiler/diag/span.ts';
+import { internalSpan } from '../../core/span.ts';
 import { GraphBuilder } from '../../compiler/ir/graph.ts';
 import { dropoutKeeps } from '../../compiler/ops/hash.ts';
 import { type DType, type OpAttrs, type OpKind, opInfo } from '../../compiler/ops/kinds.ts';
 import { erf, erfc, type RefTensor, referenceOps } from '../../compiler/ops/reference.ts';
-import { initParam, mulberry32, runReference } from '../../runtime/reference.ts';
+import { initParam, mulberry32, runReference } from '../../runtime/reference-run.ts';
 
 const t = (shape: number[], data: number[]): RefTensor => ({ shape, data: Float64Array.from(data) });
 

@@ -8,14 +8,15 @@ import { compileFrontEnd, type FrontEnd } from '../../compiler/pipeline.ts';
 import type { Graph } from '../../compiler/ir/graph.ts';
 import { specialize } from '../../compiler/ir/specialize.ts';
 import type { MethodRegistry } from '../../compiler/peft/registry.ts';
-import { mulberry32, runReference } from '../../runtime/reference.ts';
+import { mulberry32, runReference } from '../../runtime/reference-run.ts';
 import { initialParams } from '../../runtime/params.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 export type Params = Map<string, Float64Array>;
 export type Inputs = Map<string, Float64Array | Int32Array>;
 
 export function compile(text: string, tune: string | undefined, opts: { registry?: MethodRegistry; training?: boolean } = {}): FrontEnd {
-  const r = compileFrontEnd({ file: 'test.mile', text, tune, training: opts.training ?? true, registry: opts.registry });
+  const r = compileFrontEnd({ host: fileHost(), file: 'test.mile', text, tune, training: opts.training ?? true, registry: opts.registry });
   if (!r.result) throw new Error(`expected success, got: ${r.diagnostics.map((d) => `${d.span.line}:${d.span.col} ${d.message}`).join('; ')}`);
   return r.result;
 }

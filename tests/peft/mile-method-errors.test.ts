@@ -3,7 +3,7 @@
  * (inside the method where the mistake is there), with a message a user can act on.
  */
 import { describe, expect, it } from 'vitest';
-import { renderDiagnostic } from '../../compiler/diag/render.ts';
+import { renderDiagnostic } from '../../core/render.ts';
 import { at, compileText } from '../compiler/helpers.ts';
 
 const model = (methods: string, tune = 'my_lora(r = 2) on lin') => `use std.nn

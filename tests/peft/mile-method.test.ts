@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileFrontEnd } from '../../compiler/pipeline.ts';
-import { renderDiagnostics } from '../../compiler/diag/render.ts';
+import { renderDiagnostics } from '../../core/render.ts';
 import { MethodRegistry } from '../../compiler/peft/registry.ts';
 import { at } from '../compiler/helpers.ts';
 import { addedCount, B, compile, expectClose, floats, gradCheck, initParams, linearInputs, linearModel, linearRows, randomParams, run, trainableCount, zip, type Params } from './helpers.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 const tiny = readFileSync('examples/tiny_classifier.mile', 'utf8');
 
@@ -171,7 +172,7 @@ tune kg for TinyClassifier { key_gain() on blocks.*.attn }
 
   it('a method needing a hook the site lacks is a tune error', () => {
     const text = `${tiny}\n${keyGain.replace('MultiHeadAttention(dim, heads)', 'Linear(out)').replace('f32[heads, 1, dim / heads]', 'f32[out]')}\ntune bad for TinyClassifier { key_gain() on head }\n`;
-    const r = compileFrontEnd({ file: 'test.mile', text, tune: 'bad', training: false });
+    const r = compileFrontEnd({ host: fileHost(), file: 'test.mile', text, tune: 'bad', training: false });
     expect(r.diagnostics[0]!.message).toBe('`key_gain` needs the hook `keys` in the forward of Linear, which has none');
   });
 
@@ -194,7 +195,7 @@ method gate on Linear(out) {
 
   it('a shared parameter whose shape differs between the sites is located', () => {
     const text = `${tiny}\n${gate}\ntune g for TinyClassifier { gate() on blocks[0].mlp.{fc1, fc2} }\n`;
-    const r = compileFrontEnd({ file: 'test.mile', text, tune: 'g', training: false });
+    const r = compileFrontEnd({ host: fileHost(), file: 'test.mile', text, tune: 'g', training: false });
     const d = r.diagnostics[0]!;
     expect(d.message).toBe('shared parameter `s` uses `out`, which differs between the sites (int 64 at `blocks[0].mlp.fc1`, int 32 at `blocks[0].mlp.fc2`)');
     expect({ line: d.span.line, col: d.span.col }).toEqual(at(text, 'out] = ones'));
@@ -226,12 +227,12 @@ describe('methods from used files', () => {
     writeFileSync(join(dir, 'adapters.mile'), `use std.nn\n${myLora}`);
     const main = linearModel(`tune t for L1 { my_lora(r = 2) on lin }`).replace('use std.nn', 'use std.nn, adapters');
     writeFileSync(join(dir, 'main.mile'), main);
-    const r = compileFrontEnd({ file: join(dir, 'main.mile'), tune: 't', training: true });
+    const r = compileFrontEnd({ host: fileHost(), file: join(dir, 'main.mile'), tune: 't', training: true });
     expect(renderDiagnostics(r.diagnostics, r.sources)).toBe('');
     expect(addedCount(r.result!, 'my_lora')).toBe(2 * 9);
 
     writeFileSync(join(dir, 'adapters.mile'), `use std.nn\n${myLora.replace('dropout(x, dropout) @ A^T', 'dropout(x, dropout) @ A')}`);
-    const bad = compileFrontEnd({ file: join(dir, 'main.mile'), tune: 't', training: false });
+    const bad = compileFrontEnd({ host: fileHost(), file: join(dir, 'main.mile'), tune: 't', training: false });
     const d = bad.diagnostics[0]!;
     expect(d.message).toBe('matmul inner dimensions differ: [B, 3, 5] @ [2, 5] (5 vs 2)');
     expect(d.span.file).toMatch(/adapters\.mile$/);

@@ -5,6 +5,7 @@ import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { builtinMethods, MethodRegistry } from '../../compiler/peft/registry.ts';
 import { ssf } from '../../examples/plugins/ssf.ts';
 import { addedCount, B, compile, expectClose, gradCheck, initParams, linearInputs, linearModel, linearRows, perFeature, randomParams, run } from './helpers.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 const registry = new MethodRegistry([...builtinMethods, ssf]);
 const text = linearModel(`
@@ -18,7 +19,7 @@ tune with_lora for L1 {
 
 describe('a plugin method (SSF)', () => {
   it('is unknown without registration, with a located error', () => {
-    const r = compileFrontEnd({ file: 'test.mile', text, tune: 'ssf', training: true });
+    const r = compileFrontEnd({ host: fileHost(), file: 'test.mile', text, tune: 'ssf', training: true });
     expect(r.result).toBeUndefined();
     expect(r.diagnostics[0]!.message).toBe('unknown PEFT method `ssf`');
     const line = text.split('\n').findIndex((l) => l.startsWith('tune ssf')) + 1;
@@ -49,13 +50,13 @@ describe('a plugin method (SSF)', () => {
 
   it('checks its own sites like a built-in', () => {
     const src = readFileSync('examples/tiny_classifier.mile', 'utf8') + '\ntune bad for TinyClassifier { ssf() on embed }\n';
-    const r = compileFrontEnd({ file: 'examples/tiny_classifier.mile', text: src, tune: 'bad', training: true, registry });
+    const r = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', text: src, tune: 'bad', training: true, registry });
     const d = r.diagnostics[0]!;
     expect(d.message).toBe('`ssf` attaches to Linear or LayerNorm sites, but `embed` is a Embedding');
     const line = src.split('\n').findIndex((l) => l.startsWith('tune bad')) + 1;
     expect([d.span.line, d.span.col]).toEqual([line, 'tune bad for TinyClassifier { ssf() on '.length + 1]);
     // The tiny example's blocks accept it: LayerNorms and Linears.
-    const ok = compileFrontEnd({ file: 'examples/tiny_classifier.mile', text: src.replace('ssf() on embed', 'ssf() on blocks.*.norm1, blocks.*.mlp.fc1'), tune: 'bad', training: true, registry });
+    const ok = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', text: src.replace('ssf() on embed', 'ssf() on blocks.*.norm1, blocks.*.mlp.fc1'), tune: 'bad', training: true, registry });
     expect(ok.diagnostics).toEqual([]);
   });
 });

@@ -9,8 +9,9 @@ import { type Dataset, openDataset } from '../../runtime/data/index.ts';
 import { type GpuContext, openDevice } from '../../runtime/device.ts';
 import { adamwReference, type AdamWState } from '../../runtime/optim.ts';
 import { initialParams } from '../../runtime/params.ts';
-import { runReference } from '../../runtime/reference.ts';
+import { runReference } from '../../runtime/reference-run.ts';
 import { type TrainConfig, Trainer } from '../../runtime/train.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -38,7 +39,7 @@ const families = ['lora_qv', 'dora', 'ia3', 'prefix', 'ptv2', 'prompt', 'adapter
 describe('training the tiny example with every method family', () => {
   for (const tune of families) {
     it(`${tune}: agrees with the float64 reference for 2 steps; the loss falls over ${steps}`, async () => {
-      const fe = compileFrontEnd({ file: 'examples/tiny_classifier.mile', tune, training: true });
+      const fe = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', tune, training: true });
       expect(fe.diagnostics).toEqual([]);
       const synthetic = openDataset('synthetic', fe.result!.model, 5);
       // One fixed batch: its loss falls steadily, where fresh batches of 8 are too noisy to judge.

@@ -5,15 +5,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildBackend } from '../../compiler/backend.ts';
-import { SEED_INPUT } from '../../compiler/ir/lower.ts';
+import { SEED_INPUT } from '../../compiler/ir/graph.ts';
 import { compileFrontEnd, type FrontEnd } from '../../compiler/pipeline.ts';
-import { planTraining, printTrainingPlan, savedForBackward, topLevelOf } from '../../compiler/report/plan.ts';
+import { planTraining, printTrainingPlan, savedForBackward, topLevelOf } from '../../compiler/cost/report.ts';
 import { wideTransformer } from './wide-model.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 const tiny = 'examples/tiny_classifier.mile';
 
 function frontEnd(tune: string, file = tiny, text?: string): FrontEnd {
-  const r = compileFrontEnd({ file, text, tune, training: true });
+  const r = compileFrontEnd({ host: fileHost(), file, text, tune, training: true });
   if (!r.result) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
   return r.result;
 }

@@ -9,6 +9,7 @@ import { type GpuContext, openDevice } from '../../runtime/device.ts';
 import { scheduledLr } from '../../runtime/optim.ts';
 import { initialParams } from '../../runtime/params.ts';
 import { Trainer } from '../../runtime/train.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 describe('scheduledLr', () => {
   it('warms up linearly from 0, as HF get_*_schedule_with_warmup', () => {
@@ -38,7 +39,7 @@ describe('the trainer follows its schedule', () => {
   afterAll(() => ctx?.close());
 
   it('a warm-up step at rate 0 changes no weight; the next one does', async () => {
-    const fe = compileFrontEnd({ file: 'examples/tiny_classifier.mile', tune: 'lora_qv', training: true }).result!;
+    const fe = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', tune: 'lora_qv', training: true }).result!;
     const data = openDataset('synthetic', fe.model, 0);
     const trainer = await Trainer.create(ctx, fe.train!, {
       steps: 3, batch: 4, lr: 1e-2, schedule: { kind: 'cosine', warmup: 1, total: 3 }, weightDecay: 0, seed: 0,

@@ -8,8 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { compileFrontEnd, type FrontEnd } from '../../compiler/pipeline.ts';
 import { specialize } from '../../compiler/ir/specialize.ts';
 import type { Graph } from '../../compiler/ir/graph.ts';
-import { runReference } from '../../runtime/reference.ts';
+import { runReference } from '../../runtime/reference-run.ts';
 import { initialParams } from '../../runtime/params.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 const MISS = 'examples/miss_vqa.mile';
 const numel = (s: readonly unknown[]) => s.reduce<number>((a, d) => a * Number(d), 1);
@@ -19,7 +20,7 @@ const count = (g: Graph, keep: (p: Graph['params'][number]) => boolean = () => t
 /** Compiles (inference graph) and returns the front end with the time it took. */
 function compile(opts: { file?: string; text?: string; tune?: string }): { fe: FrontEnd; ms: number } {
   const t0 = performance.now();
-  const r = compileFrontEnd({ file: opts.file ?? 'test.mile', text: opts.text, tune: opts.tune, training: false });
+  const r = compileFrontEnd({ host: fileHost(), file: opts.file ?? 'test.mile', text: opts.text, tune: opts.tune, training: false });
   const ms = performance.now() - t0;
   if (!r.result) throw new Error(r.diagnostics.map((d) => `${d.span.file}:${d.span.line}:${d.span.col} ${d.message}`).join('\n'));
   return { fe: r.result, ms };

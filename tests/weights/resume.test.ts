@@ -13,6 +13,7 @@ import { type GpuContext, openDevice } from '../../runtime/device.ts';
 import { initialParams } from '../../runtime/params.ts';
 import { type TrainConfig, Trainer } from '../../runtime/train.ts';
 import { CheckpointError, checkResumable, loadTrainState, saveTrainState, type TrainState } from '../../runtime/checkpoint.ts';
+import { fileHost } from '../../runtime/source-files.ts';
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -21,7 +22,7 @@ beforeAll(async () => {
 afterAll(() => ctx?.close());
 
 function setup(tune: string) {
-  const fe = compileFrontEnd({ file: 'examples/tiny_classifier.mile', tune, training: true }).result!;
+  const fe = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', tune, training: true }).result!;
   const data = openDataset('synthetic', fe.model, 3);
   const cfg: TrainConfig = { steps: 0, batch: 4, lr: 1e-2, weightDecay: 0.01, seed: 3, bindings: { B: 4 }, checkpointEvery: 1000, evalBatches: 1, outDir: '/tmp', metadata: {} };
   return { fe, data, cfg };

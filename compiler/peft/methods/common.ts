@@ -1,7 +1,7 @@
 /** Option checks and small helpers shared by the built-in PEFT methods. */
-import { CompileError, error } from '../../diag/diagnostic.ts';
-import type { Span } from '../../diag/span.ts';
-import { shapeToString } from '../../ir/dim.ts';
+import { CompileError, error } from '../../../core/diagnostic.ts';
+import type { Span } from '../../../core/span.ts';
+import { shapeToString } from '../../../core/dim.ts';
 import type { GraphBuilder, NodeId } from '../../ir/graph.ts';
 import type { Instance } from '../../sema/instance.ts';
 import { siteInt } from '../method.ts';

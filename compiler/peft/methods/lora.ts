@@ -7,7 +7,7 @@
  *   stride kernel) with weight [r, in, k, k] and B a 1×1 Conv2d(r, out) with weight
  *   [out, r, 1, 1]; both are applied as matmuls over non-overlapping k×k patches.
  */
-import { isConcrete, shapeToString } from '../../ir/dim.ts';
+import { isConcrete, shapeToString } from '../../../core/dim.ts';
 import type { NodeId } from '../../ir/graph.ts';
 import type { Instance } from '../../sema/instance.ts';
 import type { AddedParam, MethodOption, MethodOptions, PeftMethod, RewriteContext } from '../method.ts';

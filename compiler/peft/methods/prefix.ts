@@ -12,7 +12,7 @@
  * `hook values(...)` points ([B, heads, S, d/heads]). Queries get no prefix rows.
  * Any module type with both hooks is a site.
  */
-import { shapeToString } from '../../ir/dim.ts';
+import { shapeToString } from '../../../core/dim.ts';
 import type { GraphBuilder, NodeId } from '../../ir/graph.ts';
 import type { Instance } from '../../sema/instance.ts';
 import type { AddedParam, MethodOptions, PeftMethod, RewriteContext } from '../method.ts';

@@ -4,7 +4,7 @@
  * Embedding's output along the sequence axis: [B, L] ids -> [B, n + L, dim] = [P; E(ids)].
  * Positions added after the embedding (std.nn `Positions`) then cover the longer sequence.
  */
-import { shapeToString } from '../../ir/dim.ts';
+import { shapeToString } from '../../../core/dim.ts';
 import type { PeftMethod } from '../method.ts';
 import { siteInt } from '../method.ts';
 import { positive, rewriteError } from './common.ts';

@@ -16,7 +16,7 @@
  * transient temporaries of one backward op come on top (`milec compile --emit plan` gives
  * the exact allocation of the buffer planner).
  */
-import { bindShape, type Shape } from '../ir/dim.ts';
+import { bindShape, type Shape } from '../../core/dim.ts';
 import type { Graph, NodeId } from '../ir/graph.ts';
 import { isLeaf, resolveSource } from '../fuse/schedule.ts';
 import type { FrontEnd } from '../pipeline.ts';

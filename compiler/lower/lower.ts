@@ -5,15 +5,14 @@
  * that carry PEFT attachments are rewritten by their methods.
  */
 import type { Arg, Block, Expr, ForwardDecl, IndexItem, TensorType } from '../../grammar/ast.ts';
-import { CompileError, type Diagnostic, error, suggestion } from '../diag/diagnostic.ts';
-import type { Span } from '../diag/span.ts';
-import type { RewriteContext } from '../peft/method.ts';
-import type { MethodRegistry } from '../peft/registry.ts';
+import { CompileError, type Diagnostic, error, suggestion } from '../../core/diagnostic.ts';
+import type { Span } from '../../core/span.ts';
+import type { MethodLookup, RewriteContext } from './rewrite.ts';
 import { constEval, describeScalar, literalScalar, scalarBinary, type ScalarEnv } from '../sema/consteval.ts';
 import { allParams, type ElaboratedModel, type Instance, type Scalar } from '../sema/instance.ts';
 import { builtins, type LowerOps } from './builtins.ts';
-import { type Dim, isConcrete, shapeToString } from './dim.ts';
-import { type Graph, GraphBuilder, type NodeId } from './graph.ts';
+import { type Dim, isConcrete, shapeToString } from '../../core/dim.ts';
+import { type Graph, GraphBuilder, type NodeId, SEED_INPUT } from '../ir/graph.ts';
 import { describeValue, tensor, type Value } from './value.ts';
 
 export interface LowerOptions {
@@ -21,10 +20,9 @@ export interface LowerOptions {
   readonly training: boolean;
 }
 
-export const SEED_INPUT = '__seed';
 const MAX_CALL_DEPTH = 256;
 
-export function lower(model: ElaboratedModel, registry: MethodRegistry, opts: LowerOptions): { graph?: Graph; diagnostics: Diagnostic[] } {
+export function lower(model: ElaboratedModel, registry: MethodLookup, opts: LowerOptions): { graph?: Graph; diagnostics: Diagnostic[] } {
   try {
     return { graph: new Lowering(model, registry, opts).run(), diagnostics: [] };
   } catch (e) {
@@ -50,7 +48,7 @@ class Lowering implements LowerOps {
 
   constructor(
     private readonly model: ElaboratedModel,
-    private readonly registry: MethodRegistry,
+    private readonly registry: MethodLookup,
     private readonly opts: LowerOptions,
   ) {}
 

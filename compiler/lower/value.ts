@@ -1,7 +1,7 @@
 /** Values of forward-body evaluation: compile-time scalars, tensors (IR nodes), modules, lists, functions. */
-import type { Span } from '../diag/span.ts';
+import type { Span } from '../../core/span.ts';
 import type { Instance, Scalar } from '../sema/instance.ts';
-import type { NodeId } from './graph.ts';
+import type { NodeId } from '../ir/graph.ts';
 
 /** One argument of a call, evaluated. */
 export interface FunctionArg {

@@ -2,7 +2,7 @@
  * The float64 reference executor: evaluates a concrete graph node by node with
  * `referenceOps`. It is the oracle for gradient checks and for the WebGPU kernels.
  */
-import { isConcrete, shapeToString } from '../compiler/ir/dim.ts';
+import { isConcrete, shapeToString } from '../core/dim.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import type { OpKind } from '../compiler/ops/kinds.ts';
 import { type RefTensor, referenceOps } from '../compiler/ops/reference.ts';

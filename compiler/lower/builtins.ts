@@ -3,10 +3,10 @@
  * Composite functions (layer_norm, cross_entropy, mean) expand into primitives here,
  * so autodiff and codegen only ever see the primitive vocabulary.
  */
-import { CompileError, error, suggestion } from '../diag/diagnostic.ts';
-import type { Span } from '../diag/span.ts';
-import { type Dim, dimDiv, isConcrete, numel, shapeToString } from './dim.ts';
-import type { GraphBuilder, NodeId } from './graph.ts';
+import { CompileError, error, suggestion } from '../../core/diagnostic.ts';
+import type { Span } from '../../core/span.ts';
+import { type Dim, dimDiv, isConcrete, numel, shapeToString } from '../../core/dim.ts';
+import type { GraphBuilder, NodeId } from '../ir/graph.ts';
 import { describeValue, tensor, type Value } from './value.ts';
 import type { UnaryOp } from '../ops/kinds.ts';
 
