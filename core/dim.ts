@@ -56,8 +56,19 @@ export function dimDiv(a: Dim, b: Dim): Dim | undefined {
   return format({ k: x.k / y.k, syms: rest });
 }
 
+/** Element count of a shape, symbolic when the shape is (`B*T*768`). */
 export function numel(shape: Shape): Dim {
   return shape.reduce<Dim>((acc, d) => dimMul(acc, d), 1);
+}
+
+/** Element count of a concrete shape; a symbolic dimension is an error (specialize first). */
+export function elementCount(shape: readonly Dim[]): number {
+  let n = 1;
+  for (const d of shape) {
+    if (!isConcrete(d)) throw new Error(`shape ${shapeToString(shape)} is symbolic; bind its sizes first`);
+    n *= d;
+  }
+  return n;
 }
 
 export function shapeEq(a: Shape, b: Shape): boolean {

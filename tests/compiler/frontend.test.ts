@@ -6,15 +6,15 @@ import { runReference } from '../../runtime/reference-run.ts';
 import { initialParams } from '../../runtime/params.ts';
 import { compileOk } from './helpers.ts';
 import { fileHost } from '../../runtime/source-files.ts';
+import { elementCount } from '../../core/dim.ts';
 
 const tiny = 'examples/tiny_classifier.mile';
-const numel = (s: readonly unknown[]) => s.reduce<number>((a, d) => a * Number(d), 1);
 
 describe('the tiny example', () => {
   it('compiles every tune, with the trainable counts of their formulas', () => {
     const full = compileFrontEnd({ host: fileHost(), file: tiny, tune: 'full', training: true }).result!;
     const lora = compileFrontEnd({ host: fileHost(), file: tiny, tune: 'lora_qv', training: true }).result!;
-    const base = full.forward.params.reduce((n, p) => n + numel(p.shape), 0);
+    const base = full.forward.params.reduce((n, p) => n + elementCount(p.shape), 0);
     // vocab·dim + max_len·dim (positions) + depth·(2 LN + 4 attention Linear + MLP) + final LN + head
     const dim = 32, hidden = 64, depth = 2, classes = 4, vocab = 64, maxLen = 32;
     const block = 2 * 2 * dim + 4 * (dim * dim + dim) + (dim * hidden + hidden) + (hidden * dim + dim);
@@ -22,7 +22,7 @@ describe('the tiny example', () => {
     expect(full.forward.params.every((p) => p.trainable)).toBe(true);
     const trainable = lora.forward.params.filter((p) => p.trainable);
     // LoRA r=8 on query and value of 2 blocks: r·(in+out) each; plus the head.
-    expect(trainable.reduce((n, p) => n + numel(p.shape), 0)).toBe(depth * 2 * 8 * (dim + dim) + dim * classes + classes);
+    expect(trainable.reduce((n, p) => n + elementCount(p.shape), 0)).toBe(depth * 2 * 8 * (dim + dim) + dim * classes + classes);
     expect(trainable.filter((p) => p.addedBy === 'lora').map((p) => p.name)).toEqual([
       'blocks[0].attn.query.lora_A',
       'blocks[0].attn.query.lora_B',

@@ -13,7 +13,8 @@ import { mulberry32 } from '../../runtime/reference-run.ts';
 
 export type Feeds = { params: Map<string, Float64Array>; inputs: Map<string, Float64Array | Int32Array> };
 
-export const numel = (shape: readonly number[]): number => shape.reduce((a, d) => a * d, 1);
+import { elementCount as numel } from '../../core/dim.ts';
+export { numel };
 
 /** A GraphBuilder that also draws a random value for every param and input it adds. */
 export class TestGraph {

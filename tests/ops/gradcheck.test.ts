@@ -10,6 +10,7 @@ import { type Span, internalSpan } from '../../core/span.ts';
 import { type Graph, GraphBuilder, type NodeId } from '../../compiler/ir/graph.ts';
 import type { DType, OpKind } from '../../compiler/ops/kinds.ts';
 import { mulberry32, runReference } from '../../runtime/reference-run.ts';
+import { elementCount } from '../../core/dim.ts';
 
 // ------------------------------------------------------------------ graph and data helpers
 
@@ -25,7 +26,6 @@ function input(b: GraphBuilder, name: string, shape: number[], dtype: DType): No
   return id;
 }
 
-const numel = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 1);
 
 /** Values in ±[0.5, 1.5]: away from 0, the kink of relu and the pole of recip/div. */
 function nonZero(rng: () => number, n: number): Float64Array {
@@ -177,7 +177,7 @@ function caseGraph(c: GradCase, seed: number): { fwd: Graph; feeds: Feeds } {
   const feeds: Feeds = { params: new Map(), inputs: new Map() };
   for (const [name, spec] of Object.entries(c.params)) {
     p[name] = param(b, name, spec.shape);
-    feeds.params.set(name, spec.values ? Float64Array.from(spec.values) : nonZero(rng, numel(spec.shape)));
+    feeds.params.set(name, spec.values ? Float64Array.from(spec.values) : nonZero(rng, elementCount(spec.shape)));
   }
   for (const [name, spec] of Object.entries(c.ints ?? {})) {
     ids[name] = input(b, name, spec.shape, 'i32');
@@ -186,7 +186,7 @@ function caseGraph(c: GradCase, seed: number): { fwd: Graph; feeds: Feeds } {
   const out = c.build(b, p, ids);
   const shape = b.shape(out) as number[];
   const r = input(b, 'R', shape, 'f32');
-  feeds.inputs.set('R', nonZero(rng, numel(shape)));
+  feeds.inputs.set('R', nonZero(rng, elementCount(shape)));
   b.outputs.loss = b.sum(b.mul(out, r), shape.map((_, i) => i), false);
   return { fwd: b.build(), feeds };
 }
@@ -234,7 +234,7 @@ describe('gradcheck: composed model', () => {
 
     const rng = mulberry32(7);
     const feeds: Feeds = { params: new Map(), inputs: new Map() };
-    for (const p of fwd.params) feeds.params.set(p.name, nonZero(rng, numel(p.shape as number[])));
+    for (const p of fwd.params) feeds.params.set(p.name, nonZero(rng, elementCount(p.shape as number[])));
     feeds.inputs.set('x', nonZero(rng, N * D)).set('labels', Int32Array.of(0, 2, 1, 2)).set('seed', Int32Array.of(12345));
     const full = checkGradients(fwd, feeds);
     expect(Object.keys(full.grads).sort()).toEqual(['b1', 'b2', 'beta', 'gamma', 'w1', 'w2']);

@@ -11,6 +11,7 @@ import type { MethodRegistry } from '../../compiler/peft/registry.ts';
 import { mulberry32, runReference } from '../../runtime/reference-run.ts';
 import { initialParams } from '../../runtime/params.ts';
 import { fileHost } from '../../runtime/source-files.ts';
+import { elementCount } from '../../core/dim.ts';
 
 export type Params = Map<string, Float64Array>;
 export type Inputs = Map<string, Float64Array | Int32Array>;
@@ -21,15 +22,14 @@ export function compile(text: string, tune: string | undefined, opts: { registry
   return r.result;
 }
 
-const numel = (s: readonly unknown[]) => s.reduce<number>((a, d) => a * Number(d), 1);
 
 /** Total size of the parameters `method` added (per site and shared). */
 export function addedCount(fe: FrontEnd, method: string): number {
-  return fe.forward.params.filter((p) => p.addedBy === method).reduce((n, p) => n + numel(p.shape), 0);
+  return fe.forward.params.filter((p) => p.addedBy === method).reduce((n, p) => n + elementCount(p.shape), 0);
 }
 
 export function trainableCount(fe: FrontEnd): number {
-  return fe.forward.params.filter((p) => p.trainable).reduce((n, p) => n + numel(p.shape), 0);
+  return fe.forward.params.filter((p) => p.trainable).reduce((n, p) => n + elementCount(p.shape), 0);
 }
 
 /** Random values (±[0.2, 1.2]·scale) for every parameter; `keep` names keep their given values. */
@@ -38,7 +38,7 @@ export function randomParams(g: Graph, seed: number, bindings: Record<string, nu
   const c = specialize(g, bindings);
   const out: Params = new Map();
   for (const p of c.params) {
-    const n = numel(p.shape);
+    const n = elementCount(p.shape);
     out.set(p.name, keep.get(p.name) ?? Float64Array.from({ length: n }, () => (0.2 + rng()) * scale * (rng() < 0.5 ? -1 : 1)));
   }
   return out;

@@ -11,11 +11,11 @@ import type { Graph } from '../../compiler/ir/graph.ts';
 import { runReference } from '../../runtime/reference-run.ts';
 import { initialParams } from '../../runtime/params.ts';
 import { fileHost } from '../../runtime/source-files.ts';
+import { elementCount } from '../../core/dim.ts';
 
 const MISS = 'examples/miss_vqa.mile';
-const numel = (s: readonly unknown[]) => s.reduce<number>((a, d) => a * Number(d), 1);
 const count = (g: Graph, keep: (p: Graph['params'][number]) => boolean = () => true) =>
-  g.params.filter(keep).reduce((n, p) => n + numel(p.shape), 0);
+  g.params.filter(keep).reduce((n, p) => n + elementCount(p.shape), 0);
 
 /** Compiles (inference graph) and returns the front end with the time it took. */
 function compile(opts: { file?: string; text?: string; tune?: string }): { fe: FrontEnd; ms: number } {

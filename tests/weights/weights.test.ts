@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { compileOk } from '../compiler/helpers.ts';
 import { encodeSafetensors, type TensorToWrite } from '../../runtime/safetensors.ts';
 import { interpolatePosEmbed, loadWeights, type ModelParamInfo, MAPPINGS, milecToDotted, WeightsError, weightsSources } from '../../runtime/weights.ts';
+import { elementCount } from '../../core/dim.ts';
 
 const MODEL = (image: number) => `use std.vit, std.bert
 model Tiny {
@@ -29,7 +30,6 @@ function params(image = 32, tune?: string): readonly ModelParamInfo[] {
   return compileOk(MODEL(image), { training: true, tune }).train!.params;
 }
 
-const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 /** A distinct, recognisable value per (key, element). */
 function values(seed: number, n: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => seed * 1000 + i * 0.001);
@@ -40,7 +40,7 @@ function writeFile(tensors: Record<string, { shape: number[]; data?: Float32Arra
   const path = join(dir, 'w.safetensors');
   const out: Record<string, TensorToWrite> = {};
   let i = 1;
-  for (const [k, t] of Object.entries(tensors)) out[k] = { dtype: 'F32', shape: t.shape, data: t.data ?? values(i++, numel(t.shape)) };
+  for (const [k, t] of Object.entries(tensors)) out[k] = { dtype: 'F32', shape: t.shape, data: t.data ?? values(i++, elementCount(t.shape)) };
   writeFileSync(path, encodeSafetensors(out));
   return path;
 }
