@@ -47,6 +47,11 @@ export interface FrontEnd {
   readonly forward: Graph;
   /** Forward + backward, when training. */
   readonly train?: Graph;
+  /**
+   * The inference graph: the forward without dropout (the same graph as `forward` when not
+   * training). Training commands evaluate with it, so one front-end call gives both.
+   */
+  readonly infer: Graph;
 }
 
 export interface StageResult<T> {
@@ -86,7 +91,13 @@ export function compileFrontEnd(opts: FrontEndOptions): StageResult<FrontEnd> {
       }
       train = simplify(differentiate(forward, 'loss')).graph;
     }
-    return { result: { program, model: el.model, tune: tuned.report, forward, train }, diagnostics: [], sources };
+    let infer = forward;
+    if (opts.training) {
+      const inference = lower(el.model, registry, { training: false });
+      if (!inference.graph) return fail(inference.diagnostics);
+      infer = simplify(inference.graph).graph;
+    }
+    return { result: { program, model: el.model, tune: tuned.report, forward, train, infer }, diagnostics: [], sources };
   } catch (e) {
     if (e instanceof CompileError) return fail([e.diagnostic]);
     throw e;
