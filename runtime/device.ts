@@ -7,6 +7,9 @@
  * asynchronously are collected and rethrown by `check()`, which the executor calls after
  * each readback: a bad dispatch fails loudly at the next result instead of yielding zeros.
  */
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 import type { KernelTarget } from '../compiler/wgsl/render.ts';
 
@@ -63,15 +66,53 @@ const RAISED_LIMITS = [
   'maxComputeWorkgroupsPerDimension',
 ] as const;
 
+/**
+ * Notices Dawn prints when it clamps an adapter's limits to its own maxima (lavapipe and RADV
+ * report 10^6 dynamic buffers). They say nothing a user can act on, so they are dropped.
+ */
+const DAWN_LIMIT_NOTICE = /^Warning: maxDynamic(?:Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/;
+
+/**
+ * Runs `fn` with file descriptor 2 pointed at a temporary file, then restores it and replays
+ * what native code wrote there, minus Dawn's limit notices. Dawn writes those from C++
+ * straight to fd 2 while it enumerates adapters (inside the synchronous part of
+ * `requestAdapter`), where no JavaScript stream can filter them. POSIX `open` returns the
+ * lowest free descriptor, which is how 2 is swapped without a native `dup2`. Where
+ * `/dev/fd` does not exist (Windows), `fn` runs unfiltered.
+ */
+function filteringNativeStderr<T>(fn: () => T): T {
+  let saved: number;
+  try {
+    saved = openSync('/dev/fd/2', 'a');
+  } catch {
+    return fn();
+  }
+  const capture = join(tmpdir(), `milec-dawn-${process.pid}-${Date.now()}.log`);
+  closeSync(2);
+  const held = openSync(capture, 'w');
+  try {
+    return fn();
+  } finally {
+    closeSync(held);
+    openSync(`/dev/fd/${saved}`, 'a'); // becomes fd 2 again
+    closeSync(saved);
+    const text = readFileSync(capture, 'utf8');
+    rmSync(capture, { force: true });
+    const kept = text.split('\n').filter((line) => line && !DAWN_LIMIT_NOTICE.test(line));
+    if (kept.length) process.stderr.write(kept.join('\n') + '\n');
+  }
+}
+
 export async function openDevice(opts: OpenOptions = {}): Promise<GpuContext> {
   // Dawn's node binding needs XDG_RUNTIME_DIR set, and its enums (GPUBufferUsage, ...) global.
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
   if (typeof (globalThis as { GPUBufferUsage?: unknown }).GPUBufferUsage === 'undefined') Object.assign(globalThis, globals);
   let gpu: GPU | undefined = create([]);
   let adapter: GPUAdapter | null = null;
-  if (opts.preferSoftware) adapter = await gpu.requestAdapter({ forceFallbackAdapter: true });
-  adapter ??= await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  adapter ??= await gpu.requestAdapter();
+  const request = (o?: GPURequestAdapterOptions) => filteringNativeStderr(() => gpu!.requestAdapter(o));
+  if (opts.preferSoftware) adapter = await request({ forceFallbackAdapter: true });
+  adapter ??= await request({ powerPreference: 'high-performance' });
+  adapter ??= await request();
   if (!adapter) {
     gpu = undefined;
     throw new Error(SETUP_HINT);
