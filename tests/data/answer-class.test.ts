@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { DataError, openDataset } from '../../runtime/data/index.ts';
 import { ANSWERS, QUESTION_KINDS, SYNTHETIC_VQA_ANSWERS, syntheticVqaExample } from '../../runtime/data/synthetic-vqa.ts';
-import { answerList } from '../../runtime/data/vqa.ts';
+import { answerList } from '../../runtime/data/vqa-model.ts';
 import { fakeVqaModel } from './fake-model.ts';
 
 const fx = fileURLToPath(new URL('../fixtures/', import.meta.url));

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { instructionQuestion, jsonSyntaxError, loadInstruction, loadSlake, loadVqaRad } from '../../runtime/data/vqa.ts';
+import { jsonSyntaxError } from '../../runtime/data/json.ts';
+import { instructionQuestion, loadInstruction, loadSlake, loadVqaRad } from '../../runtime/data/vqa-formats.ts';
 
 const fx = fileURLToPath(new URL('../fixtures/vqa/', import.meta.url));
 const bad = (n: string): string => join(fx, 'bad', n);
