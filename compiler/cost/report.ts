@@ -18,7 +18,7 @@
  */
 import { bindShape, type Shape } from '../../core/dim.ts';
 import type { Graph, NodeId } from '../ir/graph.ts';
-import { isLeaf, resolveSource } from '../fuse/schedule.ts';
+import { NodeStorage, isLeaf } from '../fuse/storage.ts';
 import type { FrontEnd } from '../pipeline.ts';
 import { walkInstances, type Instance } from '../sema/instance.ts';
 
@@ -127,7 +127,7 @@ export function planTraining(fe: FrontEnd, opts: PlanOptions): TrainingPlan {
   for (const i of walkInstances(fe.model.root)) byPath.set(i.path, i);
   const sites: SiteGroup[] = fe.tune.matches.map((m) => {
     if (m.method === 'train' || m.method === 'freeze') return { method: m.method, selector: m.selector, paths: [...m.sites] };
-    const at = m.sites.map((s) => byPath.get(s)?.attachments.find((a) => a.method === m.method)).find((a) => a !== undefined);
+    const at = m.sites.map((s) => fe.tune.attachments.bySite.get(byPath.get(s)!)?.find((a) => a.method === m.method)).find((a) => a !== undefined);
     return { method: m.method, ...(at ? { options: { ...at.options } } : {}), selector: m.selector, paths: [...m.sites] };
   });
 
@@ -169,11 +169,12 @@ export function savedForBackward(g: Graph): NodeId[] {
   const backward = new Uint8Array(n);
   mark(Object.values(g.grads), backward, forward);
   const saved = new Set<NodeId>();
+  const storage = new NodeStorage(g);
   for (let id = 0; id < n; id++) {
     if (!backward[id]) continue;
     for (const s of g.nodes[id]!.src) {
       if (!forward[s]) continue;
-      const r = resolveSource(g, s);
+      const r = storage.resolve(s);
       if (r.kind === 'buffer' && !isLeaf(g.nodes[r.node]!)) saved.add(r.node);
     }
   }

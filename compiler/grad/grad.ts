@@ -6,19 +6,19 @@
 import { type Span } from '../../core/span.ts';
 import { shapeEq, shapeToString } from '../../core/dim.ts';
 import { type Graph, GraphBuilder, type Node, type NodeId } from '../ir/graph.ts';
-import type { OpKind } from '../ops/kinds.ts';
+import { type OpKind, opTraits } from '../ops/kinds.ts';
 import { type VjpRule, vjpRules } from './vjp.ts';
 
 function where(n: Node): string {
   return n.origin.line > 0 ? ` at ${n.origin.file}:${n.origin.line}:${n.origin.col}` : '';
 }
 
-/** Forward pass of "requires grad": f32 nodes that depend on a trainable param. */
+/** Forward pass of "requires grad": f32 nodes that depend on a trainable param, not through an op that stops gradients. */
 function requiresGrad(g: Graph): boolean[] {
   const req = new Array<boolean>(g.nodes.length).fill(false);
   for (const p of g.params) if (p.trainable) req[p.node] = true;
   for (const n of g.nodes) {
-    if (n.op !== 'detach' && n.src.some((s) => req[s])) req[n.id] = n.dtype === 'f32';
+    if (!opTraits[n.op].stopsGradient && n.src.some((s) => req[s])) req[n.id] = n.dtype === 'f32';
   }
   return req;
 }
@@ -67,7 +67,8 @@ export function differentiate(g: Graph, lossName = 'loss'): Graph {
   for (let id = loss; id >= 0; id--) {
     const dy = grad.get(id);
     const n = g.nodes[id]!;
-    if (dy === undefined || n.op === 'param') continue;
+    // A leaf's gradient is a result (a param's), not something to propagate.
+    if (dy === undefined || opTraits[n.op].leaf) continue;
     const need = n.src.map((s) => req[s]!);
     const before = b.nodes.length;
     const dxs = applyRule(b, n, dy, need);

@@ -1,9 +1,10 @@
 /**
- * The whole op vocabulary of the tensor IR, with each op's typed attributes and its
- * shape rule. Everything else about an op (float64 reference, VJP, WGSL) lives in tables
- * keyed by `OpKind`, each a mapped type so that a missing entry is a compile error.
+ * The whole op vocabulary of the tensor IR, with each op's typed attributes, its traits
+ * (`opTraits`: what scheduling, fusion, folding and autodiff need to know) and its shape
+ * rule. Everything else about an op (float64 reference, VJP, WGSL) lives in tables keyed by
+ * `OpKind`, each a mapped type so that a missing entry is a compile error.
  */
-import { type Dim, type Shape, dimMul, isConcrete, numel, shapeToString } from '../../core/dim.ts';
+import { type Dim, type Shape, isConcrete, numel, shapeToString } from '../../core/dim.ts';
 
 export type DType = 'f32' | 'i32';
 
@@ -76,18 +77,125 @@ export interface OpAttrs {
 
 export type OpKind = keyof OpAttrs;
 
-export const unaryOps = ['neg', 'exp', 'log', 'tanh', 'sqrt', 'recip', 'sigmoid', 'relu', 'gelu', 'gelu_grad', 'step'] as const;
-export const binaryOps = ['add', 'sub', 'mul', 'div', 'eq'] as const;
-export const rowOps = ['softmax', 'log_softmax', 'normalize'] as const;
-export type UnaryOp = (typeof unaryOps)[number];
-export type BinaryOp = (typeof binaryOps)[number];
+/**
+ * What the stages after the shape rule need to know about an op, as data: the scheduler,
+ * the renderer's fusion, constant folding and autodiff ask these instead of keeping their
+ * own lists of op names. `tests/ops/traits.test.ts` checks that the traits agree with each
+ * other and with the other tables (reference, VJP, WGSL).
+ */
+export interface OpTraits {
+  /** A buffer bound from outside (param, input): no kernel computes it and gradients stop at it. */
+  readonly leaf: boolean;
+  /**
+   * The output is its one source's elements in the same dense row-major order (reshape,
+   * detach): it shares the source's buffer instead of being computed, and computed inside a
+   * consumer's kernel it is an index identity (free, however often it is reloaded).
+   */
+  readonly alias: boolean;
+  /**
+   * Output element `i` depends on element `i` of each source only, broadcast by numpy rules:
+   * `unary` and `binary` arithmetic, `broadcast` (expand: the source itself), or `generated`
+   * from the index and a scalar source (dropout mask). Null for every other op.
+   */
+  readonly elementwise: 'unary' | 'binary' | 'broadcast' | 'generated' | null;
+  /**
+   * How a node that is the same scalar everywhere folds to a literal: `value` its own
+   * `value` attribute (const), `source` the value of its one source when that is a literal
+   * (a reshape, broadcast or detach of a scalar is that scalar), `evaluate` the float64
+   * reference applied to its literal sources (arithmetic). Null: never a literal.
+   */
+  readonly folds: 'value' | 'source' | 'evaluate' | null;
+  /** Can be computed inside its single consumer's kernel, as a WGSL function of the element index (f32 results only). */
+  readonly fusable: boolean;
+  /**
+   * Its kernel may take fused producers. Not a concat (a large one is split into kernels over
+   * parts of its sources) nor an alias (it gets a kernel only to copy a leaf into a buffer of its own).
+   */
+  readonly fusesProducers: boolean;
+  /**
+   * `a[..., M, K] @ b[..., K, N]`: its kernel reloads each operand element once per tile of the
+   * other operand (the scheduler's reload cost model), and it can be the core of an epilogue kernel.
+   */
+  readonly contraction: boolean;
+  /**
+   * A kernel can write the part of its output that comes from a run of its sources (concat),
+   * so one with more sources than a kernel can bind is split into several kernels.
+   */
+  readonly splitsOverSources: boolean;
+  /** No gradient flows through it to its sources, and its output never requires grad (detach). */
+  readonly stopsGradient: boolean;
+}
+
+const computed = {
+  leaf: false,
+  alias: false,
+  elementwise: null,
+  folds: null,
+  fusable: false,
+  fusesProducers: true,
+  contraction: false,
+  splitsOverSources: false,
+  stopsGradient: false,
+} as const;
+const leaf = { ...computed, leaf: true } as const;
+const unary = { ...computed, elementwise: 'unary', folds: 'evaluate', fusable: true } as const;
+const binary = { ...computed, elementwise: 'binary', folds: 'evaluate', fusable: true } as const;
+
+export const opTraits = {
+  param: leaf,
+  input: leaf,
+  const: { ...computed, folds: 'value' },
+  neg: unary,
+  exp: unary,
+  log: unary,
+  tanh: unary,
+  sqrt: unary,
+  recip: unary,
+  sigmoid: unary,
+  relu: unary,
+  gelu: unary,
+  gelu_grad: unary,
+  step: unary,
+  add: binary,
+  sub: binary,
+  mul: binary,
+  div: binary,
+  eq: binary,
+  sum: computed,
+  max: computed,
+  matmul: { ...computed, contraction: true },
+  reshape: { ...computed, alias: true, folds: 'source', fusable: true, fusesProducers: false },
+  permute: computed,
+  expand: { ...computed, elementwise: 'broadcast', folds: 'source', fusable: true },
+  slice: computed,
+  pad: computed,
+  concat: { ...computed, fusesProducers: false, splitsOverSources: true },
+  gather: computed,
+  scatter_add: computed,
+  one_hot: computed,
+  softmax: computed,
+  log_softmax: computed,
+  normalize: computed,
+  normalize_grad: computed,
+  detach: { ...computed, alias: true, folds: 'source', fusable: true, fusesProducers: false, stopsGradient: true },
+  causal_mask: computed,
+  dropout_mask: { ...computed, elementwise: 'generated', fusable: true },
+} as const satisfies { readonly [K in OpKind]: OpTraits };
+
+/** The ops whose traits include `T`, as a type (e.g. every unary elementwise op). */
+type OpsWith<T> = { [K in OpKind]: (typeof opTraits)[K] extends T ? K : never }[OpKind];
+export type UnaryOp = OpsWith<{ readonly elementwise: 'unary' }>;
+export type BinaryOp = OpsWith<{ readonly elementwise: 'binary' }>;
 
 export function isUnary(op: OpKind): op is UnaryOp {
-  return (unaryOps as readonly string[]).includes(op);
+  return opTraits[op].elementwise === 'unary';
 }
 export function isBinary(op: OpKind): op is BinaryOp {
-  return (binaryOps as readonly string[]).includes(op);
+  return opTraits[op].elementwise === 'binary';
 }
+
+/** Every op kind, in the tables' order (for tests and tools that loop over the vocabulary). */
+export const opKinds = Object.keys(opTraits) as OpKind[];
 
 /** What an op's shape rule sees of each source. */
 export interface TensorType {
@@ -339,15 +447,3 @@ export const opInfo: { readonly [K in OpKind]: OpInfo<K> } = {
     },
   },
 };
-
-/** Product of a dims list when all are concrete; used by kernels that need sizes. */
-export function concreteNumel(shape: Shape): number {
-  let n = 1;
-  for (const d of shape) {
-    if (!isConcrete(d)) throw new Error(`shape ${shapeToString(shape)} is not concrete`);
-    n *= d;
-  }
-  return n;
-}
-
-export { dimMul };

@@ -10,8 +10,11 @@
  */
 import type { Graph, NodeId } from '../ir/graph.ts';
 import { concreteShape } from '../ir/graph.ts';
-import type { DType, OpKind } from '../ops/kinds.ts';
-import { type Kernel, reachable, resolveSource, schedule, storageOf } from '../fuse/schedule.ts';
+import { elementCount } from '../../core/dim.ts';
+import type { DType } from '../ops/kinds.ts';
+import type { Kernel } from '../fuse/kernel.ts';
+import { reachable, schedule } from '../fuse/schedule.ts';
+import { NodeStorage } from '../fuse/storage.ts';
 import { type RenderOptions, type ShaderModule, renderKernel } from '../wgsl/render.ts';
 
 export type BufferKind = 'param' | 'input' | 'grad' | 'output' | 'temp' | 'optim';
@@ -80,15 +83,16 @@ export interface PlanOptions extends RenderOptions {
 
 /** Storage buffers need a non-zero size that is a multiple of 4. */
 function bytesOf(g: Graph, id: NodeId): number {
-  const n = concreteShape(g.nodes[id]!.shape).reduce((a, b) => a * b, 1);
-  return Math.max(4, n * 4);
+  return Math.max(4, numelOf(g, id) * 4);
 }
 
-const numelOf = (g: Graph, id: NodeId): number => concreteShape(g.nodes[id]!.shape).reduce((a, b) => a * b, 1);
+const numelOf = (g: Graph, id: NodeId): number => elementCount(g.nodes[id]!.shape);
 
 export function planGraph(g: Graph, opts: PlanOptions): Plan {
   const keep = [...new Set(opts.keep)];
-  const kernels = schedule(g, [...new Set([...opts.roots, ...keep])], { fuse: opts.fuse, epilogue: opts.epilogue, target: opts.target });
+  // How every node is stored, worked out once for the scheduler, the renderer and the planner.
+  const storage = new NodeStorage(g);
+  const kernels = schedule(g, [...new Set([...opts.roots, ...keep])], { fuse: opts.fuse, epilogue: opts.epilogue, target: opts.target, storage });
   const buffers: PlanBuffer[] = [];
   const nodeBuffer = new Map<NodeId, number>();
   const alloc = (bytes: number, kind: BufferKind, label: string): number => {
@@ -112,7 +116,7 @@ export function planGraph(g: Graph, opts: PlanOptions): Plan {
   const written = new Set(kernels.map((k) => k.output));
   const gradNodes = new Set(Object.values(g.grads));
   for (const id of keep) {
-    const s = written.has(id) ? id : storageOf(g, id);
+    const s = written.has(id) ? id : storage.storageOf(id);
     if (nodeBuffer.has(s)) continue;
     if (!written.has(s)) throw new Error(`kept node %${id} has no buffer (it folds to a literal and is not computed)`);
     nodeBuffer.set(s, alloc(bytesOf(g, s), gradNodes.has(id) ? 'grad' : 'output', `%${s}`));
@@ -133,7 +137,7 @@ export function planGraph(g: Graph, opts: PlanOptions): Plan {
       naiveTempBytes += need;
       nodeBuffer.set(k.output, takeFree(free, buffers, need, () => alloc(need, 'temp', 'temp')));
     }
-    const shader = renderKernel(g, k, opts);
+    const shader = renderKernel(g, k, opts, storage);
     steps.push({ shader, buffers: shader.bindings.map((b) => nodeBuffer.get(b.node)!), kernel: k, shape: concreteShape(g.nodes[k.output]!.shape) });
     // Release temporaries whose last reader was this step (the output too, if nothing reads it).
     for (const id of new Set([k.output, ...k.inputs])) {
@@ -145,7 +149,7 @@ export function planGraph(g: Graph, opts: PlanOptions): Plan {
   // Aliases (reshapes) and kept nodes read back through their storage node's buffer.
   for (const id of reachable(g, [...opts.roots, ...keep])) {
     if (nodeBuffer.has(id)) continue;
-    const r = resolveSource(g, id);
+    const r = storage.resolve(id);
     if (r.kind === 'buffer' && nodeBuffer.has(r.node)) nodeBuffer.set(id, nodeBuffer.get(r.node)!);
   }
 

@@ -6,9 +6,11 @@
 import type { Graph, Node, NodeId } from '../ir/graph.ts';
 import { concreteShape } from '../ir/graph.ts';
 import type { DType, OpAttrs, OpKind } from '../ops/kinds.ts';
-import { type Kernel, resolveSource } from '../fuse/schedule.ts';
-import { stridesOf } from '../../core/dim.ts';
+import type { Kernel, KernelTarget } from '../fuse/kernel.ts';
+import type { NodeStorage } from '../fuse/storage.ts';
+import { elementCount, stridesOf } from '../../core/dim.ts';
 export { stridesOf };
+export type { KernelTarget };
 
 export type Workgroups = [number, number, number];
 
@@ -27,17 +29,6 @@ export interface SrcAccess {
   /** A WGSL expression for the element at flat (u32) index expression `idx`. */
   at(idx: string): string;
 }
-
-/**
- * What kind of processor runs the kernels. `gpu`: shared-memory tiles and workgroup tree
- * reductions pay off. `cpu`: a software adapter (lavapipe, SwiftShader) runs each workgroup
- * on one CPU thread, looping over its invocations in SIMD lanes; workgroup memory is just
- * memory behind the same caches, and every barrier splits the shader into resumable pieces,
- * so kernels without barriers that keep more work per invocation in registers win (2.9× for a
- * 512³ matmul in `npm run bench`; 5–15× for softmax and layer norm over 64-wide rows in a
- * MISS-tiny step profile, on lavapipe).
- */
-export type KernelTarget = 'gpu' | 'cpu';
 
 export interface RenderOptions {
   /** The per-dimension workgroup limit; tests lower it to exercise the 2-D dispatch path. */
@@ -101,12 +92,6 @@ export const u32Lit = (n: number): string => {
   if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`not a u32: ${n}`);
   return `${n}u`;
 };
-
-export function size(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
 
 
 /** Strides that read `shape` broadcast (numpy rules) to `target`: 0 on broadcast axes. */
@@ -218,13 +203,14 @@ fn ${name}(lid: u32, v: f32) -> f32 {
  * Builds the accessors of a node's sources from the kernel's bindings. A source fused into
  * this kernel is read by calling the WGSL function `inlined(s)` that computes it.
  */
-export function sourceAccess(g: Graph, k: Kernel, srcs: readonly NodeId[], inlined?: (s: NodeId) => string | undefined): SrcAccess[] {
+export function sourceAccess(storage: NodeStorage, k: Kernel, srcs: readonly NodeId[], inlined?: (s: NodeId) => string | undefined): SrcAccess[] {
+  const g = storage.g;
   return srcs.map((s) => {
     const n = g.nodes[s]!;
     const shape = concreteShape(n.shape);
     const fn = inlined?.(s);
     if (fn !== undefined) return { shape, dtype: n.dtype, literal: undefined, at: (idx: string) => `${fn}(${idx})` };
-    const r = resolveSource(g, s);
+    const r = storage.resolve(s);
     if (r.kind === 'literal') {
       const lit = f32Lit(r.value);
       return { shape, dtype: n.dtype, literal: r.value, at: () => lit };

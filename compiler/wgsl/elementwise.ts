@@ -3,8 +3,9 @@
  * dropout masks. One invocation per output element; a broadcast operand is read through
  * strides with 0 on its broadcast axes, so no expanded copy is ever materialized.
  */
+import { elementCount } from '../../core/dim.ts';
 import { wgslPcgHash } from '../ops/hash.ts';
-import { type BinaryOp, type OpAttrs, type UnaryOp, isBinary, isUnary } from '../ops/kinds.ts';
+import type { BinaryOp, OpKind, UnaryOp } from '../ops/kinds.ts';
 import type { Node } from '../ir/graph.ts';
 import {
   type KernelBody,
@@ -17,7 +18,6 @@ import {
   flatKernel,
   isContiguous,
   offsetExpr,
-  size,
   u32Lit,
 } from './common.ts';
 
@@ -85,7 +85,7 @@ export function broadcastLoads(shape: readonly number[], srcs: readonly SrcAcces
   let needCoords = false;
   const loads = srcs.map((s) => {
     if (s.literal !== undefined) return s.at('0u');
-    if (size(s.shape) === 1) return s.at('0u');
+    if (elementCount(s.shape) === 1) return s.at('0u');
     const strides = broadcastStrides(s.shape, shape);
     if (s.shape.length === shape.length && isContiguous(strides, shape)) return s.at('i');
     needCoords = true;
@@ -112,34 +112,41 @@ export function renderConst(ctx: RenderCtx<'const'>): KernelBody {
 }
 
 /**
- * The value of an inlinable node at flat index `i` of its own shape, as the body of a WGSL
- * function (see `schedule.ts` fusion): the same expressions the standalone kernels store.
+ * What a fused node computes at flat index `i` of its own shape: the body of a WGSL
+ * function (see `schedule.ts` fusion), the same expression its standalone kernel stores,
+ * plus any helper functions it needs. `render.ts : inliners` has one for every op whose
+ * `OpTraits.fusable` is set.
  */
-export function inlineBody(node: Node, shape: readonly number[], src: readonly SrcAccess[]): { body: string; helpers: string } {
-  const op = node.op;
-  if (isUnary(op)) {
-    const { expr, helpers } = unaryExpr[op];
-    const { prelude, loads } = broadcastLoads(shape, src);
-    return { body: `${prelude}  let x = ${loads[0]};\n  return ${expr};\n`, helpers: helpers ?? '' };
-  }
-  if (isBinary(op)) {
-    const { prelude, loads } = broadcastLoads(shape, src);
-    return { body: `${prelude}  let a = ${loads[0]};\n  let b = ${loads[1]};\n  return ${binaryExpr[op]};\n`, helpers: '' };
-  }
-  if (op === 'expand') {
-    const { prelude, loads } = broadcastLoads(shape, src);
-    return { body: `${prelude}  return ${loads[0]};\n`, helpers: '' };
-  }
-  if (op === 'reshape' || op === 'detach') {
-    // Buffers are dense row-major: the same flat index.
-    return { body: `  return ${src[0]!.at('i')};\n`, helpers: '' };
-  }
-  if (op === 'dropout_mask') {
-    const a = node.attrs as OpAttrs['dropout_mask'];
-    return { body: `  return ${dropoutValue(a.p, a.salt, src[0]!.at('0u'))};\n`, helpers: wgslPcgHash };
-  }
-  throw new Error(`%${node.id} (${op}) cannot be inlined`);
+export interface InlineBody {
+  body: string;
+  helpers: string;
 }
+export type InlineRenderer<K extends OpKind> = (node: Node<K>, shape: readonly number[], src: readonly SrcAccess[]) => InlineBody;
+
+export const inlineUnary: InlineRenderer<UnaryOp> = (node, shape, src) => {
+  const { expr, helpers } = unaryExpr[node.op];
+  const { prelude, loads } = broadcastLoads(shape, src);
+  return { body: `${prelude}  let x = ${loads[0]};\n  return ${expr};\n`, helpers: helpers ?? '' };
+};
+
+export const inlineBinary: InlineRenderer<BinaryOp> = (node, shape, src) => {
+  const { prelude, loads } = broadcastLoads(shape, src);
+  return { body: `${prelude}  let a = ${loads[0]};\n  let b = ${loads[1]};\n  return ${binaryExpr[node.op]};\n`, helpers: '' };
+};
+
+/** expand: the source read through broadcast strides. */
+export const inlineBroadcast: InlineRenderer<'expand'> = (_node, shape, src) => {
+  const { prelude, loads } = broadcastLoads(shape, src);
+  return { body: `${prelude}  return ${loads[0]};\n`, helpers: '' };
+};
+
+/** An alias (reshape, detach): buffers are dense row-major, so the same flat index. */
+export const inlineIdentity: InlineRenderer<'reshape' | 'detach'> = (_node, _shape, src) => ({ body: `  return ${src[0]!.at('i')};\n`, helpers: '' });
+
+export const inlineDropoutMask: InlineRenderer<'dropout_mask'> = (node, _shape, src) => ({
+  body: `  return ${dropoutValue(node.attrs.p, node.attrs.salt, src[0]!.at('0u'))};\n`,
+  helpers: wgslPcgHash,
+});
 
 function dropoutValue(p: number, salt: number, seed: string): string {
   const threshold = Math.ceil(p * 4294967296);

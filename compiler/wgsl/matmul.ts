@@ -14,36 +14,12 @@
  * layer on [batch, seq, K]) is one [batch·seq, K] @ [K, N] product, so tiles are not wasted
  * on short sequences; and the `cpu` target (software adapters) gets a kernel with no
  * workgroup memory and no barriers, each invocation keeping a 4×4 block in registers.
+ * The tile shapes of both targets live in `fuse/tiling.ts`, beside the scheduler's reload
+ * cost model that depends on them.
  */
-import { type KernelBody, type KernelTarget, type RenderCtx, OUT, coordLines, size, stridesOf, u32Lit } from './common.ts';
-
-interface Tiling {
-  TM: number;
-  TN: number;
-  TK: number;
-  RM: number;
-  RN: number;
-}
-
-/** 64×64 tiles with 4×4 blocks for large products; 16×16 with one output each otherwise. */
-function tiling(M: number, N: number): Tiling {
-  if (M >= 64 && N >= 64) return { TM: 64, TN: 64, TK: 16, RM: 4, RN: 4 };
-  return { TM: 16, TN: 16, TK: 16, RM: 1, RN: 1 };
-}
-
-/** The `cpu` kernel: 8×8 invocations, each a 4×4 block. */
-const REGISTER = { RM: 4, RN: 4, WX: 8, WY: 8 } as const;
-
-/**
- * How many times the kernel loads each element of operand `which` of an `[..., M, N]`
- * product (`A` is loaded once per column tile, `B` once per row tile). A producer fused
- * into the operand is recomputed that many times, so the scheduler asks before fusing.
- */
-export function operandLoads(target: KernelTarget, which: 'A' | 'B', M: number, N: number): number {
-  if (target === 'cpu') return Math.ceil((which === 'A' ? N : M) / (which === 'A' ? REGISTER.RN : REGISTER.RM));
-  const t = tiling(M, N);
-  return Math.ceil((which === 'A' ? N : M) / (which === 'A' ? t.TN : t.TM));
-}
+import { elementCount } from '../../core/dim.ts';
+import { REGISTER, tiling } from '../fuse/tiling.ts';
+import { type KernelBody, type RenderCtx, OUT, coordLines, stridesOf, u32Lit } from './common.ts';
 
 /** WGSL computing an operand's matrix offset from the batch coordinates `z0..`. */
 function batchBase(opShape: readonly number[], batch: readonly number[], matrixSize: number): string {
@@ -75,7 +51,7 @@ function matmulShape(ctx: RenderCtx<'matmul'>) {
   const bShared = b.shape.slice(0, -2).every((d) => d === 1);
   const aFull = aBatch.length === batch.length && aBatch.every((d, i) => d === batch[i]);
   if (batch.length && !transA && bShared && aFull) {
-    const rows = M * size(batch);
+    const rows = M * elementCount(batch);
     return { M: rows, N, K, batch: [] as number[], aShape: [rows, K], bShape: b.shape.slice(-2) };
   }
   return { M, N, K, batch, aShape: a.shape, bShape: b.shape };
@@ -97,7 +73,7 @@ function renderRegisterMatmul(ctx: RenderCtx<'matmul'>): KernelBody {
   const { M, N, K, batch, aShape, bShape } = matmulShape(ctx);
   const { RM, RN, WX, WY } = REGISTER;
   const [TM, TN] = [RM * WY, RN * WX];
-  const wg: [number, number, number] = [Math.ceil(N / TN), Math.ceil(M / TM), size(batch)];
+  const wg: [number, number, number] = [Math.ceil(N / TN), Math.ceil(M / TM), elementCount(batch)];
   if (wg.some((w) => w > ctx.maxWg)) throw new Error(`matmul ${ctx.shape.join('×')}: dispatch ${wg.join('×')} exceeds ${ctx.maxWg} workgroups per dimension`);
   const rows = Array.from({ length: RM }, (_, i) => i);
   const cols = Array.from({ length: RN }, (_, j) => j);
@@ -130,7 +106,7 @@ function renderTiledMatmul(ctx: RenderCtx<'matmul'>): KernelBody {
   const { transA, transB } = ctx.attrs;
   const [a, b] = [ctx.src[0]!, ctx.src[1]!];
   const { M, N, K, batch, aShape, bShape } = matmulShape(ctx);
-  const B = size(batch);
+  const B = elementCount(batch);
   const t = tiling(M, N);
   const T = (t.TM / t.RM) * (t.TN / t.RN);
   const TXN = t.TN / t.RN;

@@ -4,6 +4,7 @@
  * slice), or reads guarded by a range test (pad, concat); indexing ops read i32 ids.
  * Movement ops also carry i32 tensors (reshaped or sliced ids), so they use the node's dtype.
  */
+import { elementCount } from '../../core/dim.ts';
 import {
   type KernelBody,
   type RenderCtx,
@@ -12,7 +13,6 @@ import {
   coordLines,
   flatKernel,
   offsetExpr,
-  size,
   stridesOf,
   u32Lit,
   wgslType,
@@ -90,7 +90,7 @@ export function renderConcat(ctx: RenderCtx<'concat'>): KernelBody {
 ${lines.join('\n')}
   ${OUT}[${offsetExpr(outStrides, regionStart * outStrides[ax]!)}] = v;
 `;
-  return flatKernel(size(region), ctx.maxWg, body);
+  return flatKernel(elementCount(region), ctx.maxWg, body);
 }
 
 /**
@@ -101,7 +101,7 @@ ${lines.join('\n')}
 export function renderGather(ctx: RenderCtx<'gather'>): KernelBody {
   const [table, ids] = [ctx.src[0]!, ctx.src[1]!];
   const V = table.shape[0]!;
-  const R = size(table.shape.slice(1));
+  const R = elementCount(table.shape.slice(1));
   const body = `  let j = i % ${u32Lit(R)};
   let id = ${ids.at(`i / ${u32Lit(R)}`)};
   var v = ${NAN};
@@ -119,8 +119,8 @@ export function renderGather(ctx: RenderCtx<'gather'>): KernelBody {
  */
 export function renderScatterAdd(ctx: RenderCtx<'scatter_add'>): KernelBody {
   const [ids, g] = [ctx.src[0]!, ctx.src[1]!];
-  const n = size(ids.shape);
-  const R = size(ctx.shape.slice(1));
+  const n = elementCount(ids.shape);
+  const R = elementCount(ctx.shape.slice(1));
   const body = `  let r = i32(i / ${u32Lit(R)});
   let j = i % ${u32Lit(R)};
   var acc = 0.0;

@@ -4,6 +4,7 @@
  * shared-memory tree reductions, since rows can be a vocabulary long. Every reduction is
  * in a fixed order, so results are deterministic run to run.
  */
+import { elementCount } from '../../core/dim.ts';
 import {
   type KernelBody,
   type RenderCtx,
@@ -13,7 +14,6 @@ import {
   f32Lit,
   flatKernel,
   rowKernel,
-  size,
   stridesOf,
   u32Lit,
   wgReduceFns,
@@ -34,6 +34,13 @@ function subsetOffset(axes: readonly number[], st: readonly number[], shape: rea
  *    invocation per output would leave the GPU idle (not on the `cpu` target, where the
  *    shared-memory combine costs more than the loop it splits).
  */
+/** How each reduction combines elements: its WGSL step, its identity, and its workgroup tree reduction (`wgReduceFns`). */
+const reductions: { readonly [K in 'sum' | 'max']: { combine: (acc: string, x: string) => string; init: string; workgroupTotal: string } } = {
+  sum: { combine: (acc, x) => `${acc} + ${x}`, init: '0.0', workgroupTotal: 'wg_sum' },
+  // The reference's max is `x > acc ? x : acc`; select keeps that NaN behaviour.
+  max: { combine: (acc, x) => `select(${acc}, ${x}, ${x} > ${acc})`, init: NEG_INF, workgroupTotal: 'wg_max' },
+};
+
 export function renderReduce(ctx: RenderCtx<'sum' | 'max'>): KernelBody {
   const src = ctx.src[0]!;
   const shape = src.shape;
@@ -41,12 +48,9 @@ export function renderReduce(ctx: RenderCtx<'sum' | 'max'>): KernelBody {
   const kept = shape.map((_, a) => a).filter((a) => !axes.includes(a));
   const keptShape = kept.map((a) => shape[a]!);
   const redShape = axes.map((a) => shape[a]!);
-  const R = size(redShape);
+  const R = elementCount(redShape);
   const st = stridesOf(shape);
-  const isMax = ctx.node.op === 'max';
-  // The reference's max is `x > acc ? x : acc`; select keeps that NaN behaviour.
-  const combine = isMax ? (acc: string, x: string) => `select(${acc}, ${x}, ${x} > ${acc})` : (acc: string, x: string) => `${acc} + ${x}`;
-  const init = isMax ? NEG_INF : '0.0';
+  const { combine, init, workgroupTotal } = reductions[ctx.node.op];
   // Reducing trailing axes: each output reads one contiguous run.
   const trailing = axes.every((a, j) => a === shape.length - axes.length + j);
   const offsets = (outIdx: string, red: string) => {
@@ -68,7 +72,7 @@ export function renderReduce(ctx: RenderCtx<'sum' | 'max'>): KernelBody {
 ${o.preR}    let x = ${src.at(`base + ${o.off}`)};
     acc = ${combine('acc', 'x')};
   }
-  let total = ${isMax ? 'wg_max' : 'wg_sum'}(lid, acc);
+  let total = ${workgroupTotal}(lid, acc);
   if (lid == 0u) { ${OUT}[row] = total; }
 `;
     return rowKernel(ctx.numel, wg, ctx.maxWg, body, wgReduceFns(wg));

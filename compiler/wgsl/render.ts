@@ -7,12 +7,26 @@
  * Binding layout of every kernel: binding 0 is the output (read_write), bindings 1.. are
  * `kernel.inputs` in order (read). Folded constants are literals, not bindings.
  */
+import { elementCount } from '../../core/dim.ts';
 import type { Graph, Node, NodeId } from '../ir/graph.ts';
 import { concreteShape } from '../ir/graph.ts';
 import type { OpKind } from '../ops/kinds.ts';
-import type { Kernel } from '../fuse/schedule.ts';
-import { type KernelBody, type RenderCtx, type RenderOptions, OUT, inputVar, size, sourceAccess, wgslPrelude, wgslType } from './common.ts';
-import { inlineBody, renderBinary, renderConst, renderDropoutMask, renderUnary } from './elementwise.ts';
+import type { Kernel } from '../fuse/kernel.ts';
+import { NodeStorage } from '../fuse/storage.ts';
+import { type KernelBody, type RenderCtx, type RenderOptions, type SrcAccess, OUT, inputVar, sourceAccess, wgslPrelude, wgslType } from './common.ts';
+import {
+  type InlineBody,
+  type InlineRenderer,
+  inlineBinary,
+  inlineBroadcast,
+  inlineDropoutMask,
+  inlineIdentity,
+  inlineUnary,
+  renderBinary,
+  renderConst,
+  renderDropoutMask,
+  renderUnary,
+} from './elementwise.ts';
 import { renderMatmul } from './matmul.ts';
 import { renderConcat, renderExpand, renderGather, renderOneHot, renderDetach, renderCausalMask, renderPad, renderPermute, renderReshape, renderScatterAdd, renderSlice } from './movement.ts';
 import { renderReduce, renderRowOp } from './reduce.ts';
@@ -77,6 +91,58 @@ export const renderers: { readonly [K in OpKind]: Renderer<K> } = {
   dropout_mask: renderDropoutMask,
 };
 
+/**
+ * What each op computes when it is fused into its consumer's kernel (`OpTraits.fusable`):
+ * null for an op that always has a kernel or a buffer of its own. `tests/ops/traits.test.ts`
+ * checks that exactly the fusable ops have one.
+ */
+export const inliners: { readonly [K in OpKind]: InlineRenderer<K> | null } = {
+  param: null,
+  input: null,
+  const: null,
+  neg: inlineUnary,
+  exp: inlineUnary,
+  log: inlineUnary,
+  tanh: inlineUnary,
+  sqrt: inlineUnary,
+  recip: inlineUnary,
+  sigmoid: inlineUnary,
+  relu: inlineUnary,
+  gelu: inlineUnary,
+  gelu_grad: inlineUnary,
+  step: inlineUnary,
+  add: inlineBinary,
+  sub: inlineBinary,
+  mul: inlineBinary,
+  div: inlineBinary,
+  eq: inlineBinary,
+  sum: null,
+  max: null,
+  matmul: null,
+  reshape: inlineIdentity,
+  permute: null,
+  expand: inlineBroadcast,
+  slice: null,
+  pad: null,
+  concat: null,
+  gather: null,
+  scatter_add: null,
+  one_hot: null,
+  detach: inlineIdentity,
+  causal_mask: null,
+  softmax: null,
+  log_softmax: null,
+  normalize: null,
+  normalize_grad: null,
+  dropout_mask: inlineDropoutMask,
+};
+
+function inlineBody<K extends OpKind>(node: Node<K>, shape: readonly number[], src: readonly SrcAccess[]): InlineBody {
+  const inline = inliners[node.op] as InlineRenderer<K> | null;
+  if (inline === null) throw new Error(`%${node.id} (${node.op}) cannot be inlined`);
+  return inline(node, shape, src);
+}
+
 /** Helper WGSL (erf, the dropout hash) that the fused functions need and the body lacks. */
 function dedupeHelpers(helpers: Set<string>, body: string): string {
   return [...helpers].filter((h) => !body.includes(h)).join('');
@@ -86,7 +152,8 @@ function render<K extends OpKind>(ctx: RenderCtx<K>): KernelBody {
   return (renderers[ctx.node.op] as Renderer<K>)(ctx);
 }
 
-export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}): ShaderModule {
+/** `storage`: the graph's storage view, shared by every kernel of a plan (built here when not given). */
+export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}, storage: NodeStorage = new NodeStorage(g)): ShaderModule {
   if (!k.nodes.includes(k.output)) throw new Error(`kernel ${k.id}: its nodes do not include its output %${k.output}`);
   // Fused producers become functions of the element index, named by position in the kernel
   // (not by node id, so identical kernels still share one pipeline).
@@ -98,7 +165,7 @@ export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}): Sha
   const fns: string[] = [];
   for (const id of fused) {
     const n = g.nodes[id]! as Node;
-    const { body, helpers } = inlineBody(n, concreteShape(n.shape), sourceAccess(g, k, n.src, inlined));
+    const { body, helpers } = inlineBody(n, concreteShape(n.shape), sourceAccess(storage, k, n.src, inlined));
     if (helpers) helperSet.add(helpers);
     fns.push(`fn ${inlined(id)}(i: u32) -> f32 {\n${body}}\n`);
   }
@@ -107,7 +174,7 @@ export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}): Sha
     const out = g.nodes[k.output]! as Node;
     const core = g.nodes[coreId]!;
     const src = out.src.map((s) =>
-      s === coreId ? { shape: concreteShape(core.shape), dtype: core.dtype, literal: undefined, at: () => 'v' } : sourceAccess(g, k, [s], inlined)[0]!,
+      s === coreId ? { shape: concreteShape(core.shape), dtype: core.dtype, literal: undefined, at: () => 'v' } : sourceAccess(storage, k, [s], inlined)[0]!,
     );
     const { body, helpers } = inlineBody(out, concreteShape(out.shape), src);
     if (helpers) helperSet.add(helpers);
@@ -122,9 +189,9 @@ export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}): Sha
     node,
     attrs: node.attrs,
     shape,
-    numel: size(shape),
+    numel: elementCount(shape),
     dtype: node.dtype,
-    src: sourceAccess(g, k, srcs, inlined),
+    src: sourceAccess(storage, k, srcs, inlined),
     maxWg: opts.maxWorkgroupsPerDim ?? 65535,
     target: opts.target ?? 'gpu',
     store: (idx, value) => (epilogue ? `${OUT}[${idx}] = epilogue(${idx}, ${value});` : `${OUT}[${idx}] = ${value};`),

@@ -4,7 +4,8 @@
  * last reader, that pooling saves memory, and that the printed plan is deterministic.
  */
 import { describe, expect, it } from 'vitest';
-import { MAX_STORAGE_BUFFERS, schedule, storageOf } from '../../compiler/fuse/schedule.ts';
+import { MAX_STORAGE_BUFFERS, schedule } from '../../compiler/fuse/schedule.ts';
+import { NodeStorage } from '../../compiler/fuse/storage.ts';
 import { differentiate } from '../../compiler/grad/grad.ts';
 import type { Graph, NodeId } from '../../compiler/ir/graph.ts';
 import { type Plan, planGraph, printPlan } from '../../compiler/plan/buffers.ts';
@@ -47,7 +48,7 @@ function checkLiveness(g: Graph, p: Plan): void {
     });
     holds.set(out!, s.kernel.output);
   });
-  for (const id of p.keep) expect(holds.get(p.nodeBuffer.get(id)!), `kept %${id} survives`).toBe(storageOf(g, id));
+  for (const id of p.keep) expect(holds.get(p.nodeBuffer.get(id)!), `kept %${id} survives`).toBe(new NodeStorage(g).storageOf(id));
 }
 
 describe('schedule', () => {
@@ -62,8 +63,8 @@ describe('schedule', () => {
     // Without fusion the reshape aliases exp's buffer.
     const ks = schedule(g, [y, copy], { fuse: false });
     expect(ks.map((k) => g.nodes[k.output]!.op)).toEqual(['exp', 'mul', 'reshape']);
-    expect(ks[1]!.inputs).toEqual([storageOf(g, r)]);
-    expect(storageOf(g, r)).toBe(g.nodes[r]!.src[0]);
+    expect(ks[1]!.inputs).toEqual([new NodeStorage(g).storageOf(r)]);
+    expect(new NodeStorage(g).storageOf(r)).toBe(g.nodes[r]!.src[0]);
     // With fusion the single-use reshape is an index identity, so exp fuses into mul through it.
     const fused = schedule(g, [y, copy]);
     expect(fused.map((k) => g.nodes[k.output]!.op)).toEqual(['mul', 'reshape']);
