@@ -4,14 +4,15 @@
  *
  *   parse      text            -> MileFile (AST)          grammar/parse.ts
  *   elaborate  Program         -> ElaboratedModel         compiler/sema/elaborate.ts
- *   tune       ElaboratedModel -> (attachments, flags)    compiler/peft/tune.ts
- *   lower      ElaboratedModel -> Graph (forward IR)      compiler/ir/lower.ts
+ *   tune       ElaboratedModel -> Attachments (+ flags)   compiler/peft/tune.ts
+ *   lower      ElaboratedModel + Attachments -> Graph     compiler/lower/lower.ts
  *   simplify   Graph           -> Graph (rewrite rules)   compiler/ir/simplify.ts
  *   grad       Graph           -> Graph + grads           compiler/grad/grad.ts
  *
  * The back end (specialize -> schedule -> wgsl -> plan) is in compiler/backend.ts.
  */
 import type { TuneDecl } from '../grammar/ast.ts';
+import type { MileSyntax } from '../grammar/parse.ts';
 import { CompileError, type Diagnostic, error, hasErrors, suggestion } from '../core/diagnostic.ts';
 import { differentiate } from './grad/grad.ts';
 import type { Graph } from './ir/graph.ts';
@@ -29,6 +30,8 @@ import type { SourceHost } from './sema/source-host.ts';
 export interface FrontEndOptions {
   /** Where `.mile` text comes from (`runtime/source-files.ts : fileHost` for files on disk). */
   readonly host: SourceHost;
+  /** The parser to use (default: the process's shared one); an editor session holds its own. */
+  readonly syntax?: MileSyntax;
   readonly file: string;
   /** Source text to use instead of reading `file`. */
   readonly text?: string;
@@ -61,7 +64,7 @@ export interface StageResult<T> {
 }
 
 export function compileFrontEnd(opts: FrontEndOptions): StageResult<FrontEnd> {
-  const loaded = loadProgram(opts.host, opts.file, opts.text);
+  const loaded = loadProgram(opts.host, opts.file, opts.text, opts.syntax);
   const sources = loaded.sources;
   const fail = (diagnostics: readonly Diagnostic[]) => ({ diagnostics, sources });
   if (!loaded.program) return fail(loaded.diagnostics);
@@ -77,7 +80,7 @@ export function compileFrontEnd(opts: FrontEndOptions): StageResult<FrontEnd> {
     const registry = methods.registry;
     const tuned = applyTune(el.model, tune, registry);
     if (!tuned.report) return fail(tuned.diagnostics);
-    const lowered = lower(el.model, registry, { training: opts.training });
+    const lowered = lower(el.model, registry, { training: opts.training, attachments: tuned.report.attachments });
     if (!lowered.graph) return fail(lowered.diagnostics);
     const forward = simplify(lowered.graph).graph;
     let train: Graph | undefined;
@@ -93,7 +96,7 @@ export function compileFrontEnd(opts: FrontEndOptions): StageResult<FrontEnd> {
     }
     let infer = forward;
     if (opts.training) {
-      const inference = lower(el.model, registry, { training: false });
+      const inference = lower(el.model, registry, { training: false, attachments: tuned.report.attachments });
       if (!inference.graph) return fail(inference.diagnostics);
       infer = simplify(inference.graph).graph;
     }

@@ -20,9 +20,34 @@ export interface ParseResult {
   readonly diagnostics: Diagnostic[];
 }
 
-export function parseMile(text: string, file: string): ParseResult {
+/**
+ * A parser for `.mile` text. Building one analyses the whole grammar (about 135 ms), so a
+ * process keeps one: a language server or a compiler session holds its own and passes it
+ * along; callers that pass none share `MileSyntax.shared`. After construction it holds no
+ * state between parses (each parse sets its input and reads its errors synchronously).
+ */
+export class MileSyntax {
+  private static sharedSyntax: MileSyntax | undefined;
+  private readonly parser = new MileParser(messages);
+
+  /** The instance used when the caller brings none, built on first use. */
+  static get shared(): MileSyntax {
+    return (MileSyntax.sharedSyntax ??= new MileSyntax());
+  }
+
+  parse(text: string, file: string): ParseResult {
+    return parseMile(text, file, this);
+  }
+
+  /** @internal the chevrotain parser, for `parseMile`. */
+  get cstParser(): MileParser {
+    return this.parser;
+  }
+}
+
+export function parseMile(text: string, file: string, syntax: MileSyntax = MileSyntax.shared): ParseResult {
   try {
-    return parseInner(text, file);
+    return parseInner(text, file, syntax.cstParser);
   } catch (e) {
     // A bug in the parser, not in the user's file: still report it as a diagnostic.
     const span: Span = { file, line: 1, col: 1, endLine: 1, endCol: 1 };
@@ -269,16 +294,10 @@ const messages: IParserErrorMessageProvider = {
   buildEarlyExitMessage: ({ expectedIterationPaths, actual, previous, ruleName }) => noViableAlt([expectedIterationPaths], actual[0], previous, ruleName),
 };
 
-let sharedParser: MileParser | undefined;
-/** Building a chevrotain parser analyses the whole grammar: do it once, reuse it (it keeps no state between parses). */
-function getParser(): MileParser {
-  sharedParser ??= new MileParser(messages);
-  return sharedParser;
-}
 
 // ---------------------------------------------------------------- the pipeline
 
-function parseInner(text: string, file: string): ParseResult {
+function parseInner(text: string, file: string, parser: MileParser): ParseResult {
   const diagnostics: Diagnostic[] = [];
   const lexed = T.mileLexer.tokenize(text);
   const tokens = lexed.tokens;
@@ -301,7 +320,6 @@ function parseInner(text: string, file: string): ParseResult {
 
   const endSpan = endOfInput(tokens, file);
   const builder = new AstBuilder(file, diagnostics);
-  const parser = getParser();
   const decls: TopDecl[] = [];
   let start = 0;
   for (;;) {

@@ -5,13 +5,13 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import type { MethodDecl, MileFile, ModelDecl, ModuleDecl, TuneDecl } from '../../grammar/ast.ts';
-import { parseMile } from '../../grammar/parse.ts';
+import { MileSyntax, parseMile } from '../../grammar/parse.ts';
 import { type Diagnostic, error, hasErrors, suggestion } from '../../core/diagnostic.ts';
 import type { Program } from './program.ts';
 import type { SourceHost } from './source-host.ts';
 
 /** Loads through `host`; `text` overrides the main file's contents (for tests and editors). */
-export function loadProgram(host: SourceHost, mainPath: string, text?: string): { program?: Program; diagnostics: Diagnostic[]; sources: ReadonlyMap<string, string> } {
+export function loadProgram(host: SourceHost, mainPath: string, text?: string, syntax: MileSyntax = MileSyntax.shared): { program?: Program; diagnostics: Diagnostic[]; sources: ReadonlyMap<string, string> } {
   const displayName = (abs: string) => host.displayName(abs);
   const sources = new Map<string, string>();
   const files: MileFile[] = [];
@@ -23,7 +23,7 @@ export function loadProgram(host: SourceHost, mainPath: string, text?: string): 
     seen.add(abs);
     const src = body;
     sources.set(name, src);
-    const { ast, diagnostics: ds } = parseMile(src, name);
+    const { ast, diagnostics: ds } = parseMile(src, name, syntax);
     diagnostics.push(...ds);
     files.push(ast);
     for (const d of ast.decls) {
