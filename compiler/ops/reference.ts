@@ -6,7 +6,7 @@
  */
 import { dropoutKeeps } from './hash.ts';
 import type { OpAttrs, OpKind } from './kinds.ts';
-import { stridesOf } from '../../core/dim.ts';
+import { elementCount, stridesOf } from '../../core/dim.ts';
 
 export interface RefTensor {
   shape: number[];
@@ -18,20 +18,13 @@ export type RefOp<K extends OpKind> = (srcs: readonly RefTensor[], attrs: OpAttr
 
 // ------------------------------------------------------------------ strided views
 
-function size(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-
 /**
  * Walks every index of `shape` in row-major order, calling `fn` with the flat position
  * `offset + Σ idx[i]·strides[i]`. Permute, expand, slice and broadcasting are all this one
  * walk with different strides (0 for a broadcast axis), so they share one implementation.
  */
 function walk(shape: readonly number[], strides: readonly number[], offset: number, fn: (pos: number, i: number) => void): void {
-  const n = size(shape);
+  const n = elementCount(shape);
   if (n === 0) return;
   const r = shape.length;
   const idx = new Array<number>(r).fill(0);
@@ -50,7 +43,7 @@ function walk(shape: readonly number[], strides: readonly number[], offset: numb
 
 /** Gathers a strided view of `data` into a new contiguous array. */
 function view(data: Float64Array, shape: readonly number[], strides: readonly number[], offset = 0): Float64Array {
-  const out = new Float64Array(size(shape));
+  const out = new Float64Array(elementCount(shape));
   walk(shape, strides, offset, (pos, i) => (out[i] = data[pos]!));
   return out;
 }
@@ -151,8 +144,8 @@ function reduce(init: number, f: (acc: number, x: number) => number): RefOp<'sum
     const perm = [...kept, ...attrs.axes];
     const st = stridesOf(x.shape);
     const data = view(x.data, perm.map((p) => x.shape[p]!), perm.map((p) => st[p]!));
-    const run = size(attrs.axes.map((a) => x.shape[a]!));
-    const out = new Float64Array(size(kept.map((k) => x.shape[k]!)));
+    const run = elementCount(attrs.axes.map((a) => x.shape[a]!));
+    const out = new Float64Array(elementCount(kept.map((k) => x.shape[k]!)));
     for (let o = 0; o < out.length; o++) {
       let acc = init;
       for (let j = 0; j < run; j++) acc = f(acc, data[o * run + j]!);
@@ -166,7 +159,7 @@ function reduce(init: number, f: (acc: number, x: number) => number): RefOp<'sum
 function rowwise(srcs: readonly RefTensor[], f: (rows: Float64Array[], dst: Float64Array) => void): Float64Array {
   const shape = srcs[0]!.shape;
   const n = shape[shape.length - 1]!;
-  const out = new Float64Array(size(shape));
+  const out = new Float64Array(elementCount(shape));
   for (let off = 0; off < out.length; off += n) {
     f(
       srcs.map((s) => s.data.subarray(off, off + n)),
@@ -248,11 +241,11 @@ export const referenceOps: { readonly [K in OpKind]: RefOp<K> } = {
     const batch = out.shape.slice(0, -2);
     const batchOf = (x: RefTensor): Float64Array => {
       const xb = x.shape.slice(0, -2);
-      const ids = Float64Array.from({ length: size(xb) }, (_, i) => i);
+      const ids = Float64Array.from({ length: elementCount(xb) }, (_, i) => i);
       return view(ids, batch, broadcastStrides(xb, batch));
     };
     const [ab, bb] = [batchOf(a), batchOf(b)];
-    const res = new Float64Array(size(out.shape));
+    const res = new Float64Array(elementCount(out.shape));
     for (let p = 0; p < ab.length; p++) {
       const [ao, bo, oo] = [ab[p]! * M * K, bb[p]! * K * N, p * M * N];
       for (let m = 0; m < M; m++) {
@@ -282,14 +275,14 @@ export const referenceOps: { readonly [K in OpKind]: RefOp<K> } = {
   pad: (srcs, attrs, out) => {
     const x = srcs[0]!;
     const st = stridesOf(out.shape);
-    const res = new Float64Array(size(out.shape));
+    const res = new Float64Array(elementCount(out.shape));
     const offset = attrs.before.reduce((acc, b, i) => acc + b * st[i]!, 0);
     walk(x.shape, st, offset, (pos, i) => (res[pos] = x.data[i]!));
     return res;
   },
   concat: (srcs, attrs, out) => {
     const st = stridesOf(out.shape);
-    const res = new Float64Array(size(out.shape));
+    const res = new Float64Array(elementCount(out.shape));
     let at = 0;
     for (const s of srcs) {
       walk(s.shape, st, at * st[attrs.axis]!, (pos, i) => (res[pos] = s.data[i]!));
@@ -301,8 +294,8 @@ export const referenceOps: { readonly [K in OpKind]: RefOp<K> } = {
   gather: (srcs, _attrs, out) => {
     const [table, ids] = [srcs[0]!, srcs[1]!];
     const V = table.shape[0]!;
-    const row = size(table.shape.slice(1));
-    const res = new Float64Array(size(out.shape));
+    const row = elementCount(table.shape.slice(1));
+    const res = new Float64Array(elementCount(out.shape));
     ids.data.forEach((id, i) => {
       const base = rowIndex(id, V, 'gather') * row;
       res.set(table.data.subarray(base, base + row), i * row);
@@ -311,8 +304,8 @@ export const referenceOps: { readonly [K in OpKind]: RefOp<K> } = {
   },
   scatter_add: (srcs, attrs, out) => {
     const [ids, g] = [srcs[0]!, srcs[1]!];
-    const row = size(out.shape.slice(1));
-    const res = new Float64Array(size(out.shape));
+    const row = elementCount(out.shape.slice(1));
+    const res = new Float64Array(elementCount(out.shape));
     ids.data.forEach((id, i) => {
       const base = rowIndex(id, attrs.rows, 'scatter_add') * row;
       for (let j = 0; j < row; j++) res[base + j]! += g.data[i * row + j]!;
@@ -376,6 +369,6 @@ export const referenceOps: { readonly [K in OpKind]: RefOp<K> } = {
   dropout_mask: (srcs, attrs, out) => {
     const seed = srcs[0]!.data[0]!;
     const scale = 1 / (1 - attrs.p);
-    return Float64Array.from({ length: size(out.shape) }, (_, i) => (dropoutKeeps(seed, attrs.salt, i, attrs.p) ? scale : 0));
+    return Float64Array.from({ length: elementCount(out.shape) }, (_, i) => (dropoutKeeps(seed, attrs.salt, i, attrs.p) ? scale : 0));
   },
 };

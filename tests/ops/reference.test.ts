@@ -1,6 +1,7 @@
 /** The float64 reference ops on small hand-computed cases, and the reference executor. */
 import { describe, expect, it } from 'vitest';
 import { internalSpan } from '../../core/span.ts';
+import { elementCount } from '../../core/dim.ts';
 import { GraphBuilder } from '../../compiler/ir/graph.ts';
 import { dropoutKeeps } from '../../compiler/ops/hash.ts';
 import { type DType, type OpAttrs, type OpKind, opInfo } from '../../compiler/ops/kinds.ts';
@@ -18,7 +19,7 @@ function ev<K extends OpKind>(op: K, srcs: RefTensor[], attrs: OpAttrs[K], dtype
   if (typeof r === 'string') throw new Error(r);
   const shape = r.shape as number[];
   const data = referenceOps[op](srcs, attrs, { shape });
-  expect(data.length).toBe(shape.reduce((a, d) => a * d, 1));
+  expect(data.length).toBe(elementCount(shape));
   return { shape, data: [...data] };
 }
 
