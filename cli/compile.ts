@@ -55,7 +55,12 @@ export async function compileCommand(
   }
   // `--emit ir` shows the forward (inference) graph, so it also works for models without a loss.
   const training = !o.eval && o.emit !== 'ir';
-  const r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training });
+  let r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training });
+  // `-o` of a model that cannot train (no `loss`, nothing trainable) writes an inference module, as `--eval` does.
+  if (training && o.out && o.emit !== 'grad' && r.diagnostics.length > 0 && r.diagnostics.every((d) => d.code === 'train')) {
+    process.stderr.write(`note: ${r.diagnostics.map((d) => d.message).join('; ')}: writing an inference module\n`);
+    r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: false });
+  }
   if (report(r)) return 1;
   const fe = r.result!;
   const graph = fe.train ?? fe.forward;

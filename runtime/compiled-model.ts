@@ -16,7 +16,10 @@ import { SEED_INPUT } from '../compiler/ir/graph.ts';
 import type { GpuContext } from './device.ts';
 import { PlanExecutor } from './executor.ts';
 import { initialParams } from './params.ts';
-import { readSafetensors, type TensorToWrite, writeSafetensorsAtomic } from './safetensors.ts';
+import { readSafetensors, type SafetensorsFile, type TensorToWrite, writeSafetensorsAtomic } from './safetensors.ts';
+import { mapWeights, type PosInterp, type WeightsMapping, weightsMapping } from './weights.ts';
+import { elementCount } from '../core/dim.ts';
+import { findPath } from '../core/param-path.ts';
 
 export interface ParamSpec {
   readonly shape: readonly number[];
@@ -53,6 +56,16 @@ export interface LoadOptions {
   readonly strict?: boolean;
   /** Strip this prefix from each tensor name first (e.g. `base_model.model.`). */
   readonly prefix?: string;
+}
+
+/** Options of `loadSafetensors`: `LoadOptions`, and a name mapping as `--weights-map` takes. */
+export interface SafetensorsLoadOptions extends LoadOptions {
+  /** How file keys become parameter paths: a `--weights-map` name or a mapping table (runtime/weights.ts). */
+  readonly mapping?: string | WeightsMapping;
+  /** With `mapping`: the path of the module the file describes (`--weights FILE@AT`), e.g. `text_encoder`; the whole model by default. */
+  readonly at?: string;
+  /** With `mapping`: how a position table of another grid is resized (default bicubic). */
+  readonly interpolation?: PosInterp;
 }
 
 type Feed = Readonly<Record<string, Float32Array | Int32Array>>;
@@ -122,8 +135,10 @@ export class CompiledModel<P extends string = string, TrainIn extends object = F
   }
 
   /**
-   * Writes parameter values (from a `Map` or a record). Each array must hold exactly the
-   * parameter's element count. Returns the names written.
+   * Writes parameter values (from a `Map` or a record), by parameter path in either spelling
+   * (`blocks.0.attn.query.weight` or `blocks[0].attn.query.weight`, core/param-path.ts). Each
+   * array must hold exactly the parameter's element count. Returns the names written, as the
+   * model spells them.
    */
   loadWeights(weights: ReadonlyMap<string, Float32Array> | Partial<Record<P, Float32Array>>, opts: LoadOptions = {}): P[] {
     const entries: [string, Float32Array][] = weights instanceof Map ? [...weights] : (Object.entries(weights) as [string, Float32Array][]);
@@ -131,13 +146,13 @@ export class CompiledModel<P extends string = string, TrainIn extends object = F
     const unknown: string[] = [];
     const done: P[] = [];
     for (const [raw, data] of entries) {
-      const name = prefix && raw.startsWith(prefix) ? raw.slice(prefix.length) : raw;
-      const p = this.spec.params[name];
-      if (!p) {
+      const name = findPath(this.spec.params, prefix && raw.startsWith(prefix) ? raw.slice(prefix.length) : raw);
+      if (name === undefined) {
         unknown.push(raw);
         continue;
       }
-      const numel = p.shape.reduce((a, d) => a * d, 1);
+      const p = this.spec.params[name]!;
+      const numel = elementCount(p.shape);
       if (!(data instanceof Float32Array)) throw new Error(`weight ${name}: expected a Float32Array`);
       if (data.length !== numel) throw new Error(`weight ${name} has shape [${p.shape.join(', ')}] (${numel} elements), got ${data.length} values`);
       // A plan may lack a parameter its graph does not use (written to the plans that have it).
@@ -151,24 +166,40 @@ export class CompiledModel<P extends string = string, TrainIn extends object = F
   }
 
   /**
-   * Loads weights from a safetensors file (F32, F16, BF16 or F64 tensors; shapes must match
-   * exactly). With `strict` (the default), a tensor the model does not have is an error.
+   * Loads weights from a safetensors file (F32, F16, BF16 or F64 tensors).
+   *
+   * Without `mapping`, tensor names are parameter paths (either spelling) and shapes must
+   * match exactly; with `strict` (the default), a tensor the model does not have is an error.
+   * With `mapping` (`hf-bert`, `timm-vit`, `hf-vit`, `blip`, or a table), names are mapped as
+   * `milec train --weights FILE@AT --weights-map MAPPING` maps them (runtime/weights.ts),
+   * position tables are interpolated to the model's grid, and every problem is listed in one
+   * `WeightsError`; `strict: false` loads the rest, as `--allow-missing` does.
    */
-  async loadSafetensors(path: string, opts: LoadOptions = {}): Promise<P[]> {
-    const file = await readSafetensors(path);
+  async loadSafetensors(path: string, opts: SafetensorsLoadOptions = {}): Promise<P[]> {
+    const read = await readSafetensors(path);
     const prefix = opts.prefix ?? '';
+    const strip = (raw: string) => (prefix && raw.startsWith(prefix) ? raw.slice(prefix.length) : raw);
+    if (opts.mapping !== undefined) {
+      const tensors = Object.create(null) as SafetensorsFile['tensors'];
+      for (const n of read.names) tensors[strip(n)] = read.tensors[n]!;
+      const file: SafetensorsFile = { ...read, names: read.names.map(strip), tensors };
+      const mapping = typeof opts.mapping === 'string' ? weightsMapping(opts.mapping) : opts.mapping;
+      const params = Object.entries(this.spec.params).map(([name, p]) => ({ name, shape: p.shape, addedBy: p.addedBy }));
+      const loaded = mapWeights([{ source: { path, prefix: opts.at ?? '', mapping }, file }], params, { allowMissing: opts.strict === false, interpolation: opts.interpolation });
+      return this.loadWeights(loaded.values);
+    }
     const map = new Map<string, Float32Array>();
-    for (const raw of file.names) {
-      const t = file.tensors[raw]!;
-      const name = prefix && raw.startsWith(prefix) ? raw.slice(prefix.length) : raw;
-      const p = this.spec.params[name];
-      if (p) {
+    for (const raw of read.names) {
+      const t = read.tensors[raw]!;
+      const name = findPath(this.spec.params, strip(raw));
+      if (name !== undefined) {
+        const p = this.spec.params[name]!;
         if (!(t.data instanceof Float32Array)) throw new Error(`${path}: tensor ${raw} is ${t.dtype}, not a float tensor`);
         if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
           throw new Error(`${path}: tensor ${raw} has shape [${t.shape.join(', ')}], but ${name} is [${p.shape.join(', ')}]`);
         }
       }
-      map.set(name, t.data as Float32Array);
+      map.set(name ?? strip(raw), t.data as Float32Array);
     }
     return this.loadWeights(map, { strict: opts.strict });
   }

@@ -1,5 +1,6 @@
 /** Initial parameter values, deterministic per (seed, parameter name). */
 import type { Graph } from '../compiler/ir/graph.ts';
+import { internalPath } from '../core/param-path.ts';
 import { initParam, mulberry32 } from './init.ts';
 
 /**
@@ -18,9 +19,11 @@ export function initialParams(g: Graph, seed: number, given: ReadonlyMap<string,
       continue;
     }
     // Each parameter draws from its own stream, so adding a parameter elsewhere (a new
-    // adapter) does not change the initial values of the others.
+    // adapter) does not change the initial values of the others. The stream is keyed by the
+    // compiler's spelling of the path, so a graph named the user-facing way (a typed module's)
+    // draws the same values.
     let h = (seed ^ 0x811c9dc5) >>> 0;
-    for (const c of p.name) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
+    for (const c of internalPath(p.name)) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
     out.set(p.name, Float32Array.from(initParam(p.init, p.shape as number[], mulberry32(h), (name) => out.get(name))));
   }
   // Keep the graph's parameter order.

@@ -3,9 +3,10 @@
  *
  * External key names reach milec parameter paths through a declared **name mapping**: a
  * table of rules, each a pattern over the file's key (`encoder.layer.{N}.attention.self.query.weight`)
- * and a template for the milec path (`encoder.layer[{N}].attention.self.query.weight`). `{X}`
- * captures a run of digits and is substituted into the template; `{*}` captures anything
- * (used by the catch-all rule that keeps a name and only rewrites `.N.` to `[N].`). Rules are
+ * and a template for the milec path (`encoder.layer.{N}.attention.self.query.weight`; paths
+ * are matched in either spelling of core/param-path.ts). `{X}` captures a run of digits and is
+ * substituted into the template; `{*}` captures anything (used by the catch-all rule that
+ * keeps a name). Rules are
  * tried in order; the first that matches wins. A rule with several `from` patterns
  * concatenates those tensors along axis 0 (HF ViT's separate query/key/value into timm's
  * fused `qkv`). `drop` patterns name keys that are dropped silently (buffers such as
@@ -15,7 +16,7 @@
  *
  * Each file is loaded under a **prefix**: the milec path of the module the file describes
  * (`vit.safetensors@visual_encoder` puts `blocks.0.attn.qkv.weight` at
- * `visual_encoder.blocks[0].attn.qkv.weight`). Only the model's own parameters under that
+ * `visual_encoder.blocks.0.attn.qkv.weight`). Only the model's own parameters under that
  * prefix (not those added by a PEFT method) are expected from the file.
  *
  * Position embeddings (`pos_embed`, a [1, 1 + g², d] table, CLS row first) whose grid differs
@@ -32,6 +33,7 @@
  * `allowMissing`, missing and unexpected keys become warnings (the missing parameters keep
  * their initial values); a mis-shaped key is always an error.
  */
+import { displayPath, internalPath } from '../core/param-path.ts';
 import { readSafetensors, type SafetensorsFile } from './safetensors.ts';
 
 export interface MapRule {
@@ -51,7 +53,7 @@ export interface WeightsMapping {
   readonly optional?: readonly string[];
 }
 
-/** Keeps a name, writing repeat indices milec's way: `blocks.0.attn` → `blocks[0].attn`. */
+/** Keeps a name (`blocks.0.attn` and `blocks[0].attn` are the same path). */
 const IDENTITY: MapRule = { from: '{*}', to: '{*}' };
 
 const bertLayer = (src: string, dst: string): MapRule[] => [
@@ -106,7 +108,7 @@ export const MAPPINGS: Readonly<Record<string, WeightsMapping>> = {
     drop: [...BERT_DROP, 'visual_encoder_m.{*}', 'text_encoder_m.{*}', 'text_decoder_m.{*}', 'vision_proj{*}', 'text_proj{*}', 'itm_head.{*}', 'temp', 'image_queue', 'text_queue', 'idx_queue', 'ptr_queue'],
     optional: BERT_OPTIONAL,
   },
-  none: { name: 'none', description: 'names are milec paths already (`.N.` may be written `[N].`)', rules: [IDENTITY] },
+  none: { name: 'none', description: 'names are milec parameter paths already (`blocks.0.attn`, or `blocks[0].attn`)', rules: [IDENTITY] },
 };
 
 export class WeightsError extends Error {
@@ -150,14 +152,13 @@ export interface LoadedWeights {
 // ---------------------------------------------------------------------------------------
 // Patterns
 
-interface Compiled {
-  re: RegExp;
-  names: string[];
+/** A pattern made a regular expression, with the names of its captures in order. */
+interface CompiledPattern {
+  readonly re: RegExp;
+  readonly names: readonly string[];
 }
-const cache = new Map<string, Compiled>();
-function compile(pattern: string): Compiled {
-  let c = cache.get(pattern);
-  if (c) return c;
+
+function compilePattern(pattern: string): CompiledPattern {
   const names: string[] = [];
   let src = '';
   for (const part of pattern.split(/(\{[A-Za-z*]+\})/)) {
@@ -167,33 +168,36 @@ function compile(pattern: string): Compiled {
       src += m[1] === '*' ? '(.*?)' : '(\\d+)';
     } else src += part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   }
-  c = { re: new RegExp(`^${src}$`), names };
-  cache.set(pattern, c);
-  return c;
+  return { re: new RegExp(`^${src}$`), names };
 }
 
-function match(pattern: string, key: string): Record<string, string> | undefined {
-  const c = compile(pattern);
-  const m = c.re.exec(key);
-  if (!m) return undefined;
-  const out: Record<string, string> = {};
-  c.names.forEach((n, i) => (out[n] = m[i + 1]!));
-  return out;
+/**
+ * The compiled patterns of one load, shared by its files: a context object that lives as long
+ * as the `mapWeights` call (no module-level cache).
+ */
+class PatternSet {
+  private readonly compiled = new Map<string, CompiledPattern>();
+
+  match(pattern: string, key: string): Record<string, string> | undefined {
+    let c = this.compiled.get(pattern);
+    if (!c) this.compiled.set(pattern, (c = compilePattern(pattern)));
+    const m = c.re.exec(key);
+    if (!m) return undefined;
+    const out: Record<string, string> = {};
+    c.names.forEach((n, i) => (out[n] = m[i + 1]!));
+    return out;
+  }
 }
 
 function fill(template: string, caps: Record<string, string>): string {
   return template.replace(/\{([A-Za-z*]+)\}/g, (_, n: string) => caps[n] ?? `{${n}}`);
 }
 
-/** `blocks.0.attn.qkv` → `blocks[0].attn.qkv` (also `[0]` kept as is). */
-export function dottedToMilec(path: string): string {
-  return path.replace(/\.(\d+)(?=\.|$)/g, '[$1]');
-}
+/** `blocks.0.attn.qkv` → `blocks[0].attn.qkv` (also `[0]` kept as is): core/param-path.ts : internalPath. */
+export const dottedToMilec = internalPath;
 
-/** `blocks[0].attn.query` → `blocks.0.attn.query` (peft's and PyTorch's module paths). */
-export function milecToDotted(path: string): string {
-  return path.replace(/\[(\d+)\]/g, '.$1');
-}
+/** `blocks[0].attn.query` → `blocks.0.attn.query` (peft's and PyTorch's module paths): core/param-path.ts : displayPath. */
+export const milecToDotted = displayPath;
 
 function join(prefix: string, rest: string): string {
   return prefix === '' ? rest : rest === '' ? prefix : `${prefix}.${rest}`;
@@ -278,116 +282,134 @@ function gridChange(name: string, shape: readonly number[], want: readonly (numb
 const eqShape = (a: readonly (number | string)[], b: readonly (number | string)[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 const fmt = (s: readonly (number | string)[]) => `[${s.join(', ')}]`;
 
-/**
- * Maps and checks already-read files against the model's parameters. Throws one
- * WeightsError listing every problem; returns the values to load otherwise.
- */
-export function mapWeights(files: readonly { source: WeightsSource; file: SafetensorsFile }[], params: readonly ModelParamInfo[], opts: LoadWeightsOptions = {}): LoadedWeights {
-  const byName = new Map(params.map((p) => [p.name, p]));
-  const values = new Map<string, Float32Array>();
-  const sources = new Map<string, string[]>();
-  const notes: string[] = [];
-  const unexpected: string[] = [];
-  const misshaped: string[] = [];
-  const duplicate: string[] = [];
-  const missing: string[] = [];
+/** What one load found wrong, gathered over every file before anything is thrown. */
+interface Problems {
+  readonly unexpected: string[];
+  readonly misshaped: string[];
+  readonly duplicate: string[];
+  readonly missing: string[];
+}
 
-  for (const { source, file } of files) {
-    const { mapping, prefix } = source;
-    const used = new Set<string>();
-    const where = `${file.path}${prefix ? `@${prefix}` : ''}`;
-    const keyTarget = (key: string): { rule: MapRule; target: string; caps: Record<string, string> } | undefined => {
-      for (const rule of mapping.rules) {
-        const froms = typeof rule.from === 'string' ? [rule.from] : rule.from;
-        for (const f of froms) {
-          const caps = match(f, key);
-          if (caps) return { rule, target: join(prefix, dottedToMilec(fill(rule.to, caps))), caps };
-        }
-      }
-      return undefined;
-    };
-    for (const key of file.names) {
-      if (used.has(key)) continue;
-      if (mapping.drop?.some((p) => match(p, key))) continue;
-      const t = keyTarget(key);
-      const p = t && byName.get(t.target);
-      if (!t || !p || p.addedBy !== undefined) {
-        if (mapping.optional?.some((q) => match(q, key))) continue;
-        unexpected.push(`${key}${t ? ` (→ ${t.target}, not a parameter of the model)` : ' (no rule of the mapping matches)'} in ${where}`);
-        continue;
-      }
-      // Gather the tensor(s) this rule reads.
-      const froms = typeof t.rule.from === 'string' ? [t.rule.from] : t.rule.from;
-      const keys = froms.map((f) => fill(f, t.caps));
-      const absent = keys.filter((k) => !(k in file.tensors));
-      if (absent.length) {
-        for (const k of absent) missing.push(`${k} (needed for ${t.target}) in ${where}`);
-        keys.forEach((k) => used.add(k));
-        continue;
-      }
-      keys.forEach((k) => used.add(k));
-      const parts = keys.map((k) => file.tensors[k]!);
-      if (parts.some((x) => !(x.data instanceof Float32Array))) {
-        misshaped.push(`${keys.join(' + ')} in ${where}: integer dtype ${parts[0]!.dtype}, ${t.target} is f32`);
-        continue;
-      }
-      let shape: number[];
-      let data: Float32Array;
-      if (parts.length === 1) {
-        shape = parts[0]!.shape;
-        data = parts[0]!.data as Float32Array;
-      } else {
-        const rest = parts[0]!.shape.slice(1);
-        if (parts.some((x) => !eqShape(x.shape.slice(1), rest))) {
-          misshaped.push(`${keys.join(' + ')} in ${where}: shapes ${parts.map((x) => fmt(x.shape)).join(', ')} cannot be concatenated into ${t.target}`);
-          continue;
-        }
-        shape = [parts.reduce((n, x) => n + x.shape[0]!, 0), ...rest];
-        data = new Float32Array(parts.reduce((n, x) => n + x.data.length, 0));
-        let off = 0;
-        for (const x of parts) {
-          data.set(x.data as Float32Array, off);
-          off += x.data.length;
-        }
-      }
-      if (!eqShape(shape, p.shape)) {
-        const g = gridChange(p.name, shape, p.shape);
-        if (g) {
-          const mode = opts.interpolation ?? 'bicubic';
-          data = interpolatePosEmbed(data, g[2], g[0], g[1], 1, mode);
-          notes.push(`${keys[0]} in ${where}: position grid ${g[0]}×${g[0]} interpolated to ${g[1]}×${g[1]} (${mode}, CLS row kept)`);
-        } else {
-          misshaped.push(`${keys.join(' + ')} in ${where}: shape ${fmt(shape)}, but ${p.name} is ${fmt(p.shape)}`);
-          continue;
-        }
-      }
-      if (values.has(p.name)) {
-        duplicate.push(`${p.name}: given by ${sources.get(p.name)!.join(' + ')} and by ${keys.join(' + ')} in ${where}`);
-        continue;
-      }
-      values.set(p.name, data);
-      sources.set(p.name, keys.map((k) => `${k} in ${where}`));
+/** One load in progress: the model's parameters (by the compiler's spelling), what was read so far, and the problems. */
+interface LoadState {
+  readonly patterns: PatternSet;
+  readonly byPath: ReadonlyMap<string, ModelParamInfo>;
+  readonly values: Map<string, Float32Array>;
+  readonly sources: Map<string, string[]>;
+  readonly notes: string[];
+  readonly problems: Problems;
+  readonly opts: LoadWeightsOptions;
+}
+
+/** The first rule mapping `key`, with the milec path it maps to (the compiler's spelling). */
+function ruleFor(st: LoadState, source: WeightsSource, key: string): { rule: MapRule; target: string; caps: Record<string, string> } | undefined {
+  for (const rule of source.mapping.rules) {
+    for (const f of typeof rule.from === 'string' ? [rule.from] : rule.from) {
+      const caps = st.patterns.match(f, key);
+      if (caps) return { rule, target: internalPath(join(source.prefix, fill(rule.to, caps))), caps };
     }
   }
+  return undefined;
+}
 
-  // Missing: base parameters under some file's prefix that no file gave.
-  for (const p of params) {
-    if (p.addedBy !== undefined || values.has(p.name)) continue;
-    const owner = files.find(({ source }) => source.prefix === '' || p.name === source.prefix || p.name.startsWith(source.prefix + '.') || p.name.startsWith(source.prefix + '['));
-    if (owner) missing.push(`${p.name} ${fmt(p.shape)} (expected from ${owner.file.path}${owner.source.prefix ? `@${owner.source.prefix}` : ''})`);
+/** The tensor for `target` read from `keys` (concatenated along axis 0 when several), or a problem. */
+function gatherTensor(file: SafetensorsFile, keys: readonly string[], target: string, where: string): { shape: number[]; data: Float32Array } | string {
+  const parts = keys.map((k) => file.tensors[k]!);
+  if (parts.some((x) => !(x.data instanceof Float32Array))) return `${keys.join(' + ')} in ${where}: integer dtype ${parts[0]!.dtype}, ${target} is f32`;
+  if (parts.length === 1) return { shape: parts[0]!.shape, data: parts[0]!.data as Float32Array };
+  const rest = parts[0]!.shape.slice(1);
+  if (parts.some((x) => !eqShape(x.shape.slice(1), rest))) return `${keys.join(' + ')} in ${where}: shapes ${parts.map((x) => fmt(x.shape)).join(', ')} cannot be concatenated into ${target}`;
+  const data = new Float32Array(parts.reduce((n, x) => n + x.data.length, 0));
+  let off = 0;
+  for (const x of parts) {
+    data.set(x.data as Float32Array, off);
+    off += x.data.length;
   }
+  return { shape: [parts.reduce((n, x) => n + x.shape[0]!, 0), ...rest], data };
+}
+
+/** Maps every key of one file onto the model's parameters, recording values and problems in `st`. */
+function mapFile(st: LoadState, source: WeightsSource, file: SafetensorsFile): void {
+  const { mapping } = source;
+  const { problems } = st;
+  const used = new Set<string>();
+  const where = `${file.path}${source.prefix ? `@${displayPath(source.prefix)}` : ''}`;
+  for (const key of file.names) {
+    if (used.has(key)) continue;
+    if (mapping.drop?.some((p) => st.patterns.match(p, key))) continue;
+    const t = ruleFor(st, source, key);
+    const p = t && st.byPath.get(t.target);
+    const shown = t && displayPath(t.target);
+    if (!t || !p || p.addedBy !== undefined) {
+      if (mapping.optional?.some((q) => st.patterns.match(q, key))) continue;
+      problems.unexpected.push(`${key}${t ? ` (→ ${shown}, not a parameter of the model)` : ' (no rule of the mapping matches)'} in ${where}`);
+      continue;
+    }
+    // The tensor(s) this rule reads.
+    const keys = (typeof t.rule.from === 'string' ? [t.rule.from] : t.rule.from).map((f) => fill(f, t.caps));
+    keys.forEach((k) => used.add(k));
+    const absent = keys.filter((k) => !(k in file.tensors));
+    if (absent.length) {
+      for (const k of absent) problems.missing.push(`${k} (needed for ${shown}) in ${where}`);
+      continue;
+    }
+    const got = gatherTensor(file, keys, shown!, where);
+    if (typeof got === 'string') {
+      problems.misshaped.push(got);
+      continue;
+    }
+    let data = got.data;
+    if (!eqShape(got.shape, p.shape)) {
+      const g = gridChange(p.name, got.shape, p.shape);
+      if (!g) {
+        problems.misshaped.push(`${keys.join(' + ')} in ${where}: shape ${fmt(got.shape)}, but ${shown} is ${fmt(p.shape)}`);
+        continue;
+      }
+      const mode = st.opts.interpolation ?? 'bicubic';
+      data = interpolatePosEmbed(data, g[2], g[0], g[1], 1, mode);
+      st.notes.push(`${keys[0]} in ${where}: position grid ${g[0]}×${g[0]} interpolated to ${g[1]}×${g[1]} (${mode}, CLS row kept)`);
+    }
+    if (st.values.has(p.name)) {
+      problems.duplicate.push(`${shown}: given by ${st.sources.get(p.name)!.join(' + ')} and by ${keys.join(' + ')} in ${where}`);
+      continue;
+    }
+    st.values.set(p.name, data);
+    st.sources.set(p.name, keys.map((k) => `${k} in ${where}`));
+  }
+}
+
+/** Base parameters under some file's prefix that no file gave. */
+function findMissing(st: LoadState, files: readonly { source: WeightsSource; file: SafetensorsFile }[]): void {
+  for (const [path, p] of st.byPath) {
+    if (p.addedBy !== undefined || st.values.has(p.name)) continue;
+    const owner = files.find(({ source }) => source.prefix === '' || path === source.prefix || path.startsWith(source.prefix + '.') || path.startsWith(source.prefix + '['));
+    if (owner) st.problems.missing.push(`${displayPath(path)} ${fmt(p.shape)} (expected from ${owner.file.path}${owner.source.prefix ? `@${displayPath(owner.source.prefix)}` : ''})`);
+  }
+}
+
+/**
+ * Maps and checks already-read files against the model's parameters. Throws one
+ * WeightsError listing every problem; returns the values to load otherwise, keyed by the
+ * parameters' names as given in `params` (either spelling: they are matched by path).
+ * Messages spell paths the user-facing way (core/param-path.ts).
+ */
+export function mapWeights(files: readonly { source: WeightsSource; file: SafetensorsFile }[], params: readonly ModelParamInfo[], opts: LoadWeightsOptions = {}): LoadedWeights {
+  const problems: Problems = { unexpected: [], misshaped: [], duplicate: [], missing: [] };
+  const st: LoadState = { patterns: new PatternSet(), byPath: new Map(params.map((p) => [internalPath(p.name), p])), values: new Map(), sources: new Map(), notes: [], problems, opts };
+  for (const { source, file } of files) mapFile(st, { ...source, prefix: internalPath(source.prefix) }, file);
+  findMissing(st, files.map(({ source, file }) => ({ source: { ...source, prefix: internalPath(source.prefix) }, file })));
 
   const fileNames = [...new Set(files.map((f) => f.file.path))].join(', ');
   const section = (title: string, xs: string[]) => (xs.length ? [`  ${xs.length} ${title}:`, ...xs.map((x) => `    ${x}`)] : []);
-  const hard = [...section('mis-shaped', misshaped), ...section('given twice', duplicate)];
-  const soft = [...section('missing', missing), ...section('unexpected', unexpected)];
+  const hard = [...section('mis-shaped', problems.misshaped), ...section('given twice', problems.duplicate)];
+  const soft = [...section('missing', problems.missing), ...section('unexpected', problems.unexpected)];
   if (hard.length || (soft.length && !opts.allowMissing)) {
     const lines = [`cannot load weights from ${fileNames} (mapping ${[...new Set(files.map((f) => f.source.mapping.name))].join(', ')}):`, ...hard, ...soft];
     if (soft.length && !opts.allowMissing) lines.push('  (--allow-missing loads the rest, keeping missing parameters at their initial values and ignoring unexpected keys)');
     throw new WeightsError(lines.join('\n'));
   }
-  if (soft.length) notes.push(`warning: loading ${fileNames} anyway (--allow-missing):\n${soft.join('\n')}`);
-  return { values, sources, missing, unexpected, notes };
+  if (soft.length) st.notes.push(`warning: loading ${fileNames} anyway (--allow-missing):\n${soft.join('\n')}`);
+  return { values: st.values, sources: st.sources, missing: problems.missing, unexpected: problems.unexpected, notes: st.notes };
 }
 
 /** Parses one `PATH[@PREFIX]` item. */
@@ -403,12 +425,14 @@ export function weightsSources(weights: string, mapNames = 'none'): WeightsSourc
   const specs = weights.split(',').map((s) => s.trim()).filter(Boolean);
   const maps = mapNames.split(',').map((s) => s.trim());
   if (maps.length !== 1 && maps.length !== specs.length) throw new WeightsError(`--weights-map gives ${maps.length} mappings for ${specs.length} files: give one, or one per file`);
-  return specs.map((s, i) => {
-    const name = maps.length === 1 ? maps[0]! : maps[i]!;
-    const m = MAPPINGS[name];
-    if (!m) throw new WeightsError(`unknown weights mapping "${name}" (known: ${Object.keys(MAPPINGS).join(', ')})`);
-    return parseWeightsSpec(s, m);
-  });
+  return specs.map((s, i) => parseWeightsSpec(s, weightsMapping(maps.length === 1 ? maps[0]! : maps[i]!)));
+}
+
+/** A built-in mapping by its `--weights-map` name. */
+export function weightsMapping(name: string): WeightsMapping {
+  const m = MAPPINGS[name];
+  if (!m) throw new WeightsError(`unknown weights mapping "${name}" (known: ${Object.keys(MAPPINGS).join(', ')})`);
+  return m;
 }
 
 /** Reads the files and maps them (see mapWeights). A malformed file fails with its path. */

@@ -7,7 +7,14 @@
  * stale or hand-edited artifact fails loudly. Source spans are dropped (nodes load with
  * `internalSpan`). Non-finite numbers, which JSON cannot hold, are written as
  * `{"$num": "Infinity"}` and friends.
+ *
+ * Parameter paths are written in the user-facing spelling (`blocks.0.attn.query.weight`,
+ * core/param-path.ts), in the parameter list, the `param` nodes, `grads` and `row_norm` inits
+ * alike, since a graph loaded from the artifact names the parameters of everything built on
+ * it (a typed module's weights and adapter files). Loading keeps the names as written, so an
+ * artifact in the other spelling still loads.
  */
+import { displayPath } from '../../core/param-path.ts';
 import { internalSpan } from '../../core/span.ts';
 import type { Shape } from '../../core/dim.ts';
 import { type Graph, GraphBuilder, type NodeId, type ParamInfo } from '../ir/graph.ts';
@@ -40,14 +47,21 @@ function reviver(_key: string, v: unknown): unknown {
   return v;
 }
 
+/** A parameter as stored, its path (and a `row_norm` init's source path) spelled for users. */
+function serializeParam(p: ParamInfo): SerializedParam {
+  const init = p.init.kind === 'row_norm' ? { ...p.init, of: displayPath(p.init.of) } : p.init;
+  return { name: displayPath(p.name), node: p.node, shape: p.shape, init, trainable: p.trainable, ...(p.addedBy !== undefined ? { addedBy: p.addedBy } : {}) };
+}
+
 export function serializeGraph(g: Graph): SerializedGraph {
+  const nodeAttrs = (n: Graph['nodes'][number]): unknown => (n.op === 'param' ? { ...(n.attrs as OpAttrs['param']), name: displayPath((n.attrs as OpAttrs['param']).name) } : n.attrs);
   return {
     format: GRAPH_FORMAT,
-    nodes: g.nodes.map((n) => [n.op, n.src, n.attrs] as const),
-    params: g.params.map((p) => ({ name: p.name, node: p.node, shape: p.shape, init: p.init, trainable: p.trainable, ...(p.addedBy !== undefined ? { addedBy: p.addedBy } : {}) })),
+    nodes: g.nodes.map((n) => [n.op, n.src, nodeAttrs(n)] as const),
+    params: g.params.map(serializeParam),
     inputs: g.inputs.map((i) => ({ name: i.name, node: i.node, shape: i.shape, dtype: i.dtype })),
     outputs: { ...g.outputs },
-    grads: { ...g.grads },
+    grads: Object.fromEntries(Object.entries(g.grads).map(([k, v]) => [displayPath(k), v])),
   };
 }
 

@@ -19,9 +19,9 @@ import { type GpuContext, openDevice } from '../../runtime/device.ts';
 import { initialParams } from '../../runtime/params.ts';
 import { runReference } from '../../runtime/reference-run.ts';
 import { encodeSafetensors } from '../../runtime/safetensors.ts';
-import { runtimeBaseFrom } from '../../cli/emit-module.ts';
 import type { CompiledModel, CompiledModelOptions } from '../../runtime/compiled-model.ts';
 import { fileHost } from '../../runtime/source-files.ts';
+import { displayPath, internalPath } from '../../core/param-path.ts';
 
 /** The part of the generated module's API this test uses (the file only exists at run time). */
 type TinyModel = CompiledModel<string, { tokens: Int32Array; labels: Int32Array }, { tokens: Int32Array }, { logits: Float32Array }>;
@@ -37,10 +37,12 @@ const file = 'examples/tiny_classifier.mile';
 const train = compileFrontEnd({ host: fileHost(), file, tune: 'lora_qv', training: true }).result!;
 const fwd = compileFrontEnd({ host: fileHost(), file, tune: 'lora_qv', training: false }).result!;
 
+// Under out/, inside the package folder: the module's `milec/runtime` resolves to this checkout
+// by package self-reference (tests/emit/installed.test.ts covers a folder outside it).
 mkdirSync('out', { recursive: true });
 const dir = mkdtempSync(join(resolve('out'), 'emit-ts-'));
 const modPath = join(dir, 'TinyClassifier.ts');
-const text = emitTypeScriptModule({ model: train.model.name, tune: 'lora_qv', source: file, train: train.train, forward: fwd.forward, runtimeBase: runtimeBaseFrom(dir) });
+const text = emitTypeScriptModule({ model: train.model.name, tune: 'lora_qv', source: file, train: train.train, forward: fwd.forward });
 writeFileSync(modPath, text);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -62,10 +64,13 @@ function typeCheck(files: string[]): string[] {
 
 describe('typed TypeScript module', () => {
   it('is generated with the params, inputs and functions', () => {
-    expect(text).toContain("readonly 'blocks[0].attn.query.lora_A': readonly [8, 32];");
+    expect(text).toContain("readonly 'blocks.0.attn.query.lora_A': readonly [8, 32];");
+    expect(text).toContain("from 'milec/runtime';");
+    expect(text).not.toMatch(/from '\.\.?\//);
+    expect(text).not.toContain("'blocks[");
     expect(text).toContain('readonly tokens: Int32Array;');
     expect(text).toMatch(/export function createModel\(ctx: GpuContext, B: number, options: CompiledModelOptions = \{\}\): Promise<Model>/);
-    expect(text).toMatch(/export type TrainableParamName = 'blocks\[0\]\.attn\.query\.lora_A' \|/);
+    expect(text).toMatch(/export type TrainableParamName = 'blocks\.0\.attn\.query\.lora_A' \|/);
     expect(text).toContain('export function loadWeights(');
     for (const f of ['loadSafetensors', 'trainStep', 'infer', 'saveAdapter']) expect(text).toContain(`export async function ${f}(`);
     // inference does not need the labels
@@ -98,8 +103,10 @@ describe('typed TypeScript module', () => {
     const back = graphFromJson(graphToJson(g));
     expect(back.nodes.length).toBe(g.nodes.length);
     expect(back.nodes.map((n) => [n.op, n.src, n.shape, n.dtype])).toEqual(g.nodes.map((n) => [n.op, n.src, n.shape, n.dtype]));
-    expect(back.grads).toEqual(g.grads);
-    expect(back.params.map((p) => [p.name, p.trainable])).toEqual(g.params.map((p) => [p.name, p.trainable]));
+    // parameter paths are written the user-facing way, everywhere in the graph
+    expect(back.grads).toEqual(Object.fromEntries(Object.entries(g.grads).map(([k, v]) => [displayPath(k), v])));
+    expect(back.params.map((p) => [p.name, p.trainable])).toEqual(g.params.map((p) => [displayPath(p.name), p.trainable]));
+    expect(back.nodes.filter((n) => n.op === 'param').map((n) => (n.attrs as { name: string }).name)).toEqual(g.params.map((p) => displayPath(p.name)));
     const inf = inferenceGraph(fwd.forward);
     expect(Object.keys(inf.outputs)).toEqual(['logits']);
     expect(inf.inputs.map((i) => i.name)).toEqual(['tokens']);
@@ -136,7 +143,7 @@ describe('typed module on Dawn', () => {
 
       const inf = specialize(inferenceGraph(fwd.forward), { B });
       const reference = (w: ReadonlyMap<string, Float32Array>) => {
-        const vals = runReference(inf, { params: new Map([...w].map(([k, v]) => [k, Float64Array.from(v)])), inputs: new Map([['tokens', tokens]]) });
+        const vals = runReference(inf, { params: new Map([...w].map(([k, v]) => [internalPath(k), Float64Array.from(v)])), inputs: new Map([['tokens', tokens]]) });
         return vals[inf.outputs.logits!]!.data;
       };
       const close = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -158,7 +165,7 @@ describe('typed module on Dawn', () => {
       close(after.logits, reference(trained));
       expect(after.logits.some((v, i) => Math.abs(v - before.logits[i]!) > 1e-6)).toBe(true);
       // frozen weights did not move; trainable ones did
-      expect(trained.get('blocks[0].attn.query.weight')).toEqual(weights.get('blocks[0].attn.query.weight'));
+      expect(trained.get('blocks.0.attn.query.weight')).toEqual(weights.get('blocks[0].attn.query.weight'));
       expect(trained.get('head.weight')).not.toEqual(head);
     } finally {
       model.destroy();

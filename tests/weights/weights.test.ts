@@ -143,9 +143,9 @@ describe('name mappings', () => {
     const err = await loadWeights(src, ps).catch((e) => e);
     expect(err).toBeInstanceOf(WeightsError);
     expect(err.message).toContain(`cannot load weights from ${path} (mapping timm-vit):`);
-    expect(err.message).toMatch(/1 mis-shaped:\n {4}blocks\.1\.mlp\.fc1\.weight in .*@visual_encoder: shape \[128, 31\], but visual_encoder\.blocks\[1\]\.mlp\.fc1\.weight is \[128, 32\]/);
-    expect(err.message).toMatch(/missing:\n {4}visual_encoder\.blocks\[0\]\.norm1\.bias \[32\] \(expected from /);
-    expect(err.message).toMatch(/unexpected:\n {4}blocks\.7\.attn\.qkv\.weight \(→ visual_encoder\.blocks\[7\]\.attn\.qkv\.weight, not a parameter of the model\)/);
+    expect(err.message).toMatch(/1 mis-shaped:\n {4}blocks\.1\.mlp\.fc1\.weight in .*@visual_encoder: shape \[128, 31\], but visual_encoder\.blocks\.1\.mlp\.fc1\.weight is \[128, 32\]/);
+    expect(err.message).toMatch(/missing:\n {4}visual_encoder\.blocks\.0\.norm1\.bias \[32\] \(expected from /);
+    expect(err.message).toMatch(/unexpected:\n {4}blocks\.7\.attn\.qkv\.weight \(→ visual_encoder\.blocks\.7\.attn\.qkv\.weight, not a parameter of the model\)/);
     // Mis-shaped stays an error with --allow-missing; without it, the rest is a warning.
     await expect(loadWeights(src, ps, { allowMissing: true })).rejects.toThrow(/mis-shaped/);
     file['blocks.1.mlp.fc1.weight'] = { shape: [128, 32] };
