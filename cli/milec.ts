@@ -107,7 +107,7 @@ program
   .option('--dim <name=size...>', 'bind a symbolic size other than B, e.g. --dim T=128')
   .option('--log-every <n>', 'log the loss every n steps', int('--log-every'), 10)
   .option('--checkpoint-every <n>', 'save a checkpoint every n steps', int('--checkpoint-every'), 100)
-  .option('--eval-batches <n>', 'held-out batches for the final accuracy', int('--eval-batches'), 8)
+  .option('--eval-batches <n>', 'held-out batches for the final accuracy (0: skip the evaluation)', nonNegInt, 8)
   .option('--out <dir>', 'output folder', 'runs/latest')
   .option('--json', 'print one JSON object per logged step instead of a progress bar')
   .option('--software', 'use the software (CPU) adapter even when a GPU is present')

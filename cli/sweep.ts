@@ -4,33 +4,35 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import cliProgress from 'cli-progress';
-import { symbolicSizes } from '../compiler/backend.ts';
 import { compileFrontEnd } from '../compiler/pipeline.ts';
 import { planTraining } from '../compiler/cost/report.ts';
 import { loadProgram } from '../compiler/sema/load.ts';
-import type { Dataset } from '../runtime/data/index.ts';
+import { DataError, type Dataset } from '../runtime/data/index.ts';
 import { openDevice } from '../runtime/device.ts';
+import { openEvalSource } from '../runtime/eval/sources.ts';
+import { EvalError, type EvalSource, evaluateVqa } from '../runtime/eval/vqa.ts';
 import { initialParams } from '../runtime/params.ts';
-import type { LoadedWeights } from '../runtime/weights.ts';
+import { type LoadedWeights, WeightsError } from '../runtime/weights.ts';
 import { type SweepReport, type SweepRow, sweepCsv, sweepHtml, sweepJson, sweepMarkdown } from '../runtime/report/sweep.ts';
+import { loadBackbone, openTrainData, parameterCounts, trainConfig, type TrainSettings } from '../runtime/train-setup.ts';
 import { NonFiniteLossError, Trainer } from '../runtime/train.ts';
 import { report } from './compile.ts';
-import { parseDims, UserError } from './errors.ts';
-import { type EvalSource, evaluateVqa, openEvalSource } from './eval.ts';
-import { loadBackbone, openTrainData, type TrainCliOptions, trainConfig } from './train.ts';
+import { asUserError, boundSizes, UserError } from './errors.ts';
+import { progressBar, withProgress } from './progress.ts';
 import { suggestion } from '../core/diagnostic.ts';
 import { fileHost } from '../runtime/source-files.ts';
 
 /** The training options a sweep shares with `milec train`, plus its own. */
-export interface SweepCliOptions
-  extends Pick<TrainCliOptions, 'model' | 'data' | 'vocab' | 'steps' | 'batch' | 'lr' | 'schedule' | 'warmup' | 'weightDecay' | 'seed' | 'dim' | 'out' | 'json' | 'software' | 'weights' | 'weightsMap' | 'allowMissing'> {
+export interface SweepCliOptions extends TrainSettings {
+  model?: string;
+  dim?: string[];
+  out: string;
+  json?: boolean;
+  software?: boolean;
   tunes?: string;
   evalData?: string;
   beams: number;
 }
-
-const numel = (shape: readonly unknown[]) => shape.reduce<number>((a, d) => a * Number(d), 1);
 
 export async function sweepCommand(file: string, o: SweepCliOptions): Promise<number> {
   const loaded = loadProgram(fileHost(), file);
@@ -42,7 +44,6 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
   }
   if (tunes.length === 0) throw new UserError(`${file} declares no tunes to sweep`);
   const evalSpec = o.evalData ?? (o.data === 'synthetic' ? 'synthetic-vqa:64' : o.data);
-  const bindings = parseDims(o.dim, o.batch);
   const log = (s: string) => process.stderr.write(s + '\n');
 
   const ctx = await openDevice({ preferSoftware: o.software });
@@ -56,11 +57,8 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
       const t0 = performance.now();
       const fe = compileFrontEnd({ host: fileHost(), file, tune, model: o.model, training: true });
       if (report(fe)) return 1;
-      const inf = compileFrontEnd({ host: fileHost(), file, tune, model: o.model, training: false });
-      if (report(inf)) return 1;
-      const { model, train } = fe.result!;
-      const missing = symbolicSizes(train!).filter((s) => !(s in bindings));
-      if (missing.length) throw new UserError(`bind the symbolic size${missing.length > 1 ? 's' : ''} ${missing.join(', ')} with --dim NAME=SIZE`);
+      const { model, train, infer } = fe.result!;
+      const bindings = boundSizes(train!, { batch: o.batch, dims: o.dim });
       const predicted = planTraining(fe.result!, { bindings }).memory.peakBytes;
       // Every tune reads the same data, opened (files read, images decoded) once.
       data ??= openTrainData(o, model);
@@ -82,16 +80,13 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
         // read once: the tunes share the base parameters), which is how the study compares
         // placements on one pretrained model.
         if (o.weights && !weights) {
-          weights = await loadBackbone(o, trainer.backend.graph.params);
+          weights = await loadBackbone(o, trainer.backend.graph);
           if (!o.json) for (const n of weights?.notes ?? []) log(`  ${n}`);
         }
         params = initialParams(trainer.backend.graph, o.seed, weights?.values);
         trainer.load(params);
         mkdirSync(cfg.outDir, { recursive: true });
-        const bar =
-          !o.json && process.stderr.isTTY
-            ? new cliProgress.SingleBar({ format: `  ${tune.padEnd(20)} {bar} {value}/{total} | loss {loss}`, barsize: 24, stream: process.stderr }, cliProgress.Presets.shades_classic)
-            : undefined;
+        const bar = progressBar(`  ${tune.padEnd(20)} {bar} {value}/{total} | loss {loss} | ETA {eta_formatted}`, o);
         bar?.start(o.steps, 0, { loss: '-' });
         try {
           const run = await trainer.run(data, {
@@ -122,16 +117,16 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
       let t2 = performance.now();
       if (!diverged) {
         // The tunes share the model's inputs, so the eval items are read once too.
-        evalSource ??= openEvalSource(evalSpec, inf.result!.forward, model, o.seed, o.vocab);
+        evalSource ??= openEvalSource(evalSpec, infer, model, o.seed, o.vocab);
         const source = evalSource;
-        const evalBindings = { ...bindings };
-        delete (evalBindings as Record<string, number>).B;
+        const evalBindings = boundSizes(infer, { dims: o.dim });
         t2 = performance.now();
-        acc = (await evaluateVqa(ctx, inf.result!.forward, params, source, { beams: o.beams, bindings: evalBindings })).accuracy;
+        const evaluated = await withProgress(`${tune.padEnd(20)} evaluating`, source.items.length, { json: o.json || !process.stderr.isTTY }, (onProgress) =>
+          evaluateVqa(ctx, infer, params, source, { beams: o.beams, bindings: evalBindings, onProgress }),
+        );
+        acc = evaluated.accuracy;
       }
-      const ps = train!.params;
-      const total = ps.reduce((n, p) => n + numel(p.shape), 0);
-      const trainable = ps.filter((p) => p.trainable).reduce((n, p) => n + numel(p.shape), 0);
+      const { totalParams: total, trainableParams: trainable } = parameterCounts(trainer.backend.graph);
       const row: SweepRow = {
         tune,
         trainableParams: trainable,
@@ -152,6 +147,8 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
       if (o.json) process.stdout.write(JSON.stringify({ ...row, losses: undefined, lossFirst: losses[0], lossLast: losses[losses.length - 1], diverged, seconds }) + '\n');
       else log(`  ${tune}: loss ${losses[0]?.toFixed(3)} -> ${losses[losses.length - 1]?.toFixed(3)}${diverged ? ' (diverged)' : ''}, global ${row.global === undefined ? '–' : (100 * row.global).toFixed(1) + '%'}, ${row.msPerStep.toFixed(0)} ms/step; ${seconds.compile.toFixed(1)} s compiling, ${seconds.train.toFixed(1)} s training, ${seconds.eval.toFixed(1)} s evaluating`);
     }
+  } catch (e) {
+    throw asUserError(e, [DataError, WeightsError, EvalError]);
   } finally {
     ctx.close();
   }

@@ -29,6 +29,26 @@ export function symbolicSizes(g: Graph): string[] {
   return [...out].sort();
 }
 
+/** The sizes of a command's `--batch` and `--dim NAME=SIZE` options, or what is wrong with them. */
+export type SizeBinding = { readonly bindings: Record<string, number>; readonly error?: undefined } | { readonly bindings?: undefined; readonly error: string };
+
+/**
+ * Binds `B` to `batch` (left unbound without it, for a caller that picks the batch later) and
+ * each `NAME=SIZE` of `dims`, and checks that every other symbolic size of `graph` is bound.
+ * The one place commands turn size options into `Bindings`; errors are one line for the user.
+ */
+export function bindSizes(graph: Graph, o: { readonly batch?: number; readonly dims?: readonly string[] }): SizeBinding {
+  const bindings: Record<string, number> = o.batch === undefined ? {} : { B: o.batch };
+  for (const d of o.dims ?? []) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(\d+)$/.exec(d);
+    if (!m || Number(m[2]) <= 0) return { error: `--dim expects NAME=SIZE with a positive size, got "${d}"` };
+    bindings[m[1]!] = Number(m[2]);
+  }
+  const missing = symbolicSizes(graph).filter((s) => !(s in bindings) && !(s === 'B' && o.batch === undefined));
+  if (missing.length) return { error: `bind the symbolic size${missing.length > 1 ? 's' : ''} ${missing.join(', ')} with --dim NAME=SIZE` };
+  return { bindings };
+}
+
 export interface BackendOptions {
   /** Which kernels to render: `cpu` for software adapters (see `KernelTarget`). Default `gpu`. */
   readonly target?: KernelTarget;

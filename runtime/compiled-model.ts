@@ -10,12 +10,11 @@
  * The generated module supplies the types (parameter names, inputs, outputs); this class
  * is generic over them and checks the same things at run time.
  */
-import { buildBackend, type Backend } from '../compiler/backend.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
-import { SEED_INPUT } from '../compiler/ir/graph.ts';
 import type { GpuContext } from './device.ts';
-import { PlanExecutor } from './executor.ts';
+import type { PlanExecutor } from './executor.ts';
 import { initialParams } from './params.ts';
+import { type Feed, Session } from './session.ts';
 import { readSafetensors, type SafetensorsFile, type TensorToWrite, writeSafetensorsAtomic } from './safetensors.ts';
 import { mapWeights, type PosInterp, type WeightsMapping, weightsMapping } from './weights.ts';
 import { elementCount } from '../core/dim.ts';
@@ -68,11 +67,6 @@ export interface SafetensorsLoadOptions extends LoadOptions {
   readonly interpolation?: PosInterp;
 }
 
-type Feed = Readonly<Record<string, Float32Array | Int32Array>>;
-
-function seedFor(seed: number, step: number): Int32Array {
-  return Int32Array.of((Math.imul(seed + 1, 0x9e3779b1) + step) | 0);
-}
 
 export class CompiledModel<P extends string = string, TrainIn extends object = Feed, InferIn extends object = Feed, Out extends object = Record<string, Float32Array>> {
   private steps = 0;
@@ -85,8 +79,10 @@ export class CompiledModel<P extends string = string, TrainIn extends object = F
     /** The size of every symbolic dimension (`B`, …), as bound at creation. */
     readonly sizes: Readonly<Record<string, number>>,
     private readonly opts: CompiledModelOptions,
-    readonly train: { backend: Backend; executor: PlanExecutor } | undefined,
-    readonly inference: { backend: Backend; executor: PlanExecutor } | undefined,
+    /** The training plan (forward with dropout, backward, AdamW) on the device. */
+    readonly train: Session | undefined,
+    /** The inference plan (forward without dropout). */
+    readonly inference: Session | undefined,
   ) {}
 
   /** Specialises and plans the graphs for `sizes`, compiles every pipeline, and initialises the parameters. */
@@ -100,18 +96,18 @@ export class CompiledModel<P extends string = string, TrainIn extends object = F
     const wantTrain = opts.train ?? true;
     const wantInfer = opts.infer ?? true;
     if (wantTrain && !spec.trainGraph) throw new Error(`${spec.model} was compiled without a training graph; create it with { train: false }`);
-    const made: PlanExecutor[] = [];
+    const made: Session[] = [];
     try {
+      const { seed, weightDecay, beta1, beta2, eps } = opts;
       const build = async (g: Graph) => {
-        const backend = buildBackend(g, sizes, { target: ctx.target });
-        const executor = await PlanExecutor.create(ctx, backend.plan);
-        made.push(executor);
-        return { backend, executor };
+        const session = await Session.create(ctx, g, { bindings: sizes, seed, optimizer: { weightDecay, beta1, beta2, eps } });
+        made.push(session);
+        return session;
       };
       const train = wantTrain ? await build(spec.trainGraph!()) : undefined;
       const inference = wantInfer ? await build(spec.inferGraph()) : undefined;
       const model = new CompiledModel<P, TrainIn, InferIn, Out>(ctx, spec, { ...sizes }, opts, train, inference);
-      const g = (train ?? inference)?.backend.graph;
+      const g = (train ?? inference)?.graph;
       if (g) model.loadWeights(initialParams(g, opts.seed ?? 0));
       return model;
     } catch (e) {
@@ -208,25 +204,12 @@ export class CompiledModel<P extends string = string, TrainIn extends object = F
   async trainStep(inputs: TrainIn, opts: { lr?: number } = {}): Promise<number> {
     const t = this.train;
     if (!t) throw new Error(`${this.spec.model} was created without its training plan`);
-    const feed = inputs as unknown as Feed;
-    for (const i of t.backend.graph.inputs) {
-      if (i.name === SEED_INPUT) {
-        t.executor.writeInput(i.node, seedFor(this.opts.seed ?? 0, this.steps));
-        continue;
-      }
-      const v = feed[i.name];
-      if (!v) throw new Error(`trainStep: missing input \`${i.name}\``);
-      t.executor.writeInput(i.node, v);
-    }
-    const loss = t.backend.graph.outputs.loss!;
-    const o = this.opts;
-    const out = await t.executor.run({
-      read: [loss],
-      update: { step: this.steps + 1, lr: opts.lr ?? o.lr ?? 3e-3, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? 0 },
-    });
+    t.feed(inputs as unknown as Feed, { step: this.steps, from: 'trainStep: the batch' });
+    // `milec train`'s default learning rate.
+    const out = await t.step({ step: this.steps + 1, lr: opts.lr ?? this.opts.lr ?? 3e-3 });
     this.steps++;
     this.stale = true;
-    return out.get(loss)![0]!;
+    return out.loss![0]!;
   }
 
   /** Optimizer steps taken so far. */
@@ -256,28 +239,14 @@ export class CompiledModel<P extends string = string, TrainIn extends object = F
     const inf = this.inference;
     if (!inf) throw new Error(`${this.spec.model} was created without its inference plan`);
     this.syncTrainable();
-    const feed = inputs as unknown as Feed;
-    for (const i of inf.backend.graph.inputs) {
-      const v = feed[i.name];
-      if (!v) throw new Error(`infer: missing input \`${i.name}\``);
-      inf.executor.writeInput(i.node, v);
-    }
-    const names = Object.keys(inf.backend.graph.outputs);
-    const ids = names.map((n) => inf.backend.graph.outputs[n]!);
-    const got = await inf.executor.run({ read: ids });
-    return Object.fromEntries(names.map((n, i) => [n, got.get(ids[i]!)!])) as Out;
+    inf.feed(inputs as unknown as Feed, { from: 'infer: the batch' });
+    return (await inf.run(Object.keys(inf.graph.outputs))) as Out;
   }
 
   /** Current parameter values (all, or the trainable ones). */
   async readWeights(which: 'all' | 'trainable' = 'all'): Promise<Map<P, Float32Array>> {
     const t = this.train ?? this.inference;
-    const out = new Map<P, Float32Array>();
-    if (!t) return out;
-    for (const p of t.executor.plan.params) {
-      if (which === 'trainable' && !p.trainable) continue;
-      out.set(p.name as P, await t.executor.readParam(p.name));
-    }
-    return out;
+    return ((await t?.readParams(which)) ?? new Map()) as Map<P, Float32Array>;
   }
 
   /** Writes the trainable parameters as an adapter safetensors file (atomically), like `milec train`. */

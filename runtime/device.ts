@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 import type { KernelTarget } from '../compiler/wgsl/render.ts';
+import type { CompiledKernel } from './executor.ts';
 
 export interface GpuContext {
   readonly device: GPUDevice;
@@ -22,6 +23,11 @@ export interface GpuContext {
   readonly software: boolean;
   /** The kernels to compile for it: `cpu` on a software adapter, else `gpu`. */
   readonly target: KernelTarget;
+  /**
+   * Compiled pipelines by kernel text, shared by every executor on this device, so the plans
+   * of one process (a sweep's tunes, training then beam search) compile each kernel once.
+   */
+  readonly pipelines: Map<string, CompiledKernel>;
   /** Throws the first device error seen since the last check, if any. */
   check(): void;
   /** Destroys the device and releases Dawn so Node can exit. Idempotent. */
@@ -140,6 +146,7 @@ export async function openDevice(opts: OpenOptions = {}): Promise<GpuContext> {
     description: describeAdapter(info),
     software: isSoftwareAdapter(info),
     target: isSoftwareAdapter(info) ? 'cpu' : 'gpu',
+    pipelines: new Map(),
     check() {
       if (lost) throw new Error(lost);
       if (errors.length) {

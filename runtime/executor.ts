@@ -59,20 +59,18 @@ function arenaLayout(plan: Plan, alignBytes: number, maxBytes: number): { offset
   return bytes <= maxBytes ? { offsets, bytes } : undefined;
 }
 
-interface CompiledKernel {
+/**
+ * One distinct kernel on a device: module, layout and pipeline, cached by kernel text in
+ * `GpuContext.pipelines`. Kernel text is a pure function of op and shapes, so the plans of one
+ * process (training, eval, beam search's plans) share every kernel they have in common (a
+ * frozen ViT's forward is the same in every tune) and compile it once.
+ */
+export interface CompiledKernel {
   shader: ShaderModule;
   module: GPUShaderModule;
   layout: GPUBindGroupLayout;
   pipeline: Promise<GPUComputePipeline>;
 }
-
-/**
- * Pipelines per device, by kernel text. Kernel text is a pure function of op and shapes, so
- * the executors of one process (a sweep's tunes, train then eval, beam search's plans) share
- * every kernel they have in common — a frozen ViT's forward is the same in every tune —
- * and compile it once.
- */
-const pipelineCache = new WeakMap<GPUDevice, Map<string, CompiledKernel>>();
 
 /** Pops the error scopes pushed by `pushScopes` into one message, or null. */
 async function popScopes(device: GPUDevice, n: number): Promise<string | null> {
@@ -135,8 +133,7 @@ export class PlanExecutor {
     });
 
     // One module, layout and pipeline per distinct kernel text, shared across executors.
-    let kinds = pipelineCache.get(device);
-    if (!kinds) pipelineCache.set(device, (kinds = new Map()));
+    const kinds = ctx.pipelines;
     // This plan's distinct modules (cached ones too), whose compile errors `ready` reports.
     const modules = new Map<GPUShaderModule, ShaderModule>();
     const pending: Promise<GPUComputePipeline>[] = [];

@@ -16,15 +16,26 @@
 import type { PlanUpdate } from '../compiler/plan/buffers.ts';
 import type { BufferSlot } from './executor.ts';
 
-export interface AdamWStep {
+/** AdamW's settings besides the step number and learning rate (what a `Session` holds). */
+export interface AdamWSettings {
+  readonly beta1?: number;
+  readonly beta2?: number;
+  readonly eps?: number;
+  /** A function gives per-parameter decay (e.g. 0 for biases and norms). */
+  readonly weightDecay?: number | ((name: string) => number);
+}
+
+/**
+ * The one set of AdamW defaults (`milec train`'s, the typed module's): PyTorch's betas and
+ * eps, and no weight decay (PyTorch's default is 0.01; milec asks for it with `--weight-decay`).
+ */
+export const ADAMW_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 } as const satisfies Required<AdamWSettings>;
+
+/** One optimizer step: the executor's `run({ update })`. */
+export interface AdamWStep extends AdamWSettings {
   /** 1-based step number, for the bias corrections. */
-  step: number;
-  lr: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  /** PyTorch's default is 0.01; a function gives per-parameter decay (e.g. 0 for biases and norms). */
-  weightDecay?: number | ((name: string) => number);
+  readonly step: number;
+  readonly lr: number;
 }
 
 export interface AdamWHyper {
@@ -36,8 +47,9 @@ export interface AdamWHyper {
 }
 
 export function resolveHyper(s: AdamWStep, name: string): AdamWHyper {
-  const wd = s.weightDecay ?? 0.01;
-  return { lr: s.lr, beta1: s.beta1 ?? 0.9, beta2: s.beta2 ?? 0.999, eps: s.eps ?? 1e-8, weightDecay: typeof wd === 'function' ? wd(name) : wd };
+  const d = ADAMW_DEFAULTS;
+  const wd = s.weightDecay ?? d.weightDecay;
+  return { lr: s.lr, beta1: s.beta1 ?? d.beta1, beta2: s.beta2 ?? d.beta2, eps: s.eps ?? d.eps, weightDecay: typeof wd === 'function' ? wd(name) : wd };
 }
 
 /** Work the executor adds after the plan's dispatches, inside the same pass. */

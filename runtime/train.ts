@@ -5,13 +5,13 @@
  */
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { type Backend, buildBackend } from '../compiler/backend.ts';
+import type { Backend } from '../compiler/backend.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
 import type { Bindings } from '../compiler/ir/specialize.ts';
-import { SEED_INPUT } from '../compiler/ir/graph.ts';
 import type { Dataset } from './data/index.ts';
 import type { GpuContext } from './device.ts';
-import { PlanExecutor } from './executor.ts';
+import type { PlanExecutor } from './executor.ts';
+import { Session } from './session.ts';
 import { type LrSchedule, scheduledLr } from './optim.ts';
 import { writeSafetensorsAtomic, type TensorToWrite } from './safetensors.ts';
 import { saveTrainState, type TrainState } from './checkpoint.ts';
@@ -85,52 +85,38 @@ export class NonFiniteLossError extends Error {
   }
 }
 
-function seedFor(seed: number, step: number): Int32Array {
-  return Int32Array.of((Math.imul(seed + 1, 0x9e3779b1) + step) | 0);
-}
-
 export class Trainer {
-  private readonly lossNode: number;
-
   private constructor(
-    readonly backend: Backend,
-    readonly executor: PlanExecutor,
+    /** The training plan (forward, backward, AdamW) on the device. */
+    readonly session: Session,
     private readonly cfg: TrainConfig,
-  ) {
-    this.lossNode = backend.graph.outputs.loss!;
-  }
+  ) {}
 
   /** Compiles the back end and creates every GPU object up front (pipelines included). */
   static async create(ctx: GpuContext, trainGraph: Graph, cfg: TrainConfig): Promise<Trainer> {
-    const backend = buildBackend(trainGraph, cfg.bindings, { target: ctx.target });
-    return new Trainer(backend, await PlanExecutor.create(ctx, backend.plan), cfg);
+    const session = await Session.create(ctx, trainGraph, { bindings: cfg.bindings, seed: cfg.seed, optimizer: { weightDecay: cfg.weightDecay } });
+    return new Trainer(session, cfg);
   }
 
+  get backend(): Backend {
+    return this.session.backend;
+  }
+
+  get executor(): PlanExecutor {
+    return this.session.executor;
+  }
+
+  /** Writes every parameter of the plan. */
   load(params: ReadonlyMap<string, Float32Array>): void {
-    for (const p of this.backend.graph.params) this.executor.writeParam(p.name, params.get(p.name)!);
+    this.session.load(params);
   }
 
-  private feed(data: Dataset, step: number, split: 'train' | 'eval'): void {
-    const batch = data.batch(step, this.cfg.batch, split);
-    for (const i of this.backend.graph.inputs) {
-      if (i.name === SEED_INPUT) {
-        this.executor.writeInput(i.node, seedFor(this.cfg.seed, step));
-        continue;
-      }
-      const v = batch.inputs[i.name];
-      if (!v) throw new Error(`dataset ${data.name} has no input \`${i.name}\``);
-      this.executor.writeInput(i.node, v);
-    }
-  }
-
-  /** One optimizer step; returns the loss computed before the update. */
+  /** One optimizer step on the training batch of `step` (0-based); returns the loss computed before the update. */
   async step(data: Dataset, step: number): Promise<number> {
-    this.feed(data, step, 'train');
-    const out = await this.executor.run({
-      read: [this.lossNode],
-      update: { step: step + 1, lr: this.cfg.schedule ? scheduledLr(this.cfg.lr, step, this.cfg.schedule) : this.cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: this.cfg.weightDecay },
-    });
-    return out.get(this.lossNode)![0]!;
+    this.session.feed(data.batch(step, this.cfg.batch, 'train').inputs, { step, from: `dataset ${data.name}` });
+    const lr = this.cfg.schedule ? scheduledLr(this.cfg.lr, step, this.cfg.schedule) : this.cfg.lr;
+    const out = await this.session.step({ step: step + 1, lr });
+    return out.loss![0]!;
   }
 
   /**
@@ -168,10 +154,8 @@ export class Trainer {
     return { losses, msPerStep: steady.length ? steady[Math.floor(steady.length / 2)]! : (stepMs[0] ?? NaN) };
   }
 
-  async trainedParams(): Promise<Map<string, Float32Array>> {
-    const out = new Map<string, Float32Array>();
-    for (const p of this.backend.graph.params) if (p.trainable) out.set(p.name, await this.executor.readParam(p.name));
-    return out;
+  trainedParams(): Promise<Map<string, Float32Array>> {
+    return this.session.readParams('trainable');
   }
 
   /**
@@ -226,43 +210,7 @@ export class Trainer {
   }
 
   destroy(): void {
-    this.executor.destroy();
-  }
-}
-
-/** Accuracy and mean loss of an inference graph with `logits` and `loss` outputs. */
-export async function evaluate(ctx: GpuContext, evalGraph: Graph, params: ReadonlyMap<string, Float32Array>, data: Dataset, cfg: TrainConfig): Promise<{ accuracy?: number; loss?: number }> {
-  const be = buildBackend(evalGraph, cfg.bindings, { target: ctx.target });
-  const ex = await PlanExecutor.create(ctx, be.plan);
-  try {
-    for (const p of be.graph.params) ex.writeParam(p.name, params.get(p.name)!);
-    const logits = be.graph.outputs.logits;
-    const loss = be.graph.outputs.loss;
-    const labelsInput = be.graph.inputs.find((i) => i.name === 'labels');
-    let correct = 0;
-    let total = 0;
-    let lossSum = 0;
-    for (let s = 0; s < cfg.evalBatches; s++) {
-      const batch = data.batch(s, cfg.batch, 'eval');
-      for (const i of be.graph.inputs) ex.writeInput(i.node, batch.inputs[i.name]!);
-      const read = [logits, loss].filter((x): x is number => x !== undefined);
-      const out = await ex.run({ read });
-      if (loss !== undefined) lossSum += out.get(loss)![0]!;
-      if (logits !== undefined && labelsInput) {
-        const l = out.get(logits)!;
-        const labels = batch.inputs.labels as Int32Array;
-        const classes = l.length / labels.length;
-        for (let r = 0; r < labels.length; r++) {
-          let best = 0;
-          for (let c = 1; c < classes; c++) if (l[r * classes + c]! > l[r * classes + best]!) best = c;
-          if (best === labels[r]) correct++;
-          total++;
-        }
-      }
-    }
-    return { accuracy: total ? correct / total : undefined, loss: loss !== undefined ? lossSum / cfg.evalBatches : undefined };
-  } finally {
-    ex.destroy();
+    this.session.destroy();
   }
 }
 

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Graph } from '../../compiler/ir/graph.ts';
 import { specialize } from '../../compiler/ir/specialize.ts';
 import { type GpuContext, openDevice } from '../../runtime/device.ts';
-import { Generator, greedyDecode, type ItemInputs, type NextTokenLogits } from '../../runtime/generate.ts';
+import { greedyDecode, type NextTokenLogits } from '../../runtime/decode.ts';
+import { Generator, type ItemInputs } from '../../runtime/generate.ts';
 import { runReference } from '../../runtime/reference-run.ts';
 import { special, tinyItems, tinyModel } from './items.ts';
 

@@ -1,6 +1,6 @@
 /** Greedy and beam search (pure), against an exhaustive search on a tiny vocabulary. */
 import { describe, expect, it } from 'vitest';
-import { beamSearch, decode, greedyDecode, logSoftmax, type NextTokenLogits, rankCandidates } from '../../runtime/generate.ts';
+import { beamSearch, decode, greedyDecode, logSoftmax, type NextTokenLogits, rankCandidates } from '../../runtime/decode.ts';
 import { mulberry32 } from '../../runtime/init.ts';
 
 const V = 5;

@@ -1,0 +1,119 @@
+/**
+ * What `milec train` and `milec sweep` share before the loop starts: the dataset of `--data`,
+ * the trainer settings, and the state a run starts from (`--weights`, `--adapter`, `--resume`).
+ * Bad files surface as the runtime's own errors (`DataError`, `WeightsError`,
+ * `AdapterError`, `CheckpointError`), which the commands print as one line.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Graph } from '../compiler/ir/graph.ts';
+import type { ElaboratedModel } from '../compiler/sema/instance.ts';
+import { elementCount } from '../core/dim.ts';
+import { CheckpointError, checkResumable, loadTrainState } from './checkpoint.ts';
+import { type Dataset, openDataset } from './data/index.ts';
+import { initialParams } from './params.ts';
+import { adapterLayout, loadAdapter, type TunedModel } from './peft-format.ts';
+import type { TrainConfig, Trainer } from './train.ts';
+import { type LoadedWeights, loadWeights, weightsSources } from './weights.ts';
+
+/** The training settings a command takes (`milec train`'s and `milec sweep`'s options). */
+export interface TrainSettings {
+  readonly data: string;
+  /** Tokenizer vocabulary for the file datasets (`--vocab`). */
+  readonly vocab?: string;
+  readonly steps: number;
+  readonly batch: number;
+  readonly lr: number;
+  readonly schedule: 'constant' | 'cosine';
+  readonly warmup: number;
+  readonly weightDecay: number;
+  readonly seed: number;
+  /** `PATH[@PREFIX][,PATH[@PREFIX]]`: backbone weights (safetensors). */
+  readonly weights?: string;
+  /** Name mapping(s) for `weights`: one, or one per file. */
+  readonly weightsMap?: string;
+  readonly allowMissing?: boolean;
+}
+
+/** The dataset of `--data` (and `--vocab`) for `model`; a bad data file throws a `DataError`. */
+export function openTrainData(o: Pick<TrainSettings, 'data' | 'seed' | 'vocab'>, model: ElaboratedModel): Dataset {
+  return openDataset(o.data, model, o.seed, { vocabPath: o.vocab });
+}
+
+/** The trainer settings `milec train` and `milec sweep` share, plus what differs per run. */
+export function trainConfig(
+  o: Pick<TrainSettings, 'steps' | 'batch' | 'lr' | 'schedule' | 'warmup' | 'weightDecay' | 'seed'>,
+  run: Pick<TrainConfig, 'bindings' | 'checkpointEvery' | 'evalBatches' | 'outDir' | 'metadata'>,
+): TrainConfig {
+  return {
+    steps: o.steps,
+    batch: o.batch,
+    lr: o.lr,
+    schedule: { kind: o.schedule, warmup: o.warmup, total: o.steps },
+    weightDecay: o.weightDecay,
+    seed: o.seed,
+    ...run,
+  };
+}
+
+/** The backbone weights of `--weights` for `graph`'s parameters, or undefined without it; a bad file throws a `WeightsError`. */
+export async function loadBackbone(o: Pick<TrainSettings, 'weights' | 'weightsMap' | 'allowMissing'>, graph: Graph): Promise<LoadedWeights | undefined> {
+  if (!o.weights) return undefined;
+  return loadWeights(weightsSources(o.weights, o.weightsMap ?? 'none'), graph.params, { allowMissing: o.allowMissing });
+}
+
+
+/** Where a run starts: every parameter's value, the first step, and what to tell the user. */
+export interface RunStart {
+  /** The parameters written before any step (the resumed trainable ones are in the trainer only). */
+  readonly params: Map<string, Float32Array>;
+  /** 0-based first step: 0, or the step of the `--resume` checkpoint. */
+  readonly step: number;
+  /** The folder resumed from. */
+  readonly resumedFrom?: string;
+  /** Tensors loaded from `--weights`, and from `--adapter`. */
+  readonly backboneTensors?: number;
+  readonly adapterTensors?: number;
+  /** Notes of the weight loader (interpolated tables, ignored keys). */
+  readonly notes: readonly string[];
+}
+
+/**
+ * Writes the starting state into `trainer`: the backbone of `--weights` (loaded before the
+ * initial values are drawn, so inits derived from a weight, such as DoRA's magnitude, see
+ * the loaded one), every other parameter drawn from the seed, a saved `--adapter` over them,
+ * and with `--resume` the trainable parameters and AdamW moments of a training-state checkpoint.
+ */
+export async function startRun(trainer: Trainer, tuned: TunedModel, o: TrainSettings & { readonly adapter?: string; readonly resume?: string }): Promise<RunStart> {
+  const graph = trainer.backend.graph;
+  const { model } = tuned;
+  const tune = tuned.tune.tune ?? '(full)';
+  const backbone = await loadBackbone(o, graph);
+  const params = initialParams(graph, o.seed, backbone?.values);
+  let adapterTensors: number | undefined;
+  if (o.adapter) {
+    const a = await loadAdapter(o.adapter, adapterLayout(tuned, { tune }));
+    for (const [k, v] of a) params.set(k, v);
+    adapterTensors = a.size;
+  }
+  trainer.load(params);
+  let step = 0;
+  let resumedFrom: string | undefined;
+  if (o.resume) {
+    const dir = existsSync(join(o.resume, 'checkpoint', 'state.json')) ? join(o.resume, 'checkpoint') : o.resume;
+    const st = await loadTrainState(dir);
+    const trainable = new Map(graph.params.filter((p) => p.trainable).map((p) => [p.name, p.shape as number[]]));
+    checkResumable(dir, st, { model: model.name, tune, batch: o.batch, seed: o.seed, trainable });
+    if (st.weights !== (o.weights ?? '')) throw new CheckpointError(dir, `cannot resume: it was trained from --weights ${JSON.stringify(st.weights)}, not ${JSON.stringify(o.weights ?? '')}`);
+    trainer.restoreState(st);
+    step = st.step;
+    resumedFrom = dir;
+  }
+  return { params, step, resumedFrom, backboneTensors: backbone?.values.size, adapterTensors, notes: backbone?.notes ?? [] };
+}
+
+/** Parameters of a concrete graph, all and trainable (the counts `milec train` and the sweep report). */
+export function parameterCounts(g: Graph): { totalParams: number; trainableParams: number } {
+  const count = (ps: Graph['params']) => ps.reduce((n, p) => n + elementCount(p.shape), 0);
+  return { totalParams: count(g.params), trainableParams: count(g.params.filter((p) => p.trainable)) };
+}
