@@ -20,13 +20,18 @@
  * (name → shape); `adapter_model.safetensors` holds every trainable parameter by its milec
  * path (`blocks[0].attn.adapter_down`).
  *
+ * Each method declares its peft format (`PeftMethod.peftFormat`: type, config fields, keys);
+ * this file knows the common fields, the key prefix and when to fall back to milec's format.
+ *
  * Loading (`--adapter DIR`) recomputes the layout from the compiled model and tune, checks
  * the config's type and hyperparameters against it, and requires exactly its keys and shapes.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Attachment, ElaboratedModel, Instance } from '../compiler/sema/instance.ts';
-import { walkInstances } from '../compiler/sema/instance.ts';
+import type { PeftSite, PeftTune } from '../compiler/peft/method.ts';
+import type { TuneReport } from '../compiler/peft/tune.ts';
+import type { ElaboratedModel, Instance } from '../compiler/sema/instance.ts';
+import { attachmentsAt, walkInstances } from '../compiler/sema/instance.ts';
 import { writeDirAtomic } from './atomic.ts';
 import { encodeSafetensors, FormatError, readSafetensors } from './safetensors.ts';
 import { milecToDotted } from './weights.ts';
@@ -41,6 +46,8 @@ export interface AdapterLayout {
   readonly config: Record<string, unknown>;
   /** milec parameter path → key and shape in adapter_model.safetensors. */
   readonly keys: Map<string, { key: string; shape: number[] }>;
+  /** Config fields a saved adapter must match to load (`peft_type` and the method's hyperparameters). */
+  readonly checked: readonly string[];
 }
 
 export class AdapterError extends Error {
@@ -56,118 +63,90 @@ export interface LayoutOptions {
   tune?: string;
 }
 
-interface Site {
-  inst: Instance;
-  att: Attachment;
+/** A compiled model and its tune, as `compileFrontEnd` returns them (`FrontEnd` fits). */
+export interface TunedModel {
+  readonly model: ElaboratedModel;
+  readonly tune: TuneReport;
 }
 
-const sameOptions = (a: Attachment, b: Attachment) => JSON.stringify(a.options) === JSON.stringify(b.options);
+type Keys = Map<string, { key: string; shape: number[] }>;
 
-/** How a compiled model's trainable parameters are saved. `model` is after applyTune. */
-export function adapterLayout(model: ElaboratedModel, opts: LayoutOptions = {}): AdapterLayout {
-  const sites: Site[] = [];
-  const trainedBase: { inst: Instance; name: string; path: string; shape: number[] }[] = [];
-  const partial = new Set<string>();
+interface BaseParam {
+  readonly inst: Instance;
+  readonly name: string;
+  readonly path: string;
+  readonly shape: number[];
+}
+
+/** What a tune trains: the methods' sites and the model's own trainable parameters. */
+interface Trained {
+  readonly sites: readonly PeftSite[];
+  readonly base: readonly BaseParam[];
+  /** Modules with some but not all parameters trained. */
+  readonly partial: readonly string[];
+  readonly methods: readonly string[];
+}
+
+function trainedBy({ model, tune }: TunedModel): Trained {
+  const sites: PeftSite[] = [];
+  const base: BaseParam[] = [];
+  const partial: string[] = [];
   for (const inst of walkInstances(model.root)) {
-    for (const att of inst.attachments) sites.push({ inst, att });
+    for (const attachment of attachmentsAt(tune.attachments, inst)) sites.push({ module: milecToDotted(inst.path), attachment });
     const tr = inst.params.filter((p) => p.trainable);
-    if (tr.length && tr.length !== inst.params.length) partial.add(inst.path || '(root)');
-    for (const p of tr) trainedBase.push({ inst, name: p.name, path: p.path, shape: [...p.shape] });
+    if (tr.length && tr.length !== inst.params.length) partial.push(inst.path || '(root)');
+    for (const p of tr) base.push({ inst, name: p.name, path: p.path, shape: [...p.shape] });
   }
-  const methods = [...new Set([...sites.map((s) => s.att.method), ...model.shared.map((s) => s.method)])];
+  const methods = [...new Set([...sites.map((s) => s.attachment.method), ...tune.attachments.shared.map((s) => s.method)])];
+  return { sites, base, partial, methods };
+}
+
+/** How a compiled model's trainable parameters are saved. */
+export function adapterLayout(tuned: TunedModel, opts: LayoutOptions = {}): AdapterLayout {
+  const { model, tune } = tuned;
+  const trained = trainedBy(tuned);
+  const { methods } = trained;
   const common = {
     base_model_name_or_path: opts.baseModel ?? model.name,
     revision: null,
     task_type: opts.taskType ?? null,
     inference_mode: true,
   };
-  const milec = (why: string): AdapterLayout => {
-    const keys = new Map<string, { key: string; shape: number[] }>();
-    for (const b of trainedBase) keys.set(b.path, { key: b.path, shape: b.shape });
-    for (const s of sites) for (const p of s.att.params) if (p.trainable) keys.set(p.path, { key: p.path, shape: [...p.shape] });
-    for (const sh of model.shared) for (const p of sh.params) if (p.trainable) keys.set(p.path, { key: p.path, shape: [...p.shape] });
-    const config = {
-      peft_type: 'MILEC',
-      milec_format: 1,
-      why_not_peft: why,
-      ...common,
-      model: model.name,
-      tune: opts.tune ?? null,
-      methods,
-      params: Object.fromEntries([...keys].map(([k, v]) => [k, v.shape])),
-    };
-    return { peftType: 'MILEC', config, keys };
-  };
-
+  const milec = (why: string) => milecLayout(tuned, trained, common, why, opts);
   if (methods.length !== 1) return milec(methods.length ? `several methods (${methods.join(', ')})` : 'no PEFT method (full or partial fine-tuning)');
   const method = methods[0]!;
-  if (partial.size) return milec(`partially trained modules (${[...partial].join(', ')}): peft's modules_to_save trains whole modules`);
-  const keys = new Map<string, { key: string; shape: number[] }>();
-  const modulesToSave = [...new Set(trainedBase.map((b) => milecToDotted(b.inst.path)))];
-  for (const b of trainedBase) keys.set(b.path, { key: `${BASE}${milecToDotted(b.inst.path)}.modules_to_save.${b.name}`, shape: b.shape });
-  const targets = [...new Set(sites.map((s) => milecToDotted(s.inst.path)))];
-  const saveCommon = { ...common, modules_to_save: modulesToSave.length ? modulesToSave : null };
-  const param = (s: Site, name: string) => s.att.params.find((p) => p.name === name)!;
+  if (trained.partial.length) return milec(`partially trained modules (${trained.partial.join(', ')}): peft's modules_to_save trains whole modules`);
+  const format = tune.methods.get(method)?.peftFormat;
+  if (!format) return milec(`peft has no equivalent of milec's \`${method}\``);
+  const peftTune: PeftTune = { sites: trained.sites, targets: [...new Set(trained.sites.map((s) => s.module))], shared: tune.attachments.shared };
+  const why = format.unsupported?.(peftTune);
+  if (why !== undefined) return milec(why);
 
-  if (method === 'lora' || method === 'dora') {
-    if (!sites.every((s) => sameOptions(s.att, sites[0]!.att))) return milec('LoRA options differ between sites');
-    const o = sites[0]!.att.options;
-    for (const s of sites) {
-      const base = `${BASE}${milecToDotted(s.inst.path)}`;
-      for (const [n, k] of [['lora_A', 'lora_A.weight'], ['lora_B', 'lora_B.weight'], ['lora_magnitude_vector', 'lora_magnitude_vector']] as const) {
-        const p = s.att.params.find((q) => q.name === n);
-        if (p) keys.set(p.path, { key: `${base}.${k}`, shape: [...p.shape] });
-      }
-    }
-    const config = {
-      peft_type: 'LORA',
-      ...saveCommon,
-      r: o.r,
-      lora_alpha: o.alpha,
-      lora_dropout: o.dropout ?? 0,
-      target_modules: targets,
-      fan_in_fan_out: false,
-      bias: 'none',
-      use_rslora: Boolean(o.rslora),
-      use_dora: method === 'dora',
-      init_lora_weights: true,
-      layers_to_transform: null,
-      layers_pattern: null,
-      rank_pattern: {},
-      alpha_pattern: {},
-    };
-    return { peftType: 'LORA', config, keys };
-  }
-  if (method === 'ia3') {
-    const ff: string[] = [];
-    for (const s of sites) {
-      const p = param(s, 'ia3_l');
-      const isFF = Boolean(s.att.options.feedforward);
-      if (isFF) ff.push(milecToDotted(s.inst.path));
-      keys.set(p.path, { key: `${BASE}${milecToDotted(s.inst.path)}.ia3_l`, shape: isFF ? [1, p.shape[0]!] : [p.shape[0]!, 1] });
-    }
-    const config = { peft_type: 'IA3', ...saveCommon, target_modules: targets, feedforward_modules: ff, fan_in_fan_out: false, init_ia3_weights: true };
-    return { peftType: 'IA3', config, keys };
-  }
-  if (method === 'prompt') {
-    if (sites.length !== 1) return milec('prompt tuning at several sites');
-    const p = param(sites[0]!, 'prompt_embeddings');
-    const [n, d] = p.shape as [number, number];
-    keys.set(p.path, { key: 'prompt_embeddings', shape: [n, d] });
-    const config = { peft_type: 'PROMPT_TUNING', ...saveCommon, num_virtual_tokens: n, token_dim: d, num_transformer_submodules: 1, prompt_tuning_init: 'RANDOM' };
-    return { peftType: 'PROMPT_TUNING', config, keys };
-  }
-  if (method === 'ptv2') {
-    if (model.shared.length !== 1) return milec('P-tuning v2 applied more than once (peft has one prefix per model)');
-    const p = model.shared[0]!.params[0]!;
-    const [n, w] = p.shape as [number, number];
-    const L = sites.length;
-    const d = w / (2 * L);
-    keys.set(p.path, { key: 'prompt_embeddings', shape: [n, w] });
-    const config = { peft_type: 'PREFIX_TUNING', ...saveCommon, num_virtual_tokens: n, token_dim: d, num_layers: L, num_transformer_submodules: 1, encoder_hidden_size: d, prefix_projection: false };
-    return { peftType: 'PREFIX_TUNING', config, keys };
-  }
-  return milec(`peft has no equivalent of milec's \`${method}\``);
+  const keys: Keys = new Map();
+  const modulesToSave = [...new Set(trained.base.map((b) => milecToDotted(b.inst.path)))];
+  for (const b of trained.base) keys.set(b.path, { key: `${BASE}${milecToDotted(b.inst.path)}.modules_to_save.${b.name}`, shape: b.shape });
+  for (const k of format.keys(peftTune, (site) => `${BASE}${site.module}`)) keys.set(k.path, { key: k.key, shape: [...k.shape] });
+  const config = { peft_type: format.peftType, ...common, modules_to_save: modulesToSave.length ? modulesToSave : null, ...format.config(peftTune) };
+  return { peftType: format.peftType, config, keys, checked: ['peft_type', ...format.checkedFields] };
+}
+
+/** milec's own format: every trainable parameter under its milec path. */
+function milecLayout({ model, tune }: TunedModel, trained: Trained, common: Record<string, unknown>, why: string, opts: LayoutOptions): AdapterLayout {
+  const keys: Keys = new Map();
+  for (const b of trained.base) keys.set(b.path, { key: b.path, shape: b.shape });
+  for (const s of trained.sites) for (const p of s.attachment.params) if (p.trainable) keys.set(p.path, { key: p.path, shape: [...p.shape] });
+  for (const sh of tune.attachments.shared) for (const p of sh.params) if (p.trainable) keys.set(p.path, { key: p.path, shape: [...p.shape] });
+  const config = {
+    peft_type: 'MILEC',
+    milec_format: 1,
+    why_not_peft: why,
+    ...common,
+    model: model.name,
+    tune: opts.tune ?? null,
+    methods: trained.methods,
+    params: Object.fromEntries([...keys].map(([k, v]) => [k, v.shape])),
+  };
+  return { peftType: 'MILEC', config, keys, checked: ['peft_type', 'milec_format'] };
 }
 
 /** Writes the adapter folder `dir` atomically. `values` holds every trainable parameter. */
@@ -184,9 +163,6 @@ export async function saveAdapter(dir: string, layout: AdapterLayout, values: Re
   });
 }
 
-/** Hyperparameters that must agree between a saved config and the compiled tune. */
-const CHECKED = ['peft_type', 'r', 'lora_alpha', 'use_dora', 'use_rslora', 'num_virtual_tokens', 'token_dim', 'num_layers', 'prefix_projection', 'milec_format'];
-
 /** Reads an adapter folder into milec parameter values, checked against `layout`. */
 export async function loadAdapter(dir: string, layout: AdapterLayout): Promise<Map<string, Float32Array>> {
   const cfgPath = join(dir, CONFIG_FILE);
@@ -197,7 +173,7 @@ export async function loadAdapter(dir: string, layout: AdapterLayout): Promise<M
     const code = (e as NodeJS.ErrnoException).code;
     throw new AdapterError(`${cfgPath}: ${code === 'ENOENT' ? 'missing (not an adapter folder)' : `not valid JSON (${(e as Error).message})`}`);
   }
-  const diffs = CHECKED.filter((k) => k in layout.config || k in cfg).filter((k) => JSON.stringify(cfg[k]) !== JSON.stringify(layout.config[k]));
+  const diffs = layout.checked.filter((k) => k in layout.config || k in cfg).filter((k) => JSON.stringify(cfg[k]) !== JSON.stringify(layout.config[k]));
   if (diffs.length) throw new AdapterError(`${cfgPath}: does not match the compiled tune: ${diffs.map((k) => `${k} is ${JSON.stringify(cfg[k])}, the tune needs ${JSON.stringify(layout.config[k])}`).join('; ')}`);
   const tgt = (x: unknown) => JSON.stringify([...((x as string[] | null) ?? [])].sort());
   for (const k of ['target_modules', 'feedforward_modules', 'modules_to_save']) {

@@ -9,7 +9,7 @@ import { CompileError, type Diagnostic, error, suggestion } from '../../core/dia
 import type { Span } from '../../core/span.ts';
 import type { MethodLookup, RewriteContext } from './rewrite.ts';
 import { constEval, describeScalar, literalScalar, scalarBinary, type ScalarEnv } from '../sema/consteval.ts';
-import { allParams, type ElaboratedModel, type Instance, type Scalar } from '../sema/instance.ts';
+import { allParams, type Attachment, type Attachments, attachmentsAt, type ElaboratedModel, type Instance, NO_ATTACHMENTS, type Scalar } from '../sema/instance.ts';
 import { builtins, type LowerOps } from './builtins.ts';
 import { type Dim, isConcrete, shapeToString } from '../../core/dim.ts';
 import { type Graph, GraphBuilder, type NodeId, SEED_INPUT } from '../ir/graph.ts';
@@ -18,6 +18,8 @@ import { describeValue, tensor, type Value } from './value.ts';
 export interface LowerOptions {
   /** Training graphs keep dropout; inference graphs drop it. */
   readonly training: boolean;
+  /** The PEFT methods a tune attached (`applyTune`'s report); none by default. */
+  readonly attachments?: Attachments;
 }
 
 const MAX_CALL_DEPTH = 256;
@@ -45,16 +47,21 @@ class Lowering implements LowerOps {
   private depth = 0;
   /** Active hook interventions, per instance and hook name, installed by method rewrites. */
   private readonly hooks = new Map<Instance, Map<string, ((x: NodeId) => NodeId)[]>>();
+  /** Nodes built once per method application (`RewriteContext.perApplication`), by application and key. */
+  private readonly perApplication = new Map<number, Map<string, NodeId>>();
+  private readonly attachments: Attachments;
 
   constructor(
     private readonly model: ElaboratedModel,
     private readonly registry: MethodLookup,
     private readonly opts: LowerOptions,
-  ) {}
+  ) {
+    this.attachments = opts.attachments ?? NO_ATTACHMENTS;
+  }
 
   run(): Graph {
     const b = this.b;
-    for (const p of allParams(this.model)) {
+    for (const p of allParams(this.model, this.attachments)) {
       const id = b.op('param', [], { name: p.path, shape: [...p.shape] }, p.span);
       this.paramNode.set(p.path, id);
       b.params.push({ name: p.path, node: id, shape: p.shape, init: p.init, trainable: p.trainable, addedBy: p.addedBy, origin: p.span });
@@ -349,7 +356,7 @@ class Lowering implements LowerOps {
   /** Each attachment wraps the computation below it; the first attached is innermost. */
   private withAttachments(inst: Instance, vals: readonly Value[], runForward: (v: readonly Value[]) => Value, at: Span): Value {
     let inner = runForward;
-    for (const att of inst.attachments) {
+    for (const att of attachmentsAt(this.attachments, inst)) {
       const method = this.registry.get(att.method)!;
       const below = inner;
       inner = (v: readonly Value[]) => {
@@ -384,6 +391,7 @@ class Lowering implements LowerOps {
             byName.set(name, [...list, fn]);
             installed.push([name, fn]);
           },
+          perApplication: (key, build) => this.oncePerApplication(att, key, build),
           origin: att.span,
           evalBlock: (block, vars) => this.evalMethodBlock(block, vars, inst),
           tensorOf: (x, span) => this.tensorOf(x, span),
@@ -400,12 +408,20 @@ class Lowering implements LowerOps {
     return inner(vals);
   }
 
+  private oncePerApplication(att: Attachment, key: string, build: () => NodeId): NodeId {
+    let byKey = this.perApplication.get(att.application);
+    if (!byKey) this.perApplication.set(att.application, (byKey = new Map()));
+    let id = byKey.get(key);
+    if (id === undefined) byKey.set(key, (id = build()));
+    return id;
+  }
+
   /**
    * Evaluates a block written outside any module (a `.mile` method's `rewrite` or `hook`):
    * only `vars` and the builtins are in scope, not the site's own names.
    */
   private evalMethodBlock(block: Block, vars: ReadonlyMap<string, Value>, site: Instance): Value | undefined {
-    const inst: Instance = { ...site, args: new Map(), params: [], children: new Map(), attachments: [], absent: new Set() };
+    const inst: Instance = { ...site, args: new Map(), params: [], children: new Map(), absent: new Set() };
     return this.evalBlock(block, { vars: new Map(vars), inst, isModel: false });
   }
 

@@ -36,6 +36,12 @@ export interface RewriteContext {
    * by this rewrite: `fn` receives the hooked tensor and returns its replacement.
    */
   readonly hook: (name: string, fn: (x: NodeId) => NodeId) => void;
+  /**
+   * A node built once per application of this method (one tune item) and graph, and shared
+   * by all its sites: `build` runs at the first site that asks for `key`. Prefix tuning
+   * drops out P here, so every site sees one dropout mask.
+   */
+  readonly perApplication: (key: string, build: () => NodeId) => NodeId;
   readonly origin: Span;
   /**
    * Evaluates a `.mile` block with exactly `vars` (and the builtins) in scope, building IR like a

@@ -6,7 +6,7 @@
  */
 import type { InitSpec, NodeId } from '../ir/graph.ts';
 import type { MethodOptions, RewriteContext } from '../lower/rewrite.ts';
-import type { Instance, Scalar } from '../sema/instance.ts';
+import type { Attachment, Instance, Scalar, SharedParams } from '../sema/instance.ts';
 
 export interface MethodOption {
   readonly type: 'int' | 'float' | 'bool';
@@ -31,8 +31,11 @@ export interface PeftMethod {
   /** Module types (site types) this method attaches to; `'*'` means any type that has the `hooks`. */
   readonly sites: readonly string[];
   readonly options: Readonly<Record<string, MethodOption>>;
-  /** Parameters added at one site, given the site's module arguments. Returns a message on a site it cannot use. */
-  params(site: Instance, options: MethodOptions): readonly AddedParam[] | string;
+  /**
+   * Parameters added at one site, given the site's module arguments and the methods already
+   * attached there (earlier tune items). Returns a message on a site it cannot use.
+   */
+  params(site: Instance, options: MethodOptions, attached: readonly Attachment[]): readonly AddedParam[] | string;
   /** Parameters created once per application and shared by all its sites (in site order). */
   shared?(sites: readonly Instance[], options: MethodOptions): readonly AddedParam[] | string;
   /** `hook` points the site's forward must have (e.g. prefix tuning needs `keys` and `values`). */
@@ -40,6 +43,56 @@ export interface PeftMethod {
   /** Makes the site's own parameters trainable (LN-tuning) instead of adding any. */
   readonly trainsSite?: boolean;
   rewrite(ctx: RewriteContext): NodeId;
+  /** How Hugging Face peft saves this method (`runtime/peft-format.ts`); without it, tunes using it are saved in milec's own format. */
+  readonly peftFormat?: PeftFormat;
+}
+
+/** One site of a tune that uses a single method, as the peft save format sees it. */
+export interface PeftSite {
+  /** PyTorch's module path (`blocks.0.attn.query`): peft's target module name. */
+  readonly module: string;
+  readonly attachment: Attachment;
+}
+
+/** A tune that uses one method, when it is saved in peft's format. */
+export interface PeftTune {
+  /** Every site of the method, in tree order. */
+  readonly sites: readonly PeftSite[];
+  /** The distinct target modules (`target_modules`), in tree order. */
+  readonly targets: readonly string[];
+  readonly shared: readonly SharedParams[];
+}
+
+/** Where a trainable parameter goes in `adapter_model.safetensors`. */
+export interface PeftKey {
+  /** The milec parameter path (`blocks[0].attn.query.lora_A`). */
+  readonly path: string;
+  /** The full safetensors key: `base_model.model.<module>.<name>` for a site's, or top-level (`prompt_embeddings`). */
+  readonly key: string;
+  readonly shape: readonly number[];
+}
+
+/**
+ * A method's declaration of HF peft's format: its `peft_type`, the `adapter_config.json`
+ * fields it adds, and its tensors' keys. The common fields (base model, task type,
+ * `modules_to_save`, …) and the key prefix are the format's.
+ */
+export interface PeftFormat {
+  /** peft's `peft_type`: LORA, IA3, PROMPT_TUNING, PREFIX_TUNING, … */
+  readonly peftType: string;
+  /** Config fields that a saved adapter must match to load into a tune (besides `peft_type`). */
+  readonly checkedFields: readonly string[];
+  /** Why this tune has no peft equivalent (it is then saved in milec's format), or undefined. */
+  unsupported?(tune: PeftTune): string | undefined;
+  /** The config fields after the common ones, in peft's order. */
+  config(tune: PeftTune): Record<string, unknown>;
+  /** The key and shape of every parameter the method added. `moduleKey(site)` is `base_model.model.<module>`. */
+  keys(tune: PeftTune, moduleKey: (site: PeftSite) => string): readonly PeftKey[];
+}
+
+/** The parameter `name` an attachment added, if it did. */
+export function paramOf(attachment: Attachment, name: string): Attachment['params'][number] | undefined {
+  return attachment.params.find((p) => p.name === name);
 }
 
 export function siteInt(site: Instance, name: string): number | undefined {

@@ -210,13 +210,13 @@ export function mileMethod(decl: MethodDecl, program: Program): PeftMethod {
     options,
     ...(hooks.length ? { hooks: hooks.map((h) => h.name.name) } : {}),
 
-    params(site, o) {
+    params(site, o, attached) {
       const pat = sites.get(site.type)!;
       const env = optionScalars(o);
       for (const [b, kind] of pat.kinds) if (kind === 'argument') env.set(b, site.args.get(pat.members.get(b)!)!);
       const taken = new Map<string, string>();
       for (const p of site.params) taken.set(p.name, `a parameter of ${site.type}`);
-      for (const a of site.attachments) for (const p of a.params) taken.set(p.name, `added by \`${a.method}\``);
+      for (const a of attached) for (const p of a.params) taken.set(p.name, `added by \`${a.method}\``);
       return noted(decl, siteNote(site), () =>
         perSite.flatMap((p) => {
           const added = addedParam(p, env);

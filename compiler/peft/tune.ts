@@ -3,10 +3,10 @@
  * frozen by default) and attaches PEFT methods at the sites their selectors match.
  * A selector that matches nothing, or a method at a site of the wrong type, is an error.
  */
-import type { Arg, Selector, TuneDecl } from '../../grammar/ast.ts';
+import type { Arg, Selector, TuneDecl, TuneItem } from '../../grammar/ast.ts';
 import { CompileError, type Diagnostic, didYouMean, error, suggestion } from '../../core/diagnostic.ts';
 import { constEval, describeScalar } from '../sema/consteval.ts';
-import { type ElaboratedModel, type Instance, type ParamSlot, type Scalar, type SharedParams, walkInstances } from '../sema/instance.ts';
+import { type Attachment, type Attachments, type ElaboratedModel, NO_ATTACHMENTS, type Instance, type ParamSlot, type Scalar, type SharedParams, walkInstances } from '../sema/instance.ts';
 import type { Span } from '../../core/span.ts';
 import { selectorMatches, selectorText } from '../sema/select.ts';
 import type { AddedParam, MethodOptions, PeftMethod } from './method.ts';
@@ -21,6 +21,18 @@ export interface SiteMatch {
 export interface TuneReport {
   readonly tune: string | undefined;
   readonly matches: readonly SiteMatch[];
+  /** The PEFT methods attached at sites and the parameters they add (what lowering rewrites). */
+  readonly attachments: Attachments;
+  /** The methods the tune applies, by name: what the adapter format and reports ask about a method. */
+  readonly methods: ReadonlyMap<string, PeftMethod>;
+}
+
+/** The attachments of one tune while it is applied. */
+interface Attaching {
+  readonly bySite: Map<Instance, Attachment[]>;
+  readonly shared: SharedParams[];
+  /** Method applications (tune items) so far. */
+  applications: number;
 }
 
 export function applyTune(model: ElaboratedModel, tune: TuneDecl | undefined, registry: MethodRegistry): { report?: TuneReport; diagnostics: Diagnostic[] } {
@@ -35,10 +47,12 @@ export function applyTune(model: ElaboratedModel, tune: TuneDecl | undefined, re
 function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: MethodRegistry): TuneReport {
   const instances = [...walkInstances(model.root)];
   const matches: SiteMatch[] = [];
+  const attaching: Attaching = { bySite: new Map(), shared: [], applications: 0 };
+  const methods = new Map<string, PeftMethod>();
   if (!tune) {
     // No tune: full fine-tuning of every parameter.
     for (const i of instances) for (const p of i.params) p.trainable = true;
-    return { tune: undefined, matches };
+    return { tune: undefined, matches, attachments: NO_ATTACHMENTS, methods };
   }
   if (tune.model.name !== model.name) throw new CompileError(error('tune', `tune \`${tune.name.name}\` is for \`${tune.model.name}\`, not \`${model.name}\``, tune.model.span));
   for (const item of tune.items) {
@@ -46,7 +60,7 @@ function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: Met
       case 'train':
       case 'freeze':
         for (const sel of item.selectors) {
-          const params = selectParams(instances, sel);
+          const params = selectParams(instances, attaching, sel);
           if (params.length === 0) throw noMatch(sel, instances);
           checkAlternatives(sel, [...instances.map((i) => i.segments), ...instances.flatMap((i) => i.params.map((p) => [...i.segments, p.name]))]);
           for (const p of params) p.trainable = item.kind === 'train';
@@ -58,43 +72,53 @@ function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: Met
         if (!method) {
           throw new CompileError(error('tune', `unknown PEFT method \`${item.method.name}\``, item.method.span, suggestion(item.method.name, registry.names())));
         }
-        const options = bindOptions(method, item.args, item.method.span);
-        // One application = one tune item: its sites, over all its selectors, in tree order.
-        const picked: { site: Instance; sel: Selector }[] = [];
-        for (const sel of item.selectors) {
-          const sites = instances.filter((i) => i.path !== '' && selectorMatches(sel, i.segments));
-          if (sites.length === 0) throw noMatch(sel, instances);
-          checkAlternatives(sel, instances.map((i) => i.segments));
-          for (const site of sites) {
-            checkSite(method, site, sel);
-            if (!picked.some((p) => p.site === site)) picked.push({ site, sel });
-          }
-          matches.push({ method: method.name, selector: selectorText(sel), sites: sites.map((s) => s.path) });
-        }
-        picked.sort((a, b) => instances.indexOf(a.site) - instances.indexOf(b.site));
-        let shared: SharedParams | undefined;
-        if (method.shared) {
-          const added = method.shared(picked.map((p) => p.site), options);
-          if (typeof added === 'string') throw new CompileError(error('tune', added, item.span));
-          const prefix = `${method.name}_${model.shared.filter((s) => s.method === method.name).length}`;
-          shared = { method: method.name, params: added.map((p) => slot(p, `${prefix}.${p.name}`, method.name, item.span)) };
-          model.shared.push(shared);
-        }
-        picked.forEach(({ site, sel }, i) => attach(method, site, options, sel, item.span, shared, i, picked.length));
+        methods.set(method.name, method);
+        matches.push(...applyMethod(method, item, instances, attaching));
         break;
       }
     }
   }
-  return { tune: tune.name.name, matches };
+  return { tune: tune.name.name, matches, attachments: { bySite: attaching.bySite, shared: attaching.shared }, methods };
 }
 
-function selectParams(instances: readonly Instance[], sel: Selector): ParamSlot[] {
+/** One application of a method (one tune item): its sites, over all its selectors, in tree order. */
+function applyMethod(method: PeftMethod, item: Extract<TuneItem, { kind: 'apply' }>, instances: readonly Instance[], attaching: Attaching): SiteMatch[] {
+  const matches: SiteMatch[] = [];
+  const options = bindOptions(method, item.args, item.method.span);
+  const picked: { site: Instance; sel: Selector }[] = [];
+  for (const sel of item.selectors) {
+    const sites = instances.filter((i) => i.path !== '' && selectorMatches(sel, i.segments));
+    if (sites.length === 0) throw noMatch(sel, instances);
+    checkAlternatives(sel, instances.map((i) => i.segments));
+    for (const site of sites) {
+      checkSite(method, site, attaching, sel);
+      if (!picked.some((p) => p.site === site)) picked.push({ site, sel });
+    }
+    matches.push({ method: method.name, selector: selectorText(sel), sites: sites.map((s) => s.path) });
+  }
+  picked.sort((a, b) => instances.indexOf(a.site) - instances.indexOf(b.site));
+  let shared: SharedParams | undefined;
+  if (method.shared) {
+    const added = method.shared(picked.map((p) => p.site), options);
+    if (typeof added === 'string') throw new CompileError(error('tune', added, item.span));
+    const prefix = `${method.name}_${attaching.shared.filter((s) => s.method === method.name).length}`;
+    shared = { method: method.name, params: added.map((p) => slot(p, `${prefix}.${p.name}`, method.name, item.span)) };
+    attaching.shared.push(shared);
+  }
+  const application = attaching.applications++;
+  picked.forEach(({ site, sel }, i) => attach(attaching, method, site, options, sel, item.span, { shared, application, siteIndex: i, siteCount: picked.length }));
+  return matches;
+}
+
+/** A `train`/`freeze` selector's parameters: the model's own and those methods added so far. */
+function selectParams(instances: readonly Instance[], attaching: Attaching, sel: Selector): ParamSlot[] {
   const out = new Set<ParamSlot>();
+  const paramsAt = (inst: Instance) => [...inst.params, ...(attaching.bySite.get(inst) ?? []).flatMap((a) => a.params)];
   for (const inst of instances) {
-    const own = [...inst.params, ...inst.attachments.flatMap((a) => a.params)];
+    const own = paramsAt(inst);
     if (inst.path !== '' && selectorMatches(sel, inst.segments)) {
       // A selected instance selects everything beneath it.
-      for (const sub of walkInstances(inst)) for (const p of [...sub.params, ...sub.attachments.flatMap((a) => a.params)]) out.add(p);
+      for (const sub of walkInstances(inst)) for (const p of paramsAt(sub)) out.add(p);
     }
     for (const p of own) if (selectorMatches(sel, [...inst.segments, p.name])) out.add(p);
   }
@@ -200,7 +224,7 @@ function sitesText(sites: readonly string[]): string {
   return sites.length <= 2 ? sites.join(' or ') : `${sites.slice(0, -1).join(', ')} or ${sites[sites.length - 1]}`;
 }
 
-function checkSite(method: PeftMethod, site: Instance, sel: Selector): void {
+function checkSite(method: PeftMethod, site: Instance, attaching: Attaching, sel: Selector): void {
   // `sites: ['*']` accepts any module type; the method's `hooks` then decide (prefix tuning).
   if (!method.sites.includes('*') && !method.sites.includes(site.type)) {
     throw new CompileError(
@@ -209,7 +233,7 @@ function checkSite(method: PeftMethod, site: Instance, sel: Selector): void {
       }),
     );
   }
-  if (site.attachments.some((a) => a.method === method.name)) {
+  if (attaching.bySite.get(site)?.some((a) => a.method === method.name)) {
     throw new CompileError(error('tune', `\`${method.name}\` is applied to \`${site.path}\` twice`, sel.span));
   }
   const have = hooksOf(site);
@@ -223,10 +247,11 @@ function checkSite(method: PeftMethod, site: Instance, sel: Selector): void {
   }
 }
 
-function attach(method: PeftMethod, site: Instance, options: MethodOptions, sel: Selector, span: Span, shared: SharedParams | undefined, siteIndex: number, siteCount: number): void {
-  const added = method.params(site, options);
+function attach(attaching: Attaching, method: PeftMethod, site: Instance, options: MethodOptions, sel: Selector, span: Span, at: Pick<Attachment, 'shared' | 'application' | 'siteIndex' | 'siteCount'>): void {
+  const atSite = attaching.bySite.get(site) ?? [];
+  const added = method.params(site, options, atSite);
   if (typeof added === 'string') throw new CompileError(error('tune', added, sel.span));
   const params = added.map((p) => slot(p, `${site.path}.${p.name}`, method.name, span));
   if (method.trainsSite) for (const p of site.params) p.trainable = true;
-  site.attachments.push({ method: method.name, options, params, span, shared, siteIndex, siteCount });
+  attaching.bySite.set(site, [...atSite, { method: method.name, options, params, span, ...at }]);
 }

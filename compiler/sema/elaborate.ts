@@ -43,7 +43,7 @@ function elaborateModel(prog: Program, modelName: string, at?: Span): Elaborated
     inputs.push({ name: item.name.name, dtype: item.type.dtype, shape: inputShape(item.type, config), span: item.span });
   }
   const root = instantiate(prog, decl, config, '', [], decl.span, 0);
-  return { name: modelName, root, inputs, config, shared: [] };
+  return { name: modelName, root, inputs, config };
 }
 
 /**
@@ -79,7 +79,6 @@ function instantiate(prog: Program, decl: ModuleDecl | ModelDecl, env: ScalarEnv
     args: env,
     params: [],
     children: new Map(),
-    attachments: [],
     absent: new Set(),
     span,
   };

@@ -28,7 +28,11 @@ export interface ParamSlot {
   readonly span: Span;
 }
 
-/** One PEFT method attached at a site, with its resolved options and parameters. */
+/**
+ * One PEFT method attached at a site, with its resolved options and parameters. Made by
+ * `compiler/peft/tune.ts : applyTune` (the instance tree itself is never changed by a tune
+ * except for trainable flags) and consumed by lowering and the adapter format.
+ */
 export interface Attachment {
   readonly method: string;
   readonly options: Readonly<Record<string, number | boolean>>;
@@ -36,6 +40,8 @@ export interface Attachment {
   readonly span: Span;
   /** Parameters shared by every site of one application (prefix tuning's encoder). */
   readonly shared?: SharedParams;
+  /** Which application (method tune item, counted from 0 in tune order) attached it. */
+  readonly application: number;
   /** This site's position among the application's sites, and their number. */
   readonly siteIndex: number;
   readonly siteCount: number;
@@ -58,7 +64,6 @@ export interface Instance {
   readonly params: ParamSlot[];
   readonly children: Map<string, Instance | Instance[]>;
   readonly forward?: ForwardDecl;
-  readonly attachments: Attachment[];
   /** Conditional params and children whose condition was false: they read as `none`. */
   readonly absent: ReadonlySet<string>;
   readonly span: Span;
@@ -76,8 +81,20 @@ export interface ElaboratedModel {
   readonly root: Instance;
   readonly inputs: readonly ModelInput[];
   readonly config: ReadonlyMap<string, Scalar>;
-  /** Filled by the tune: parameters shared across the sites of one method application. */
-  readonly shared: SharedParams[];
+}
+
+/** What a tune attaches to a model: applyTune's result, which lowering consumes. */
+export interface Attachments {
+  /** The methods at each site, in the order attached (the first attached is innermost). */
+  readonly bySite: ReadonlyMap<Instance, readonly Attachment[]>;
+  /** Parameters shared across the sites of one method application, in tune order. */
+  readonly shared: readonly SharedParams[];
+}
+
+export const NO_ATTACHMENTS: Attachments = { bySite: new Map(), shared: [] };
+
+export function attachmentsAt(attachments: Attachments, site: Instance): readonly Attachment[] {
+  return attachments.bySite.get(site) ?? [];
 }
 
 export function* walkInstances(i: Instance): Generator<Instance> {
@@ -88,13 +105,14 @@ export function* walkInstances(i: Instance): Generator<Instance> {
   }
 }
 
-export function allParams(model: ElaboratedModel): ParamSlot[] {
+/** Every parameter: each instance's own, then those its attachments add, in tree order; then the shared ones. */
+export function allParams(model: ElaboratedModel, attachments: Attachments = NO_ATTACHMENTS): ParamSlot[] {
   const out: ParamSlot[] = [];
   for (const i of walkInstances(model.root)) {
     out.push(...i.params);
-    for (const a of i.attachments) out.push(...a.params);
+    for (const a of attachmentsAt(attachments, i)) out.push(...a.params);
   }
-  for (const s of model.shared) out.push(...s.params);
+  for (const s of attachments.shared) out.push(...s.params);
   return out;
 }
 

@@ -12,7 +12,7 @@ function tuned(tune: string) {
   const fe = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', tune, training: true }).result!;
   const trainable = fe.train!.params.filter((p) => p.trainable);
   const values = new Map(trainable.map((p, j) => [p.name, Float32Array.from({ length: (p.shape as number[]).reduce((a, b) => a * b, 1) }, (_, i) => j + i / 1000)]));
-  return { layout: adapterLayout(fe.model, { baseModel: 'tiny-classifier', taskType: 'SEQ_CLS', tune }), values };
+  return { layout: adapterLayout(fe, { baseModel: 'tiny-classifier', taskType: 'SEQ_CLS', tune }), values };
 }
 
 const dir = () => join(mkdtempSync(join(tmpdir(), 'milec-peft-')), 'adapter');

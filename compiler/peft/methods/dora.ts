@@ -9,7 +9,7 @@
  */
 import type { PeftMethod } from '../method.ts';
 import { linear } from './common.ts';
-import { loraLinearParams, loraOptions, loraScale } from './lora.ts';
+import { loraLinearParams, loraOptions, loraPeftFormat, loraScale } from './lora.ts';
 
 export const dora: PeftMethod = {
   name: 'dora',
@@ -39,4 +39,5 @@ export const dora: PeftMethod = {
     const one = b.scalar(1, origin);
     return b.add(b.add(base(args), b.mul(b.sub(mag, one, origin), xw, origin), origin), b.mul(b.mul(mag, s, origin), update, origin), origin);
   },
+  peftFormat: loraPeftFormat(true),
 };

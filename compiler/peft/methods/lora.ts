@@ -10,8 +10,8 @@
 import { isConcrete, shapeToString } from '../../../core/dim.ts';
 import type { NodeId } from '../../ir/graph.ts';
 import type { Instance } from '../../sema/instance.ts';
-import type { AddedParam, MethodOption, MethodOptions, PeftMethod, RewriteContext } from '../method.ts';
-import { siteInt } from '../method.ts';
+import type { AddedParam, MethodOption, MethodOptions, PeftFormat, PeftKey, PeftMethod, RewriteContext } from '../method.ts';
+import { paramOf, siteInt } from '../method.ts';
 import { positive, probability, rewriteError } from './common.ts';
 
 export const loraOptions: Readonly<Record<string, MethodOption>> = {
@@ -71,6 +71,53 @@ function convUpdate(ctx: RewriteContext, x: NodeId): NodeId {
   return b.reshape(b.permute(up, [0, 2, 1], origin), [batch!, cout, hp, wp], origin);
 }
 
+/** Tensors of a LORA adapter under their site's module, by milec parameter name. */
+const LORA_KEYS = [
+  ['lora_A', 'lora_A.weight'],
+  ['lora_B', 'lora_B.weight'],
+  ['lora_magnitude_vector', 'lora_magnitude_vector'],
+] as const;
+
+/** peft's LORA format: one rank and alpha for every target module; DoRA is `use_dora`. */
+export function loraPeftFormat(useDora: boolean): PeftFormat {
+  return {
+    peftType: 'LORA',
+    checkedFields: ['r', 'lora_alpha', 'use_dora', 'use_rslora'],
+    unsupported({ sites }) {
+      const first = JSON.stringify(sites[0]!.attachment.options);
+      return sites.every((s) => JSON.stringify(s.attachment.options) === first) ? undefined : 'LoRA options differ between sites';
+    },
+    config({ sites, targets }) {
+      const o = sites[0]!.attachment.options;
+      return {
+        r: o.r,
+        lora_alpha: o.alpha,
+        lora_dropout: o.dropout ?? 0,
+        target_modules: targets,
+        fan_in_fan_out: false,
+        bias: 'none',
+        use_rslora: Boolean(o.rslora),
+        use_dora: useDora,
+        init_lora_weights: true,
+        layers_to_transform: null,
+        layers_pattern: null,
+        rank_pattern: {},
+        alpha_pattern: {},
+      };
+    },
+    keys({ sites }, moduleKey) {
+      const out: PeftKey[] = [];
+      for (const s of sites) {
+        for (const [name, key] of LORA_KEYS) {
+          const p = paramOf(s.attachment, name);
+          if (p) out.push({ path: p.path, key: `${moduleKey(s)}.${key}`, shape: p.shape });
+        }
+      }
+      return out;
+    },
+  };
+}
+
 export const lora: PeftMethod = {
   name: 'lora',
   summary: 'low-rank update B·A added to a Linear (or stride-k Conv2d) layer',
@@ -90,4 +137,5 @@ export const lora: PeftMethod = {
     }
     return b.add(base(args), b.mul(update, b.scalar(loraScale(options), origin), origin), origin);
   },
+  peftFormat: loraPeftFormat(false),
 };

@@ -13,7 +13,7 @@
  * Any module type with both hooks is a site.
  */
 import { shapeToString } from '../../../core/dim.ts';
-import type { GraphBuilder, NodeId } from '../../ir/graph.ts';
+import type { NodeId } from '../../ir/graph.ts';
 import type { Instance } from '../../sema/instance.ts';
 import type { AddedParam, MethodOptions, PeftMethod, RewriteContext } from '../method.ts';
 import { positive, probability, rewriteError, siteWidth } from './common.ts';
@@ -35,15 +35,8 @@ function width(method: string, sites: readonly Instance[]): number | string {
 }
 
 /** P after dropout, built once per application and graph (so every site sees one mask). */
-const dropped = new WeakMap<GraphBuilder, Map<NodeId, NodeId>>();
-
 function rows(ctx: RewriteContext, p: NodeId, rate: number): NodeId {
-  if (rate === 0) return p;
-  let byP = dropped.get(ctx.b);
-  if (!byP) dropped.set(ctx.b, (byP = new Map()));
-  let out = byP.get(p);
-  if (out === undefined) byP.set(p, (out = ctx.dropout(p, rate)));
-  return out;
+  return rate === 0 ? p : ctx.perApplication('dropped prefix', () => ctx.dropout(p, rate));
 }
 
 /** Installs the keys/values interventions of site `ctx.siteIndex` from P [n, L·2d]. */
@@ -127,5 +120,21 @@ export const ptv2: PeftMethod = {
     const E = ctx.shared.embedding!;
     const d = (ctx.b.shape(E)[1] as number) / (2 * ctx.siteCount);
     return extend(ctx, E, d);
+  },
+  // peft's PREFIX_TUNING without `prefix_projection`: E is its `prompt_embeddings`, whose columns
+  // are past_key_values in layer order, so only one application (one prefix per model) fits.
+  peftFormat: {
+    peftType: 'PREFIX_TUNING',
+    checkedFields: ['num_virtual_tokens', 'token_dim', 'num_layers', 'prefix_projection'],
+    unsupported: ({ shared }) => (shared.length !== 1 ? 'P-tuning v2 applied more than once (peft has one prefix per model)' : undefined),
+    config({ sites, shared }) {
+      const [n, w] = shared[0]!.params[0]!.shape as [number, number];
+      const d = w / (2 * sites.length);
+      return { num_virtual_tokens: n, token_dim: d, num_layers: sites.length, num_transformer_submodules: 1, encoder_hidden_size: d, prefix_projection: false };
+    },
+    keys({ shared }) {
+      const E = shared[0]!.params[0]!;
+      return [{ path: E.path, key: 'prompt_embeddings', shape: E.shape }];
+    },
   },
 };

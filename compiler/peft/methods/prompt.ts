@@ -6,7 +6,7 @@
  */
 import { shapeToString } from '../../../core/dim.ts';
 import type { PeftMethod } from '../method.ts';
-import { siteInt } from '../method.ts';
+import { paramOf, siteInt } from '../method.ts';
 import { positive, rewriteError } from './common.ts';
 
 export const prompt: PeftMethod = {
@@ -28,5 +28,19 @@ export const prompt: PeftMethod = {
     const p = params.prompt_embeddings!;
     const [n, dim] = b.shape(p);
     return b.op('concat', [b.expand(p, [s[0]!, n!, dim!], origin), e], { axis: 1 }, origin);
+  },
+  // peft's PROMPT_TUNING has one prompt per model, saved as the top-level `prompt_embeddings`.
+  peftFormat: {
+    peftType: 'PROMPT_TUNING',
+    checkedFields: ['num_virtual_tokens', 'token_dim'],
+    unsupported: ({ sites }) => (sites.length !== 1 ? 'prompt tuning at several sites' : undefined),
+    config({ sites }) {
+      const [n, d] = paramOf(sites[0]!.attachment, 'prompt_embeddings')!.shape;
+      return { num_virtual_tokens: n, token_dim: d, num_transformer_submodules: 1, prompt_tuning_init: 'RANDOM' };
+    },
+    keys({ sites }) {
+      const p = paramOf(sites[0]!.attachment, 'prompt_embeddings')!;
+      return [{ path: p.path, key: 'prompt_embeddings', shape: p.shape }];
+    },
   },
 };
