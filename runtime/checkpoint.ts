@@ -6,7 +6,9 @@
  *   state.json          {"format": "milec-train-state", "version": 1, "step", "seed",
  *                        "dataPosition", "rng", "batch", "lr", "weightDecay", "model", "tune",
  *                        "weights", "params": {name: shape}}
- *   params.safetensors  the trainable parameters, by milec path
+ *   params.safetensors  the trainable parameters, by parameter path (`blocks.0.attn.query.lora_A`:
+ *                       the user-facing spelling, core/param-path.ts; a checkpoint written
+ *                       with `blocks[0]…` paths loads too)
  *   optim.safetensors   AdamW's moments: `m.<name>` and `v.<name>` per trainable parameter
  *
  * Both safetensors files carry `step` in their metadata, which must agree with state.json (a
@@ -19,6 +21,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { displayPath, internalPath } from '../core/param-path.ts';
 import { writeDirAtomic } from './atomic.ts';
 import { encodeSafetensors, FormatError, readSafetensors, type SafetensorsFile } from './safetensors.ts';
 
@@ -64,9 +67,10 @@ export async function saveTrainState(dir: string, s: TrainState): Promise<void> 
   const optim: typeof params = {};
   for (const n of names) {
     const shape = s.shapes.get(n)!;
-    params[n] = { dtype: 'F32', shape, data: s.params.get(n)! };
-    optim[`m.${n}`] = { dtype: 'F32', shape, data: s.m.get(n)! };
-    optim[`v.${n}`] = { dtype: 'F32', shape, data: s.v.get(n)! };
+    const key = displayPath(n);
+    params[key] = { dtype: 'F32', shape, data: s.params.get(n)! };
+    optim[`m.${key}`] = { dtype: 'F32', shape, data: s.m.get(n)! };
+    optim[`v.${key}`] = { dtype: 'F32', shape, data: s.v.get(n)! };
   }
   const json = {
     format: STATE_FORMAT,
@@ -81,7 +85,7 @@ export async function saveTrainState(dir: string, s: TrainState): Promise<void> 
     model: s.model,
     tune: s.tune,
     weights: s.weights,
-    params: Object.fromEntries(names.map((n) => [n, s.shapes.get(n)!])),
+    params: Object.fromEntries(names.map((n) => [displayPath(n), s.shapes.get(n)!])),
   };
   await writeDirAtomic(dir, {
     'state.json': JSON.stringify(json, null, 2) + '\n',
@@ -151,10 +155,11 @@ export async function loadTrainState(dir: string): Promise<TrainState> {
   const params = new Map<string, Float32Array>();
   const m = new Map<string, Float32Array>();
   const v = new Map<string, Float32Array>();
+  // In memory, paths are the compiler's (either spelling on disk).
   for (const [n, sh] of shapes) {
-    params.set(n, take(pf, n, sh));
-    m.set(n, take(of, `m.${n}`, sh));
-    v.set(n, take(of, `v.${n}`, sh));
+    params.set(internalPath(n), take(pf, n, sh));
+    m.set(internalPath(n), take(of, `m.${n}`, sh));
+    v.set(internalPath(n), take(of, `v.${n}`, sh));
   }
   const extraP = pf.names.filter((n) => !shapes.has(n));
   if (extraP.length) throw new CheckpointError(pf.path, `tensors not listed in state.json: ${extraP.join(', ')}`);
@@ -171,7 +176,7 @@ export async function loadTrainState(dir: string): Promise<TrainState> {
     tune: j.tune as string,
     weights: j.weights as string,
     params,
-    shapes,
+    shapes: new Map([...shapes].map(([n, sh]) => [internalPath(n), sh])),
     m,
     v,
   };
@@ -191,9 +196,10 @@ export function checkResumable(dir: string, s: TrainState, run: { model: string;
   if (s.seed !== run.seed) bad(`it was trained with --seed ${s.seed}, not ${run.seed}`);
   const missing = [...run.trainable.keys()].filter((n) => !s.shapes.has(n));
   const extra = [...s.shapes.keys()].filter((n) => !run.trainable.has(n));
-  if (missing.length || extra.length) bad(`trainable parameters differ (${[missing.length ? `not in the checkpoint: ${missing.join(', ')}` : '', extra.length ? `not trainable here: ${extra.join(', ')}` : ''].filter(Boolean).join('; ')})`);
+  const shown = (ns: string[]) => ns.map(displayPath).join(', ');
+  if (missing.length || extra.length) bad(`trainable parameters differ (${[missing.length ? `not in the checkpoint: ${shown(missing)}` : '', extra.length ? `not trainable here: ${shown(extra)}` : ''].filter(Boolean).join('; ')})`);
   for (const [n, sh] of run.trainable) {
     const got = s.shapes.get(n)!;
-    if (got.length !== sh.length || got.some((d, i) => d !== sh[i])) bad(`${n} has shape [${got.join(', ')}] in the checkpoint, [${sh.join(', ')}] here`);
+    if (got.length !== sh.length || got.some((d, i) => d !== sh[i])) bad(`${displayPath(n)} has shape [${got.join(', ')}] in the checkpoint, [${sh.join(', ')}] here`);
   }
 }

@@ -17,6 +17,7 @@
  * the exact allocation of the buffer planner).
  */
 import { bindShape, type Shape } from '../../core/dim.ts';
+import { displayPath } from '../../core/param-path.ts';
 import type { Graph, NodeId } from '../ir/graph.ts';
 import { NodeStorage, isLeaf } from '../fuse/storage.ts';
 import type { FrontEnd } from '../pipeline.ts';
@@ -28,7 +29,7 @@ export interface SiteGroup {
   /** The method's options as resolved at these sites (PEFT methods only). */
   readonly options?: Readonly<Record<string, number | boolean>>;
   readonly selector: string;
-  /** Instance paths (methods) or parameter paths (`train`/`freeze`), in tree order. */
+  /** Instance paths (methods) or parameter paths (`train`/`freeze`), in tree order, spelled for users (`blocks.0.attn.query`). */
   readonly paths: readonly string[];
 }
 
@@ -126,9 +127,9 @@ export function planTraining(fe: FrontEnd, opts: PlanOptions): TrainingPlan {
   const byPath = new Map<string, Instance>();
   for (const i of walkInstances(fe.model.root)) byPath.set(i.path, i);
   const sites: SiteGroup[] = fe.tune.matches.map((m) => {
-    if (m.method === 'train' || m.method === 'freeze') return { method: m.method, selector: m.selector, paths: [...m.sites] };
+    if (m.method === 'train' || m.method === 'freeze') return { method: m.method, selector: m.selector, paths: m.sites.map(displayPath) };
     const at = m.sites.map((s) => fe.tune.attachments.bySite.get(byPath.get(s)!)?.find((a) => a.method === m.method)).find((a) => a !== undefined);
-    return { method: m.method, ...(at ? { options: { ...at.options } } : {}), selector: m.selector, paths: [...m.sites] };
+    return { method: m.method, ...(at ? { options: { ...at.options } } : {}), selector: m.selector, paths: m.sites.map(displayPath) };
   });
 
   return {

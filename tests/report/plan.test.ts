@@ -58,7 +58,7 @@ describe('planTraining on the tiny example', () => {
         method: 'lora',
         options: { r: 8, alpha: 16, dropout: 0, rslora: false },
         selector: 'blocks.*.attn.{query, value}',
-        paths: Array.from({ length: L! }, (_, i) => [`blocks[${i}].attn.query`, `blocks[${i}].attn.value`]).flat(),
+        paths: Array.from({ length: L! }, (_, i) => [`blocks.${i}.attn.query`, `blocks.${i}.attn.value`]).flat(),
       },
     ]);
   });
