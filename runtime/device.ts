@@ -87,20 +87,26 @@ const DAWN_LIMIT_NOTICE = /^Warning: maxDynamic(?:Uniform|Storage)BuffersPerPipe
  * `/dev/fd` does not exist (Windows), `fn` runs unfiltered.
  */
 function filteringNativeStderr<T>(fn: () => T): T {
+  // The swap relies on 2 being the lowest descriptor free once it is closed, and on fd 2 being
+  // reopenable by path: true for a terminal, a pipe or a file, not for a socket (a Node parent's
+  // 'pipe' stdio). Otherwise the notices are left alone.
   let saved: number;
   try {
+    const probe = openSync('/dev/null', 'r');
+    closeSync(probe);
+    if (probe < 2) return fn();
     saved = openSync('/dev/fd/2', 'a');
   } catch {
     return fn();
   }
   const capture = join(tmpdir(), `milec-dawn-${process.pid}-${Date.now()}.log`);
   closeSync(2);
-  const held = openSync(capture, 'w');
+  const held = openSync(capture, 'w'); // fd 2
   try {
     return fn();
   } finally {
     closeSync(held);
-    openSync(`/dev/fd/${saved}`, 'a'); // becomes fd 2 again
+    openSync(`/dev/fd/${saved}`, 'a'); // fd 2 again
     closeSync(saved);
     const text = readFileSync(capture, 'utf8');
     rmSync(capture, { force: true });
