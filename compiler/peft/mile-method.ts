@@ -28,7 +28,7 @@ import type { NodeId } from '../ir/graph.ts';
 import { type FunctionArg, tensor, type Value } from '../lower/value.ts';
 import { constEval, describeScalar, evalBool } from '../sema/consteval.ts';
 import { initSpec, paramShape } from '../sema/elaborate.ts';
-import type { Instance, Scalar } from '../sema/instance.ts';
+import type { Attachment, Instance, Scalar } from '../sema/instance.ts';
 import type { Program } from '../sema/program.ts';
 import type { AddedParam, MethodOption, MethodOptions, PeftMethod, RewriteContext } from './method.ts';
 import { builtinMethods, MethodRegistry } from './registry.ts';
@@ -79,24 +79,72 @@ interface SitePattern {
   readonly members: ReadonlyMap<string, string>;
 }
 
-/** Checks a method declaration against the program and turns it into a `PeftMethod`. */
-export function mileMethod(decl: MethodDecl, program: Program): PeftMethod {
-  const name = decl.name.name;
-  const names = new Map<string, { span: Span; what: string }>();
-  const claim = (id: { name: string; span: Span }, what: string, scope = names) => {
+/** A method declaration checked against the program: everything its `PeftMethod` needs. */
+interface CheckedMethod {
+  readonly decl: MethodDecl;
+  readonly name: string;
+  readonly options: Readonly<Record<string, MethodOption>>;
+  readonly optionTypes: ReadonlyMap<string, OptionType>;
+  readonly sites: ReadonlyMap<string, SitePattern>;
+  /** Bound names that are scalar arguments in every site type: usable in parameter shapes. */
+  readonly scalarBindings: readonly string[];
+  readonly perSite: readonly MethodParamDecl[];
+  readonly shared: readonly MethodParamDecl[];
+  readonly rewrite?: RewriteDecl;
+  readonly hooks: readonly MethodHookDecl[];
+}
+
+type Declared = Map<string, { span: Span; what: string }>;
+/** Declares a name in the method's scope (or in `scope`, which sees the method's names too); twice is an error. */
+type Claim = (id: { name: string; span: Span }, what: string, scope?: Declared) => void;
+
+function nameClaims(method: string): { names: Declared; claim: Claim } {
+  const names: Declared = new Map();
+  const claim: Claim = (id, what, scope = names) => {
     if (id.name === 'base') {
       throw new CompileError(error('name', `\`base\` cannot be declared in a method: it names the site's original forward`, id.span, { help: 'choose another name' }));
     }
     const prev = scope.get(id.name) ?? names.get(id.name);
     if (prev) {
       throw new CompileError(
-        error('name', `\`${id.name}\` is declared twice in method \`${name}\` (${prev.what} and ${what})`, id.span, { related: [{ span: prev.span, message: 'first declared here' }] }),
+        error('name', `\`${id.name}\` is declared twice in method \`${method}\` (${prev.what} and ${what})`, id.span, { related: [{ span: prev.span, message: 'first declared here' }] }),
       );
     }
     scope.set(id.name, { span: id.span, what });
   };
+  return { names, claim };
+}
 
-  // Options: typed, with constant defaults (a tune may leave out those that have one).
+/** Checks a method declaration against the program and turns it into a `PeftMethod`. */
+export function mileMethod(decl: MethodDecl, program: Program): PeftMethod {
+  const name = decl.name.name;
+  const { names, claim } = nameClaims(name);
+  const { options, optionTypes } = checkOptions(decl, claim);
+  const sites = checkSites(decl, program);
+  const scalarBindings = checkBindingsAgree(decl, sites, claim);
+  const items = checkItems(decl, claim, new Set([...optionTypes.keys(), ...scalarBindings]));
+  const { rewrite, hooks } = items;
+  if (rewrite) {
+    for (const i of rewrite.inputs) claim(i, 'a rewrite input');
+    for (const s of sites.values()) checkInputs(rewrite, s);
+  }
+  if (!rewrite && hooks.length === 0) {
+    throw new CompileError(
+      error('method', `method \`${name}\` has no \`rewrite\` block`, decl.name.span, { help: 'add `rewrite(x) { base(x) ... }`: the site\'s new output, in terms of its original (`base`)' }),
+    );
+  }
+  // Names in the blocks must resolve (checked now, so that an unused method is still checked).
+  const scope = new Set(names.keys());
+  if (rewrite) checkBlock(rewrite.body, new Set([...scope, 'base']));
+  for (const h of hooks) {
+    claim(h.input, 'a hook input', new Map(names));
+    checkBlock(h.body, new Set([...scope, h.input.name]), baseInHook(h));
+  }
+  return toPeftMethod({ decl, name, options, optionTypes, sites, scalarBindings, ...items });
+}
+
+/** Options: typed, with constant defaults (a tune may leave out those that have one). */
+function checkOptions(decl: MethodDecl, claim: Claim): Pick<CheckedMethod, 'options' | 'optionTypes'> {
   const options: Record<string, MethodOption> = {};
   const optionTypes = new Map<string, OptionType>();
   for (const o of decl.options) {
@@ -106,42 +154,54 @@ export function mileMethod(decl: MethodDecl, program: Program): PeftMethod {
     options[o.name.name] = {
       type: o.type,
       default: def ?? (o.type === 'bool' ? false : 0),
-      doc: `${o.type} option of \`${name}\``,
+      doc: `${o.type} option of \`${decl.name.name}\``,
       ...(def === undefined ? { required: true } : {}),
     };
   }
+  return { options, optionTypes };
+}
 
-  // Site types and the names bound from them.
+/** Site types and the names bound from them. */
+function checkSites(decl: MethodDecl, program: Program): Map<string, SitePattern> {
   const sites = new Map<string, SitePattern>();
   for (const s of decl.sites) {
-    const module = program.modules.get(s.module.name);
-    if (!module) {
-      const isModel = program.models.has(s.module.name);
-      const help = isModel ? { help: 'methods attach to module instances inside a model, e.g. `Linear`' } : suggestion(s.module.name, program.modules.keys());
-      throw new CompileError(
-        error('name', `unknown site type \`${s.module.name}\`${isModel ? ' (a model, not a module)' : ''}`, s.module.span, help.help ? help : { help: 'is a `use` missing? (e.g. `use std.nn`)' }),
-      );
-    }
     const prev = sites.get(s.module.name);
     if (prev) throw new CompileError(error('name', `site type \`${s.module.name}\` is listed twice`, s.module.span, { related: [{ span: prev.decl.span, message: 'first listed here' }] }));
-    const kinds = new Map<string, BindingKind>();
-    const members = new Map<string, string>();
-    for (const b of s.bindings) {
-      const kind = bindingKind(module, b.member.name);
-      if (!kind) {
-        const candidates = [...module.args.map((a) => a.name.name), ...module.items.flatMap((i) => (i.kind === 'param' || i.kind === 'child' ? [i.name.name] : []))];
-        throw new CompileError(
-          error('name', `site type \`${module.name.name}\` has no argument, parameter or child \`${b.member.name}\``, b.member.span, suggestion(b.member.name, candidates, `\`${module.name.name}\` has ${candidates.map((c) => `\`${c}\``).join(', ') || 'nothing to bind'}`)),
-        );
-      }
-      if (kinds.has(b.name.name)) throw new CompileError(error('name', `\`${b.name.name}\` is bound twice from \`${module.name.name}\``, b.name.span));
-      kinds.set(b.name.name, kind);
-      members.set(b.name.name, b.member.name);
-    }
-    sites.set(s.module.name, { decl: s, module, kinds, members });
+    sites.set(s.module.name, sitePattern(s, program));
   }
+  return sites;
+}
+
+function sitePattern(s: MethodSite, program: Program): SitePattern {
+  const module = program.modules.get(s.module.name);
+  if (!module) {
+    const isModel = program.models.has(s.module.name);
+    const help = isModel ? { help: 'methods attach to module instances inside a model, e.g. `Linear`' } : suggestion(s.module.name, program.modules.keys());
+    throw new CompileError(
+      error('name', `unknown site type \`${s.module.name}\`${isModel ? ' (a model, not a module)' : ''}`, s.module.span, help.help ? help : { help: 'is a `use` missing? (e.g. `use std.nn`)' }),
+    );
+  }
+  const kinds = new Map<string, BindingKind>();
+  const members = new Map<string, string>();
+  for (const b of s.bindings) {
+    const kind = bindingKind(module, b.member.name);
+    if (!kind) {
+      const candidates = [...module.args.map((a) => a.name.name), ...module.items.flatMap((i) => (i.kind === 'param' || i.kind === 'child' ? [i.name.name] : []))];
+      throw new CompileError(
+        error('name', `site type \`${module.name.name}\` has no argument, parameter or child \`${b.member.name}\``, b.member.span, suggestion(b.member.name, candidates, `\`${module.name.name}\` has ${candidates.map((c) => `\`${c}\``).join(', ') || 'nothing to bind'}`)),
+      );
+    }
+    if (kinds.has(b.name.name)) throw new CompileError(error('name', `\`${b.name.name}\` is bound twice from \`${module.name.name}\``, b.name.span));
+    kinds.set(b.name.name, kind);
+    members.set(b.name.name, b.member.name);
+  }
+  return { decl: s, module, kinds, members };
+}
+
+/** Every site type binds the same names (the body is shared); returns those that are scalar arguments in all of them. */
+function checkBindingsAgree(decl: MethodDecl, sites: ReadonlyMap<string, SitePattern>, claim: Claim): string[] {
   const [first, ...others] = [...sites.values()];
-  if (!first) throw new CompileError(error('method', `method \`${name}\` names no site type`, decl.name.span, { help: 'write `on Linear(in, out)`' }));
+  if (!first) throw new CompileError(error('method', `method \`${decl.name.name}\` names no site type`, decl.name.span, { help: 'write `on Linear(in, out)`' }));
   for (const b of first.decl.bindings) claim(b.name, 'a name bound from the site');
   for (const o of others) {
     const want = [...first.kinds.keys()].sort().join(', ');
@@ -154,10 +214,11 @@ export function mileMethod(decl: MethodDecl, program: Program): PeftMethod {
       );
     }
   }
-  /** Bound names that are scalar arguments in every site type: usable in parameter shapes. */
-  const scalarBindings = [...first.kinds.keys()].filter((n) => [...sites.values()].every((s) => s.kinds.get(n) === 'argument'));
+  return [...first.kinds.keys()].filter((n) => [...sites.values()].every((s) => s.kinds.get(n) === 'argument'));
+}
 
-  // Items.
+/** Parameters (checked against the scalars usable in shapes), the rewrite and the hook blocks. */
+function checkItems(decl: MethodDecl, claim: Claim, shapeScalars: ReadonlySet<string>): Pick<CheckedMethod, 'perSite' | 'shared' | 'rewrite' | 'hooks'> {
   const perSite: MethodParamDecl[] = [];
   const shared: MethodParamDecl[] = [];
   let rewrite: RewriteDecl | undefined;
@@ -165,139 +226,136 @@ export function mileMethod(decl: MethodDecl, program: Program): PeftMethod {
   for (const item of decl.items) {
     if (item.kind === 'param') {
       claim(item.name, item.shared ? 'a shared parameter' : 'a parameter');
-      checkParamDecl(item, new Set([...optionTypes.keys(), ...scalarBindings]));
+      checkParamDecl(item, shapeScalars);
       (item.shared ? shared : perSite).push(item);
     } else if (item.kind === 'rewrite') {
       rewrite = item;
     } else {
       const prev = hooks.find((h) => h.name.name === item.name.name);
-      if (prev) throw new CompileError(error('name', `method \`${name}\` has two \`hook ${item.name.name}\` blocks`, item.name.span, { related: [{ span: prev.name.span, message: 'first here' }] }));
+      if (prev) throw new CompileError(error('name', `method \`${decl.name.name}\` has two \`hook ${item.name.name}\` blocks`, item.name.span, { related: [{ span: prev.name.span, message: 'first here' }] }));
       hooks.push(item);
     }
   }
-  if (rewrite) {
-    for (const i of rewrite.inputs) claim(i, 'a rewrite input');
-    for (const s of sites.values()) checkInputs(rewrite, s);
-  }
-  if (!rewrite && hooks.length === 0) {
-    throw new CompileError(
-      error('method', `method \`${name}\` has no \`rewrite\` block`, decl.name.span, { help: 'add `rewrite(x) { base(x) ... }`: the site\'s new output, in terms of its original (`base`)' }),
-    );
-  }
+  return { perSite, shared, rewrite, hooks };
+}
 
-  // Names in the blocks must resolve (checked now, so that an unused method is still checked).
-  const scope = new Set(names.keys());
-  if (rewrite) checkBlock(rewrite.body, new Set([...scope, 'base']));
-  for (const h of hooks) {
-    claim(h.input, 'a hook input', new Map(names));
-    checkBlock(h.body, new Set([...scope, h.input.name]), baseInHook(h));
-  }
+// ------------------------------------------------------------------ the method
 
-  const optionScalars = (o: MethodOptions): Map<string, Scalar> => {
-    const env = new Map<string, Scalar>();
-    for (const [k, t] of optionTypes) {
-      const v = o[k]!;
-      env.set(k, t === 'bool' ? { kind: 'bool', v: v as boolean } : t === 'int' ? { kind: 'int', v: v as number } : { kind: 'float', v: v as number });
-    }
-    return env;
+function toPeftMethod(m: CheckedMethod): PeftMethod {
+  return {
+    name: m.name,
+    summary: `written in .mile (${m.decl.span.file}:${m.decl.span.line})`,
+    sites: [...m.sites.keys()],
+    options: m.options,
+    ...(m.hooks.length ? { hooks: m.hooks.map((h) => h.name.name) } : {}),
+    params: (site, o, attached) => siteParams(m, site, o, attached),
+    ...(m.shared.length ? { shared: (siteList: readonly Instance[], o: MethodOptions) => sharedParams(m, siteList, o) } : {}),
+    rewrite: (ctx) => rewriteSite(m, ctx),
   };
-  const siteNote = (site: Instance) => ({ span: site.span, message: `while adding the parameters of \`${name}\` at \`${site.path}\` (${site.type})` });
+}
 
-  const method: PeftMethod = {
-    name,
-    summary: `written in .mile (${decl.span.file}:${decl.span.line})`,
-    sites: [...sites.keys()],
-    options,
-    ...(hooks.length ? { hooks: hooks.map((h) => h.name.name) } : {}),
+/** The options' values as scalars, by name. */
+function optionScalars(m: CheckedMethod, o: MethodOptions): Map<string, Scalar> {
+  const env = new Map<string, Scalar>();
+  for (const [k, t] of m.optionTypes) {
+    const v = o[k]!;
+    env.set(k, t === 'bool' ? { kind: 'bool', v: v as boolean } : t === 'int' ? { kind: 'int', v: v as number } : { kind: 'float', v: v as number });
+  }
+  return env;
+}
 
-    params(site, o, attached) {
-      const pat = sites.get(site.type)!;
-      const env = optionScalars(o);
-      for (const [b, kind] of pat.kinds) if (kind === 'argument') env.set(b, site.args.get(pat.members.get(b)!)!);
-      const taken = new Map<string, string>();
-      for (const p of site.params) taken.set(p.name, `a parameter of ${site.type}`);
-      for (const a of attached) for (const p of a.params) taken.set(p.name, `added by \`${a.method}\``);
-      return noted(decl, siteNote(site), () =>
-        perSite.flatMap((p) => {
-          const added = addedParam(p, env);
-          const clash = added && taken.get(added.name);
-          if (clash) {
-            throw new CompileError(
-              error('name', `\`${name}\` adds parameter \`${added.name}\` at \`${site.path}\`, which already has a parameter \`${added.name}\` (${clash})`, p.name.span, {
-                help: 'rename the parameter in the method',
-              }),
-            );
-          }
-          return added ? [added] : [];
-        }),
-      );
-    },
-
-    ...(shared.length
-      ? {
-          shared(siteList: readonly Instance[], o: MethodOptions) {
-            const env = optionScalars(o);
-            const differing = new Map<string, string>();
-            const bound = (s: Instance, b: string) => s.args.get(sites.get(s.type)!.members.get(b)!)!;
-            for (const b of scalarBindings) {
-              const vals = siteList.map((s) => bound(s, b));
-              if (vals.every((v) => describeScalar(v) === describeScalar(vals[0]!))) env.set(b, vals[0]!);
-              else differing.set(b, siteList.map((s, i) => `${describeScalar(vals[i]!)} at \`${s.path}\``).slice(0, 3).join(', '));
-            }
-            return shared.flatMap((p) => {
-              for (const ref of scalarNames(p)) {
-                const d = differing.get(ref.name);
-                if (d) {
-                  throw new CompileError(
-                    error('shape', `shared parameter \`${p.name.name}\` uses \`${ref.name}\`, which differs between the sites (${d})`, ref.span, {
-                      help: 'a shared parameter is created once for all sites of the tune item; select sites that agree, or make it per-site',
-                    }),
-                  );
-                }
-              }
-              const added = addedParam(p, env);
-              return added ? [added] : [];
-            });
-          },
-        }
-      : {}),
-
-    rewrite(ctx) {
-      const site = ctx.site;
-      const pat = sites.get(site.type)!;
-      const vars = new Map<string, Value>();
-      for (const [k, v] of optionScalars(ctx.options)) vars.set(k, v);
-      for (const [b, kind] of pat.kinds) vars.set(b, siteValue(site, pat.members.get(b)!, kind, ctx));
-      for (const p of perSite) vars.set(p.name.name, ctx.params[p.name.name] !== undefined ? tensor(ctx.params[p.name.name]!) : { kind: 'none' });
-      for (const p of shared) vars.set(p.name.name, ctx.shared[p.name.name] !== undefined ? tensor(ctx.shared[p.name.name]!) : { kind: 'none' });
-      if (rewrite) {
-        if (ctx.args.length > rewrite.inputs.length) {
-          throw new CompileError(
-            error('method', `this call of \`${site.path}\` passes ${ctx.args.length} tensor inputs, but the \`rewrite\` of \`${name}\` names ${rewrite.inputs.length}`, rewrite.span, {
-              related: [{ span: ctx.origin, message: `\`${name}\` applied here` }],
-            }),
-          );
-        }
-        rewrite.inputs.forEach((inp, i) => vars.set(inp.name, ctx.args[i] !== undefined ? tensor(ctx.args[i]!) : { kind: 'none' }));
-      }
-      const note = { span: ctx.origin, message: `in \`${name}\` at \`${site.path}\` (${site.type}), applied here` };
-      for (const h of hooks) {
-        ctx.hook(h.name.name, (x: NodeId) =>
-          noted(decl, note, () => {
-            const hv = new Map(vars);
-            hv.set('base', notInHook(h));
-            hv.set(h.input.name, tensor(x));
-            return resultOf(ctx, ctx.evalBlock(h.body, hv), h.body, `hook ${h.name.name}`);
+function siteParams(m: CheckedMethod, site: Instance, o: MethodOptions, attached: readonly Attachment[]): AddedParam[] {
+  const pat = m.sites.get(site.type)!;
+  const env = optionScalars(m, o);
+  for (const [b, kind] of pat.kinds) if (kind === 'argument') env.set(b, site.args.get(pat.members.get(b)!)!);
+  const taken = new Map<string, string>();
+  for (const p of site.params) taken.set(p.name, `a parameter of ${site.type}`);
+  for (const a of attached) for (const p of a.params) taken.set(p.name, `added by \`${a.method}\``);
+  const note = { span: site.span, message: `while adding the parameters of \`${m.name}\` at \`${site.path}\` (${site.type})` };
+  return noted(m.decl, note, () =>
+    m.perSite.flatMap((p) => {
+      const added = addedParam(p, env);
+      const clash = added && taken.get(added.name);
+      if (clash) {
+        throw new CompileError(
+          error('name', `\`${m.name}\` adds parameter \`${added.name}\` at \`${site.path}\`, which already has a parameter \`${added.name}\` (${clash})`, p.name.span, {
+            help: 'rename the parameter in the method',
           }),
         );
       }
-      const rw = rewrite;
-      if (!rw) return ctx.base(ctx.args);
-      vars.set('base', baseFunction(ctx));
-      return noted(decl, note, () => resultOf(ctx, ctx.evalBlock(rw.body, vars), rw.body, 'rewrite'));
-    },
-  };
-  return method;
+      return added ? [added] : [];
+    }),
+  );
+}
+
+/** Shared parameters, created once per application: the scalars their shapes use must agree between its sites. */
+function sharedParams(m: CheckedMethod, siteList: readonly Instance[], o: MethodOptions): AddedParam[] {
+  const env = optionScalars(m, o);
+  const differing = new Map<string, string>();
+  const bound = (s: Instance, b: string) => s.args.get(m.sites.get(s.type)!.members.get(b)!)!;
+  for (const b of m.scalarBindings) {
+    const vals = siteList.map((s) => bound(s, b));
+    if (vals.every((v) => describeScalar(v) === describeScalar(vals[0]!))) env.set(b, vals[0]!);
+    else differing.set(b, siteList.map((s, i) => `${describeScalar(vals[i]!)} at \`${s.path}\``).slice(0, 3).join(', '));
+  }
+  return m.shared.flatMap((p) => {
+    for (const ref of scalarNames(p)) {
+      const d = differing.get(ref.name);
+      if (d) {
+        throw new CompileError(
+          error('shape', `shared parameter \`${p.name.name}\` uses \`${ref.name}\`, which differs between the sites (${d})`, ref.span, {
+            help: 'a shared parameter is created once for all sites of the tune item; select sites that agree, or make it per-site',
+          }),
+        );
+      }
+    }
+    const added = addedParam(p, env);
+    return added ? [added] : [];
+  });
+}
+
+/** Evaluates the method's `hook` and `rewrite` blocks at one call of a site. */
+function rewriteSite(m: CheckedMethod, ctx: RewriteContext): NodeId {
+  const { rewrite, name } = m;
+  const site = ctx.site;
+  const vars = blockScope(m, ctx);
+  const note = { span: ctx.origin, message: `in \`${name}\` at \`${site.path}\` (${site.type}), applied here` };
+  for (const h of m.hooks) {
+    ctx.hook(h.name.name, (x: NodeId) =>
+      noted(m.decl, note, () => {
+        const hv = new Map(vars);
+        hv.set('base', notInHook(h));
+        hv.set(h.input.name, tensor(x));
+        return resultOf(ctx, ctx.evalBlock(h.body, hv), h.body, `hook ${h.name.name}`);
+      }),
+    );
+  }
+  if (!rewrite) return ctx.base(ctx.args);
+  vars.set('base', baseFunction(ctx));
+  return noted(m.decl, note, () => resultOf(ctx, ctx.evalBlock(rewrite.body, vars), rewrite.body, 'rewrite'));
+}
+
+/** What the blocks see at one call: options, site bindings, parameters and the rewrite's inputs. */
+function blockScope(m: CheckedMethod, ctx: RewriteContext): Map<string, Value> {
+  const { rewrite, name } = m;
+  const site = ctx.site;
+  const pat = m.sites.get(site.type)!;
+  const vars = new Map<string, Value>();
+  for (const [k, v] of optionScalars(m, ctx.options)) vars.set(k, v);
+  for (const [b, kind] of pat.kinds) vars.set(b, siteValue(site, pat.members.get(b)!, kind, ctx));
+  for (const p of m.perSite) vars.set(p.name.name, ctx.params[p.name.name] !== undefined ? tensor(ctx.params[p.name.name]!) : { kind: 'none' });
+  for (const p of m.shared) vars.set(p.name.name, ctx.shared[p.name.name] !== undefined ? tensor(ctx.shared[p.name.name]!) : { kind: 'none' });
+  if (rewrite) {
+    if (ctx.args.length > rewrite.inputs.length) {
+      throw new CompileError(
+        error('method', `this call of \`${site.path}\` passes ${ctx.args.length} tensor inputs, but the \`rewrite\` of \`${name}\` names ${rewrite.inputs.length}`, rewrite.span, {
+          related: [{ span: ctx.origin, message: `\`${name}\` applied here` }],
+        }),
+      );
+    }
+    rewrite.inputs.forEach((inp, i) => vars.set(inp.name, ctx.args[i] !== undefined ? tensor(ctx.args[i]!) : { kind: 'none' }));
+  }
+  return vars;
 }
 
 function optionDefault(o: ArgDecl): number | boolean {
