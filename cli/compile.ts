@@ -7,6 +7,7 @@ import { hasErrors } from '../core/diagnostic.ts';
 import { renderDiagnostics } from '../core/render.ts';
 import { printGraph } from '../compiler/ir/print.ts';
 import { compileFrontEnd, type StageResult } from '../compiler/pipeline.ts';
+import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import { printPlan } from '../compiler/plan/buffers.ts';
 import { printAst } from './ast-print.ts';
 import { parseDims, UserError } from './errors.ts';
@@ -27,8 +28,8 @@ export function report<T>(r: StageResult<T>): r is StageResult<T> & { result: un
   return failed;
 }
 
-export function checkCommand(file: string, o: { tune?: string; model?: string }): number {
-  const r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: false });
+export function checkCommand(file: string, o: { tune?: string; model?: string; registry?: MethodRegistry }): number {
+  const r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: false, registry: o.registry });
   if (report(r)) return 1;
   const fe = r.result!;
   const params = fe.forward.params;
@@ -43,7 +44,7 @@ export function checkCommand(file: string, o: { tune?: string; model?: string })
 
 export async function compileCommand(
   file: string,
-  o: { tune?: string; model?: string; emit?: EmitKind; batch: number; dim?: string[]; eval?: boolean; out?: string; target?: 'gpu' | 'cpu' },
+  o: { tune?: string; model?: string; emit?: EmitKind; batch: number; dim?: string[]; eval?: boolean; out?: string; target?: 'gpu' | 'cpu'; registry?: MethodRegistry },
 ): Promise<number> {
   if (o.emit === 'ast') {
     if (!existsSync(file)) throw new UserError(`cannot read ${file}: no such file`);
@@ -55,11 +56,11 @@ export async function compileCommand(
   }
   // `--emit ir` shows the forward (inference) graph, so it also works for models without a loss.
   const training = !o.eval && o.emit !== 'ir';
-  let r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training });
+  let r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training, registry: o.registry });
   // `-o` of a model that cannot train (no `loss`, nothing trainable) writes an inference module, as `--eval` does.
   if (training && o.out && o.emit !== 'grad' && r.diagnostics.length > 0 && r.diagnostics.every((d) => d.code === 'train')) {
     process.stderr.write(`note: ${r.diagnostics.map((d) => d.message).join('; ')}: writing an inference module\n`);
-    r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: false });
+    r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: false, registry: o.registry });
   }
   if (report(r)) return 1;
   const fe = r.result!;

@@ -8,6 +8,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import { PACKAGE_ROOT } from '../runtime/package-root.ts';
 import { emitTypeScriptModule, moduleFileName } from '../compiler/emit/typescript.ts';
 import { compileFrontEnd, type FrontEnd } from '../compiler/pipeline.ts';
+import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import { fileHost } from '../runtime/source-files.ts';
 
 /** Import path from `dir` to the milec checkout this CLI runs from, POSIX-style (`../..`, or `.`): for `milec new method`'s scaffold. */
@@ -22,8 +23,8 @@ export function runtimeBaseFrom(dir: string): string {
  * training too when `fe` was not. A model that cannot train (no `loss`, nothing trainable)
  * gets an inference-only module.
  */
-export function writeTypedModule(file: string, o: { tune?: string; model?: string }, fe: FrontEnd, dir: string): string {
-  const train = fe.train ?? compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: true }).result?.train;
+export function writeTypedModule(file: string, o: { tune?: string; model?: string; registry?: MethodRegistry }, fe: FrontEnd, dir: string): string {
+  const train = fe.train ?? compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: true, registry: o.registry }).result?.train;
   const text = emitTypeScriptModule({
     model: fe.model.name,
     tune: fe.tune.tune ?? null,

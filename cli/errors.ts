@@ -5,6 +5,9 @@ import type { Graph } from '../compiler/ir/graph.ts';
 /** An error in the user's input or environment, printed as one line without a stack trace. */
 export class UserError extends Error {}
 
+/** A malformed command line that commander cannot catch (a bad `milec new method` name): exit code 2. */
+export class UsageError extends Error {}
+
 /** Parses `--dim NAME=SIZE` options into bindings. */
 export function parseDims(dims: readonly string[] | undefined, batch: number): Record<string, number> {
   const out: Record<string, number> = { B: batch };

@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { compileFrontEnd } from '../compiler/pipeline.ts';
+import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import { DataError } from '../runtime/data/index.ts';
 import { openDevice } from '../runtime/device.ts';
 import { paramsWithCheckpoint, readEvalCheckpoint } from '../runtime/eval/checkpoint.ts';
@@ -23,6 +24,8 @@ import { asUserError, boundSizes, UserError } from './errors.ts';
 import { withProgress } from './progress.ts';
 
 export interface EvalCliOptions {
+  /** PEFT methods of `--plugin` files, with the built-ins (built-ins only when absent). */
+  registry?: MethodRegistry;
   tune?: string;
   model?: string;
   checkpoint: string;
@@ -52,7 +55,7 @@ export async function evalCommand(file: string, o: EvalCliOptions): Promise<numb
 
 async function evaluate(file: string, o: EvalCliOptions): Promise<number> {
   const ckpt = await readEvalCheckpoint(o.checkpoint, o.tune);
-  const fe = compileFrontEnd({ host: fileHost(), file, tune: ckpt.tune, model: o.model, training: false });
+  const fe = compileFrontEnd({ host: fileHost(), file, tune: ckpt.tune, model: o.model, training: false, registry: o.registry });
   if (report(fe)) return 1;
   const { model, infer: graph } = fe.result!;
   if (ckpt.model && ckpt.model !== model.name) throw new UserError(`${ckpt.path} was trained on model \`${ckpt.model}\`, not \`${model.name}\``);

@@ -5,7 +5,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { checkCommand, compileCommand, type EmitKind, emitKinds } from './compile.ts';
 import { planCommand } from './plan.ts';
-import { UserError } from './errors.ts';
+import { UsageError, UserError } from './errors.ts';
+import type { MethodRegistry } from '../compiler/peft/registry.ts';
 
 function int(name: string) {
   return (v: string) => {
@@ -25,6 +26,21 @@ function float(v: string) {
   return n;
 }
 
+function collect(v: string, previous: string[]): string[] {
+  return [...previous, v];
+}
+
+/** The methods of `--plugin` files with the built-ins; a file that cannot be used is a one-line user error. */
+async function pluginRegistry(files: readonly string[]): Promise<MethodRegistry | undefined> {
+  if (files.length === 0) return undefined;
+  const { loadPlugins, PluginError } = await import('../runtime/plugins.ts');
+  try {
+    return await loadPlugins(files);
+  } catch (e) {
+    throw e instanceof PluginError ? new UserError(e.message) : e;
+  }
+}
+
 const program = new Command()
   .name('milec')
   .description('Compile .mile models with PEFT tunes to WebGPU, and train them.')
@@ -38,8 +54,9 @@ program
   .argument('<file>', '.mile file')
   .option('--tune <name>', 'also check this tune')
   .option('--model <name>', 'model to check when the file has several')
-  .action(async (file: string, o: { tune?: string; model?: string }) => {
-    process.exitCode = checkCommand(file, o);
+  .option('--plugin <file.ts>', 'load the PEFT methods a TypeScript file exports (repeatable)', collect, [])
+  .action(async (file: string, o: { tune?: string; model?: string; plugin: string[] }) => {
+    process.exitCode = checkCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
   });
 
 program
@@ -54,8 +71,9 @@ program
   .option('--eval', 'compile the inference graph (no dropout, no gradients)')
   .addOption(new Option('--target <kind>', 'kernels for a GPU, or for a software adapter such as lavapipe (cpu)').choices(['gpu', 'cpu']).default('gpu'))
   .option('-o, --out <dir>', 'write the WGSL kernels and the plan to this folder')
-  .action(async (file: string, o: { tune?: string; model?: string; emit?: EmitKind; batch: number; dim?: string[]; eval?: boolean; out?: string; target: 'gpu' | 'cpu' }) => {
-    process.exitCode = await compileCommand(file, o);
+  .option('--plugin <file.ts>', 'load the PEFT methods a TypeScript file exports (repeatable)', collect, [])
+  .action(async (file: string, o: { tune?: string; model?: string; emit?: EmitKind; batch: number; dim?: string[]; eval?: boolean; out?: string; target: 'gpu' | 'cpu'; plugin: string[] }) => {
+    process.exitCode = await compileCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
   });
 
 program
@@ -67,8 +85,9 @@ program
   .option('--batch <n>', 'batch size for the memory estimate', int('--batch'), 1)
   .option('--dim <name=size...>', 'bind a symbolic size other than B, e.g. --dim T=128')
   .option('--json', 'print one JSON object')
-  .action(async (file: string, o: { tune: string; model?: string; batch: number; dim?: string[]; json?: boolean }) => {
-    process.exitCode = planCommand(file, o);
+  .option('--plugin <file.ts>', 'load the PEFT methods a TypeScript file exports (repeatable)', collect, [])
+  .action(async (file: string, o: { tune: string; model?: string; batch: number; dim?: string[]; json?: boolean; plugin: string[] }) => {
+    process.exitCode = planCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
   });
 
 program
@@ -79,7 +98,7 @@ program
   .argument('<name>', 'method name: lowercase letters, digits and _')
   .option('--dir <dir>', 'folder to write NAME.ts in', '.')
   .action(async (name: string, o: { dir: string }) => {
-    const { newMethodCommand, UsageError } = await import('./new.ts');
+    const { newMethodCommand } = await import('./new.ts');
     try {
       process.exitCode = newMethodCommand(name, o);
     } catch (e) {
@@ -116,10 +135,11 @@ program
   .option('--allow-missing', 'with --weights: warn about missing and unexpected keys instead of failing')
   .option('--adapter <dir>', 'start from a saved adapter folder (peft adapter_config.json + adapter_model.safetensors)')
   .option('--resume <dir>', 'continue a run from its training-state checkpoint (a run folder or its checkpoint/)')
+  .option('--plugin <file.ts>', 'load the PEFT methods a TypeScript file exports (repeatable)', collect, [])
   .action(async (file: string, o) => {
     // Loaded on use: it brings in Dawn's native module, which only training needs.
     const { trainCommand } = await import('./train.ts');
-    process.exitCode = await trainCommand(file, o);
+    process.exitCode = await trainCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
   });
 
 program
@@ -146,9 +166,10 @@ program
   .option('--out <dir>', 'output folder', 'runs/sweep')
   .option('--json', 'print one JSON object per tune instead of progress')
   .option('--software', 'use the software (CPU) adapter even when a GPU is present')
+  .option('--plugin <file.ts>', 'load the PEFT methods a TypeScript file exports (repeatable)', collect, [])
   .action(async (file: string, o) => {
     const { sweepCommand } = await import('./sweep.ts');
-    process.exitCode = await sweepCommand(file, o);
+    process.exitCode = await sweepCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
   });
 
 program
@@ -169,10 +190,11 @@ program
   .option('--json', 'print one JSON object {open, closed, global, n, nOpen, nClosed}')
   .option('--predictions <out.jsonl>', 'write one JSON line per item (id, question, answer, prediction, correct)')
   .option('--software', 'use the software (CPU) adapter even when a GPU is present')
+  .option('--plugin <file.ts>', 'load the PEFT methods a TypeScript file exports (repeatable)', collect, [])
   .action(async (file: string, o) => {
     // Loaded on use, like train: it brings in Dawn.
     const { evalCommand } = await import('./eval.ts');
-    process.exitCode = await evalCommand(file, o);
+    process.exitCode = await evalCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
   });
 
 // `milec compile … --emit ir | head` closes the pipe early: that is not an error.

@@ -4,6 +4,7 @@
  */
 import { symbolicSizes } from '../compiler/backend.ts';
 import { compileFrontEnd } from '../compiler/pipeline.ts';
+import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import { planTraining, printTrainingPlan } from '../compiler/cost/report.ts';
 import { report } from './compile.ts';
 import { parseDims, UserError } from './errors.ts';
@@ -15,10 +16,12 @@ export interface PlanCliOptions {
   batch: number;
   dim?: string[];
   json?: boolean;
+  /** PEFT methods of `--plugin` files, with the built-ins (built-ins only when absent). */
+  registry?: MethodRegistry;
 }
 
 export function planCommand(file: string, o: PlanCliOptions): number {
-  const r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: true });
+  const r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: true, registry: o.registry });
   if (report(r)) return 1;
   const fe = r.result!;
   const bindings = parseDims(o.dim, o.batch);

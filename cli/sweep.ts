@@ -5,6 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileFrontEnd } from '../compiler/pipeline.ts';
+import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import { planTraining } from '../compiler/cost/report.ts';
 import { loadProgram } from '../compiler/sema/load.ts';
 import { DataError, type Dataset } from '../runtime/data/index.ts';
@@ -24,6 +25,8 @@ import { fileHost } from '../runtime/source-files.ts';
 
 /** The training options a sweep shares with `milec train`, plus its own. */
 export interface SweepCliOptions extends TrainSettings {
+  /** PEFT methods of `--plugin` files, with the built-ins (built-ins only when absent). */
+  registry?: MethodRegistry;
   model?: string;
   dim?: string[];
   out: string;
@@ -55,7 +58,7 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
     if (!o.json) log(`milec sweep: ${tunes.length} tunes × ${o.steps} steps on ${ctx.description}`);
     for (const tune of tunes) {
       const t0 = performance.now();
-      const fe = compileFrontEnd({ host: fileHost(), file, tune, model: o.model, training: true });
+      const fe = compileFrontEnd({ host: fileHost(), file, tune, model: o.model, training: true, registry: o.registry });
       if (report(fe)) return 1;
       const { model, train, infer } = fe.result!;
       const bindings = boundSizes(train!, { batch: o.batch, dims: o.dim });

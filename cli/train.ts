@@ -1,6 +1,7 @@
 /** `milec train`: compile, open the GPU, train, checkpoint, evaluate, report. */
 import { join } from 'node:path';
 import { compileFrontEnd } from '../compiler/pipeline.ts';
+import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import { CheckpointError } from '../runtime/checkpoint.ts';
 import { DataError } from '../runtime/data/index.ts';
 import { openDevice } from '../runtime/device.ts';
@@ -15,6 +16,8 @@ import { asUserError, boundSizes, UserError } from './errors.ts';
 import { progressBar, withProgress } from './progress.ts';
 
 export interface TrainCliOptions extends TrainSettings {
+  /** PEFT methods of `--plugin` files, with the built-ins (built-ins only when absent). */
+  registry?: MethodRegistry;
   tune?: string;
   model?: string;
   dim?: string[];
@@ -35,7 +38,7 @@ export interface TrainCliOptions extends TrainSettings {
 const USER_FACING = [DataError, WeightsError, AdapterError, CheckpointError];
 
 export async function trainCommand(file: string, o: TrainCliOptions): Promise<number> {
-  const fe = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: true });
+  const fe = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: true, registry: o.registry });
   if (report(fe)) return 1;
   const { model, train, infer } = fe.result!;
   const tune = fe.result!.tune.tune ?? '(full)';

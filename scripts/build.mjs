@@ -10,9 +10,9 @@ await build({
   format: 'esm',
   target: 'node20',
   outfile: 'dist/milec.mjs',
-  // Native (webgpu), large and lazily loaded (ts-morph, typescript), or loaded from its own
+  // Native (webgpu), large and lazily loaded (ts-morph, typescript; tsx, for --plugin files), or loaded from its own
   // single-file bundle at run time (chevrotain): resolved from node_modules instead.
-  external: ['webgpu', 'ts-morph', 'typescript', 'chevrotain'],
+  external: ['webgpu', 'ts-morph', 'typescript', 'chevrotain', 'tsx'],
   // CommonJS dependencies call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __milecRequire } from 'node:module'; const require = __milecRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -23,7 +23,7 @@ export function methodConstName(name: string): string {
 }
 
 export interface ScaffoldOptions {
-  /** Import path of compiler/peft/method.ts from the new file's folder. */
+  /** Where the file imports the method interface from: `milec/peft` (package.json `exports`). */
   readonly methodImport: string;
 }
 
@@ -43,13 +43,11 @@ export function scaffoldMethod(name: string, opts: ScaffoldOptions): string {
     w.writeLine(' * so the model is unchanged at initialisation and training moves only `delta`. Replace the');
     w.writeLine(' * sections below with your method; docs/peft-methods.md describes the interface.');
     w.writeLine(' *');
-    w.writeLine(' * Use it in a tune once registered with the compiler:');
+    w.writeLine(' * Use it in a tune, and load this file with `--plugin` (check, compile, plan, train, sweep, eval):');
     w.writeLine(' *');
     w.writeLine(` *   tune mine for Model { ${name}(scale = 1.0) on blocks.*.mlp.fc2 }`);
     w.writeLine(' *');
-    w.writeLine(' *   const registry = new MethodRegistry();');
-    w.writeLine(` *   registry.register(${constName});`);
-    w.writeLine(" *   compileFrontEnd({ host: fileHost(), file, tune: 'mine', training: true, registry });");
+    w.writeLine(` *   milec train model.mile --tune mine --plugin ${name}.ts`);
     w.writeLine(' */');
   });
   sf.addImportDeclaration({ moduleSpecifier: opts.methodImport, namedImports: [{ name: 'PeftMethod', isTypeOnly: true }, 'siteInt'] });

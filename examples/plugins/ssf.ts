@@ -4,16 +4,16 @@
  * vectors: y = γ ⊙ base(x) + β, γ ones and β zeros (a no-op at initialisation).
  * γ and β add 2·out parameters per site (2·dim on a LayerNorm).
  *
- * Register it next to the built-ins and pass the registry to the compiler:
+ * Load it with `--plugin` on any command that compiles, and use it in a tune like any
+ * built-in (`ssf() on blocks.*.mlp.{fc1, fc2}`):
  *
- *   const registry = new MethodRegistry([...builtinMethods, ssf]);
- *   compileFrontEnd({ host: fileHost(), file, tune, training: true, registry });
+ *   milec train model.mile --tune mine --plugin examples/plugins/ssf.ts
  *
- * and use it in a tune like any built-in: `ssf() on blocks.*.mlp.{fc1, fc2}`.
+ * From TypeScript, register it next to the built-ins and pass the registry to the compiler:
+ *
+ *   compileFrontEnd({ host: fileHost(), file, tune, training: true, registry: new MethodRegistry([...builtinMethods, ssf]) });
  */
-import type { PeftMethod } from '../../compiler/peft/method.ts';
-import { siteInt } from '../../compiler/peft/method.ts';
-import { fileHost } from '../../runtime/source-files.ts';
+import { type PeftMethod, siteInt } from 'milec/peft';
 
 export const ssf: PeftMethod = {
   name: 'ssf',

@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
@@ -35,7 +36,7 @@ describe('milec new method', () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain(`wrote ${join(dir, 'my_delta.ts')}`);
     const text = readFileSync(file, 'utf8');
-    expect(text).toContain("from '../../compiler/peft/method.ts'");
+    expect(text).toContain("from 'milec/peft'");
     expect(text).toContain('export const myDeltaMethod: PeftMethod = {');
     for (const section of ['---- sites', '---- options', '---- params', '---- rewrite']) expect(text).toContain(section);
 
@@ -78,6 +79,29 @@ describe('milec new method', () => {
     };
     expect(logits('mine')).toEqual(logits(undefined));
   });
+
+  it('goes from `milec new method` to the commands that compile with --plugin, with no code around it, from any folder', () => {
+    const outside = mkdtempSync(join(tmpdir(), 'milec-plugin-'));
+    try {
+      expect(milec('new', 'method', 'mine', '--dir', outside).code).toBe(0);
+      const mile = join(outside, 'tiny_mine.mile');
+      writeFileSync(mile, readFileSync('examples/tiny_classifier.mile', 'utf8') + '\ntune mine for TinyClassifier {\n  train head\n  mine(scale = 2.0) on blocks.*.mlp.fc2\n}\n');
+      const plugin = join(outside, 'mine.ts');
+      const check = milec('check', mile, '--tune', 'mine', '--plugin', plugin);
+      expect(check.err).toBe('');
+      expect(check.out).toMatch(/ok — model TinyClassifier, tune mine: 20,420 parameters, 196 trainable/);
+      const plan = milec('plan', mile, '--tune', 'mine', '--plugin', plugin, '--json');
+      expect(plan.code).toBe(0);
+      expect(JSON.parse(plan.out).addedByMethod).toEqual([{ method: 'mine', params: 64, tensors: 2 }]);
+      const without = milec('check', mile, '--tune', 'mine');
+      expect(without.code).toBe(1);
+      expect(without.err).toContain('unknown PEFT method `mine`');
+      const missing = milec('compile', mile, '--tune', 'mine', '--emit', 'ir', '--plugin', join(outside, 'nope.ts'));
+      expect([missing.code, missing.err]).toEqual([1, `error: ${join(outside, 'nope.ts')}: no such file\n`]);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('refuses to overwrite an existing file', () => {
     writeFileSync(join(dir, 'taken.ts'), '// mine\n');
