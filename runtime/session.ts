@@ -78,11 +78,6 @@ export class Session {
     }
   }
 
-  /** Whether the plan has this parameter (a plan lacks one its outputs do not use). */
-  hasParam(name: string): boolean {
-    return this.plan.params.some((p) => p.name === name);
-  }
-
   /**
    * Writes every input of the graph from `values`. The dropout seed input, unless given,
    * gets `seedFor(seed, step)`. `from` names the values' origin in the error for a missing
