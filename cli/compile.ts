@@ -2,15 +2,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMile } from '../grammar/parse.ts';
-import { buildBackend, printShaders, symbolicSizes } from '../compiler/backend.ts';
+import { buildBackend, printShaders } from '../compiler/backend.ts';
 import { hasErrors } from '../core/diagnostic.ts';
+import { elementCount } from '../core/dim.ts';
 import { renderDiagnostics } from '../core/render.ts';
 import { printGraph } from '../compiler/ir/print.ts';
 import { compileFrontEnd, type StageResult } from '../compiler/pipeline.ts';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import { printPlan } from '../compiler/plan/buffers.ts';
 import { printAst } from './ast-print.ts';
-import { parseDims, UserError } from './errors.ts';
+import { boundSizes, UserError } from './errors.ts';
 import { readFileSync, existsSync } from 'node:fs';
 import { fileHost } from '../runtime/source-files.ts';
 
@@ -34,7 +35,7 @@ export function checkCommand(file: string, o: { tune?: string; model?: string; r
   const fe = r.result!;
   const params = fe.forward.params;
   const trainable = params.filter((p) => p.trainable);
-  const count = (ps: typeof params) => ps.reduce((n, p) => n + p.shape.reduce<number>((a, d) => a * Number(d), 1), 0);
+  const count = (ps: typeof params) => ps.reduce((n, p) => n + elementCount(p.shape), 0);
   process.stdout.write(
     `${file}: ok — model ${fe.model.name}${fe.tune.tune ? `, tune ${fe.tune.tune}` : ''}: ${count(params).toLocaleString('en-US')} parameters, ` +
       `${count(trainable).toLocaleString('en-US')} trainable\n`,
@@ -74,9 +75,7 @@ export async function compileCommand(
     process.stdout.write(printGraph(fe.train) + '\n');
     return 0;
   }
-  const bindings = parseDims(o.dim, o.batch);
-  const missing = symbolicSizes(graph).filter((s) => !(s in bindings));
-  if (missing.length) throw new UserError(`bind the symbolic size${missing.length > 1 ? 's' : ''} ${missing.join(', ')} with --dim NAME=SIZE`);
+  const bindings = boundSizes(graph, { batch: o.batch, dims: o.dim });
   const be = buildBackend(graph, bindings, { target: o.target });
   if (o.emit === 'wgsl') process.stdout.write(printShaders(be) + '\n');
   if (o.emit === 'plan') process.stdout.write(printPlan(be.plan) + '\n');

@@ -4,19 +4,11 @@
  * runtime as `milec/runtime`, so it works wherever the project using it depends on milec.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve, sep } from 'node:path';
-import { PACKAGE_ROOT } from '../runtime/package-root.ts';
+import { join } from 'node:path';
 import { emitTypeScriptModule, moduleFileName } from '../compiler/emit/typescript.ts';
 import { compileFrontEnd, type FrontEnd } from '../compiler/pipeline.ts';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import { fileHost } from '../runtime/source-files.ts';
-
-/** Import path from `dir` to the milec checkout this CLI runs from, POSIX-style (`../..`, or `.`): for `milec new method`'s scaffold. */
-export function runtimeBaseFrom(dir: string): string {
-  const rel = relative(resolve(dir), PACKAGE_ROOT).split(sep).join('/');
-  if (rel === '') return '.';
-  return rel.startsWith('.') || rel.startsWith('/') ? rel : `./${rel}`;
-}
 
 /**
  * Writes the module for `fe` (the front end `compile` ran) into `dir`, compiling for

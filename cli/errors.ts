@@ -8,17 +8,6 @@ export class UserError extends Error {}
 /** A malformed command line that commander cannot catch (a bad `milec new method` name): exit code 2. */
 export class UsageError extends Error {}
 
-/** Parses `--dim NAME=SIZE` options into bindings. */
-export function parseDims(dims: readonly string[] | undefined, batch: number): Record<string, number> {
-  const out: Record<string, number> = { B: batch };
-  for (const d of dims ?? []) {
-    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(\d+)$/.exec(d);
-    if (!m || Number(m[2]) <= 0) throw new UserError(`--dim expects NAME=SIZE with a positive size, got "${d}"`);
-    out[m[1]!] = Number(m[2]);
-  }
-  return out;
-}
-
 /** `compiler/backend.ts : bindSizes` for a command: the bindings, or a `UserError` naming what is malformed or unbound. */
 export function boundSizes(graph: Graph, o: { readonly batch?: number; readonly dims?: readonly string[] }): Record<string, number> {
   const r = bindSizes(graph, o);

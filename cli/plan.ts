@@ -2,12 +2,11 @@
  * `milec plan`: the sites a tune matches, parameter counts and a training-memory estimate,
  * from the front end alone (training graph, symbolic sizes): no GPU, no buffers.
  */
-import { symbolicSizes } from '../compiler/backend.ts';
 import { compileFrontEnd } from '../compiler/pipeline.ts';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import { planTraining, printTrainingPlan } from '../compiler/cost/report.ts';
 import { report } from './compile.ts';
-import { parseDims, UserError } from './errors.ts';
+import { boundSizes } from './errors.ts';
 import { fileHost } from '../runtime/source-files.ts';
 
 export interface PlanCliOptions {
@@ -24,9 +23,7 @@ export function planCommand(file: string, o: PlanCliOptions): number {
   const r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: true, registry: o.registry });
   if (report(r)) return 1;
   const fe = r.result!;
-  const bindings = parseDims(o.dim, o.batch);
-  const missing = symbolicSizes(fe.train!).filter((s) => !(s in bindings));
-  if (missing.length) throw new UserError(`bind the symbolic size${missing.length > 1 ? 's' : ''} ${missing.join(', ')} with --dim NAME=SIZE`);
+  const bindings = boundSizes(fe.train!, { batch: o.batch, dims: o.dim });
   const plan = planTraining(fe, { bindings });
   process.stdout.write(o.json ? JSON.stringify({ source: file, ...plan }) + '\n' : printTrainingPlan(plan, file));
   return 0;

@@ -6,10 +6,10 @@ import { CheckpointError } from '../runtime/checkpoint.ts';
 import { DataError } from '../runtime/data/index.ts';
 import { openDevice } from '../runtime/device.ts';
 import { evaluateHeldOut } from '../runtime/eval/held-out.ts';
-import { AdapterError, adapterLayout, saveAdapter } from '../runtime/peft-format.ts';
+import { AdapterError } from '../runtime/peft-format.ts';
 import { fileHost } from '../runtime/source-files.ts';
-import { openTrainData, parameterCounts, startRun, trainConfig, type TrainSettings } from '../runtime/train-setup.ts';
-import { checkpointPath, NonFiniteLossError, Trainer } from '../runtime/train.ts';
+import { openTrainData, parameterCounts, runCheckpoints, saveTrainedAdapter, startRun, trainConfig, type TrainSettings } from '../runtime/train-setup.ts';
+import { NonFiniteLossError, Trainer } from '../runtime/train.ts';
 import { WeightsError } from '../runtime/weights.ts';
 import { report } from './compile.ts';
 import { asUserError, boundSizes, UserError } from './errors.ts';
@@ -43,7 +43,6 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
   const { model, train, infer } = fe.result!;
   const tune = fe.result!.tune.tune ?? '(full)';
   const bindings = boundSizes(train!, { batch: o.batch, dims: o.dim });
-  const ckpt = checkpointPath(o.out);
   const cfg = trainConfig(o, { bindings, checkpointEvery: o.checkpointEvery, evalBatches: o.evalBatches, outDir: o.out, metadata: { model: model.name, tune, source: file, seed: String(o.seed) } });
   const log = (s: string) => process.stderr.write(s + '\n');
   let data;
@@ -74,11 +73,11 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
           `${trainer.backend.plan.steps.length} kernels, ${(trainer.backend.plan.peakBytes / 1048576).toFixed(2)} MiB on the device, data: ${data.name}`,
       );
     }
+    const checkpoint = runCheckpoints(trainer, fe.result!, { out: o.out, every: o.checkpointEvery, weights: o.weights });
     const bar = progressBar('  {bar} {value}/{total} steps | loss {loss} | {speed} steps/s | ETA {eta_formatted}', o);
     bar?.start(o.steps, start.step, { loss: '-', speed: '-' });
     const tStart = performance.now();
-    const t = trainer;
-    const run = await t
+    const run = await trainer
       .run(data, {
         from: start.step,
         to: o.steps,
@@ -89,16 +88,13 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
           }
           bar?.update(done, { loss: loss.toFixed(4), speed: speed.toFixed(1) });
         },
-        checkpoint: { every: o.checkpointEvery, path: ckpt, after: (done) => t.saveState(join(o.out, 'checkpoint'), done, { model: model.name, tune, weights: o.weights }) },
+        checkpoint,
       })
       .finally(() => bar?.stop());
-    const dispatchesPerStep = t.executor.dispatchCount;
-    const trained = await t.trainedParams();
-    const adapterDir = join(o.out, 'adapter');
-    await saveAdapter(adapterDir, adapterLayout(fe.result!, { baseModel: o.weights || model.name, tune }), trained);
-    const finalParams = new Map([...start.params, ...trained]);
+    const dispatchesPerStep = trainer.executor.dispatchCount;
+    const adapter = await saveTrainedAdapter(trainer, fe.result!, start, o);
     const ev = await withProgress(`evaluating ${o.evalBatches} held-out batches`, o.evalBatches, { json: o.json || o.evalBatches === 0 }, (onProgress) =>
-      evaluateHeldOut(ctx, infer, finalParams, data, { bindings, batch: o.batch, batches: o.evalBatches, onProgress }),
+      evaluateHeldOut(ctx, infer, adapter.params, data, { bindings, batch: o.batch, batches: o.evalBatches, onProgress }),
     );
     const [lossFirst, lossLast] = [run.losses[0]!, run.losses[run.losses.length - 1]!];
     const summary = {
@@ -106,8 +102,8 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
       steps: o.steps,
       lossFirst: round(lossFirst),
       lossLast: round(lossLast),
-      checkpoint: ckpt,
-      adapter: adapterDir,
+      checkpoint: checkpoint.path,
+      adapter: adapter.dir,
       state: join(o.out, 'checkpoint'),
       startStep: start.step,
       evalLoss: ev.loss === undefined ? undefined : round(ev.loss),
@@ -123,7 +119,7 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
     else {
       log(`  loss ${lossFirst.toFixed(4)} -> ${lossLast.toFixed(4)} in ${o.steps} steps (${run.msPerStep.toFixed(1)} ms/step, ${dispatchesPerStep} dispatches/step)`);
       if (ev.accuracy !== undefined) log(`  held-out accuracy ${(100 * ev.accuracy).toFixed(1)}% (eval loss ${ev.loss?.toFixed(4)})`);
-      log(`  saved trained weights to ${ckpt}`);
+      log(`  saved trained weights to ${checkpoint.path}`);
     }
     return 0;
   } catch (e) {

@@ -17,8 +17,9 @@
  * several methods or several prefix applications, LoRA with per-site ranks, partially trained
  * modules) is saved in **milec's own format** in the same two files: `adapter_config.json`
  * has `"peft_type": "MILEC"`, `"milec_format": 1`, the model, tune and methods, and `params`
- * (name → shape); `adapter_model.safetensors` holds every trainable parameter by its milec
- * path (`blocks[0].attn.adapter_down`).
+ * (name → shape); `adapter_model.safetensors` holds every trainable parameter by its path in
+ * PyTorch's spelling (`blocks.0.attn.adapter_down`, core/param-path.ts). Folders written
+ * before that, with milec's bracket spelling (`blocks[0].attn.adapter_down`), still load.
  *
  * Each method declares its peft format (`PeftMethod.peftFormat`: type, config fields, keys);
  * this file knows the common fields, the key prefix and when to fall back to milec's format.
@@ -32,6 +33,7 @@ import type { PeftSite, PeftTune } from '../compiler/peft/method.ts';
 import type { TuneReport } from '../compiler/peft/tune.ts';
 import type { ElaboratedModel, Instance } from '../compiler/sema/instance.ts';
 import { attachmentsAt, walkInstances } from '../compiler/sema/instance.ts';
+import { displayPath, findPath } from '../core/param-path.ts';
 import { writeDirAtomic } from './atomic.ts';
 import { encodeSafetensors, FormatError, readSafetensors } from './safetensors.ts';
 import { milecToDotted } from './weights.ts';
@@ -130,12 +132,12 @@ export function adapterLayout(tuned: TunedModel, opts: LayoutOptions = {}): Adap
   return { peftType: format.peftType, config, keys, checked: ['peft_type', ...format.checkedFields] };
 }
 
-/** milec's own format: every trainable parameter under its milec path. */
+/** milec's own format: every trainable parameter under its path, in the user-facing spelling. */
 function milecLayout({ model, tune }: TunedModel, trained: Trained, common: Record<string, unknown>, why: string, opts: LayoutOptions): AdapterLayout {
   const keys: Keys = new Map();
-  for (const b of trained.base) keys.set(b.path, { key: b.path, shape: b.shape });
-  for (const s of trained.sites) for (const p of s.attachment.params) if (p.trainable) keys.set(p.path, { key: p.path, shape: [...p.shape] });
-  for (const sh of tune.attachments.shared) for (const p of sh.params) if (p.trainable) keys.set(p.path, { key: p.path, shape: [...p.shape] });
+  for (const b of trained.base) keys.set(b.path, { key: displayPath(b.path), shape: b.shape });
+  for (const s of trained.sites) for (const p of s.attachment.params) if (p.trainable) keys.set(p.path, { key: displayPath(p.path), shape: [...p.shape] });
+  for (const sh of tune.attachments.shared) for (const p of sh.params) if (p.trainable) keys.set(p.path, { key: displayPath(p.path), shape: [...p.shape] });
   const config = {
     peft_type: 'MILEC',
     milec_format: 1,
@@ -144,7 +146,7 @@ function milecLayout({ model, tune }: TunedModel, trained: Trained, common: Reco
     model: model.name,
     tune: opts.tune ?? null,
     methods: trained.methods,
-    params: Object.fromEntries([...keys].map(([k, v]) => [k, v.shape])),
+    params: Object.fromEntries([...keys.values()].map((v) => [v.key, v.shape])),
   };
   return { peftType: 'MILEC', config, keys, checked: ['peft_type', 'milec_format'] };
 }
@@ -190,7 +192,11 @@ export async function loadAdapter(dir: string, layout: AdapterLayout): Promise<M
   const out = new Map<string, Float32Array>();
   const problems: string[] = [];
   const want = new Set<string>();
-  for (const [name, { key, shape }] of layout.keys) {
+  // milec's format accepts either spelling of a path: folders saved before the dotted one still load.
+  const keyIn = (key: string) => (layout.peftType === 'MILEC' ? (findPath(file.tensors, key) ?? key) : key);
+  for (const [name, layoutKey] of layout.keys) {
+    const { shape } = layoutKey;
+    const key = keyIn(layoutKey.key);
     want.add(key);
     const t = file.tensors[key];
     if (!t) {

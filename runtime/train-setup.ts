@@ -1,6 +1,7 @@
 /**
  * What `milec train` and `milec sweep` share before the loop starts: the dataset of `--data`,
- * the trainer settings, and the state a run starts from (`--weights`, `--adapter`, `--resume`).
+ * the trainer settings, and the state a run starts from (`--weights`, `--adapter`, `--resume`);
+ * and what `milec train` writes around the loop (its checkpoints, the adapter folder).
  * Bad files surface as the runtime's own errors (`DataError`, `WeightsError`,
  * `AdapterError`, `CheckpointError`), which the commands print as one line.
  */
@@ -12,8 +13,8 @@ import { elementCount } from '../core/dim.ts';
 import { CheckpointError, checkResumable, loadTrainState } from './checkpoint.ts';
 import { type Dataset, openDataset } from './data/index.ts';
 import { initialParams } from './params.ts';
-import { adapterLayout, loadAdapter, type TunedModel } from './peft-format.ts';
-import type { TrainConfig, Trainer } from './train.ts';
+import { adapterLayout, loadAdapter, saveAdapter, type TunedModel } from './peft-format.ts';
+import { checkpointPath, type LoopOptions, type TrainConfig, type Trainer } from './train.ts';
 import { type LoadedWeights, loadWeights, weightsSources } from './weights.ts';
 
 /** The training settings a command takes (`milec train`'s and `milec sweep`'s options). */
@@ -110,6 +111,28 @@ export async function startRun(trainer: Trainer, tuned: TunedModel, o: TrainSett
     resumedFrom = dir;
   }
   return { params, step, resumedFrom, backboneTensors: backbone?.values.size, adapterTensors, notes: backbone?.notes ?? [] };
+}
+
+/**
+ * `milec train`'s checkpoints, every `every` steps and after the last: the trainable weights
+ * as `out/adapter.safetensors`, each followed by the full training state in `out/checkpoint/`
+ * (for `--resume`).
+ */
+export function runCheckpoints(trainer: Trainer, tuned: TunedModel, o: { readonly out: string; readonly every: number; readonly weights?: string }): NonNullable<LoopOptions['checkpoint']> {
+  const info = { model: tuned.model.name, tune: tuned.tune.tune ?? '(full)', weights: o.weights };
+  return { every: o.every, path: checkpointPath(o.out), after: (done) => trainer.saveState(join(o.out, 'checkpoint'), done, info) };
+}
+
+/**
+ * Saves the trained parameters as the adapter folder `out/adapter/` (peft's format, or milec's
+ * where peft has none) and returns it with every parameter's final value: the starting
+ * ones under the trained ones.
+ */
+export async function saveTrainedAdapter(trainer: Trainer, tuned: TunedModel, start: RunStart, o: { readonly out: string; readonly weights?: string }): Promise<{ dir: string; params: Map<string, Float32Array> }> {
+  const trained = await trainer.trainedParams();
+  const dir = join(o.out, 'adapter');
+  await saveAdapter(dir, adapterLayout(tuned, { baseModel: o.weights || tuned.model.name, tune: tuned.tune.tune ?? '(full)' }), trained);
+  return { dir, params: new Map([...start.params, ...trained]) };
 }
 
 /** Parameters of a concrete graph, all and trainable (the counts `milec train` and the sweep report). */

@@ -15,6 +15,7 @@ import { Session } from './session.ts';
 import { type LrSchedule, scheduledLr } from './optim.ts';
 import { writeSafetensorsAtomic, type TensorToWrite } from './safetensors.ts';
 import { saveTrainState, type TrainState } from './checkpoint.ts';
+import { displayPath } from '../core/param-path.ts';
 
 export interface TrainConfig {
   readonly steps: number;
@@ -159,9 +160,10 @@ export class Trainer {
   }
 
   /**
-   * Writes the trainable weights atomically. Returns the name of a parameter holding a
-   * non-finite value instead of writing (a finite loss can still come with an overflowing
-   * gradient), so a checkpoint on disk is always usable.
+   * Writes the trainable weights atomically, named as users see them (`blocks.0.attn.query.lora_A`,
+   * core/param-path.ts). Returns the name of a parameter holding a non-finite value instead of
+   * writing (a finite loss can still come with an overflowing gradient), so a checkpoint on
+   * disk is always usable.
    */
   async saveCheckpoint(path: string, step: number): Promise<string | undefined> {
     const tensors: Record<string, TensorToWrite> = {};
@@ -169,8 +171,8 @@ export class Trainer {
     for (const p of this.backend.graph.params) {
       if (!p.trainable) continue;
       const data = params.get(p.name)!;
-      if (!data.every(Number.isFinite)) return p.name;
-      tensors[p.name] = { dtype: 'F32', shape: p.shape as number[], data };
+      if (!data.every(Number.isFinite)) return displayPath(p.name);
+      tensors[displayPath(p.name)] = { dtype: 'F32', shape: p.shape as number[], data };
     }
     await writeSafetensorsAtomic(path, tensors, { ...this.cfg.metadata, step: String(step), format: 'milec-adapter' });
     return undefined;

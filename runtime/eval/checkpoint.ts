@@ -1,11 +1,13 @@
 /**
  * The weights `milec eval` evaluates: the deterministic initial values (runtime/params.ts,
  * seeded from the checkpoint's metadata when it records one) overwritten by every tensor of
- * the checkpoint that `milec train` saved (its trainable parameters).
+ * the checkpoint that `milec train` saved (its trainable parameters), named in either spelling
+ * of core/param-path.ts (dotted since it became the one users see; brackets before).
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Graph } from '../../compiler/ir/graph.ts';
+import { displayPath, internalPath } from '../../core/param-path.ts';
 import { initialParams } from '../params.ts';
 import { readSafetensors, type SafetensorsFile } from '../safetensors.ts';
 import { EvalError } from './vqa.ts';
@@ -42,9 +44,11 @@ export function paramsWithCheckpoint(graph: Graph, ckpt: EvalCheckpoint, seed: n
   const { path, file } = ckpt;
   const params = initialParams(graph, seed);
   const unknown: string[] = [];
-  for (const name of file.names) {
-    const t = file.tensors[name]!;
-    const p = graph.params.find((x) => x.name === name);
+  const byPath = new Map(graph.params.map((p) => [p.name, p]));
+  for (const key of file.names) {
+    const t = file.tensors[key]!;
+    const p = byPath.get(internalPath(key));
+    const name = displayPath(key);
     if (!p) {
       unknown.push(name);
       continue;
@@ -52,7 +56,7 @@ export function paramsWithCheckpoint(graph: Graph, ckpt: EvalCheckpoint, seed: n
     const want = p.shape.map(Number);
     if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) throw new EvalError(`${path}: tensor ${name} has shape [${t.shape.join(', ')}], the model's is [${want.join(', ')}]`);
     if (!(t.data instanceof Float32Array)) throw new EvalError(`${path}: tensor ${name} is ${t.dtype}, not a float tensor`);
-    params.set(name, t.data);
+    params.set(p.name, t.data);
   }
   if (unknown.length) throw new EvalError(`${path}: ${unknown.length} tensor${unknown.length > 1 ? 's' : ''} the model does not have: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', …' : ''} (wrong --tune?)`);
   return params;

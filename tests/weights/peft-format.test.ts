@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileFrontEnd } from '../../compiler/pipeline.ts';
+import { displayPath } from '../../core/param-path.ts';
 import { adapterLayout, AdapterError, loadAdapter, saveAdapter } from '../../runtime/peft-format.ts';
 import { readSafetensors } from '../../runtime/safetensors.ts';
 import { fileHost } from '../../runtime/source-files.ts';
@@ -102,7 +103,7 @@ describe('peft save format', () => {
       const cfg = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
       expect(cfg).toMatchObject({ peft_type: 'MILEC', milec_format: 1, tune });
       const f = await readSafetensors(join(out, 'adapter_model.safetensors'));
-      expect([...f.names].sort()).toEqual([...values.keys()].sort());
+      expect([...f.names].sort()).toEqual([...values.keys()].map(displayPath).sort());
       const back = await loadAdapter(out, layout);
       for (const [k, v] of values) expect(Array.from(back.get(k)!)).toEqual(Array.from(v));
     }

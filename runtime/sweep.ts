@@ -1,0 +1,206 @@
+/**
+ * `milec sweep` on the device: each compiled tune trained from the same start (data, seed,
+ * schedule, backbone), evaluated, and turned into its row of the comparison
+ * (runtime/report/sweep.ts renders the rows). What every tune shares — the dataset, the
+ * `--weights` backbone and the eval items — is read once, by the first tune that needs it.
+ * Bad files surface as the runtime's own errors (`DataError`, `WeightsError`, `EvalError`).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Bindings } from '../compiler/ir/specialize.ts';
+import type { FrontEnd } from '../compiler/pipeline.ts';
+import type { Dataset } from './data/index.ts';
+import type { GpuContext } from './device.ts';
+import { openEvalSource } from './eval/sources.ts';
+import { type EvalSource, evaluateVqa } from './eval/vqa.ts';
+import { initialParams } from './params.ts';
+import { type SweepReport, type SweepRow, sweepCsv, sweepHtml, sweepJson, sweepMarkdown } from './report/sweep.ts';
+import { loadBackbone, openTrainData, parameterCounts, trainConfig, type TrainSettings } from './train-setup.ts';
+import { NonFiniteLossError, Trainer } from './train.ts';
+import type { LoadedWeights } from './weights.ts';
+
+/** The options of `milec sweep` the runtime reads: `milec train`'s training settings plus the sweep's own. */
+export interface SweepSettings extends TrainSettings {
+  /** The folder of the reports; each tune's checkpoint goes to `out/<tune>/`. */
+  readonly out: string;
+  readonly beams: number;
+  /** `--eval-data`; see `sweepEvalSpec` for the default. */
+  readonly evalData?: string;
+}
+
+/** One tune as the compiler left it: what `Sweep.runTune` trains and evaluates. */
+export interface CompiledTune {
+  readonly tune: string;
+  /** The `.mile` file, recorded in the checkpoint's metadata. */
+  readonly source: string;
+  readonly frontEnd: FrontEnd;
+  /** Sizes of the training graph (`--batch`, `--dim`) and of the inference graph (`--dim`; B is the evaluation's own). */
+  readonly bindings: Bindings;
+  readonly evalBindings: Bindings;
+  /** The training plan's predicted peak memory (compiler/cost/report.ts : planTraining). */
+  readonly predictedPeakBytes: number;
+  /** `performance.now()` when compiling the tune began: its compile time includes the front end. */
+  readonly startedAt: number;
+}
+
+/** How a command follows a tune (progress bars, notes); every hook is optional. */
+export interface TuneHooks {
+  /** A note of the weight loader (interpolated tables, ignored keys), once for the sweep. */
+  readonly note?: (line: string) => void;
+  /** Before the first training step, after each (1-based count, loss), and when training ends, however it ends. */
+  readonly trainStart?: (steps: number) => void;
+  readonly trainStep?: (done: number, loss: number) => void;
+  readonly trainEnd?: () => void;
+  /** Runs the evaluation of `items` items, which reports its progress through `onProgress`. */
+  readonly evaluating?: <T>(items: number, run: (onProgress?: (done: number) => void) => Promise<T>) => Promise<T>;
+}
+
+/** A tune's row, whether it diverged, and where its wall time went. */
+export interface TuneResult {
+  readonly row: SweepRow;
+  readonly diverged: boolean;
+  readonly seconds: { readonly compile: number; readonly train: number; readonly eval: number };
+}
+
+/** `--eval-data`, else 64 synthetic VQA items for synthetic training data, else the training data's own eval split. */
+export function sweepEvalSpec(o: Pick<SweepSettings, 'evalData' | 'data'>): string {
+  return o.evalData ?? (o.data === 'synthetic' ? 'synthetic-vqa:64' : o.data);
+}
+
+/** What the training of one tune leaves for its row. */
+interface Trained {
+  /** Destroyed: only its graph and plan are read. */
+  readonly trainer: Trainer;
+  readonly params: Map<string, Float32Array>;
+  readonly losses: number[];
+  readonly msPerStep: number;
+  readonly diverged: boolean;
+  /** `performance.now()` once the trainer was created: the end of the tune's compile time. */
+  readonly t1: number;
+}
+
+type Accuracy = { open: number | null; closed: number | null; global: number | null };
+
+/** The tunes of one sweep on one device, sharing the data, backbone and eval items. */
+export class Sweep {
+  private data: Dataset | undefined;
+  private weights: LoadedWeights | undefined;
+  private evalSource: EvalSource | undefined;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly o: SweepSettings,
+  ) {}
+
+  /** Trains `compiled` for `o.steps` steps (a diverged tune is a result, not an error), evaluates it unless it diverged, and returns its row. */
+  async runTune(compiled: CompiledTune, hooks: TuneHooks = {}): Promise<TuneResult> {
+    const { tune, frontEnd } = compiled;
+    // Every tune reads the same data, opened (files read, images decoded) once.
+    this.data ??= openTrainData(this.o, frontEnd.model);
+    const { trainer, params, losses, msPerStep, diverged, t1 } = await this.train(compiled, this.data, hooks);
+    const measured = trainer.backend.plan.peakBytes;
+    let acc: Accuracy = { open: null, closed: null, global: null };
+    let t2 = performance.now();
+    if (!diverged) {
+      // The tunes share the model's inputs, so the eval items are read once too.
+      this.evalSource ??= openEvalSource(sweepEvalSpec(this.o), frontEnd.infer, frontEnd.model, this.o.seed, this.o.vocab);
+      const source = this.evalSource;
+      t2 = performance.now();
+      const run = (onProgress?: (done: number) => void) => evaluateVqa(this.ctx, frontEnd.infer, params, source, { beams: this.o.beams, bindings: compiled.evalBindings, onProgress });
+      const evaluated = await (hooks.evaluating ? hooks.evaluating(source.items.length, run) : run());
+      acc = evaluated.accuracy;
+    }
+    const { totalParams: total, trainableParams: trainable } = parameterCounts(trainer.backend.graph);
+    const row: SweepRow = {
+      tune,
+      trainableParams: trainable,
+      totalParams: total,
+      trainablePercent: (100 * trainable) / total,
+      predictedPeakBytes: compiled.predictedPeakBytes,
+      measuredPeakBytes: measured,
+      msPerStep,
+      steps: losses.length,
+      open: acc.open ?? undefined,
+      closed: acc.closed ?? undefined,
+      global: acc.global ?? undefined,
+      losses,
+    };
+    // Where a tune's wall time went: compiling (front end, kernels, pipelines), training, evaluating.
+    const seconds = { compile: (t1 - compiled.startedAt) / 1000, train: (t2 - t1) / 1000, eval: (performance.now() - t2) / 1000 };
+    return { row, diverged, seconds };
+  }
+
+  /**
+   * Creates the tune's trainer (its kernels and pipelines: the end of its compile time, `t1`),
+   * starts it from the shared backbone and the seed, and trains it, checkpointing after the
+   * last step to `out/<tune>/adapter.safetensors`. The trainer's GPU objects are freed on return.
+   */
+  private async train(compiled: CompiledTune, data: Dataset, hooks: TuneHooks): Promise<Trained> {
+    const { o } = this;
+    const { tune, frontEnd } = compiled;
+    const cfg = trainConfig(o, {
+      bindings: compiled.bindings,
+      checkpointEvery: o.steps,
+      evalBatches: 0,
+      outDir: join(o.out, tune),
+      metadata: { model: frontEnd.model.name, tune, source: compiled.source, seed: String(o.seed) },
+    });
+    const trainer = await Trainer.create(this.ctx, frontEnd.train!, cfg);
+    const t1 = performance.now();
+    let losses: number[] = [];
+    let msPerStep = NaN;
+    let diverged = false;
+    let params: Map<string, Float32Array>;
+    try {
+      // Every tune starts from the same backbone: drawn from the seed, or loaded (--weights,
+      // read once: the tunes share the base parameters), which is how the study compares
+      // placements on one pretrained model.
+      if (o.weights && !this.weights) {
+        this.weights = await loadBackbone(o, trainer.backend.graph);
+        for (const n of this.weights?.notes ?? []) hooks.note?.(n);
+      }
+      params = initialParams(trainer.backend.graph, o.seed, this.weights?.values);
+      trainer.load(params);
+      mkdirSync(cfg.outDir, { recursive: true });
+      hooks.trainStart?.(o.steps);
+      try {
+        const run = await trainer.run(data, {
+          from: 0,
+          to: o.steps,
+          onStep: (done, loss) => {
+            losses.push(loss);
+            hooks.trainStep?.(done, loss);
+          },
+          checkpoint: { every: o.steps, path: join(cfg.outDir, 'adapter.safetensors') },
+        });
+        losses = run.losses;
+        msPerStep = run.msPerStep;
+      } catch (e) {
+        // A diverged tune is a result of the sweep (its row says so), not the end of it.
+        if (!(e instanceof NonFiniteLossError)) throw e;
+        diverged = true;
+        losses.push(NaN);
+      } finally {
+        hooks.trainEnd?.();
+      }
+      for (const [k, v] of await trainer.trainedParams()) params.set(k, v);
+    } finally {
+      trainer.destroy();
+    }
+    return { trainer, params, losses, msPerStep, diverged, t1 };
+  }
+}
+
+/** The comparison of a sweep over `source`: its rows, what it trained and evaluated on, and where. */
+export function sweepReport(source: string, o: Pick<SweepSettings, 'data' | 'evalData' | 'weights'>, device: string, rows: readonly SweepRow[]): SweepReport {
+  return { title: `milec sweep: ${source}`, source, data: `${o.data} (eval: ${sweepEvalSpec(o)})${o.weights ? `; every tune from --weights ${o.weights}` : ''}`, device, rows };
+}
+
+/** The four reports as files in `dir`: sweep.md, sweep.csv, sweep.json and report.html. */
+export function writeSweepReports(dir: string, rep: SweepReport): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'sweep.md'), sweepMarkdown(rep));
+  writeFileSync(join(dir, 'sweep.csv'), sweepCsv(rep));
+  writeFileSync(join(dir, 'sweep.json'), sweepJson(rep));
+  writeFileSync(join(dir, 'report.html'), sweepHtml(rep));
+}
