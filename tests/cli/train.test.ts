@@ -25,11 +25,11 @@ describe('milec train', () => {
     expect(done.dispatchesPerStep).toBeGreaterThan(10);
     const ckpt = await readSafetensors(done.checkpoint);
     expect(ckpt.names.sort()).toEqual([
-      'blocks[0].attn.query.lora_A', 'blocks[0].attn.query.lora_B', 'blocks[0].attn.value.lora_A', 'blocks[0].attn.value.lora_B',
-      'blocks[1].attn.query.lora_A', 'blocks[1].attn.query.lora_B', 'blocks[1].attn.value.lora_A', 'blocks[1].attn.value.lora_B',
+      'blocks.0.attn.query.lora_A', 'blocks.0.attn.query.lora_B', 'blocks.0.attn.value.lora_A', 'blocks.0.attn.value.lora_B',
+      'blocks.1.attn.query.lora_A', 'blocks.1.attn.query.lora_B', 'blocks.1.attn.value.lora_A', 'blocks.1.attn.value.lora_B',
       'head.bias', 'head.weight',
     ]);
-    expect(ckpt.tensors['blocks[0].attn.query.lora_A']!.shape).toEqual([8, 32]);
+    expect(ckpt.tensors['blocks.0.attn.query.lora_A']!.shape).toEqual([8, 32]);
     expect(ckpt.metadata).toMatchObject({ model: 'TinyClassifier', tune: 'lora_qv', step: '6' });
     // No temporary file is left behind.
     expect(readdirSync(out).filter((f) => f.endsWith('.tmp'))).toEqual([]);
