@@ -64,6 +64,19 @@ export const OUT = 'out';
 export const inputVar = (i: number): string => `in${i}`;
 
 /**
+ * The trip count of a serial loop in a kernel for `target`. On `cpu` (lavapipe) it is `n` in a
+ * form the shader compiler cannot evaluate (`out` always holds an element, so the `select`
+ * yields `n`): Mesa fully unrolls loops of a known short count, and lavapipe then emits the
+ * unrolled body once per SIMD lane, for LLVM to chew on. A 32-wide layer norm took 2.6–4.6 s
+ * of LLVM time per kernel on a cold shader cache and 0.07 s with the count hidden, a
+ * register-tiled matmul 0.65 s and 0.18 s, with no loss at run time (MISS-tiny training steps
+ * measure the same or faster). GPU drivers keep their literal.
+ */
+export function loopCount(target: KernelTarget, n: number): string {
+  return target === 'cpu' ? `select(${u32Lit(n)}, 0u, arrayLength(&${OUT}) == 0u)` : u32Lit(n);
+}
+
+/**
  * Every kernel declares this. WGSL has no literal for infinities or NaN, and a constant
  * `bitcast` that yields one is rejected at shader creation; a call to a user function is
  * never a constant expression, so it passes validation and the driver folds it later.

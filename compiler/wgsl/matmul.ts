@@ -19,7 +19,7 @@
  */
 import { elementCount } from '../../core/dim.ts';
 import { REGISTER, tiling } from '../fuse/tiling.ts';
-import { type KernelBody, type RenderCtx, OUT, coordLines, stridesOf, u32Lit } from './common.ts';
+import { type KernelBody, type RenderCtx, coordLines, loopCount, OUT, stridesOf, u32Lit } from './common.ts';
 
 /** WGSL computing an operand's matrix offset from the batch coordinates `z0..`. */
 function batchBase(opShape: readonly number[], batch: readonly number[], matrixSize: number): string {
@@ -91,7 +91,7 @@ ${coordLines(batch, 'wid.z', 'z')}  let abase = ${batchBase(aShape, batch, M * K
 ${rows.map((i) => `  let ra${i} = abase + min(m0 + ${i}u, ${u32Lit(Math.max(M - 1, 0))})${transA ? '' : ` * ${u32Lit(K)}`};`).join('\n')}
 ${cols.map((j) => `  let cb${j} = bbase + min(n0 + ${j}u, ${u32Lit(Math.max(N - 1, 0))})${transB ? ` * ${u32Lit(K)}` : ''};`).join('\n')}
   var acc: array<f32, ${RM * RN}>;
-  for (var k = 0u; k < ${u32Lit(K)}; k++) {
+  for (var k = 0u; k < ${loopCount(ctx.target, K)}; k++) {
 ${rows.map((i) => `    let a${i} = ${aAt(i)};`).join('\n')}
 ${cols.map((j) => `    let b${j} = ${bAt(j)};`).join('\n')}
 ${rows.flatMap((i) => cols.map((j) => `    acc[${i * RN + j}] = fma(a${i}, b${j}, acc[${i * RN + j}]);`)).join('\n')}

@@ -12,6 +12,7 @@ import {
   OUT,
   coordLines,
   flatKernel,
+  loopCount,
   offsetExpr,
   stridesOf,
   u32Lit,
@@ -124,7 +125,7 @@ export function renderScatterAdd(ctx: RenderCtx<'scatter_add'>): KernelBody {
   const body = `  let r = i32(i / ${u32Lit(R)});
   let j = i % ${u32Lit(R)};
   var acc = 0.0;
-  for (var t = 0u; t < ${u32Lit(n)}; t++) {
+  for (var t = 0u; t < ${loopCount(ctx.target, n)}; t++) {
     if (${ids.at('t')} == r) { acc += ${g.at(`t * ${u32Lit(R)} + j`)}; }
   }
   ${OUT}[i] = acc;

@@ -13,6 +13,7 @@ import {
   coordLines,
   f32Lit,
   flatKernel,
+  loopCount,
   rowKernel,
   stridesOf,
   u32Lit,
@@ -80,7 +81,7 @@ ${o.preR}    let x = ${src.at(`base + ${o.off}`)};
   const o = offsets('i', 'r');
   const body = `${o.pre}  let base = ${o.base};
   var acc = ${init};
-  for (var r = 0u; r < ${u32Lit(R)}; r++) {
+  for (var r = 0u; r < ${loopCount(ctx.target, R)}; r++) {
 ${o.preR}    let x = ${src.at(`base + ${o.off}`)};
     acc = ${combine('acc', 'x')};
   }
@@ -103,7 +104,7 @@ export function renderRowOp(ctx: RenderCtx<RowOp>): KernelBody {
   const serial = ctx.target === 'cpu';
   const wg = D >= 1024 ? 256 : 64;
   const x = (j = 'j') => ctx.src[0]!.at(`base + ${j}`);
-  const loop = serial ? `for (var j = 0u; j < ${u32Lit(D)}; j++)` : `for (var j = lid; j < ${u32Lit(D)}; j += ${wg}u)`;
+  const loop = serial ? `for (var j = 0u; j < ${loopCount(ctx.target, D)}; j++)` : `for (var j = lid; j < ${u32Lit(D)}; j += ${wg}u)`;
   // Combines the invocations' partial results; one invocation per row has nothing to combine.
   const total = (fn: 'wg_sum' | 'wg_max', v: string) => (serial ? v : `${fn}(lid, ${v})`);
   const invD = f32Lit(1 / D);
