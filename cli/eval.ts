@@ -4,7 +4,7 @@
  * exact-match accuracy; optionally write one JSON line per item.
  *
  * The weights (runtime/eval/checkpoint.ts), the data specs (runtime/eval/sources.ts, the
- * `items:` format in runtime/data/items.ts) and the evaluation itself (runtime/eval/vqa.ts)
+ * `items:` format in runtime/eval/items-file.ts) and the evaluation itself (runtime/eval/vqa.ts)
  * live in the runtime; this file parses, calls and prints.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * `milec sweep`: trains every tune of a file with the same data, seed and schedule, evaluates
  * each, and writes one comparison (sweep.md, sweep.csv, sweep.json, report.html). The
- * training and evaluation of a tune are runtime/sweep.ts; this file compiles, calls and prints.
+ * training and evaluation of a tune are runtime/sweep/run.ts; this file compiles, calls and prints.
  */
 import { compileFrontEnd } from '../compiler/pipeline.ts';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
@@ -11,9 +11,9 @@ import { suggestion } from '../core/diagnostic.ts';
 import { DataError } from '../runtime/data/index.ts';
 import { openDevice } from '../runtime/device.ts';
 import { EvalError } from '../runtime/eval/vqa.ts';
-import { type SweepRow, sweepMarkdown } from '../runtime/report/sweep.ts';
+import { type SweepRow, sweepMarkdown } from '../runtime/sweep/report.ts';
 import { fileHost } from '../runtime/source-files.ts';
-import { type CompiledTune, Sweep, sweepReport, type SweepSettings, type TuneHooks, type TuneResult, writeSweepReports } from '../runtime/sweep.ts';
+import { type CompiledTune, Sweep, sweepReport, type SweepSettings, type TuneHooks, type TuneResult, writeSweepReports } from '../runtime/sweep/run.ts';
 import { WeightsError } from '../runtime/weights.ts';
 import { report } from './compile.ts';
 import { asUserError, boundSizes, UserError } from './errors.ts';

@@ -3,18 +3,10 @@
  * (and a reference comparison) can be reproduced exactly.
  */
 import type { InitSpec } from '../compiler/ir/graph.ts';
+import { mulberry32 } from '../core/random.ts';
 
-/** Mulberry32: a tiny 32-bit-state generator, returning uniform floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
+
 
 /** One standard normal sample by Box–Muller (the sine half is discarded for simplicity). */
 function standardNormal(rng: () => number): number {

@@ -1,14 +1,14 @@
 /**
  * Evaluation data: the `--data` specs of `milec eval` (and `--eval-data` of `milec sweep`) as
  * an `EvalSource`. `items:PATH.json` is the small self-contained format of
- * runtime/data/items.ts; `synthetic-vqa[:N]` the built-in synthetic set's eval split; the
+ * runtime/eval/items-file.ts; `synthetic-vqa[:N]` the built-in synthetic set's eval split; the
  * dataset loaders of runtime/data/vqa.ts (VQA-RAD, SLAKE, instruction files) their eval split.
  * A spec that does not fit the model throws a `DataError`.
  */
 import type { Graph } from '../../compiler/ir/graph.ts';
 import type { ElaboratedModel } from '../../compiler/sema/instance.ts';
 import { DataError } from '../data/index.ts';
-import { readItemsFile } from '../data/items.ts';
+import { readItemsFile } from './items-file.ts';
 import { SYNTHETIC_VQA_ANSWERS, syntheticVqaBatch, syntheticVqaVocab } from '../data/synthetic-vqa.ts';
 import { checkAnswerCount, openVqaDataset, vqaInputShape } from '../data/vqa.ts';
 import { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';

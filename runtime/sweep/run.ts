@@ -1,23 +1,23 @@
 /**
  * `milec sweep` on the device: each compiled tune trained from the same start (data, seed,
  * schedule, backbone), evaluated, and turned into its row of the comparison
- * (runtime/report/sweep.ts renders the rows). What every tune shares — the dataset, the
+ * (runtime/sweep/report.ts renders the rows). What every tune shares — the dataset, the
  * `--weights` backbone and the eval items — is read once, by the first tune that needs it.
  * Bad files surface as the runtime's own errors (`DataError`, `WeightsError`, `EvalError`).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Bindings } from '../compiler/ir/specialize.ts';
-import type { FrontEnd } from '../compiler/pipeline.ts';
-import type { Dataset } from './data/index.ts';
-import type { GpuContext } from './device.ts';
-import { openEvalSource } from './eval/sources.ts';
-import { type EvalSource, evaluateVqa } from './eval/vqa.ts';
-import { initialParams } from './params.ts';
-import { type SweepReport, type SweepRow, sweepCsv, sweepHtml, sweepJson, sweepMarkdown } from './report/sweep.ts';
-import { loadBackbone, openTrainData, parameterCounts, trainConfig, type TrainSettings } from './train-setup.ts';
-import { NonFiniteLossError, Trainer } from './train.ts';
-import type { LoadedWeights } from './weights.ts';
+import type { Bindings } from '../../compiler/ir/specialize.ts';
+import type { FrontEnd } from '../../compiler/pipeline.ts';
+import type { Dataset } from '../data/index.ts';
+import type { GpuContext } from '../device.ts';
+import { openEvalSource } from '../eval/sources.ts';
+import { type EvalSource, evaluateVqa } from '../eval/vqa.ts';
+import { initialParams } from '../params.ts';
+import { type SweepReport, type SweepRow, sweepCsv, sweepHtml, sweepJson, sweepMarkdown } from './report.ts';
+import { loadBackbone, openTrainData, parameterCounts, trainConfig, type TrainSettings } from '../train-setup.ts';
+import { NonFiniteLossError, Trainer } from '../train.ts';
+import type { LoadedWeights } from '../weights.ts';
 
 /** The options of `milec sweep` the runtime reads: `milec train`'s training settings plus the sweep's own. */
 export interface SweepSettings extends TrainSettings {

@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import type { Graph } from '../../compiler/ir/graph.ts';
 import { elementCount } from '../../core/dim.ts';
-import type { EvalItem, EvalSource } from '../eval/vqa.ts';
-import { mulberry32 } from '../init.ts';
-import { DataError } from './index.ts';
+import type { EvalItem, EvalSource } from './vqa.ts';
+import { mulberry32 } from '../../core/random.ts';
+import { DataError } from '../data/index.ts';
 
 /**
  * `{ "vocab": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[DEC]", "yes", …],
