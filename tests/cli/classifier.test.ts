@@ -1,30 +1,25 @@
 /** The classifier-head VQA variant end to end: examples/miss_tiny_cls.mile trained, evaluated and swept. */
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SYNTHETIC_VQA_ANSWERS } from '../../runtime/data/synthetic-vqa.ts';
-
-function milec(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/milec.js', ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+import { milec } from '../helpers/milec.ts';
 
 const file = 'examples/miss_tiny_cls.mile';
 const fraction = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0 && x <= 1;
 
 describe('classifier-head VQA (answer_class, answer_logits)', () => {
-  it('trains on synthetic data, then eval predicts from the answer list and prints the three accuracies', () => {
+  it('trains on synthetic data, then eval predicts from the answer list and prints the three accuracies', async () => {
     const out = mkdtempSync(join(tmpdir(), 'milec-cls-'));
-    const t = milec('train', file, '--tune', 'f_t', '--data', 'synthetic', '--steps', '30', '--batch', '16', '--out', out, '--json');
+    const t = await milec('train', file, '--tune', 'f_t', '--data', 'synthetic', '--steps', '30', '--batch', '16', '--out', out, '--json');
     expect(t.code, t.err).toBe(0);
     const done = JSON.parse(t.out.trim().split('\n').pop()!);
     expect(done.done).toBe(true);
     expect(done.lossLast).toBeLessThan(done.lossFirst);
 
     const preds = join(out, 'preds.jsonl');
-    const e = milec('eval', file, '--checkpoint', out, '--data', 'synthetic-vqa:32', '--json', '--predictions', preds);
+    const e = await milec('eval', file, '--checkpoint', out, '--data', 'synthetic-vqa:32', '--json', '--predictions', preds);
     expect(e.code, e.err).toBe(0);
     const acc = JSON.parse(e.out.trim().split('\n').pop()!);
     expect(acc).toMatchObject({ n: 32 });
@@ -35,19 +30,19 @@ describe('classifier-head VQA (answer_class, answer_logits)', () => {
     for (const p of lines) expect(SYNTHETIC_VQA_ANSWERS).toContain(p.prediction);
     expect(lines.filter((p) => p.correct).length / 32).toBeCloseTo(acc.global, 10);
 
-    const text = milec('eval', file, '--checkpoint', out, '--data', 'synthetic-vqa:32');
+    const text = await milec('eval', file, '--checkpoint', out, '--data', 'synthetic-vqa:32');
     expect(text.code, text.err).toBe(0);
     expect(text.out).toMatch(/classifier head over 12 answers/);
     expect(text.out).toMatch(/open .*\n.*closed .*\n.*global /);
 
-    const rank = milec('eval', file, '--checkpoint', out, '--data', 'synthetic-vqa:32', '--rank-closed');
+    const rank = await milec('eval', file, '--checkpoint', out, '--data', 'synthetic-vqa:32', '--rank-closed');
     expect(rank.code).toBe(1);
     expect(rank.err).toMatch(/--rank-closed .*classifier head/);
   });
 
-  it('sweep trains and evaluates a classifier tune', () => {
+  it('sweep trains and evaluates a classifier tune', async () => {
     const out = mkdtempSync(join(tmpdir(), 'milec-cls-sweep-'));
-    const s = milec('sweep', file, '--tunes', 'head_only', '--steps', '3', '--batch', '4', '--eval-data', 'synthetic-vqa:16', '--out', out, '--json');
+    const s = await milec('sweep', file, '--tunes', 'head_only', '--steps', '3', '--batch', '4', '--eval-data', 'synthetic-vqa:16', '--out', out, '--json');
     expect(s.code, s.err).toBe(0);
     const row = JSON.parse(s.out.trim().split('\n').find((l) => l.includes('"tune"'))!);
     expect(row.tune).toBe('head_only');

@@ -4,7 +4,6 @@
  * existing files are never overwritten and invalid names are usage errors.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,11 +18,7 @@ import { planTraining } from '../../compiler/cost/report.ts';
 import { initialParams } from '../../runtime/params.ts';
 import { runReference } from '../../runtime/reference-run.ts';
 import { fileHost } from '../../runtime/source-files.ts';
-
-function milec(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/milec.js', ...args], { encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+import { milec } from '../helpers/milec.ts';
 
 mkdirSync('out', { recursive: true });
 const dir = mkdtempSync(join(resolve('out'), 'new-method-'));
@@ -31,8 +26,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const file = join(dir, 'my_delta.ts');
 
 describe('milec new method', () => {
-  it('scaffolds a plugin that type-checks strictly', () => {
-    const r = milec('new', 'method', 'my_delta', '--dir', dir);
+  it('scaffolds a plugin that type-checks strictly', async () => {
+    const r = await milec('new', 'method', 'my_delta', '--dir', dir);
     expect(r.code).toBe(0);
     expect(r.out).toContain(`wrote ${join(dir, 'my_delta.ts')}`);
     const text = readFileSync(file, 'utf8');
@@ -80,52 +75,52 @@ describe('milec new method', () => {
     expect(logits('mine')).toEqual(logits(undefined));
   });
 
-  it('goes from `milec new method` to the commands that compile with --plugin, with no code around it, from any folder', () => {
+  it('goes from `milec new method` to the commands that compile with --plugin, with no code around it, from any folder', async () => {
     const outside = mkdtempSync(join(tmpdir(), 'milec-plugin-'));
     try {
-      expect(milec('new', 'method', 'mine', '--dir', outside).code).toBe(0);
+      expect((await milec('new', 'method', 'mine', '--dir', outside)).code).toBe(0);
       const mile = join(outside, 'tiny_mine.mile');
       writeFileSync(mile, readFileSync('examples/tiny_classifier.mile', 'utf8') + '\ntune mine for TinyClassifier {\n  train head\n  mine(scale = 2.0) on blocks.*.mlp.fc2\n}\n');
       const plugin = join(outside, 'mine.ts');
-      const check = milec('check', mile, '--tune', 'mine', '--plugin', plugin);
+      const check = await milec('check', mile, '--tune', 'mine', '--plugin', plugin);
       expect(check.err).toBe('');
       expect(check.out).toMatch(/ok — model TinyClassifier, tune mine: 20,420 parameters, 196 trainable/);
-      const plan = milec('plan', mile, '--tune', 'mine', '--plugin', plugin, '--json');
+      const plan = await milec('plan', mile, '--tune', 'mine', '--plugin', plugin, '--json');
       expect(plan.code).toBe(0);
       expect(JSON.parse(plan.out).addedByMethod).toEqual([{ method: 'mine', params: 64, tensors: 2 }]);
-      const without = milec('check', mile, '--tune', 'mine');
+      const without = await milec('check', mile, '--tune', 'mine');
       expect(without.code).toBe(1);
       expect(without.err).toContain('unknown PEFT method `mine`');
-      const missing = milec('compile', mile, '--tune', 'mine', '--emit', 'ir', '--plugin', join(outside, 'nope.ts'));
+      const missing = await milec('compile', mile, '--tune', 'mine', '--emit', 'ir', '--plugin', join(outside, 'nope.ts'));
       expect([missing.code, missing.err]).toEqual([1, `error: ${join(outside, 'nope.ts')}: no such file\n`]);
     } finally {
       rmSync(outside, { recursive: true, force: true });
     }
   }, 60_000);
 
-  it('refuses to overwrite an existing file', () => {
+  it('refuses to overwrite an existing file', async () => {
     writeFileSync(join(dir, 'taken.ts'), '// mine\n');
-    const r = milec('new', 'method', 'taken', '--dir', dir);
+    const r = await milec('new', 'method', 'taken', '--dir', dir);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/taken\.ts already exists; refusing to overwrite it/);
     expect(readFileSync(join(dir, 'taken.ts'), 'utf8')).toBe('// mine\n');
   });
 
-  it('rejects invalid names as usage errors', () => {
+  it('rejects invalid names as usage errors', async () => {
     for (const [name, why] of [
       ['My-Method', /not a valid method name: use lowercase letters, digits and _/],
       ['9lives', /not a valid method name/],
       ['lora', /already a built-in PEFT method/],
       ['train', /reserved word of the \.mile language/],
     ] as const) {
-      const r = milec('new', 'method', name, '--dir', dir);
+      const r = await milec('new', 'method', name, '--dir', dir);
       expect(r.code, name).toBe(2);
       expect(r.err).toMatch(why);
     }
-    expect(milec('new', 'method').code).toBe(2);
+    expect((await milec('new', 'method')).code).toBe(2);
   });
 
-  it('names the export after the method', () => {
+  it('names the export after the method', async () => {
     expect(methodConstName('my_delta')).toBe('myDeltaMethod');
     expect(methodConstName('delete')).toBe('deleteMethod');
     expect(methodConstName('ptv2')).toBe('ptv2Method');

@@ -1,24 +1,18 @@
 /** `milec plan` on the command line: text and JSON output, exit codes, a large model. */
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { planTraining } from '../../compiler/cost/report.ts';
 import { wideTransformer } from '../report/wide-model.ts';
 import { fileHost } from '../../runtime/source-files.ts';
-
-function milec(...args: string[]) {
-  const t0 = performance.now();
-  const r = spawnSync(process.execPath, ['bin/milec.js', ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
-  return { code: r.status, out: r.stdout, err: r.stderr, ms: performance.now() - t0 };
-}
+import { milec } from '../helpers/milec.ts';
 
 const tiny = 'examples/tiny_classifier.mile';
 
 describe('milec plan', () => {
-  it('prints sites, parameter counts and a memory estimate', () => {
-    const r = milec('plan', tiny, '--tune', 'lora_qv');
+  it('prints sites, parameter counts and a memory estimate', async () => {
+    const r = await milec('plan', tiny, '--tune', 'lora_qv');
     expect(r.code).toBe(0);
     expect(r.out).toContain('TinyClassifier / tune lora_qv');
     expect(r.out).toContain('lora r=8 alpha=16 dropout=0 on blocks.*.attn.{query, value}: 4 sites');
@@ -28,8 +22,8 @@ describe('milec plan', () => {
     for (const k of ['weights', 'gradients', 'optimizer', 'activations', 'peak']) expect(r.out).toMatch(new RegExp(`^  ${k} +[\\d.]+ (B|KiB|MiB)`, 'm'));
   });
 
-  it('--json prints one object with the same numbers as the library', () => {
-    const r = milec('plan', tiny, '--tune', 'lora_qv', '--json', '--batch', '4');
+  it('--json prints one object with the same numbers as the library', async () => {
+    const r = await milec('plan', tiny, '--tune', 'lora_qv', '--json', '--batch', '4');
     expect(r.code).toBe(0);
     expect(r.out.trim().split('\n')).toHaveLength(1);
     const j = JSON.parse(r.out);
@@ -42,40 +36,40 @@ describe('milec plan', () => {
     expect(j.memory.batch).toBe(4);
   });
 
-  it('an unknown tune exits 1 with a suggestion', () => {
-    const r = milec('plan', tiny, '--tune', 'lora_vq');
+  it('an unknown tune exits 1 with a suggestion', async () => {
+    const r = await milec('plan', tiny, '--tune', 'lora_vq');
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/no tune named `lora_vq`/);
     expect(r.err).toMatch(/did you mean `lora_qv`\?/);
     expect(r.out).toBe('');
   });
 
-  it('input errors exit 1', () => {
-    expect(milec('plan', 'no/such.mile', '--tune', 'x').code).toBe(1);
-    const dim = milec('plan', tiny, '--tune', 'lora_qv', '--dim', 'T=zero');
+  it('input errors exit 1', async () => {
+    expect((await milec('plan', 'no/such.mile', '--tune', 'x')).code).toBe(1);
+    const dim = await milec('plan', tiny, '--tune', 'lora_qv', '--dim', 'T=zero');
     expect(dim.code).toBe(1);
     expect(dim.err).toMatch(/--dim expects NAME=SIZE/);
   });
 
-  it('usage errors exit 2', () => {
-    const noTune = milec('plan', tiny);
+  it('usage errors exit 2', async () => {
+    const noTune = await milec('plan', tiny);
     expect(noTune.code).toBe(2);
     expect(noTune.err).toMatch(/--tune/);
-    expect(milec('plan').code).toBe(2);
-    expect(milec('plan', tiny, '--tune', 'lora_qv', '--batch', '0').code).toBe(2);
-    expect(milec('plan', tiny, '--tune', 'lora_qv', '--batch', 'x').code).toBe(2);
-    const typo = milec('plan', tiny, '--tune', 'lora_qv', '--jsn');
+    expect((await milec('plan')).code).toBe(2);
+    expect((await milec('plan', tiny, '--tune', 'lora_qv', '--batch', '0')).code).toBe(2);
+    expect((await milec('plan', tiny, '--tune', 'lora_qv', '--batch', 'x')).code).toBe(2);
+    const typo = await milec('plan', tiny, '--tune', 'lora_qv', '--jsn');
     expect(typo.code).toBe(2);
     expect(typo.err).toMatch(/--json/);
   });
 
-  it('plans a ~390M-parameter model', () => {
+  it('plans a ~390M-parameter model', async () => {
     mkdirSync('out', { recursive: true });
     const dir = mkdtempSync(join(resolve('out'), 'plan-cli-'));
     try {
       const file = join(dir, 'wide.mile');
       writeFileSync(file, wideTransformer());
-      const r = milec('plan', file, '--tune', 'lora_qv', '--batch', '8', '--json');
+      const r = await milec('plan', file, '--tune', 'lora_qv', '--batch', '8', '--json');
       expect(r.code).toBe(0);
       const j = JSON.parse(r.out);
       expect(j.totalParams).toBeGreaterThan(380e6);

@@ -1,19 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensors } from '../../runtime/safetensors.ts';
-
-function milec(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/milec.js', ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+import { milec } from '../helpers/milec.ts';
 
 describe('milec train', () => {
   it('--json prints one object per logged step and a summary; the adapter is saved', async () => {
     const out = mkdtempSync(join(tmpdir(), 'milec-train-'));
-    const r = milec('train', 'examples/tiny_classifier.mile', '--tune', 'lora_qv', '--steps', '6', '--batch', '4', '--log-every', '2', '--eval-batches', '1', '--out', out, '--json');
+    const r = await milec('train', 'examples/tiny_classifier.mile', '--tune', 'lora_qv', '--steps', '6', '--batch', '4', '--log-every', '2', '--eval-batches', '1', '--out', out, '--json');
     expect(r.code, r.err).toBe(0);
     const lines = r.out.trim().split('\n').map((l) => JSON.parse(l));
     const steps = lines.filter((l) => 'step' in l && !('done' in l));
@@ -39,7 +34,7 @@ describe('milec train', () => {
     const out = mkdtempSync(join(tmpdir(), 'milec-nan-'));
     // With an absurd learning rate Adam moves each weight by ~lr per step: once LoRA's A and B
     // are both ~1e30 their product overflows, at the third step.
-    const r = milec('train', 'examples/tiny_classifier.mile', '--tune', 'lora_qv', '--steps', '8', '--batch', '4', '--lr', '1e30', '--checkpoint-every', '1', '--out', out, '--json');
+    const r = await milec('train', 'examples/tiny_classifier.mile', '--tune', 'lora_qv', '--steps', '8', '--batch', '4', '--lr', '1e30', '--checkpoint-every', '1', '--out', out, '--json');
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/error: (the loss \(NaN\)|parameter \S+) became non-finite at step (\d); stopped\. The last good checkpoint \(after step (\d)\) is kept at .*adapter\.safetensors/);
     const [, failed, kept] = /at step (\d).*after step (\d)/.exec(r.err)!.map(Number) as number[];
@@ -52,11 +47,11 @@ describe('milec train', () => {
     for (const name of ckpt.names) expect(Array.from(ckpt.tensors[name]!.data).every(Number.isFinite)).toBe(true);
   });
 
-  it('a model the dataset cannot feed is a one-line error', () => {
+  it('a model the dataset cannot feed is a one-line error', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'milec-data-'));
     const file = join(dir, 'regress.mile');
     writeFileSync(file, `model R {\n  input x: f32[B, 4]\n  param w: f32[4] = ones\n  forward { loss mean(x * w) }\n}\n`);
-    const r = milec('train', file, '--steps', '2', '--out', join(dir, 'run'));
+    const r = await milec('train', file, '--steps', '2', '--out', join(dir, 'run'));
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/error: --data synthetic feeds inputs `tokens` and `labels` \(i32\); `R` has `x`/);
     expect(existsSync(join(dir, 'run', 'adapter.safetensors'))).toBe(false);

@@ -6,7 +6,6 @@
  * inference module; its weights come from a file with Hugging Face BERT names, loaded with
  * the `hf-bert` mapping.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,6 +15,7 @@ import { displayPath } from '../../core/param-path.ts';
 import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { encodeSafetensors, type TensorToWrite } from '../../runtime/safetensors.ts';
 import { fileHost } from '../../runtime/source-files.ts';
+import { milec, milecEnv, run } from '../helpers/milec.ts';
 
 const MODEL = `use std.bert, std.nn
 model TinyBert {
@@ -50,17 +50,15 @@ const project = mkdtempSync(join(tmpdir(), 'milec-installed-'));
 afterAll(() => rmSync(project, { recursive: true, force: true }));
 
 describe('typed module in a project that depends on milec', () => {
-  it('compiles a model without a loss to an inference module that loads HF-named weights', () => {
+  it('compiles a model without a loss to an inference module that loads HF-named weights', async () => {
     mkdirSync(join(project, 'node_modules'));
     symlinkSync(root, join(project, 'node_modules', 'milec'), 'dir');
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user-project', type: 'module', private: true }));
     const mile = join(project, 'tiny_bert.mile');
     writeFileSync(mile, MODEL);
-    const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
-
-    const c = spawnSync(process.execPath, ['bin/milec.js', 'compile', mile, '-o', join(project, 'gen')], { encoding: 'utf8', env });
-    expect(c.status, c.stderr).toBe(0);
-    expect(c.stderr).toMatch(/has no `loss` statement.*writing an inference module/);
+    const c = await milec('compile', mile, '-o', join(project, 'gen'));
+    expect(c.code, c.err).toBe(0);
+    expect(c.err).toMatch(/has no `loss` statement.*writing an inference module/);
     const text = readFileSync(join(project, 'gen', 'TinyBert.ts'), 'utf8');
     expect(text).toContain("from 'milec/runtime';");
     expect(text).toContain('export type TrainInputs = never;');
@@ -78,9 +76,9 @@ describe('typed module in a project that depends on milec', () => {
     writeFileSync(join(project, 'bert.safetensors'), encodeSafetensors(tensors));
     writeFileSync(join(project, 'run.ts'), SCRIPT);
 
-    const r = spawnSync(join(root, 'node_modules', '.bin', 'tsx'), ['run.ts', 'bert.safetensors'], { cwd: project, encoding: 'utf8', env });
-    expect(r.status, r.stderr).toBe(0);
-    const got = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    const r = await run(join(root, 'node_modules', '.bin', 'tsx'), ['run.ts', 'bert.safetensors'], { cwd: project, env: milecEnv() });
+    expect(r.code, r.err).toBe(0);
+    const got = JSON.parse(r.out.trim().split('\n').pop()!);
     expect(got).toMatchObject({ loaded: bertParams, params: fe.forward.params.length, logits: 2 * 3, finite: true });
     expect(got.sample).toMatch(/^bert\.[A-Za-z_.0-9]+$/);
     expect(got.q[1]).toBeCloseTo(0.01, 6);

@@ -1,5 +1,4 @@
 /** `milec eval` end to end on the tiny VQA model with the in-repo items fixture. */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,11 +8,7 @@ import { exactMatch } from '../../runtime/metrics.ts';
 import { initialParams } from '../../runtime/params.ts';
 import { type TensorToWrite, writeSafetensorsAtomic } from '../../runtime/safetensors.ts';
 import { fileHost } from '../../runtime/source-files.ts';
-
-function milec(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/milec.js', ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+import { milec } from '../helpers/milec.ts';
 
 /** A checkpoint as `milec train` writes it: the trainable tensors (perturbed so they matter) and metadata. */
 async function checkpoint(dir: string): Promise<string> {
@@ -37,7 +32,7 @@ describe('milec eval', () => {
     const ckpt = await checkpoint(dir);
     const preds = join(dir, 'preds.jsonl');
     const data = 'items:tests/generate/fixtures/tiny-vqa.json';
-    const r = milec('eval', 'examples/vqa_tiny.mile', '--checkpoint', dir, '--data', data, '--beams', '2', '--json', '--predictions', preds);
+    const r = await milec('eval', 'examples/vqa_tiny.mile', '--checkpoint', dir, '--data', data, '--beams', '2', '--json', '--predictions', preds);
     expect(r.code, r.err).toBe(0);
     const acc = JSON.parse(r.out.trim());
     expect(Object.keys(acc).sort()).toEqual(['closed', 'global', 'n', 'nClosed', 'nOpen', 'open']);
@@ -55,7 +50,7 @@ describe('milec eval', () => {
     expect(acc.closed).toBeCloseTo(ok('CLOSED') / 3, 10);
 
     // Human-readable output, greedy, closed questions ranked: their answers come from the closed set.
-    const h = milec('eval', 'examples/vqa_tiny.mile', '--tune', 'f_f_t', '--checkpoint', ckpt, '--data', data, '--beams', '1', '--rank-closed', '--predictions', preds);
+    const h = await milec('eval', 'examples/vqa_tiny.mile', '--tune', 'f_f_t', '--checkpoint', ckpt, '--data', data, '--beams', '1', '--rank-closed', '--predictions', preds);
     expect(h.code, h.err).toBe(0);
     expect(h.out).toMatch(/open +\d+\.\d%  \(5 items\)/);
     expect(h.out).toMatch(/closed +\d+\.\d%  \(3 items\)/);
@@ -67,10 +62,10 @@ describe('milec eval', () => {
   it('rejects a checkpoint of another tune and a missing one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'milec-eval-'));
     const ckpt = await checkpoint(dir);
-    const r = milec('eval', 'examples/vqa_tiny.mile', '--tune', 'f_f_lora', '--checkpoint', ckpt, '--data', 'items:tests/generate/fixtures/tiny-vqa.json');
+    const r = await milec('eval', 'examples/vqa_tiny.mile', '--tune', 'f_f_lora', '--checkpoint', ckpt, '--data', 'items:tests/generate/fixtures/tiny-vqa.json');
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/trained with tune `f_f_t`, not `f_f_lora`/);
-    const m = milec('eval', 'examples/vqa_tiny.mile', '--checkpoint', join(dir, 'nope.safetensors'), '--data', 'items:x.json');
+    const m = await milec('eval', 'examples/vqa_tiny.mile', '--checkpoint', join(dir, 'nope.safetensors'), '--data', 'items:x.json');
     expect(m.code).toBe(1);
     expect(m.err).toMatch(/does not exist/);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { accuracyChart, lossChart, sweepCsv, sweepHtml, sweepJson, sweepMarkdown, type SweepReport } from '../../runtime/report/sweep.ts';
+import { accuracyChart, lossChart, sweepCsv, sweepHtml, sweepJson, sweepMarkdown, type SweepReport } from '../../runtime/sweep/report.ts';
 
 const rep: SweepReport = {
   title: 'sweep of tiny',
