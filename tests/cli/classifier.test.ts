@@ -10,14 +10,18 @@ const file = 'examples/miss_tiny_cls.mile';
 const fraction = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0 && x <= 1;
 
 describe('classifier-head VQA (answer_class, answer_logits)', () => {
-  it('trains on synthetic data, then eval predicts from the answer list and prints the three accuracies', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'milec-cls-'));
-    const t = await milec('train', file, '--tune', 'f_t', '--data', 'synthetic', '--steps', '30', '--batch', '16', '--out', out, '--json');
+  // One trained run, evaluated three ways by the tests after it (a file's tests run in order).
+  const out = mkdtempSync(join(tmpdir(), 'milec-cls-'));
+
+  it('trains on synthetic data', async () => {
+    const t = await milec('train', file, '--tune', 'f_t', '--data', 'synthetic', '--steps', '12', '--batch', '8', '--eval-batches', '0', '--out', out, '--json');
     expect(t.code, t.err).toBe(0);
     const done = JSON.parse(t.out.trim().split('\n').pop()!);
     expect(done.done).toBe(true);
     expect(done.lossLast).toBeLessThan(done.lossFirst);
+  });
 
+  it('eval predicts from the answer list; --json and --predictions agree', async () => {
     const preds = join(out, 'preds.jsonl');
     const e = await milec('eval', file, '--checkpoint', out, '--data', 'synthetic-vqa:32', '--json', '--predictions', preds);
     expect(e.code, e.err).toBe(0);
@@ -29,20 +33,21 @@ describe('classifier-head VQA (answer_class, answer_logits)', () => {
     expect(lines).toHaveLength(32);
     for (const p of lines) expect(SYNTHETIC_VQA_ANSWERS).toContain(p.prediction);
     expect(lines.filter((p) => p.correct).length / 32).toBeCloseTo(acc.global, 10);
+  });
 
+  it('eval prints the three accuracies; --rank-closed is an error for a classifier head', async () => {
     const text = await milec('eval', file, '--checkpoint', out, '--data', 'synthetic-vqa:32');
     expect(text.code, text.err).toBe(0);
     expect(text.out).toMatch(/classifier head over 12 answers/);
     expect(text.out).toMatch(/open .*\n.*closed .*\n.*global /);
-
     const rank = await milec('eval', file, '--checkpoint', out, '--data', 'synthetic-vqa:32', '--rank-closed');
     expect(rank.code).toBe(1);
     expect(rank.err).toMatch(/--rank-closed .*classifier head/);
   });
 
   it('sweep trains and evaluates a classifier tune', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'milec-cls-sweep-'));
-    const s = await milec('sweep', file, '--tunes', 'head_only', '--steps', '3', '--batch', '4', '--eval-data', 'synthetic-vqa:16', '--out', out, '--json');
+    const dir = mkdtempSync(join(tmpdir(), 'milec-cls-sweep-'));
+    const s = await milec('sweep', file, '--tunes', 'head_only', '--steps', '3', '--batch', '8', '--eval-data', 'synthetic-vqa:16', '--out', dir, '--json');
     expect(s.code, s.err).toBe(0);
     const row = JSON.parse(s.out.trim().split('\n').find((l) => l.includes('"tune"'))!);
     expect(row.tune).toBe('head_only');

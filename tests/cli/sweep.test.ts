@@ -5,9 +5,38 @@ import { join } from 'node:path';
 import { milec } from '../helpers/milec.ts';
 
 describe('milec sweep', () => {
-  it('trains and evaluates each tune and writes the four reports', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'milec-sweep-'));
-    const r = await milec('sweep', 'examples/miss_tiny.mile', '--tunes', 'f_f_lora_r4,f_f_ia3', '--steps', '3', '--batch', '2', '--beams', '1', '--eval-data', 'synthetic-vqa:4', '--out', out, '--json');
+  const out = mkdtempSync(join(tmpdir(), 'milec-sweep-'));
+  // Tunes of the same model at the same batch share most kernels: the second sweep below
+  // compiles only what f_f_ia3 adds.
+  const sweep = (tunes: string, dir: string, ...extra: string[]) =>
+    milec('sweep', 'examples/miss_tiny.mile', '--tunes', tunes, '--steps', '3', '--batch', '2', '--beams', '1', '--eval-data', 'synthetic-vqa:4', '--out', dir, '--json', ...extra);
+
+  it('the tune trains on its own first (the sweep below then finds its training kernels compiled)', async () => {
+    const t = await milec('train', 'examples/miss_tiny.mile', '--tune', 'f_f_lora_r4', '--data', 'synthetic', '--steps', '3', '--batch', '2', '--eval-batches', '0', '--out', join(out, 'alone'), '--json');
+    expect(t.code, t.err).toBe(0);
+    expect(JSON.parse(t.out.trim().split('\n').pop()!).steps).toBe(3);
+  });
+
+  it('trains and evaluates a tune and writes the four reports', async () => {
+    const r = await sweep('f_f_lora_r4', out);
+    expect(r.code, r.err).toBe(0);
+    const row = JSON.parse(r.out.trim().split('\n')[0]!);
+    expect(row.tune).toBe('f_f_lora_r4');
+    expect(row.steps).toBe(3);
+    expect(Number.isFinite(row.lossFirst)).toBe(true);
+    expect(row.measuredPeakBytes).toBeGreaterThan(0);
+    // LoRA r=4 on q and v of every self- and cross-attention of the 2-layer decoder: 8 sites × 4·(64+64).
+    expect(row.trainableParams).toBe(8 * 4 * 128);
+    for (const f of ['sweep.md', 'sweep.csv', 'sweep.json', 'report.html']) expect(existsSync(join(out, f))).toBe(true);
+    const json = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8'));
+    expect(json.rows).toHaveLength(1);
+    expect(json.rows[0].losses).toHaveLength(3);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
+  });
+
+  it('runs every tune asked for, in order, one row each', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'milec-sweep-2-'));
+    const r = await sweep('f_f_lora_r4,f_f_ia3', dir);
     expect(r.code, r.err).toBe(0);
     const lines = r.out.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((l) => l.tune).slice(0, 2)).toEqual(['f_f_lora_r4', 'f_f_ia3']);
@@ -15,33 +44,35 @@ describe('milec sweep', () => {
       expect(l.steps).toBe(3);
       expect(Number.isFinite(l.lossFirst)).toBe(true);
       expect(l.trainableParams).toBeGreaterThan(0);
-      expect(l.measuredPeakBytes).toBeGreaterThan(0);
     }
-    // LoRA r=4 on q and v of every self- and cross-attention of the 2-layer decoder: 8 sites × 4·(64+64).
-    expect(lines[0].trainableParams).toBe(8 * 4 * 128);
-    for (const f of ['sweep.md', 'sweep.csv', 'sweep.json', 'report.html']) expect(existsSync(join(out, f))).toBe(true);
-    const json = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8'));
-    expect(json.rows).toHaveLength(2);
-    expect(json.rows[0].losses).toHaveLength(3);
-    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
+    expect(JSON.parse(readFileSync(join(dir, 'sweep.json'), 'utf8')).rows).toHaveLength(2);
   });
 
-  it('--weights starts every tune from the same loaded backbone', async () => {
+  describe('--weights', () => {
     const dir = mkdtempSync(join(tmpdir(), 'milec-sweep-w-'));
-    // A full-parameter checkpoint to start from (one step of t_t_t).
-    const t = await milec('train', 'examples/miss_tiny.mile', '--tune', 't_t_t', '--data', 'synthetic', '--steps', '1', '--batch', '2', '--out', join(dir, 'base'), '--json', '--eval-batches', '1');
-    expect(t.code, t.err).toBe(0);
     const args = ['sweep', 'examples/miss_tiny.mile', '--tunes', 'f_f_lora_r4', '--steps', '1', '--batch', '2', '--beams', '1', '--eval-data', 'synthetic-vqa:2', '--json'];
-    const fresh = await milec(...args, '--out', join(dir, 'a'));
-    const loaded = await milec(...args, '--out', join(dir, 'b'), '--weights', join(dir, 'base', 'adapter.safetensors'));
-    expect(fresh.code, fresh.err).toBe(0);
-    expect(loaded.code, loaded.err).toBe(0);
     const first = (r: { out: string }) => JSON.parse(r.out.trim().split('\n')[0]!).lossFirst as number;
-    expect(first(loaded)).not.toBe(first(fresh));
-    expect(JSON.parse(readFileSync(join(dir, 'b', 'sweep.json'), 'utf8')).data).toContain('--weights');
-    const bad = await milec(...args, '--out', join(dir, 'c'), '--weights', join(dir, 'nope.safetensors'));
-    expect(bad.code).toBe(1);
-    expect(bad.err).toContain('nope.safetensors');
+
+    it('a full-parameter checkpoint to start from (one step of t_t_t)', async () => {
+      const t = await milec('train', 'examples/miss_tiny.mile', '--tune', 't_t_t', '--data', 'synthetic', '--steps', '1', '--batch', '2', '--out', join(dir, 'base'), '--json', '--eval-batches', '0');
+      expect(t.code, t.err).toBe(0);
+      expect(existsSync(join(dir, 'base', 'adapter.safetensors'))).toBe(true);
+    });
+
+    it('starts every tune from the same loaded backbone', async () => {
+      const fresh = await milec(...args, '--out', join(dir, 'a'));
+      const loaded = await milec(...args, '--out', join(dir, 'b'), '--weights', join(dir, 'base', 'adapter.safetensors'));
+      expect(fresh.code, fresh.err).toBe(0);
+      expect(loaded.code, loaded.err).toBe(0);
+      expect(first(loaded)).not.toBe(first(fresh));
+      expect(JSON.parse(readFileSync(join(dir, 'b', 'sweep.json'), 'utf8')).data).toContain('--weights');
+    });
+
+    it('a missing weights file is a one-line error naming it', async () => {
+      const bad = await milec(...args, '--out', join(dir, 'c'), '--weights', join(dir, 'nope.safetensors'));
+      expect(bad.code).toBe(1);
+      expect(bad.err).toContain('nope.safetensors');
+    });
   });
 
   it('an unknown tune is a one-line error with a suggestion', async () => {
