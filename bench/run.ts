@@ -28,7 +28,18 @@ function median(xs: number[]): number {
 async function stepTimes(ctx: GpuContext, tune: string) {
   const fe = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', tune, training: true }).result!;
   const data = openDataset('synthetic', fe.model, 0);
-  const cfg: TrainConfig = { steps: 0, batch, lr: 1e-3, weightDecay: 0, seed: 0, bindings: { B: batch }, checkpointEvery: 1e9, evalBatches: 1, outDir: '/tmp', metadata: {} };
+  const cfg: TrainConfig = {
+    steps: 0,
+    batch,
+    lr: 1e-3,
+    weightDecay: 0,
+    seed: 0,
+    bindings: { B: batch },
+    checkpointEvery: 1e9,
+    evalBatches: 1,
+    outDir: '/tmp',
+    metadata: {},
+  };
   const trainer = await Trainer.create(ctx, fe.train!, cfg);
   try {
     const init = initialParams(trainer.backend.graph, 0);
@@ -88,8 +99,14 @@ async function matmulTimes(ctx: GpuContext, n: number) {
   device.queue.writeBuffer(a, 0, rnd);
   device.queue.writeBuffer(bb, 0, rnd);
   const time = async (code: string, entryPoint: string, wg: [number, number, number]) => {
-    const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint } });
-    const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [o, a, bb].map((buffer, i) => ({ binding: i, resource: { buffer } })) });
+    const pipeline = await device.createComputePipelineAsync({
+      layout: 'auto',
+      compute: { module: device.createShaderModule({ code }), entryPoint },
+    });
+    const bind = device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [o, a, bb].map((buffer, i) => ({ binding: i, resource: { buffer } })),
+    });
     const run = async () => {
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();
@@ -122,7 +139,18 @@ async function targetStepTimes(ctx: GpuContext, tune: string) {
   const data = openDataset('synthetic', fe.model, 0);
   const out: Record<string, { ms: number; dispatches: number }> = {};
   for (const target of ['gpu', 'cpu'] as const) {
-    const cfg: TrainConfig = { steps: 0, batch: 16, lr: 1e-3, weightDecay: 0, seed: 0, bindings: { B: 16 }, checkpointEvery: 1e9, evalBatches: 0, outDir: '/tmp', metadata: {} };
+    const cfg: TrainConfig = {
+      steps: 0,
+      batch: 16,
+      lr: 1e-3,
+      weightDecay: 0,
+      seed: 0,
+      bindings: { B: 16 },
+      checkpointEvery: 1e9,
+      evalBatches: 0,
+      outDir: '/tmp',
+      metadata: {},
+    };
     const trainer = await Trainer.create({ ...ctx, target }, fe.train!, cfg);
     try {
       trainer.load(initialParams(trainer.backend.graph, 0));
@@ -169,12 +197,20 @@ try {
   console.log(`\nfull / lora_qv step time on WebGPU: ${(full.gpu / lora.gpu).toFixed(2)}×\n`);
   const n = Number(process.env.BENCH_MATMUL ?? 512);
   const mm = await matmulTimes(ctx, n);
-  console.log(`matmul ${n}³: tiled ${mm.tiled.toFixed(1)} ms (${mm.gflops.toFixed(2)} GFLOP/s), naive ${mm.naive.toFixed(1)} ms — tiled is ${(mm.naive / mm.tiled).toFixed(2)}× faster`);
-  console.log(`matmul ${n}³, kernel targets: gpu (workgroup-memory tiles) ${mm.tiled.toFixed(1)} ms, cpu (register tiles, no barriers) ${mm.register.toFixed(1)} ms — ${(mm.tiled / mm.register).toFixed(2)}× on this device`);
+  console.log(
+    `matmul ${n}³: tiled ${mm.tiled.toFixed(1)} ms (${mm.gflops.toFixed(2)} GFLOP/s), naive ${mm.naive.toFixed(1)} ms — tiled is ${(mm.naive / mm.tiled).toFixed(2)}× faster`,
+  );
+  console.log(
+    `matmul ${n}³, kernel targets: gpu (workgroup-memory tiles) ${mm.tiled.toFixed(1)} ms, cpu (register tiles, no barriers) ${mm.register.toFixed(1)} ms — ${(mm.tiled / mm.register).toFixed(2)}× on this device`,
+  );
   const tt = await targetStepTimes(ctx, 'f_f_lora_r8');
-  console.log(`MISS-tiny f_f_lora_r8 step, batch 16: gpu kernels ${tt.gpu.ms.toFixed(1)} ms (${tt.gpu.dispatches} dispatches), cpu kernels ${tt.cpu.ms.toFixed(1)} ms (${tt.cpu.dispatches}) — ${(tt.gpu.ms / tt.cpu.ms).toFixed(2)}× on this device (${ctx.target} is what it gets)`);
+  console.log(
+    `MISS-tiny f_f_lora_r8 step, batch 16: gpu kernels ${tt.gpu.ms.toFixed(1)} ms (${tt.gpu.dispatches} dispatches), cpu kernels ${tt.cpu.ms.toFixed(1)} ms (${tt.cpu.dispatches}) — ${(tt.gpu.ms / tt.cpu.ms).toFixed(2)}× on this device (${ctx.target} is what it gets)`,
+  );
   const pl = planTimes();
-  console.log(`plan of MISS (361M parameters), ${pl.tunes} tunes: median ${pl.median.toFixed(0)} ms, worst ${pl.worst.toFixed(0)} ms per tune (in-process)`);
+  console.log(
+    `plan of MISS (361M parameters), ${pl.tunes} tunes: median ${pl.median.toFixed(0)} ms, worst ${pl.worst.toFixed(0)} ms per tune (in-process)`,
+  );
 } finally {
   ctx.close();
 }

@@ -45,7 +45,17 @@ export function checkCommand(file: string, o: { tune?: string; model?: string; r
 
 export async function compileCommand(
   file: string,
-  o: { tune?: string; model?: string; emit?: EmitKind; batch: number; dim?: string[]; eval?: boolean; out?: string; target?: 'gpu' | 'cpu'; registry?: MethodRegistry },
+  o: {
+    tune?: string;
+    model?: string;
+    emit?: EmitKind;
+    batch: number;
+    dim?: string[];
+    eval?: boolean;
+    out?: string;
+    target?: 'gpu' | 'cpu';
+    registry?: MethodRegistry;
+  },
 ): Promise<number> {
   if (o.emit === 'ast') {
     if (!existsSync(file)) throw new UserError(`cannot read ${file}: no such file`);

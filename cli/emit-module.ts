@@ -15,8 +15,15 @@ import { fileHost } from '../runtime/source-files.ts';
  * training too when `fe` was not. A model that cannot train (no `loss`, nothing trainable)
  * gets an inference-only module.
  */
-export function writeTypedModule(file: string, o: { tune?: string; model?: string; registry?: MethodRegistry }, fe: FrontEnd, dir: string): string {
-  const train = fe.train ?? compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: true, registry: o.registry }).result?.train;
+export function writeTypedModule(
+  file: string,
+  o: { tune?: string; model?: string; registry?: MethodRegistry },
+  fe: FrontEnd,
+  dir: string,
+): string {
+  const train =
+    fe.train ??
+    compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: true, registry: o.registry }).result?.train;
   const text = emitTypeScriptModule({
     model: fe.model.name,
     tune: fe.tune.tune ?? null,

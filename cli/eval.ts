@@ -58,7 +58,8 @@ async function evaluate(file: string, o: EvalCliOptions): Promise<number> {
   const fe = compileFrontEnd({ host: fileHost(), file, tune: ckpt.tune, model: o.model, training: false, registry: o.registry });
   if (report(fe)) return 1;
   const { model, infer: graph } = fe.result!;
-  if (ckpt.model && ckpt.model !== model.name) throw new UserError(`${ckpt.path} was trained on model \`${ckpt.model}\`, not \`${model.name}\``);
+  if (ckpt.model && ckpt.model !== model.name)
+    throw new UserError(`${ckpt.path} was trained on model \`${ckpt.model}\`, not \`${model.name}\``);
   const seed = ckpt.seed ?? o.seed ?? 0;
   const params = paramsWithCheckpoint(graph, ckpt, seed);
   const source = openEvalSource(o.data, graph, model, seed, o.vocab);
@@ -69,17 +70,37 @@ async function evaluate(file: string, o: EvalCliOptions): Promise<number> {
   try {
     const t0 = performance.now();
     const { accuracy, predictions } = await withProgress(`evaluating ${source.items.length} items`, source.items.length, o, (onProgress) =>
-      evaluateVqa(ctx, graph, params, source, { beams: o.beams, maxLen: o.maxLen, itemsPerBatch: o.batch, bindings, rankClosed: o.rankClosed, onProgress }),
+      evaluateVqa(ctx, graph, params, source, {
+        beams: o.beams,
+        maxLen: o.maxLen,
+        itemsPerBatch: o.batch,
+        bindings,
+        rankClosed: o.rankClosed,
+        onProgress,
+      }),
     );
     if (o.predictions) {
       mkdirSync(dirname(o.predictions), { recursive: true });
       writeFileSync(o.predictions, predictions.map((p) => JSON.stringify(p) + '\n').join(''));
     }
     if (o.json) {
-      process.stdout.write(JSON.stringify({ open: accuracy.open, closed: accuracy.closed, global: accuracy.global, n: accuracy.n, nOpen: accuracy.nOpen, nClosed: accuracy.nClosed }) + '\n');
+      process.stdout.write(
+        JSON.stringify({
+          open: accuracy.open,
+          closed: accuracy.closed,
+          global: accuracy.global,
+          n: accuracy.n,
+          nOpen: accuracy.nOpen,
+          nClosed: accuracy.nClosed,
+        }) + '\n',
+      );
     } else {
       const s = ((performance.now() - t0) / 1000).toFixed(1);
-      const how = isClassifierVqa(graph) ? `classifier head over ${source.answers?.length} answers` : o.beams === 1 ? 'greedy' : `beam ${o.beams}`;
+      const how = isClassifierVqa(graph)
+        ? `classifier head over ${source.answers?.length} answers`
+        : o.beams === 1
+          ? 'greedy'
+          : `beam ${o.beams}`;
       process.stdout.write(
         `milec: evaluated ${model.name}${ckpt.tune ? ` / ${ckpt.tune}` : ''} on ${source.name} (${accuracy.n} items, ${how}, ${ctx.description}, ${s} s)\n` +
           `  open    ${formatAccuracy(accuracy.open)}  (${accuracy.nOpen} items)\n` +

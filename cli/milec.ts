@@ -69,12 +69,31 @@ program
   .option('--batch <n>', 'batch size that binds B for wgsl/plan', int('--batch'), 8)
   .option('--dim <name=size...>', 'bind another symbolic size, e.g. --dim T=128')
   .option('--eval', 'compile the inference graph (no dropout, no gradients)')
-  .addOption(new Option('--target <kind>', 'kernels for a GPU, or for a software adapter such as lavapipe (cpu)').choices(['gpu', 'cpu']).default('gpu'))
+  .addOption(
+    new Option('--target <kind>', 'kernels for a GPU, or for a software adapter such as lavapipe (cpu)')
+      .choices(['gpu', 'cpu'])
+      .default('gpu'),
+  )
   .option('-o, --out <dir>', 'write the WGSL kernels and the plan to this folder')
   .option('--plugin <file.ts>', 'load the PEFT methods a TypeScript file exports (repeatable)', collect, [])
-  .action(async (file: string, o: { tune?: string; model?: string; emit?: EmitKind; batch: number; dim?: string[]; eval?: boolean; out?: string; target: 'gpu' | 'cpu'; plugin: string[] }) => {
-    process.exitCode = await compileCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
-  });
+  .action(
+    async (
+      file: string,
+      o: {
+        tune?: string;
+        model?: string;
+        emit?: EmitKind;
+        batch: number;
+        dim?: string[];
+        eval?: boolean;
+        out?: string;
+        target: 'gpu' | 'cpu';
+        plugin: string[];
+      },
+    ) => {
+      process.exitCode = await compileCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
+    },
+  );
 
 program
   .command('plan')
@@ -119,7 +138,11 @@ program
   .option('--steps <n>', 'optimizer steps', int('--steps'), 300)
   .option('--batch <n>', 'batch size', int('--batch'), 32)
   .option('--lr <x>', 'learning rate (AdamW)', float, 3e-3)
-  .addOption(new Option('--schedule <kind>', 'learning-rate schedule after warm-up (cosine: down to 0 at the last step, as the study)').choices(['constant', 'cosine']).default('constant'))
+  .addOption(
+    new Option('--schedule <kind>', 'learning-rate schedule after warm-up (cosine: down to 0 at the last step, as the study)')
+      .choices(['constant', 'cosine'])
+      .default('constant'),
+  )
   .option('--warmup <n>', 'steps of linear learning-rate warm-up from 0', nonNegInt, 0)
   .option('--weight-decay <x>', 'AdamW decoupled weight decay', (v: string) => Number(v), 0.0)
   .option('--seed <n>', 'seed for initialisation, data order and dropout', nonNegInt, 0)
@@ -130,8 +153,16 @@ program
   .option('--out <dir>', 'output folder', 'runs/latest')
   .option('--json', 'print one JSON object per logged step instead of a progress bar')
   .option('--software', 'use the software (CPU) adapter even when a GPU is present')
-  .option('--weights <path[@prefix],...>', 'load backbone weights from safetensors file(s), each under a module prefix, e.g. vit.safetensors@visual_encoder')
-  .addOption(new Option('--weights-map <name>', 'key-name mapping for --weights (one, or one per file, comma-separated): hf-bert, timm-vit, hf-vit, blip, none').default('none'))
+  .option(
+    '--weights <path[@prefix],...>',
+    'load backbone weights from safetensors file(s), each under a module prefix, e.g. vit.safetensors@visual_encoder',
+  )
+  .addOption(
+    new Option(
+      '--weights-map <name>',
+      'key-name mapping for --weights (one, or one per file, comma-separated): hf-bert, timm-vit, hf-vit, blip, none',
+    ).default('none'),
+  )
   .option('--allow-missing', 'with --weights: warn about missing and unexpected keys instead of failing')
   .option('--adapter <dir>', 'start from a saved adapter folder (peft adapter_config.json + adapter_model.safetensors)')
   .option('--resume <dir>', 'continue a run from its training-state checkpoint (a run folder or its checkpoint/)')
@@ -154,7 +185,11 @@ program
   .option('--steps <n>', 'optimizer steps per tune', int('--steps'), 100)
   .option('--batch <n>', 'batch size', int('--batch'), 16)
   .option('--lr <x>', 'learning rate (AdamW)', float, 1e-3)
-  .addOption(new Option('--schedule <kind>', 'learning-rate schedule after warm-up (cosine: down to 0 at the last step, as the study)').choices(['constant', 'cosine']).default('constant'))
+  .addOption(
+    new Option('--schedule <kind>', 'learning-rate schedule after warm-up (cosine: down to 0 at the last step, as the study)')
+      .choices(['constant', 'cosine'])
+      .default('constant'),
+  )
   .option('--warmup <n>', 'steps of linear learning-rate warm-up from 0', nonNegInt, 0)
   .option('--weight-decay <x>', 'AdamW decoupled weight decay', (v: string) => Number(v), 0.0)
   .option('--seed <n>', 'seed for initialisation, data order and dropout', nonNegInt, 0)
@@ -174,7 +209,9 @@ program
 
 program
   .command('eval')
-  .description('generate answers with trained weights on WebGPU (or, for a classifier head — output answer_logits, input answer_class — take the argmax over the answer list); print open, closed and global accuracy')
+  .description(
+    'generate answers with trained weights on WebGPU (or, for a classifier head — output answer_logits, input answer_class — take the argmax over the answer list); print open, closed and global accuracy',
+  )
   .argument('<file>', '.mile file')
   .requiredOption('--checkpoint <path>', 'weights saved by milec train (adapter.safetensors, or its run folder)')
   .requiredOption('--data <spec>', 'dataset: synthetic-vqa[:N], vqa-rad:PATH, slake:PATH, instruction:PATH, items:PATH.json')
@@ -186,7 +223,10 @@ program
   .option('--batch <n>', 'items per forward (rows = items × beams)', int('--batch'), 8)
   .option('--seed <n>', 'seed of the initial weights, when the checkpoint does not record it', nonNegInt)
   .option('--dim <name=size...>', 'bind a symbolic size other than B, e.g. --dim T=128')
-  .option('--rank-closed', 'answer CLOSED questions by ranking the distinct closed answers with the decoder (an error for a classifier head)')
+  .option(
+    '--rank-closed',
+    'answer CLOSED questions by ranking the distinct closed answers with the decoder (an error for a classifier head)',
+  )
   .option('--json', 'print one JSON object {open, closed, global, n, nOpen, nClosed}')
   .option('--predictions <out.jsonl>', 'write one JSON line per item (id, question, answer, prediction, correct)')
   .option('--software', 'use the software (CPU) adapter even when a GPU is present')
@@ -213,7 +253,9 @@ try {
     process.stderr.write(`error: ${e.message}\n`);
     process.exitCode = 1;
   } else {
-    process.stderr.write(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\nThis is a bug in milec; please report it with the input that caused it.\n`);
+    process.stderr.write(
+      `internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\nThis is a bug in milec; please report it with the input that caused it.\n`,
+    );
     process.exitCode = 70;
   }
 }

@@ -13,7 +13,15 @@ import { openDevice } from '../runtime/device.ts';
 import { EvalError } from '../runtime/eval/vqa.ts';
 import { type SweepRow, sweepMarkdown } from '../runtime/sweep/report.ts';
 import { fileHost } from '../runtime/source-files.ts';
-import { type CompiledTune, Sweep, sweepReport, type SweepSettings, type TuneHooks, type TuneResult, writeSweepReports } from '../runtime/sweep/run.ts';
+import {
+  type CompiledTune,
+  Sweep,
+  sweepReport,
+  type SweepSettings,
+  type TuneHooks,
+  type TuneResult,
+  writeSweepReports,
+} from '../runtime/sweep/run.ts';
 import { WeightsError } from '../runtime/weights.ts';
 import { report } from './compile.ts';
 import { asUserError, boundSizes, UserError } from './errors.ts';
@@ -63,9 +71,15 @@ function tunesToSweep(file: string, o: SweepCliOptions): string[] | undefined {
   const loaded = loadProgram(fileHost(), file);
   if (report({ result: loaded.program, diagnostics: loaded.diagnostics, sources: loaded.sources })) return undefined;
   const all = loaded.program!.tunes.map((t) => t.name.name);
-  const tunes = o.tunes ? o.tunes.split(',').map((t) => t.trim()).filter(Boolean) : all;
+  const tunes = o.tunes
+    ? o.tunes
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean)
+    : all;
   for (const t of tunes) {
-    if (!all.includes(t)) throw new UserError(`no tune named \`${t}\` in ${file}${suggestion(t, all).help ? ` (${suggestion(t, all).help})` : ''}`);
+    if (!all.includes(t))
+      throw new UserError(`no tune named \`${t}\` in ${file}${suggestion(t, all).help ? ` (${suggestion(t, all).help})` : ''}`);
   }
   if (tunes.length === 0) throw new UserError(`${file} declares no tunes to sweep`);
   return tunes;
@@ -78,7 +92,15 @@ function compileTune(file: string, tune: string, o: SweepCliOptions): CompiledTu
   if (report(fe)) return undefined;
   const bindings = boundSizes(fe.result!.train!, { batch: o.batch, dims: o.dim });
   const predictedPeakBytes = planTraining(fe.result!, { bindings }).memory.peakBytes;
-  return { tune, source: file, frontEnd: fe.result!, bindings, evalBindings: boundSizes(fe.result!.infer, { dims: o.dim }), predictedPeakBytes, startedAt };
+  return {
+    tune,
+    source: file,
+    frontEnd: fe.result!,
+    bindings,
+    evalBindings: boundSizes(fe.result!.infer, { dims: o.dim }),
+    predictedPeakBytes,
+    startedAt,
+  };
 }
 
 /** A tune's progress: the weight loader's notes, a training bar and an evaluation bar on a terminal. */
@@ -96,6 +118,12 @@ function tuneHooks(tune: string, o: SweepCliOptions, log: (s: string) => void): 
 /** One JSON line per tune with `--json`, else one line on stderr. */
 function printTune({ row, diverged, seconds }: TuneResult, o: SweepCliOptions, log: (s: string) => void): void {
   const { losses } = row;
-  if (o.json) process.stdout.write(JSON.stringify({ ...row, losses: undefined, lossFirst: losses[0], lossLast: losses[losses.length - 1], diverged, seconds }) + '\n');
-  else log(`  ${row.tune}: loss ${losses[0]?.toFixed(3)} -> ${losses[losses.length - 1]?.toFixed(3)}${diverged ? ' (diverged)' : ''}, global ${row.global === undefined ? '–' : (100 * row.global).toFixed(1) + '%'}, ${row.msPerStep.toFixed(0)} ms/step; ${seconds.compile.toFixed(1)} s compiling, ${seconds.train.toFixed(1)} s training, ${seconds.eval.toFixed(1)} s evaluating`);
+  if (o.json)
+    process.stdout.write(
+      JSON.stringify({ ...row, losses: undefined, lossFirst: losses[0], lossLast: losses[losses.length - 1], diverged, seconds }) + '\n',
+    );
+  else
+    log(
+      `  ${row.tune}: loss ${losses[0]?.toFixed(3)} -> ${losses[losses.length - 1]?.toFixed(3)}${diverged ? ' (diverged)' : ''}, global ${row.global === undefined ? '–' : (100 * row.global).toFixed(1) + '%'}, ${row.msPerStep.toFixed(0)} ms/step; ${seconds.compile.toFixed(1)} s compiling, ${seconds.train.toFixed(1)} s training, ${seconds.eval.toFixed(1)} s evaluating`,
+    );
 }

@@ -8,7 +8,15 @@ import { openDevice } from '../runtime/device.ts';
 import { evaluateHeldOut } from '../runtime/eval/held-out.ts';
 import { AdapterError } from '../runtime/peft-format.ts';
 import { fileHost } from '../runtime/source-files.ts';
-import { openTrainData, parameterCounts, runCheckpoints, saveTrainedAdapter, startRun, trainConfig, type TrainSettings } from '../runtime/train-setup.ts';
+import {
+  openTrainData,
+  parameterCounts,
+  runCheckpoints,
+  saveTrainedAdapter,
+  startRun,
+  trainConfig,
+  type TrainSettings,
+} from '../runtime/train-setup.ts';
 import { NonFiniteLossError, Trainer } from '../runtime/train.ts';
 import { WeightsError } from '../runtime/weights.ts';
 import { report } from './compile.ts';
@@ -43,7 +51,13 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
   const { model, train, infer } = fe.result!;
   const tune = fe.result!.tune.tune ?? '(full)';
   const bindings = boundSizes(train!, { batch: o.batch, dims: o.dim });
-  const cfg = trainConfig(o, { bindings, checkpointEvery: o.checkpointEvery, evalBatches: o.evalBatches, outDir: o.out, metadata: { model: model.name, tune, source: file, seed: String(o.seed) } });
+  const cfg = trainConfig(o, {
+    bindings,
+    checkpointEvery: o.checkpointEvery,
+    evalBatches: o.evalBatches,
+    outDir: o.out,
+    metadata: { model: model.name, tune, source: file, seed: String(o.seed) },
+  });
   const log = (s: string) => process.stderr.write(s + '\n');
   let data;
   try {
@@ -63,7 +77,8 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
     for (const n of start.notes) log(`  ${n}`);
     if (start.adapterTensors !== undefined && !o.json) log(`milec: loaded adapter ${o.adapter} (${start.adapterTensors} tensors)`);
     if (start.resumedFrom) {
-      if (start.step >= o.steps) throw new UserError(`${start.resumedFrom} is at step ${start.step}; --steps ${o.steps} leaves nothing to train`);
+      if (start.step >= o.steps)
+        throw new UserError(`${start.resumedFrom} is at step ${start.step}; --steps ${o.steps} leaves nothing to train`);
       if (!o.json) log(`milec: resuming from ${start.resumedFrom} at step ${start.step}`);
     }
     if (!o.json) {
@@ -93,8 +108,11 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
       .finally(() => bar?.stop());
     const dispatchesPerStep = trainer.executor.dispatchCount;
     const adapter = await saveTrainedAdapter(trainer, fe.result!, start, o);
-    const ev = await withProgress(`evaluating ${o.evalBatches} held-out batches`, o.evalBatches, { json: o.json || o.evalBatches === 0 }, (onProgress) =>
-      evaluateHeldOut(ctx, infer, adapter.params, data, { bindings, batch: o.batch, batches: o.evalBatches, onProgress }),
+    const ev = await withProgress(
+      `evaluating ${o.evalBatches} held-out batches`,
+      o.evalBatches,
+      { json: o.json || o.evalBatches === 0 },
+      (onProgress) => evaluateHeldOut(ctx, infer, adapter.params, data, { bindings, batch: o.batch, batches: o.evalBatches, onProgress }),
     );
     const [lossFirst, lossLast] = [run.losses[0]!, run.losses[run.losses.length - 1]!];
     const summary = {
@@ -117,14 +135,19 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
     };
     if (o.json) process.stdout.write(JSON.stringify(summary) + '\n');
     else {
-      log(`  loss ${lossFirst.toFixed(4)} -> ${lossLast.toFixed(4)} in ${o.steps} steps (${run.msPerStep.toFixed(1)} ms/step, ${dispatchesPerStep} dispatches/step)`);
+      log(
+        `  loss ${lossFirst.toFixed(4)} -> ${lossLast.toFixed(4)} in ${o.steps} steps (${run.msPerStep.toFixed(1)} ms/step, ${dispatchesPerStep} dispatches/step)`,
+      );
       if (ev.accuracy !== undefined) log(`  held-out accuracy ${(100 * ev.accuracy).toFixed(1)}% (eval loss ${ev.loss?.toFixed(4)})`);
       log(`  saved trained weights to ${checkpoint.path}`);
     }
     return 0;
   } catch (e) {
     if (e instanceof NonFiniteLossError) {
-      if (o.json) process.stdout.write(JSON.stringify({ done: false, error: 'non-finite', what: e.what, step: e.step, checkpoint: e.checkpoint ?? null }) + '\n');
+      if (o.json)
+        process.stdout.write(
+          JSON.stringify({ done: false, error: 'non-finite', what: e.what, step: e.step, checkpoint: e.checkpoint ?? null }) + '\n',
+        );
       throw new UserError(e.message);
     }
     throw asUserError(e, USER_FACING);

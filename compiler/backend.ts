@@ -30,7 +30,8 @@ export function symbolicSizes(g: Graph): string[] {
 }
 
 /** The sizes of a command's `--batch` and `--dim NAME=SIZE` options, or what is wrong with them. */
-export type SizeBinding = { readonly bindings: Record<string, number>; readonly error?: undefined } | { readonly bindings?: undefined; readonly error: string };
+export type SizeBinding =
+  { readonly bindings: Record<string, number>; readonly error?: undefined } | { readonly bindings?: undefined; readonly error: string };
 
 /**
  * Binds `B` to `batch` (left unbound without it, for a caller that picks the batch later) and

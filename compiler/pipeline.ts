@@ -86,7 +86,9 @@ export function compileFrontEnd(opts: FrontEndOptions): StageResult<FrontEnd> {
     let train: Graph | undefined;
     if (opts.training) {
       if (forward.outputs.loss === undefined) {
-        return fail([error('train', `model \`${modelName}\` has no \`loss\` statement, so it cannot be trained`, el.model.root.forward!.span)]);
+        return fail([
+          error('train', `model \`${modelName}\` has no \`loss\` statement, so it cannot be trained`, el.model.root.forward!.span),
+        ]);
       }
       if (!forward.params.some((p) => p.trainable)) {
         const at = tune?.span ?? el.model.root.span;
@@ -115,7 +117,9 @@ function pickTune(program: Program, name: string | undefined): TuneDecl | undefi
   const names = program.tunes.map((x) => x.name.name);
   throw new CompileError(
     error('tune', `no tune named \`${name}\` in ${main.file}`, main.span, {
-      ...(suggestion(name, names).help ? suggestion(name, names) : { help: names.length ? `tunes in this file: ${names.join(', ')}` : 'this file declares no tunes' }),
+      ...(suggestion(name, names).help
+        ? suggestion(name, names)
+        : { help: names.length ? `tunes in this file: ${names.join(', ')}` : 'this file declares no tunes' }),
     }),
   );
 }

@@ -125,7 +125,8 @@ export interface HookExpr {
 
 export type DType = 'f32' | 'i32';
 /** One dimension in a tensor type: `...`, or an expression (`B`, `768`, `dim / heads`). */
-export type DimExpr = { readonly kind: 'ellipsis'; readonly span: Span } | { readonly kind: 'dim'; readonly expr: Expr; readonly span: Span };
+export type DimExpr =
+  { readonly kind: 'ellipsis'; readonly span: Span } | { readonly kind: 'dim'; readonly expr: Expr; readonly span: Span };
 export interface TensorType {
   readonly dtype: DType;
   readonly dims: readonly DimExpr[];

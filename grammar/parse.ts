@@ -101,7 +101,20 @@ function after(prev: IToken | undefined): string {
 const is = (t: IToken | undefined, tt: TokenType): boolean => t !== undefined && !isEof(t) && tokenMatcher(t, tt);
 
 /** Tokens that can begin an expression (or a list item). */
-const EXPR_START = [T.NumberLit, T.BadNumber, T.StringLit, T.UnterminatedString, T.True, T.False, T.None, T.Identifier, T.LParen, T.LBracket, T.Minus, T.Not];
+const EXPR_START = [
+  T.NumberLit,
+  T.BadNumber,
+  T.StringLit,
+  T.UnterminatedString,
+  T.True,
+  T.False,
+  T.None,
+  T.Identifier,
+  T.LParen,
+  T.LBracket,
+  T.Minus,
+  T.Not,
+];
 const canStartExpr = (t: IToken | undefined): boolean => EXPR_START.some((tt) => is(t, tt));
 const TOP_KEYWORDS = [T.Use, T.Module, T.Model, T.Tune, T.Method];
 const TOP_LEVEL = 'expected `use`, `module`, `model`, `tune` or `method`';
@@ -141,20 +154,25 @@ const BODY_ITEMS: Record<string, string> = {
   methodDecl: 'a method item (`param`, `shared param`, `rewrite(...)`, `hook NAME(...)`)',
 };
 
-const METHOD_ITEM_HELP = 'a method adds `param`s and computes the site\'s output in `rewrite(inputs) { ... }`, calling `base(inputs)` for the original';
+const METHOD_ITEM_HELP =
+  "a method adds `param`s and computes the site's output in `rewrite(inputs) { ... }`, calling `base(inputs)` for the original";
 
 function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined, rule: string): string {
   const f = found(actual);
   if (expected === EOF) return enc(`${TOP_LEVEL} at top level, found ${f}`);
   if (is(actual, T.CmpOp)) {
-    return enc(`comparisons cannot be chained, found a second comparison \`${actual.image}\``, { help: 'combine them with `and`: `a < b and b < c`' });
+    return enc(`comparisons cannot be chained, found a second comparison \`${actual.image}\``, {
+      help: 'combine them with `and`: `a < b and b < c`',
+    });
   }
   if (expected === T.RParen && (rule === 'methodSite' || rule === 'methodOptions') && is(prev, T.LParen) && !isEof(actual)) {
     const what = rule === 'methodSite' ? 'the name of a site argument, parameter or child' : 'an option `name: type = default`';
     return enc(`expected \`)\` or ${what}, found ${f}`, reservedHelp(actual));
   }
   if (expected === T.RParen && rule === 'rewriteDecl' && is(actual, T.Colon)) {
-    return enc(`expected \`,\` or \`)\` after an input, found \`:\``, { help: 'rewrite inputs are plain names: the site\'s forward already types them' });
+    return enc(`expected \`,\` or \`)\` after an input, found \`:\``, {
+      help: "rewrite inputs are plain names: the site's forward already types them",
+    });
   }
   const closer = expected === T.RParen ? ')' : expected === T.RBracket ? ']' : expected === T.RBrace ? '}' : undefined;
   if (closer) {
@@ -214,12 +232,19 @@ function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined,
     };
     return enc(`expected ${what[rule] ?? '`:`'}, found ${f}`);
   }
-  if (expected === T.For) return enc(`expected \`for\` and a model name after \`tune ${p}\`, found ${f}`, { help: 'write `tune NAME for MODEL { ... }`' });
+  if (expected === T.For)
+    return enc(`expected \`for\` and a model name after \`tune ${p}\`, found ${f}`, { help: 'write `tune NAME for MODEL { ... }`' });
   if (expected === T.On && rule === 'methodDecl') {
-    return enc(`expected \`on\` and the site type the method attaches to, such as \`on Linear(in, out)\`, found ${f}`, { help: 'write `method NAME(options) on SITE(names) { ... }`' });
+    return enc(`expected \`on\` and the site type the method attaches to, such as \`on Linear(in, out)\`, found ${f}`, {
+      help: 'write `method NAME(options) on SITE(names) { ... }`',
+    });
   }
-  if (expected === T.Param && rule === 'paramDecl' && prev?.image === 'shared') return enc(`expected \`param\` after \`shared\`, found ${f}`);
-  if (expected === T.On) return enc(`expected \`on\` and a selector after the method's arguments, found ${f}`, { help: 'write `method(args) on selector, ...`' });
+  if (expected === T.Param && rule === 'paramDecl' && prev?.image === 'shared')
+    return enc(`expected \`param\` after \`shared\`, found ${f}`);
+  if (expected === T.On)
+    return enc(`expected \`on\` and a selector after the method's arguments, found ${f}`, {
+      help: 'write `method(args) on selector, ...`',
+    });
   if (expected === T.LBrace) {
     const what: Record<string, string> = {
       moduleDecl: 'to start the module body',
@@ -231,11 +256,14 @@ function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined,
       rewriteBody: 'to start the rewrite body',
       hookBody: 'to start the hook body',
     };
-    const help = rule === 'modelDecl' && is(actual, T.LParen) ? { help: 'a model takes no parameters; put constants in `config { ... }`' } : {};
+    const help =
+      rule === 'modelDecl' && is(actual, T.LParen) ? { help: 'a model takes no parameters; put constants in `config { ... }`' } : {};
     return enc(`expected \`{\` ${what[rule] ?? ''}, found ${f}`.replace('  ', ' '), help);
   }
   if (expected === T.LParen && rule === 'rewriteDecl') {
-    return enc(`expected \`(\` and names for the site's inputs after \`rewrite\`, found ${f}`, { help: 'write `rewrite(x) { base(x) ... }`' });
+    return enc(`expected \`(\` and names for the site's inputs after \`rewrite\`, found ${f}`, {
+      help: 'write `rewrite(x) { base(x) ... }`',
+    });
   }
   if (expected === T.LParen && rule === 'methodHook') {
     return enc(`expected \`(\` and a name for the hooked tensor after \`hook ${p}\`, found ${f}`, { help: 'write `hook keys(k) { ... }`' });
@@ -250,17 +278,36 @@ function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined,
   return enc(`expected ${label(expected)}, found ${f}`);
 }
 
-const EXPR_RULES = new Set(['expression', 'orExpr', 'andExpr', 'notExpr', 'comparison', 'additive', 'multiplicative', 'unary', 'postfix', 'primary', 'dim']);
+const EXPR_RULES = new Set([
+  'expression',
+  'orExpr',
+  'andExpr',
+  'notExpr',
+  'comparison',
+  'additive',
+  'multiplicative',
+  'unary',
+  'postfix',
+  'primary',
+  'dim',
+]);
 
 function noViableAlt(paths: TokenType[][][], actual: IToken | undefined, prev: IToken | undefined, rule: string, next?: IToken): string {
   const f = found(actual);
-  if (rule === 'methodDecl') return enc(`expected a site module type after \`${prev?.image ?? 'on'}\`, such as \`Linear(in, out)\`, found ${f}`);
+  if (rule === 'methodDecl')
+    return enc(`expected a site module type after \`${prev?.image ?? 'on'}\`, such as \`Linear(in, out)\`, found ${f}`);
   if (rule === 'methodItem' && actual?.image === 'rewrite' && !is(next, T.LParen)) {
-    return enc(`expected \`(\` and names for the site's inputs after \`rewrite\`, found ${found(next)}`, { help: 'write `rewrite(x) { base(x) ... }`', next: true });
+    return enc(`expected \`(\` and names for the site's inputs after \`rewrite\`, found ${found(next)}`, {
+      help: 'write `rewrite(x) { base(x) ... }`',
+      next: true,
+    });
   }
-  if (rule === 'methodItem' && actual?.image === 'shared' && !is(next, T.Param)) return enc(`expected \`param\` after \`shared\`, found ${found(next)}`, { next: true });
+  if (rule === 'methodItem' && actual?.image === 'shared' && !is(next, T.Param))
+    return enc(`expected \`param\` after \`shared\`, found ${found(next)}`, { next: true });
   if (rule === 'selectorSeg' || rule === 'selectorList' || rule === 'selector') {
-    return enc(`expected a selector${after(prev)}, found ${f}`, { help: 'a selector is a dotted path of names, `*`, `**`, `{a, b}` and `[i]`/`[a..b]`, e.g. `blocks[0..2].*.query`' });
+    return enc(`expected a selector${after(prev)}, found ${f}`, {
+      help: 'a selector is a dotted path of names, `*`, `**`, `{a, b}` and `[i]`/`[a..b]`, e.g. `blocks[0..2].*.query`',
+    });
   }
   if (rule === 'dtype') {
     if (is(actual, T.Identifier) && /^[a-z]+\d+$/.test(actual!.image)) {
@@ -270,19 +317,30 @@ function noViableAlt(paths: TokenType[][][], actual: IToken | undefined, prev: I
     return enc(`expected ${where}, such as \`f32[B, dim]\`, found ${f}`);
   }
   if (rule === 'scalarType') {
-    const help = is(actual, T.F32) || is(actual, T.I32) ? { help: 'module parameters are scalars; tensors are passed to `forward(...)`' } : {};
+    const help =
+      is(actual, T.F32) || is(actual, T.I32) ? { help: 'module parameters are scalars; tensors are passed to `forward(...)`' } : {};
     return enc(`expected a type \`int\`, \`float\` or \`bool\`${after(prev)}, found ${f}`, help);
   }
-  if (rule === 'indexItem' || rule === 'indexSuffix') return enc(`expected an index, a slice (\`a:b\`) or \`...\`${after(prev)}, found ${f}`);
+  if (rule === 'indexItem' || rule === 'indexSuffix')
+    return enc(`expected an index, a slice (\`a:b\`) or \`...\`${after(prev)}, found ${f}`);
   if (rule === 'dim' && !canStartExpr(actual)) return enc(`expected a dimension (a name, a number or \`...\`)${after(prev)}, found ${f}`);
   if (EXPR_RULES.has(rule) || rule === 'arg') return enc(`expected an expression${after(prev)}, found ${f}`);
-  if (rule === 'childDecl') return enc(`expected a module call such as \`Linear(dim, dim)\` or \`repeat N Module(...)\`${after(prev)}, found ${f}`);
+  if (rule === 'childDecl')
+    return enc(`expected a module call such as \`Linear(dim, dim)\` or \`repeat N Module(...)\`${after(prev)}, found ${f}`);
   if (rule === 'useDecl' || rule === 'modulePath') return enc(`expected a module path such as \`std.nn\`${after(prev)}, found ${f}`);
   if (rule === 'file' || rule === 'topDecl') return enc(`${TOP_LEVEL}, found ${f}`);
   if (rule === 'methodItem') {
     return enc(`expected ${BODY_ITEMS.methodDecl} or \`}\`, found ${f}`, { help: METHOD_ITEM_HELP });
   }
-  const firsts = [...new Set(paths.flat().map((p) => p[0]).filter((t): t is TokenType => t !== undefined).map(label))];
+  const firsts = [
+    ...new Set(
+      paths
+        .flat()
+        .map((p) => p[0])
+        .filter((t): t is TokenType => t !== undefined)
+        .map(label),
+    ),
+  ];
   const list = firsts.length <= 1 ? (firsts[0] ?? 'more input') : `${firsts.slice(0, -1).join(', ')} or ${firsts[firsts.length - 1]}`;
   return enc(`expected ${list}${after(prev)}, found ${f}`);
 }
@@ -290,10 +348,11 @@ function noViableAlt(paths: TokenType[][][], actual: IToken | undefined, prev: I
 const messages: IParserErrorMessageProvider = {
   buildMismatchTokenMessage: ({ expected, actual, previous, ruleName }) => mismatch(expected, actual, previous, ruleName),
   buildNotAllInputParsedMessage: ({ firstRedundant }) => enc(`${TOP_LEVEL} at top level, found ${found(firstRedundant)}`),
-  buildNoViableAltMessage: ({ expectedPathsPerAlt, actual, previous, ruleName }) => noViableAlt(expectedPathsPerAlt, actual[0], previous, ruleName, actual[1]),
-  buildEarlyExitMessage: ({ expectedIterationPaths, actual, previous, ruleName }) => noViableAlt([expectedIterationPaths], actual[0], previous, ruleName),
+  buildNoViableAltMessage: ({ expectedPathsPerAlt, actual, previous, ruleName }) =>
+    noViableAlt(expectedPathsPerAlt, actual[0], previous, ruleName, actual[1]),
+  buildEarlyExitMessage: ({ expectedIterationPaths, actual, previous, ruleName }) =>
+    noViableAlt([expectedIterationPaths], actual[0], previous, ruleName),
 };
-
 
 // ---------------------------------------------------------------- the pipeline
 
@@ -308,13 +367,20 @@ function parseInner(text: string, file: string, parser: MileParser): ParseResult
     const col = e.column ?? 1;
     const span: Span = { file, line, col, endLine: line, endCol: col + Math.max(1, e.length) };
     const what = chars.length === 1 ? `unexpected character \`${chars}\`` : `unexpected characters \`${chars}\``;
-    const help = chars === '!' ? { help: 'use `not` for negation and `!=` for inequality' } : chars === "'" ? { help: 'strings use double quotes' } : {};
+    const help =
+      chars === '!'
+        ? { help: 'use `not` for negation and `!=` for inequality' }
+        : chars === "'"
+          ? { help: 'strings use double quotes' }
+          : {};
     diagnostics.push(error('lex', what, span, help));
   }
   for (const t of tokens) {
     if (t.tokenType === T.BadNumber) diagnostics.push(error('lex', `malformed number \`${t.image}\``, tokenSpan(t, file)!));
     if (t.tokenType === T.UnterminatedString) {
-      diagnostics.push(error('lex', 'unterminated string: missing closing `"`', tokenSpan(t, file)!, { help: 'strings must end on the line they start' }));
+      diagnostics.push(
+        error('lex', 'unterminated string: missing closing `"`', tokenSpan(t, file)!, { help: 'strings must end on the line they start' }),
+      );
     }
   }
 

@@ -546,7 +546,10 @@ export class MileParser extends CstParser {
         ALT: () => {
           this.CONSUME(T.Caret);
           this.OPTION(() => {
-            this.OR2([{ ALT: () => this.CONSUME(T.NumberLit, { LABEL: 'caretArg' }) }, { ALT: () => this.CONSUME(T.Identifier, { LABEL: 'caretArg' }) }]);
+            this.OR2([
+              { ALT: () => this.CONSUME(T.NumberLit, { LABEL: 'caretArg' }) },
+              { ALT: () => this.CONSUME(T.Identifier, { LABEL: 'caretArg' }) },
+            ]);
           });
         },
       },

@@ -108,7 +108,9 @@ export class AstBuilder {
   declName(t: IToken | undefined, ...context: Part[]): A.Ident {
     if (t && isReal(t) && keywordTokenTypes.has(t.tokenType)) {
       this.diagnostics.push(
-        error('parse', `\`${t.image}\` is a reserved word and cannot be used as a name`, this.span(t), { help: `choose another name, e.g. \`${t.image}_\`` }),
+        error('parse', `\`${t.image}\` is a reserved word and cannot be used as a name`, this.span(t), {
+          help: `choose another name, e.g. \`${t.image}_\``,
+        }),
       );
     }
     return this.ident(t, ...context);
@@ -132,7 +134,12 @@ export class AstBuilder {
   private topDecl(n: CstNode): A.TopDecl | undefined {
     const use = node(n, 'useDecl');
     if (use) {
-      const paths = nodes(use, 'modulePath').map((p) => ({ parts: toks(p, 'part').filter(isReal).map((t) => t.image), span: this.span(p) }));
+      const paths = nodes(use, 'modulePath').map((p) => ({
+        parts: toks(p, 'part')
+          .filter(isReal)
+          .map((t) => t.image),
+        span: this.span(p),
+      }));
       return { kind: 'use', paths, span: this.span(use) };
     }
     const mod = node(n, 'moduleDecl');
@@ -173,17 +180,15 @@ export class AstBuilder {
 
   private methodDecl(n: CstNode): A.MethodDecl {
     const name = this.declName(tok(n, 'name'), n);
-    const sites = nodes(n, 'methodSite').map(
-      (s): A.MethodSite => ({
-        module: this.ident(tok(s, 'module'), s),
-        bindings: nodes(s, 'methodBinding').map((b) => {
-          const member = this.ident(tok(b, 'member'), b);
-          const renamed = tok(b, 'name');
-          return { member, name: renamed ? this.declName(renamed, b) : this.declName(tok(b, 'member'), b), span: this.span(b) };
-        }),
-        span: this.span(s),
+    const sites = nodes(n, 'methodSite').map((s): A.MethodSite => ({
+      module: this.ident(tok(s, 'module'), s),
+      bindings: nodes(s, 'methodBinding').map((b) => {
+        const member = this.ident(tok(b, 'member'), b);
+        const renamed = tok(b, 'name');
+        return { member, name: renamed ? this.declName(renamed, b) : this.declName(tok(b, 'member'), b), span: this.span(b) };
       }),
-    );
+      span: this.span(s),
+    }));
     const items: A.MethodItem[] = [];
     let firstRewrite: Span | undefined;
     for (const item of nodes(n, 'methodItem')) {
@@ -195,7 +200,9 @@ export class AstBuilder {
       } else if (rw) {
         const r: A.RewriteDecl = {
           kind: 'rewrite',
-          inputs: toks(rw, 'input').filter(isReal).map((t) => this.declName(t)),
+          inputs: toks(rw, 'input')
+            .filter(isReal)
+            .map((t) => this.declName(t)),
           body: this.block(node(rw, 'rewriteBody'), rw),
           span: this.span(rw),
         };
@@ -220,11 +227,20 @@ export class AstBuilder {
         });
       }
     }
-    return { kind: 'method', name, options: nodes(node(n, 'methodOptions'), 'methodOption').map((o) => this.moduleParam(o)), sites, items, span: this.span(n) };
+    return {
+      kind: 'method',
+      name,
+      options: nodes(node(n, 'methodOptions'), 'methodOption').map((o) => this.moduleParam(o)),
+      sites,
+      items,
+      span: this.span(n),
+    };
   }
 
   private moduleParam(n: CstNode): A.ArgDecl {
-    const typeTok = els(node(n, 'scalarType'), 'Int').concat(els(node(n, 'scalarType'), 'Float'), els(node(n, 'scalarType'), 'Bool')).filter(isToken)[0];
+    const typeTok = els(node(n, 'scalarType'), 'Int')
+      .concat(els(node(n, 'scalarType'), 'Float'), els(node(n, 'scalarType'), 'Bool'))
+      .filter(isToken)[0];
     const def = node(n, 'default');
     return {
       name: this.declName(tok(n, 'name'), n),
@@ -249,7 +265,9 @@ export class AstBuilder {
         case 'configDecl':
           return [{ kind: 'config', entries: nodes(c, 'configEntry').map((e) => this.configEntry(e)), span: this.span(c) }];
         case 'inputDecl':
-          return [{ kind: 'input', name: this.declName(tok(c, 'name'), c), type: this.tensorType(node(c, 'tensorType'), c), span: this.span(c) }];
+          return [
+            { kind: 'input', name: this.declName(tok(c, 'name'), c), type: this.tensorType(node(c, 'tensorType'), c), span: this.span(c) },
+          ];
       }
     }
     return [];
@@ -267,7 +285,9 @@ export class AstBuilder {
       kind: 'param',
       name: this.declName(tok(n, 'name'), n),
       type: this.tensorType(node(n, 'tensorType'), n),
-      ...(init ? { init: { name: this.ident(tok(init, 'name'), init), args: this.args(node(init, 'argList')), span: this.span(init) } } : {}),
+      ...(init
+        ? { init: { name: this.ident(tok(init, 'name'), init), args: this.args(node(init, 'argList')), span: this.span(init) } }
+        : {}),
       ...(cond ? { condition: this.expr(cond) } : {}),
       span: this.span(n),
     };
@@ -296,9 +316,7 @@ export class AstBuilder {
       count = { kind: 'name', name: MISSING, span: this.span(tok(n, 'Repeat')) };
     } else {
       if (count) {
-        this.diagnostics.push(
-          error('parse', `expected a module call after the repeat count, e.g. \`repeat 4 Layer(dim)\``, count.span),
-        );
+        this.diagnostics.push(error('parse', `expected a module call after the repeat count, e.g. \`repeat 4 Layer(dim)\``, count.span));
       }
       module = { name: MISSING, span: this.span(n) };
     }
@@ -360,7 +378,14 @@ export class AstBuilder {
       if (name && isReal(name)) segments.push({ kind: 'name', name: name.image, span: this.span(name) });
       else if (tok(seg, 'GlobStar')) segments.push({ kind: 'globstar', span: this.span(tok(seg, 'GlobStar')) });
       else if (tok(seg, 'Star')) segments.push({ kind: 'star', span: this.span(tok(seg, 'Star')) });
-      else if (alt) segments.push({ kind: 'alt', names: toks(alt, 'name').filter(isReal).map((t) => this.ident(t)), span: this.span(alt) });
+      else if (alt)
+        segments.push({
+          kind: 'alt',
+          names: toks(alt, 'name')
+            .filter(isReal)
+            .map((t) => this.ident(t)),
+          span: this.span(alt),
+        });
       const range = node(seg, 'selectorRange');
       if (range) {
         const r = this.selectorRange(range);
@@ -381,7 +406,9 @@ export class AstBuilder {
     if (!endTok || !isReal(endTok)) return { kind: 'range', start, span };
     const end = this.selectorIndex(endTok);
     if (end <= start) {
-      this.diagnostics.push(error('parse', `empty selector range \`[${start}..${end}]\`: the end (exclusive) must be greater than the start`, span));
+      this.diagnostics.push(
+        error('parse', `empty selector range \`[${start}..${end}]\`: the end (exclusive) must be greater than the start`, span),
+      );
     }
     return { kind: 'range', start, end, span };
   }
@@ -398,7 +425,7 @@ export class AstBuilder {
 
   private tensorType(n: CstNode | undefined, context: Part): A.TensorType {
     const d = node(n, 'dtype');
-    const dtypeTok = (tok(d, 'F32') ?? tok(d, 'I32'));
+    const dtypeTok = tok(d, 'F32') ?? tok(d, 'I32');
     const dims = nodes(n, 'dim').map((dim): A.DimExpr => {
       const ell = tok(dim, 'Ellipsis');
       if (ell) return { kind: 'ellipsis', span: this.span(ell) };
@@ -423,7 +450,9 @@ export class AstBuilder {
           item.name === 'statement'
             ? 'statements must come before the final expression of a block'
             : 'a block can end with at most one expression; bind earlier values with `let`';
-        this.diagnostics.push(error('parse', `expected \`}\` after the block's final expression, found ${what}`, this.span(first ?? item), { help }));
+        this.diagnostics.push(
+          error('parse', `expected \`}\` after the block's final expression, found ${what}`, this.span(first ?? item), { help }),
+        );
       }
       if (item.name === 'statement') {
         const st = this.stmt(item);
@@ -518,7 +547,8 @@ export class AstBuilder {
         e = { kind: 'transpose', operand: e, span: this.span(e, s) };
       } else if (caret) {
         const arg = tok(s, 'caretArg');
-        const help = arg?.image === 'T' ? 'remove the space: write `x^T`' : 'only transpose is supported; write `x^T` (there is no power operator)';
+        const help =
+          arg?.image === 'T' ? 'remove the space: write `x^T`' : 'only transpose is supported; write `x^T` (there is no power operator)';
         this.diagnostics.push(error('parse', '`^` must be followed immediately by `T` (transpose)', this.span(caret), { help }));
         e = { kind: 'transpose', operand: e, span: this.span(e, s) };
       }

@@ -104,7 +104,12 @@ export async function loadTrainState(dir: string): Promise<TrainState> {
     text = await readFile(statePath, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new CheckpointError(statePath, code === 'ENOENT' ? 'missing: not a milec training checkpoint (state.json, params.safetensors, optim.safetensors)' : (e as Error).message);
+    throw new CheckpointError(
+      statePath,
+      code === 'ENOENT'
+        ? 'missing: not a milec training checkpoint (state.json, params.safetensors, optim.safetensors)'
+        : (e as Error).message,
+    );
   }
   let j: Record<string, unknown>;
   try {
@@ -118,7 +123,8 @@ export async function loadTrainState(dir: string): Promise<TrainState> {
   if (j === null || typeof j !== 'object' || Array.isArray(j)) bad('not a JSON object');
   if (j.format !== STATE_FORMAT) bad(`format is ${JSON.stringify(j.format)}, expected "${STATE_FORMAT}"`);
   if (j.version !== STATE_VERSION) bad(`version ${JSON.stringify(j.version)} is not supported (this milec reads ${STATE_VERSION})`);
-  for (const k of ['step', 'seed', 'dataPosition', 'batch'] as const) if (!isInt(j[k])) bad(`"${k}" must be a non-negative integer, got ${JSON.stringify(j[k])}`);
+  for (const k of ['step', 'seed', 'dataPosition', 'batch'] as const)
+    if (!isInt(j[k])) bad(`"${k}" must be a non-negative integer, got ${JSON.stringify(j[k])}`);
   for (const k of ['lr', 'weightDecay'] as const) if (typeof j[k] !== 'number' || !Number.isFinite(j[k])) bad(`"${k}" must be a number`);
   for (const k of ['model', 'tune', 'weights'] as const) if (typeof j[k] !== 'string') bad(`"${k}" must be a string`);
   if (j.rng !== RNG_SCHEME) bad(`unknown RNG scheme ${JSON.stringify(j.rng)}`);
@@ -140,7 +146,11 @@ export async function loadTrainState(dir: string): Promise<TrainState> {
       const code = (e as NodeJS.ErrnoException).code;
       throw new CheckpointError(p, code === 'ENOENT' ? 'missing' : (e as Error).message);
     }
-    if (f.metadata.step !== String(j.step)) throw new CheckpointError(p, `written at step ${f.metadata.step ?? '(none)'}, but state.json says step ${j.step}: files of different checkpoints`);
+    if (f.metadata.step !== String(j.step))
+      throw new CheckpointError(
+        p,
+        `written at step ${f.metadata.step ?? '(none)'}, but state.json says step ${j.step}: files of different checkpoints`,
+      );
     return f;
   };
   const pf = await read('params.safetensors');
@@ -148,8 +158,10 @@ export async function loadTrainState(dir: string): Promise<TrainState> {
   const take = (f: SafetensorsFile, key: string, shape: number[]): Float32Array => {
     const t = f.tensors[key];
     if (!t) throw new CheckpointError(f.path, `tensor "${key}" is missing`);
-    if (t.dtype !== 'F32' || !(t.data instanceof Float32Array)) throw new CheckpointError(f.path, `tensor "${key}" is ${t.dtype}, expected F32`);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) throw new CheckpointError(f.path, `tensor "${key}" has shape [${t.shape.join(', ')}], state.json says [${shape.join(', ')}]`);
+    if (t.dtype !== 'F32' || !(t.data instanceof Float32Array))
+      throw new CheckpointError(f.path, `tensor "${key}" is ${t.dtype}, expected F32`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+      throw new CheckpointError(f.path, `tensor "${key}" has shape [${t.shape.join(', ')}], state.json says [${shape.join(', ')}]`);
     return t.data;
   };
   const params = new Map<string, Float32Array>();
@@ -186,7 +198,11 @@ export async function loadTrainState(dir: string): Promise<TrainState> {
  * Checks a loaded state against the run about to resume it: same model, tune, batch and
  * trainable parameters (names and shapes). Returns nothing; throws CheckpointError.
  */
-export function checkResumable(dir: string, s: TrainState, run: { model: string; tune: string; batch: number; seed: number; trainable: ReadonlyMap<string, readonly number[]> }): void {
+export function checkResumable(
+  dir: string,
+  s: TrainState,
+  run: { model: string; tune: string; batch: number; seed: number; trainable: ReadonlyMap<string, readonly number[]> },
+): void {
   const bad = (reason: string): never => {
     throw new CheckpointError(dir, `cannot resume: ${reason}`);
   };
@@ -197,9 +213,13 @@ export function checkResumable(dir: string, s: TrainState, run: { model: string;
   const missing = [...run.trainable.keys()].filter((n) => !s.shapes.has(n));
   const extra = [...s.shapes.keys()].filter((n) => !run.trainable.has(n));
   const shown = (ns: string[]) => ns.map(displayPath).join(', ');
-  if (missing.length || extra.length) bad(`trainable parameters differ (${[missing.length ? `not in the checkpoint: ${shown(missing)}` : '', extra.length ? `not trainable here: ${shown(extra)}` : ''].filter(Boolean).join('; ')})`);
+  if (missing.length || extra.length)
+    bad(
+      `trainable parameters differ (${[missing.length ? `not in the checkpoint: ${shown(missing)}` : '', extra.length ? `not trainable here: ${shown(extra)}` : ''].filter(Boolean).join('; ')})`,
+    );
   for (const [n, sh] of run.trainable) {
     const got = s.shapes.get(n)!;
-    if (got.length !== sh.length || got.some((d, i) => d !== sh[i])) bad(`${displayPath(n)} has shape [${got.join(', ')}] in the checkpoint, [${sh.join(', ')}] here`);
+    if (got.length !== sh.length || got.some((d, i) => d !== sh[i]))
+      bad(`${displayPath(n)} has shape [${got.join(', ')}] in the checkpoint, [${sh.join(', ')}] here`);
   }
 }

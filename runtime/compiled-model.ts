@@ -67,8 +67,12 @@ export interface SafetensorsLoadOptions extends LoadOptions {
   readonly interpolation?: PosInterp;
 }
 
-
-export class CompiledModel<P extends string = string, TrainIn extends object = Feed, InferIn extends object = Feed, Out extends object = Record<string, Float32Array>> {
+export class CompiledModel<
+  P extends string = string,
+  TrainIn extends object = Feed,
+  InferIn extends object = Feed,
+  Out extends object = Record<string, Float32Array>,
+> {
   private steps = 0;
   /** Trainable parameters changed in the training plan since they were last copied to the inference plan. */
   private stale = false;
@@ -92,10 +96,12 @@ export class CompiledModel<P extends string = string, TrainIn extends object = F
     sizes: Readonly<Record<string, number>>,
     opts: CompiledModelOptions = {},
   ): Promise<CompiledModel<P, TrainIn, InferIn, Out>> {
-    for (const [k, v] of Object.entries(sizes)) if (!Number.isInteger(v) || v <= 0) throw new Error(`size ${k} must be a positive integer, got ${v}`);
+    for (const [k, v] of Object.entries(sizes))
+      if (!Number.isInteger(v) || v <= 0) throw new Error(`size ${k} must be a positive integer, got ${v}`);
     const wantTrain = opts.train ?? true;
     const wantInfer = opts.infer ?? true;
-    if (wantTrain && !spec.trainGraph) throw new Error(`${spec.model} was compiled without a training graph; create it with { train: false }`);
+    if (wantTrain && !spec.trainGraph)
+      throw new Error(`${spec.model} was compiled without a training graph; create it with { train: false }`);
     const made: Session[] = [];
     try {
       const { seed, weightDecay, beta1, beta2, eps } = opts;
@@ -150,13 +156,16 @@ export class CompiledModel<P extends string = string, TrainIn extends object = F
       const p = this.spec.params[name]!;
       const numel = elementCount(p.shape);
       if (!(data instanceof Float32Array)) throw new Error(`weight ${name}: expected a Float32Array`);
-      if (data.length !== numel) throw new Error(`weight ${name} has shape [${p.shape.join(', ')}] (${numel} elements), got ${data.length} values`);
+      if (data.length !== numel)
+        throw new Error(`weight ${name} has shape [${p.shape.join(', ')}] (${numel} elements), got ${data.length} values`);
       // A plan may lack a parameter its graph does not use (written to the plans that have it).
       for (const [ex, names] of this.paramSets()) if (names.has(name)) ex.writeParam(name, data);
       done.push(name as P);
     }
     if (unknown.length && (opts.strict ?? true)) {
-      throw new Error(`${this.spec.model} has no parameter${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? `, … (${unknown.length} in all)` : ''}`);
+      throw new Error(
+        `${this.spec.model} has no parameter${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? `, … (${unknown.length} in all)` : ''}`,
+      );
     }
     return done;
   }
@@ -181,7 +190,10 @@ export class CompiledModel<P extends string = string, TrainIn extends object = F
       const file: SafetensorsFile = { ...read, names: read.names.map(strip), tensors };
       const mapping = typeof opts.mapping === 'string' ? weightsMapping(opts.mapping) : opts.mapping;
       const params = Object.entries(this.spec.params).map(([name, p]) => ({ name, shape: p.shape, addedBy: p.addedBy }));
-      const loaded = mapWeights([{ source: { path, prefix: opts.at ?? '', mapping }, file }], params, { allowMissing: opts.strict === false, interpolation: opts.interpolation });
+      const loaded = mapWeights([{ source: { path, prefix: opts.at ?? '', mapping }, file }], params, {
+        allowMissing: opts.strict === false,
+        interpolation: opts.interpolation,
+      });
       return this.loadWeights(loaded.values);
     }
     const map = new Map<string, Float32Array>();
@@ -252,8 +264,14 @@ export class CompiledModel<P extends string = string, TrainIn extends object = F
   /** Writes the trainable parameters as an adapter safetensors file (atomically), like `milec train`. */
   async saveAdapter(path: string): Promise<void> {
     const tensors: Record<string, TensorToWrite> = {};
-    for (const [name, data] of await this.readWeights('trainable')) tensors[name] = { dtype: 'F32', shape: [...this.spec.params[name]!.shape], data };
-    await writeSafetensorsAtomic(path, tensors, { model: this.spec.model, tune: this.spec.tune ?? '(full)', step: String(this.steps), format: 'milec-adapter' });
+    for (const [name, data] of await this.readWeights('trainable'))
+      tensors[name] = { dtype: 'F32', shape: [...this.spec.params[name]!.shape], data };
+    await writeSafetensorsAtomic(path, tensors, {
+      model: this.spec.model,
+      tune: this.spec.tune ?? '(full)',
+      step: String(this.steps),
+      format: 'milec-adapter',
+    });
   }
 
   /** Frees every GPU buffer of both plans (the device stays open). */

@@ -97,7 +97,12 @@ export async function greedyDecode(items: number, next: NextTokenLogits, opts: D
       else s.tokens.push(best);
     });
   }
-  return state.map((s) => ({ tokens: s.tokens, logProb: s.logProb, score: scoreOf(s.logProb, s.tokens.length, lengthPenalty), finished: s.finished }));
+  return state.map((s) => ({
+    tokens: s.tokens,
+    logProb: s.logProb,
+    score: scoreOf(s.logProb, s.tokens.length, lengthPenalty),
+    finished: s.finished,
+  }));
 }
 
 /** The `beams` best finished hypotheses of one item (HF's `BeamHypotheses`). */
@@ -130,7 +135,11 @@ class Finished {
 export async function beamSearch(items: number, next: NextTokenLogits, opts: DecodeOptions): Promise<Hypothesis[][]> {
   const { maxLen, minLen, beams: K, lengthPenalty } = resolved(opts);
   type Beam = { tokens: number[]; logProb: number };
-  const st = Array.from({ length: items }, () => ({ beams: [{ tokens: [], logProb: 0 }] as Beam[], finished: new Finished(K), done: false }));
+  const st = Array.from({ length: items }, () => ({
+    beams: [{ tokens: [], logProb: 0 }] as Beam[],
+    finished: new Finished(K),
+    done: false,
+  }));
   for (let step = 0; step < maxLen; step++) {
     const rows: DecodeRow[] = [];
     const owner: { item: number; beam: number }[] = [];
@@ -164,7 +173,12 @@ export async function beamSearch(items: number, next: NextTokenLogits, opts: Dec
         const prev = s.beams[c.beam]!;
         if (c.token === opts.eos) {
           if (rank >= K) continue;
-          s.finished.add({ tokens: prev.tokens.slice(), logProb: c.logProb, score: scoreOf(c.logProb, prev.tokens.length, lengthPenalty), finished: true });
+          s.finished.add({
+            tokens: prev.tokens.slice(),
+            logProb: c.logProb,
+            score: scoreOf(c.logProb, prev.tokens.length, lengthPenalty),
+            finished: true,
+          });
         } else {
           nextBeams.push({ tokens: [...prev.tokens, c.token], logProb: c.logProb });
           if (nextBeams.length === K) break;
@@ -185,7 +199,14 @@ export async function beamSearch(items: number, next: NextTokenLogits, opts: Dec
   }
   // Beams still live at the length limit become (unfinished) hypotheses.
   for (const s of st) {
-    if (!s.done) for (const b of s.beams) s.finished.add({ tokens: b.tokens, logProb: b.logProb, score: scoreOf(b.logProb, b.tokens.length, lengthPenalty), finished: false });
+    if (!s.done)
+      for (const b of s.beams)
+        s.finished.add({
+          tokens: b.tokens,
+          logProb: b.logProb,
+          score: scoreOf(b.logProb, b.tokens.length, lengthPenalty),
+          finished: false,
+        });
   }
   return st.map((s) => s.finished.list);
 }
@@ -206,7 +227,11 @@ export type SequenceLogProbs = (rows: readonly { item: number; answer: readonly 
  * separate head is trained; the candidate list is typically every distinct closed answer of
  * the training set. `candidates` are token ids without `[DEC]`/`[SEP]`.
  */
-export async function rankCandidates(items: number, candidates: readonly (readonly number[])[], score: SequenceLogProbs): Promise<{ best: number; scores: Float64Array }[]> {
+export async function rankCandidates(
+  items: number,
+  candidates: readonly (readonly number[])[],
+  score: SequenceLogProbs,
+): Promise<{ best: number; scores: Float64Array }[]> {
   if (!candidates.length) throw new Error('rankCandidates needs at least one candidate answer');
   const rows: { item: number; answer: number[] }[] = [];
   for (let i = 0; i < items; i++) for (const c of candidates) rows.push({ item: i, answer: [...c] });

@@ -76,7 +76,8 @@ const RAISED_LIMITS = [
  * Notices Dawn prints when it clamps an adapter's limits to its own maxima (lavapipe and RADV
  * report 10^6 dynamic buffers). They say nothing a user can act on, so they are dropped.
  */
-const DAWN_LIMIT_NOTICE = /^Warning: maxDynamic(?:Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/;
+const DAWN_LIMIT_NOTICE =
+  /^Warning: maxDynamic(?:Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/;
 
 /**
  * Runs `fn` with file descriptor 2 pointed at a temporary file, then restores it and replays

@@ -115,7 +115,11 @@ export class PlanExecutor {
     const device = (this.device = ctx.device);
     const scopes = pushScopes(device);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    const arena = arenaLayout(plan, device.limits.minStorageBufferOffsetAlignment, Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize));
+    const arena = arenaLayout(
+      plan,
+      device.limits.minStorageBufferOffsetAlignment,
+      Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize),
+    );
     const arenas = new Map<number, GPUBuffer>();
     if (arena) {
       for (const role of ['param', 'grad', 'm', 'v'] as const) {
@@ -362,7 +366,8 @@ export class PlanExecutor {
   /** Restores AdamW's moments of a trainable parameter (resuming a run). */
   writeMoments(name: string, m: Float32Array, v: Float32Array): void {
     const u = this.update(name);
-    if (m.length !== u.numel || v.length !== u.numel) throw new Error(`parameter ${name} has ${u.numel} elements, got moments of ${m.length} and ${v.length}`);
+    if (m.length !== u.numel || v.length !== u.numel)
+      throw new Error(`parameter ${name} has ${u.numel} elements, got moments of ${m.length} and ${v.length}`);
     const [sm, sv] = [this.slots[u.m]!, this.slots[u.v]!];
     this.device.queue.writeBuffer(sm.buffer, sm.offset, m as Float32Array<ArrayBuffer>);
     this.device.queue.writeBuffer(sv.buffer, sv.offset, v as Float32Array<ArrayBuffer>);

@@ -29,7 +29,15 @@ import { SEED_INPUT } from '../compiler/ir/graph.ts';
 import { splitAtInput } from '../compiler/ir/split.ts';
 import type { Bindings } from '../compiler/ir/specialize.ts';
 import { elementCount } from '../core/dim.ts';
-import { type DecodeOptions, decode, type Hypothesis, logSoftmax, type NextTokenLogits, rankCandidates, type SpecialTokens } from './decode.ts';
+import {
+  type DecodeOptions,
+  decode,
+  type Hypothesis,
+  logSoftmax,
+  type NextTokenLogits,
+  rankCandidates,
+  type SpecialTokens,
+} from './decode.ts';
 import type { GpuContext } from './device.ts';
 import type { PlanExecutor } from './executor.ts';
 import { type Feed, Session } from './session.ts';
@@ -72,7 +80,12 @@ function numelOf(inp: InputInfo): number {
  * The batch tensor of every input of `graph`, `batch` rows each: `rowValue(input, r)` gives
  * row r's values, checked to fill exactly one row, or undefined to leave it zero.
  */
-function stackRows(graph: Graph, batch: number, rowValue: (input: InputInfo, row: number) => ArrayLike<number> | undefined, describeRow: (row: number) => string): Feed {
+function stackRows(
+  graph: Graph,
+  batch: number,
+  rowValue: (input: InputInfo, row: number) => ArrayLike<number> | undefined,
+  describeRow: (row: number) => string,
+): Feed {
   const feed: Record<string, Float32Array | Int32Array> = {};
   for (const inp of graph.inputs) {
     const numel = numelOf(inp);
@@ -129,13 +142,22 @@ export class Generator {
     return this.head !== undefined;
   }
 
-  static async create(ctx: GpuContext, graph: Graph, params: ReadonlyMap<string, Float32Array>, opts: GeneratorOptions): Promise<Generator> {
+  static async create(
+    ctx: GpuContext,
+    graph: Graph,
+    params: ReadonlyMap<string, Float32Array>,
+    opts: GeneratorOptions,
+  ): Promise<Generator> {
     const logitsName = opts.logits ?? 'logits';
     const answerName = opts.answer ?? 'answer';
     const id = graph.outputs[logitsName];
-    if (id === undefined) throw new Error(`the model has no output \`${logitsName}\` (outputs: ${Object.keys(graph.outputs).join(', ') || 'none'}); declare the decoder logits with \`output ${logitsName} = …\``);
+    if (id === undefined)
+      throw new Error(
+        `the model has no output \`${logitsName}\` (outputs: ${Object.keys(graph.outputs).join(', ') || 'none'}); declare the decoder logits with \`output ${logitsName} = …\``,
+      );
     const ans = graph.inputs.find((i) => i.name === answerName);
-    if (!ans || ans.dtype !== 'i32' || ans.shape.length !== 2) throw new Error(`the model needs an i32 [B, alen] input \`${answerName}\` for the answer prefix`);
+    if (!ans || ans.dtype !== 'i32' || ans.shape.length !== 2)
+      throw new Error(`the model needs an i32 [B, alen] input \`${answerName}\` for the answer prefix`);
     const headBatch = opts.headBatch ?? opts.batch;
     if (!Number.isInteger(headBatch) || headBatch < 1) throw new Error(`headBatch must be a positive integer, got ${headBatch}`);
     // Plan only the logits: the loss (if any) is not computed.
@@ -223,8 +245,16 @@ export class Generator {
    * by the caller). `states` (from `itemStates`) are the head results of the rows' items; when
    * missing, the head runs here for the items the rows name.
    */
-  async forward(items: readonly ItemInputs[], rows: readonly { item: number; answer: ArrayLike<number> }[], states?: readonly ItemState[]): Promise<Float32Array[]> {
-    if (this.head && !states) states = await this.itemStates(items, rows.map((r) => r.item));
+  async forward(
+    items: readonly ItemInputs[],
+    rows: readonly { item: number; answer: ArrayLike<number> }[],
+    states?: readonly ItemState[],
+  ): Promise<Float32Array[]> {
+    if (this.head && !states)
+      states = await this.itemStates(
+        items,
+        rows.map((r) => r.item),
+      );
     const boundary = new Set(this.head?.boundary.map((b) => b.name));
     const g = this.session.graph;
     const out: Float32Array[] = [];
@@ -259,7 +289,8 @@ export class Generator {
   }
 
   private answerRow(tokens: readonly number[], pad: number): Int32Array {
-    if (tokens.length > this.answerLen) throw new Error(`answer of ${tokens.length} tokens does not fit the model's answer length ${this.answerLen}`);
+    if (tokens.length > this.answerLen)
+      throw new Error(`answer of ${tokens.length} tokens does not fit the model's answer length ${this.answerLen}`);
     const a = new Int32Array(this.answerLen).fill(pad);
     a.set(tokens);
     return a;
@@ -294,11 +325,15 @@ export class Generator {
   async rank(items: readonly ItemInputs[], candidates: readonly (readonly number[])[], special: SpecialTokens) {
     return rankCandidates(items.length, candidates, async (rows) => {
       const full = rows.map((r) => [special.bos, ...r.answer, special.eos]);
-      const logits = await this.forward(items, rows.map((r, i) => ({ item: r.item, answer: this.answerRow(full[i]!, special.pad) })));
+      const logits = await this.forward(
+        items,
+        rows.map((r, i) => ({ item: r.item, answer: this.answerRow(full[i]!, special.pad) })),
+      );
       return Float64Array.from(full, (seq, i) => {
         let s = 0;
         for (let t = 1; t < seq.length; t++) {
-          if (t - 1 >= this.logitsLen) throw new Error(`candidate answer of ${seq.length - 2} tokens does not fit the model's answer length`);
+          if (t - 1 >= this.logitsLen)
+            throw new Error(`candidate answer of ${seq.length - 2} tokens does not fit the model's answer length`);
           s += logSoftmax(logits[i]!.subarray((t - 1) * this.vocab, t * this.vocab))[seq[t]!]!;
         }
         return s;

@@ -7,9 +7,23 @@
  * Anything not exported here is internal and may change without notice.
  */
 export { type GpuContext, type OpenOptions, openDevice } from './device.ts';
-export { CompiledModel, type CompiledModelOptions, type LoadOptions, type ModelSpec, type ParamSpec, type SafetensorsLoadOptions } from './compiled-model.ts';
+export {
+  CompiledModel,
+  type CompiledModelOptions,
+  type LoadOptions,
+  type ModelSpec,
+  type ParamSpec,
+  type SafetensorsLoadOptions,
+} from './compiled-model.ts';
 export { graphFromJson, graphToJson, GRAPH_FORMAT, type SerializedGraph } from '../compiler/emit/graph-json.ts';
-export { decodeSafetensors, encodeSafetensors, readSafetensors, type SafetensorsFile, type TensorToWrite, writeSafetensorsAtomic } from './safetensors.ts';
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  type SafetensorsFile,
+  type TensorToWrite,
+  writeSafetensorsAtomic,
+} from './safetensors.ts';
 export {
   interpolatePosEmbed,
   type LoadedWeights,

@@ -7,7 +7,6 @@ import { mulberry32 } from '../core/random.ts';
 
 export { mulberry32 };
 
-
 /** One standard normal sample by Box–Muller (the sine half is discarded for simplicity). */
 function standardNormal(rng: () => number): number {
   const u1 = 1 - rng(); // in (0, 1], so the log is finite
@@ -19,7 +18,12 @@ function standardNormal(rng: () => number): number {
  * `valueOf` gives the initial values of other parameters, for inits defined in terms of
  * them (`row_norm`); `initialParams` provides it.
  */
-export function initParam(init: InitSpec, shape: readonly number[], rng: () => number, valueOf?: (name: string) => ArrayLike<number> | undefined): Float64Array {
+export function initParam(
+  init: InitSpec,
+  shape: readonly number[],
+  rng: () => number,
+  valueOf?: (name: string) => ArrayLike<number> | undefined,
+): Float64Array {
   const n = shape.reduce((a, d) => a * d, 1);
   const out = new Float64Array(n);
   const uniform = (low: number, high: number) => {
@@ -47,7 +51,8 @@ export function initParam(init: InitSpec, shape: readonly number[], rng: () => n
     case 'row_norm': {
       const src = valueOf?.(init.of);
       if (!src) throw new Error(`row_norm init needs the initial value of '${init.of}'`);
-      if (n === 0 || src.length % n !== 0) throw new Error(`row_norm init: '${init.of}' has ${src.length} values, not a multiple of ${n} rows`);
+      if (n === 0 || src.length % n !== 0)
+        throw new Error(`row_norm init: '${init.of}' has ${src.length} values, not a multiple of ${n} rows`);
       const cols = src.length / n;
       for (let i = 0; i < n; i++) {
         let s = 0;

@@ -6,7 +6,6 @@ import { normalizeAnswer } from './data/answers.ts';
 
 export { normalizeAnswer };
 
-
 export function exactMatch(prediction: string, answer: string): boolean {
   return normalizeAnswer(prediction) === normalizeAnswer(answer);
 }
@@ -33,7 +32,12 @@ export interface VqaAccuracy {
 
 /** Open, closed and global exact-match accuracy. */
 export function vqaAccuracy(preds: readonly ScoredPrediction[]): VqaAccuracy {
-  let n = 0, ok = 0, nOpen = 0, okOpen = 0, nClosed = 0, okClosed = 0;
+  let n = 0,
+    ok = 0,
+    nOpen = 0,
+    okOpen = 0,
+    nClosed = 0,
+    okClosed = 0;
   for (const p of preds) {
     const c = exactMatch(p.prediction, p.answer) ? 1 : 0;
     n++;

@@ -49,7 +49,13 @@ export interface AdamWHyper {
 export function resolveHyper(s: AdamWStep, name: string): AdamWHyper {
   const d = ADAMW_DEFAULTS;
   const wd = s.weightDecay ?? d.weightDecay;
-  return { lr: s.lr, beta1: s.beta1 ?? d.beta1, beta2: s.beta2 ?? d.beta2, eps: s.eps ?? d.eps, weightDecay: typeof wd === 'function' ? wd(name) : wd };
+  return {
+    lr: s.lr,
+    beta1: s.beta1 ?? d.beta1,
+    beta2: s.beta2 ?? d.beta2,
+    eps: s.eps ?? d.eps,
+    weightDecay: typeof wd === 'function' ? wd(name) : wd,
+  };
 }
 
 /** Work the executor adds after the plan's dispatches, inside the same pass. */
@@ -179,7 +185,16 @@ export class AdamW implements UpdateStage {
     const hypers = this.updates.map((up) => resolveHyper(s, up.name));
     hypers.forEach((h, j) => write(j, h, this.updates[j]!.numel, this.groups[j]!.workgroups[0] * WG));
     const first = hypers[0];
-    this.sameHyper = first !== undefined && hypers.every((h) => h.lr === first.lr && h.beta1 === first.beta1 && h.beta2 === first.beta2 && h.eps === first.eps && h.weightDecay === first.weightDecay);
+    this.sameHyper =
+      first !== undefined &&
+      hypers.every(
+        (h) =>
+          h.lr === first.lr &&
+          h.beta1 === first.beta1 &&
+          h.beta2 === first.beta2 &&
+          h.eps === first.eps &&
+          h.weightDecay === first.weightDecay,
+      );
     if (this.whole && first) write(this.updates.length, first, this.whole.numel, this.whole.workgroups[0] * WG);
     this.device.queue.writeBuffer(this.uniforms, 0, this.staging);
   }

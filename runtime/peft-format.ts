@@ -115,12 +115,18 @@ export function adapterLayout(tuned: TunedModel, opts: LayoutOptions = {}): Adap
     inference_mode: true,
   };
   const milec = (why: string) => milecLayout(tuned, trained, common, why, opts);
-  if (methods.length !== 1) return milec(methods.length ? `several methods (${methods.join(', ')})` : 'no PEFT method (full or partial fine-tuning)');
+  if (methods.length !== 1)
+    return milec(methods.length ? `several methods (${methods.join(', ')})` : 'no PEFT method (full or partial fine-tuning)');
   const method = methods[0]!;
-  if (trained.partial.length) return milec(`partially trained modules (${trained.partial.join(', ')}): peft's modules_to_save trains whole modules`);
+  if (trained.partial.length)
+    return milec(`partially trained modules (${trained.partial.join(', ')}): peft's modules_to_save trains whole modules`);
   const format = tune.methods.get(method)?.peftFormat;
   if (!format) return milec(`peft has no equivalent of milec's \`${method}\``);
-  const peftTune: PeftTune = { sites: trained.sites, targets: [...new Set(trained.sites.map((s) => s.module))], shared: tune.attachments.shared };
+  const peftTune: PeftTune = {
+    sites: trained.sites,
+    targets: [...new Set(trained.sites.map((s) => s.module))],
+    shared: tune.attachments.shared,
+  };
   const why = format.unsupported?.(peftTune);
   if (why !== undefined) return milec(why);
 
@@ -128,16 +134,29 @@ export function adapterLayout(tuned: TunedModel, opts: LayoutOptions = {}): Adap
   const modulesToSave = [...new Set(trained.base.map((b) => milecToDotted(b.inst.path)))];
   for (const b of trained.base) keys.set(b.path, { key: `${BASE}${milecToDotted(b.inst.path)}.modules_to_save.${b.name}`, shape: b.shape });
   for (const k of format.keys(peftTune, (site) => `${BASE}${site.module}`)) keys.set(k.path, { key: k.key, shape: [...k.shape] });
-  const config = { peft_type: format.peftType, ...common, modules_to_save: modulesToSave.length ? modulesToSave : null, ...format.config(peftTune) };
+  const config = {
+    peft_type: format.peftType,
+    ...common,
+    modules_to_save: modulesToSave.length ? modulesToSave : null,
+    ...format.config(peftTune),
+  };
   return { peftType: format.peftType, config, keys, checked: ['peft_type', ...format.checkedFields] };
 }
 
 /** milec's own format: every trainable parameter under its path, in the user-facing spelling. */
-function milecLayout({ model, tune }: TunedModel, trained: Trained, common: Record<string, unknown>, why: string, opts: LayoutOptions): AdapterLayout {
+function milecLayout(
+  { model, tune }: TunedModel,
+  trained: Trained,
+  common: Record<string, unknown>,
+  why: string,
+  opts: LayoutOptions,
+): AdapterLayout {
   const keys: Keys = new Map();
   for (const b of trained.base) keys.set(b.path, { key: displayPath(b.path), shape: b.shape });
-  for (const s of trained.sites) for (const p of s.attachment.params) if (p.trainable) keys.set(p.path, { key: displayPath(p.path), shape: [...p.shape] });
-  for (const sh of tune.attachments.shared) for (const p of sh.params) if (p.trainable) keys.set(p.path, { key: displayPath(p.path), shape: [...p.shape] });
+  for (const s of trained.sites)
+    for (const p of s.attachment.params) if (p.trainable) keys.set(p.path, { key: displayPath(p.path), shape: [...p.shape] });
+  for (const sh of tune.attachments.shared)
+    for (const p of sh.params) if (p.trainable) keys.set(p.path, { key: displayPath(p.path), shape: [...p.shape] });
   const config = {
     peft_type: 'MILEC',
     milec_format: 1,
@@ -173,13 +192,21 @@ export async function loadAdapter(dir: string, layout: AdapterLayout): Promise<M
     cfg = JSON.parse(await readFile(cfgPath, 'utf8'));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new AdapterError(`${cfgPath}: ${code === 'ENOENT' ? 'missing (not an adapter folder)' : `not valid JSON (${(e as Error).message})`}`);
+    throw new AdapterError(
+      `${cfgPath}: ${code === 'ENOENT' ? 'missing (not an adapter folder)' : `not valid JSON (${(e as Error).message})`}`,
+    );
   }
-  const diffs = layout.checked.filter((k) => k in layout.config || k in cfg).filter((k) => JSON.stringify(cfg[k]) !== JSON.stringify(layout.config[k]));
-  if (diffs.length) throw new AdapterError(`${cfgPath}: does not match the compiled tune: ${diffs.map((k) => `${k} is ${JSON.stringify(cfg[k])}, the tune needs ${JSON.stringify(layout.config[k])}`).join('; ')}`);
+  const diffs = layout.checked
+    .filter((k) => k in layout.config || k in cfg)
+    .filter((k) => JSON.stringify(cfg[k]) !== JSON.stringify(layout.config[k]));
+  if (diffs.length)
+    throw new AdapterError(
+      `${cfgPath}: does not match the compiled tune: ${diffs.map((k) => `${k} is ${JSON.stringify(cfg[k])}, the tune needs ${JSON.stringify(layout.config[k])}`).join('; ')}`,
+    );
   const tgt = (x: unknown) => JSON.stringify([...((x as string[] | null) ?? [])].sort());
   for (const k of ['target_modules', 'feedforward_modules', 'modules_to_save']) {
-    if (k in layout.config && tgt(cfg[k]) !== tgt(layout.config[k])) throw new AdapterError(`${cfgPath}: ${k} ${JSON.stringify(cfg[k])} differs from the tune's ${JSON.stringify(layout.config[k])}`);
+    if (k in layout.config && tgt(cfg[k]) !== tgt(layout.config[k]))
+      throw new AdapterError(`${cfgPath}: ${k} ${JSON.stringify(cfg[k])} differs from the tune's ${JSON.stringify(layout.config[k])}`);
   }
   const wPath = join(dir, WEIGHTS_FILE);
   let file;
@@ -204,7 +231,8 @@ export async function loadAdapter(dir: string, layout: AdapterLayout): Promise<M
       continue;
     }
     if (!(t.data instanceof Float32Array)) problems.push(`${key} is ${t.dtype}, expected a float dtype`);
-    else if (t.shape.length !== shape.length || t.shape.some((x, i) => x !== shape[i])) problems.push(`${key} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+    else if (t.shape.length !== shape.length || t.shape.some((x, i) => x !== shape[i]))
+      problems.push(`${key} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
     else out.set(name, t.data);
   }
   for (const k of file.names) if (!want.has(k)) problems.push(`unexpected ${k}`);

@@ -31,7 +31,10 @@ export async function loadPlugins(paths: readonly string[], base: readonly PeftM
   await enablePluginImports();
   for (const path of paths) {
     for (const method of methodsOf(path, await importPlugin(path))) {
-      if (registry.get(method.name)) throw new PluginError(`${path}: PEFT method \`${method.name}\` is already registered (${base.some((m) => m.name === method.name) ? 'a built-in' : 'by an earlier plugin'}); rename it`);
+      if (registry.get(method.name))
+        throw new PluginError(
+          `${path}: PEFT method \`${method.name}\` is already registered (${base.some((m) => m.name === method.name) ? 'a built-in' : 'by an earlier plugin'}); rename it`,
+        );
       registry.register(adoptErrors(method));
     }
   }
@@ -44,7 +47,9 @@ function enablePluginImports(): Promise<void> {
   importsEnabled ??= (async () => {
     // Hooks registered later run first: the `milec/...` mapping then hands the request on to tsx.
     if (!import.meta.url.endsWith('.ts')) (await import('tsx/esm/api')).register();
-    register(`data:text/javascript,${encodeURIComponent(MILEC_RESOLVER)}`, { data: { self: pathToFileURL(join(PACKAGE_ROOT, 'package.json')).href } });
+    register(`data:text/javascript,${encodeURIComponent(MILEC_RESOLVER)}`, {
+      data: { self: pathToFileURL(join(PACKAGE_ROOT, 'package.json')).href },
+    });
   })();
   return importsEnabled;
 }
@@ -75,15 +80,25 @@ async function importPlugin(path: string): Promise<Record<string, unknown>> {
   } catch (e) {
     // One line: the first line of the message, and the next when the first only introduces it (esbuild's "Transform failed with 1 error:").
     const message = typeof (e as { message?: unknown })?.message === 'string' ? (e as { message: string }).message : String(e);
-    const lines = message.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-    throw new PluginError(`${path}: cannot load it: ${lines[0]?.endsWith(':') && lines[1] ? `${lines[0]} ${lines[1]}` : (lines[0] ?? 'unknown error')}`);
+    const lines = message
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
+    throw new PluginError(
+      `${path}: cannot load it: ${lines[0]?.endsWith(':') && lines[1] ? `${lines[0]} ${lines[1]}` : (lines[0] ?? 'unknown error')}`,
+    );
   }
 }
 
 /** The PEFT methods a plugin module exports: every export with a `rewrite` function, checked. */
 function methodsOf(path: string, mod: Record<string, unknown>): PeftMethod[] {
-  const candidates = [...new Set(Object.values(mod))].filter((v): v is Record<string, unknown> => typeof v === 'object' && v !== null && typeof (v as { rewrite?: unknown }).rewrite === 'function');
-  if (candidates.length === 0) throw new PluginError(`${path}: exports no PEFT method (an object with name, summary, sites, options, params and rewrite; see \`milec new method\`)`);
+  const candidates = [...new Set(Object.values(mod))].filter(
+    (v): v is Record<string, unknown> => typeof v === 'object' && v !== null && typeof (v as { rewrite?: unknown }).rewrite === 'function',
+  );
+  if (candidates.length === 0)
+    throw new PluginError(
+      `${path}: exports no PEFT method (an object with name, summary, sites, options, params and rewrite; see \`milec new method\`)`,
+    );
   return candidates.map((c) => {
     const bad = methodShapeError(c);
     if (bad) throw new PluginError(`${path}: ${typeof c.name === 'string' ? `method \`${c.name}\`` : 'an exported method'} ${bad}`);
@@ -95,13 +110,15 @@ const isStringArray = (v: unknown) => Array.isArray(v) && v.every((x) => typeof 
 
 /** Why `m` is not a `PeftMethod`, or undefined when it is one (as far as the values show). */
 export function methodShapeError(m: Record<string, unknown>): string | undefined {
-  if (typeof m.name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(m.name)) return `has no valid \`name\` (lowercase letters, digits and _, got ${JSON.stringify(m.name)})`;
+  if (typeof m.name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(m.name))
+    return `has no valid \`name\` (lowercase letters, digits and _, got ${JSON.stringify(m.name)})`;
   if (typeof m.summary !== 'string') return 'has no `summary` string';
-  if (!isStringArray(m.sites) || (m.sites as string[]).length === 0) return 'has no `sites` (module types, or [\'*\'])';
+  if (!isStringArray(m.sites) || (m.sites as string[]).length === 0) return "has no `sites` (module types, or ['*'])";
   if (typeof m.options !== 'object' || m.options === null) return 'has no `options` object';
   for (const [k, o] of Object.entries(m.options as Record<string, { type?: unknown; default?: unknown }>)) {
     if (o?.type !== 'int' && o?.type !== 'float' && o?.type !== 'bool') return `option \`${k}\` has no type int, float or bool`;
-    if (typeof o.default !== (o.type === 'bool' ? 'boolean' : 'number')) return `option \`${k}\` has a default that is not ${o.type === 'bool' ? 'a boolean' : 'a number'}`;
+    if (typeof o.default !== (o.type === 'bool' ? 'boolean' : 'number'))
+      return `option \`${k}\` has a default that is not ${o.type === 'bool' ? 'a boolean' : 'a number'}`;
   }
   if (typeof m.params !== 'function') return 'has no `params(site, options)` function';
   if (m.shared !== undefined && typeof m.shared !== 'function') return '`shared` is not a function';
@@ -115,14 +132,17 @@ export function methodShapeError(m: Record<string, unknown>): string | undefined
  * diagnostics instead of internal errors.
  */
 function adoptErrors(m: PeftMethod): PeftMethod {
-  const adopt = <A extends unknown[], R>(f: (...a: A) => R) => (...a: A): R => {
-    try {
-      return f(...a);
-    } catch (e) {
-      if (!(e instanceof CompileError) && e instanceof Error && e.constructor.name === 'CompileError' && 'diagnostic' in e) throw new CompileError((e as CompileError).diagnostic);
-      throw e;
-    }
-  };
+  const adopt =
+    <A extends unknown[], R>(f: (...a: A) => R) =>
+    (...a: A): R => {
+      try {
+        return f(...a);
+      } catch (e) {
+        if (!(e instanceof CompileError) && e instanceof Error && e.constructor.name === 'CompileError' && 'diagnostic' in e)
+          throw new CompileError((e as CompileError).diagnostic);
+        throw e;
+      }
+    };
   return {
     ...m,
     params: adopt(m.params.bind(m)),

@@ -17,7 +17,8 @@ export interface ReferenceFeeds {
 
 function concrete(n: Node): number[] {
   return n.shape.map((d) => {
-    if (!isConcrete(d)) throw new Error(`node %${n.id} (${n.op}) has symbolic shape ${shapeToString(n.shape)}; specialize the graph before running it`);
+    if (!isConcrete(d))
+      throw new Error(`node %${n.id} (${n.op}) has symbolic shape ${shapeToString(n.shape)}; specialize the graph before running it`);
     return d;
   });
 }
@@ -25,7 +26,8 @@ function concrete(n: Node): number[] {
 function fed(n: Node, kind: 'param' | 'input', name: string, data: Float64Array | Int32Array | undefined, shape: number[]): Float64Array {
   if (data === undefined) throw new Error(`no value fed for ${kind} '${name}' (node %${n.id})`);
   const want = shape.reduce((a, d) => a * d, 1);
-  if (data.length !== want) throw new Error(`${kind} '${name}' expects ${want} values for shape ${shapeToString(shape)}, got ${data.length}`);
+  if (data.length !== want)
+    throw new Error(`${kind} '${name}' expects ${want} values for shape ${shapeToString(shape)}, got ${data.length}`);
   return Float64Array.from(data);
 }
 
@@ -46,10 +48,17 @@ export function runReference(g: Graph, feeds: ReferenceFeeds): RefTensor[] {
       const { name } = n.attrs as { name: string };
       data = fed(n, 'input', name, feeds.inputs.get(name), shape);
     } else {
-      data = evaluate(n, n.src.map((s) => values[s]!), shape);
+      data = evaluate(
+        n,
+        n.src.map((s) => values[s]!),
+        shape,
+      );
     }
     const want = shape.reduce((a, d) => a * d, 1);
-    if (data.length !== want) throw new Error(`reference ${n.op} for node %${n.id} produced ${data.length} values, its shape ${shapeToString(shape)} needs ${want}`);
+    if (data.length !== want)
+      throw new Error(
+        `reference ${n.op} for node %${n.id} produced ${data.length} values, its shape ${shapeToString(shape)} needs ${want}`,
+      );
     values.push({ shape, data });
   }
   return values;

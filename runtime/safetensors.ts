@@ -20,7 +20,22 @@ export type WriteDType = 'F32' | 'I32';
 const ITEM_SIZE: Record<ReadDType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I32: 4, I64: 8 };
 
 /** Valid in the format, but nothing in milec produces or consumes them yet. */
-const KNOWN_UNSUPPORTED = new Set(['BOOL', 'U8', 'I8', 'U16', 'I16', 'U32', 'U64', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F6_E2M3', 'F6_E3M2', 'F4', 'C64']);
+const KNOWN_UNSUPPORTED = new Set([
+  'BOOL',
+  'U8',
+  'I8',
+  'U16',
+  'I16',
+  'U32',
+  'U64',
+  'F8_E4M3',
+  'F8_E5M2',
+  'F8_E8M0',
+  'F6_E2M3',
+  'F6_E3M2',
+  'F4',
+  'C64',
+]);
 
 export interface TensorToWrite {
   dtype: WriteDType;
@@ -86,12 +101,16 @@ export function encodeSafetensors(tensors: Record<string, TensorToWrite>, metada
     if (name === METADATA_KEY) throw new Error(`encodeSafetensors: "${METADATA_KEY}" is reserved and cannot name a tensor`);
     if (name === '') throw new Error('encodeSafetensors: tensor names must be non-empty');
     const expected = t.dtype === 'F32' ? Float32Array : t.dtype === 'I32' ? Int32Array : undefined;
-    if (expected === undefined) throw new Error(`encodeSafetensors: tensor "${name}": cannot write dtype ${String(t.dtype)} (F32 or I32 only)`);
-    if (!(t.data instanceof expected)) throw new TypeError(`encodeSafetensors: tensor "${name}": dtype ${t.dtype} needs a ${expected.name}`);
+    if (expected === undefined)
+      throw new Error(`encodeSafetensors: tensor "${name}": cannot write dtype ${String(t.dtype)} (F32 or I32 only)`);
+    if (!(t.data instanceof expected))
+      throw new TypeError(`encodeSafetensors: tensor "${name}": dtype ${t.dtype} needs a ${expected.name}`);
     const count = elementCount(t.shape);
     if (count === undefined) throw new Error(`encodeSafetensors: tensor "${name}": bad shape [${t.shape.join(', ')}]`);
     if (count !== t.data.length) {
-      throw new Error(`encodeSafetensors: tensor "${name}": shape [${t.shape.join(', ')}] has ${count} elements, data has ${t.data.length}`);
+      throw new Error(
+        `encodeSafetensors: tensor "${name}": shape [${t.shape.join(', ')}] has ${count} elements, data has ${t.data.length}`,
+      );
     }
     header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
@@ -199,7 +218,8 @@ export function decodeSafetensors(bytes: Uint8Array, path: string): SafetensorsF
   let cursor = 0;
   let prev: Entry | undefined;
   for (const e of order) {
-    if (e.begin < cursor) fail(`tensor "${e.name}": data_offsets [${e.begin}, ${e.end}] overlap tensor "${prev!.name}" [${prev!.begin}, ${prev!.end}]`);
+    if (e.begin < cursor)
+      fail(`tensor "${e.name}": data_offsets [${e.begin}, ${e.end}] overlap tensor "${prev!.name}" [${prev!.begin}, ${prev!.end}]`);
     if (e.begin > cursor) fail(`gap of ${e.begin - cursor} unused bytes at buffer offset ${cursor} before tensor "${e.name}"`);
     cursor = e.end;
     prev = e;
@@ -221,19 +241,26 @@ function parseEntry(name: string, value: unknown, fail: (reason: string) => neve
   if (typeof v.dtype !== 'string') fail(`${where}: missing dtype`);
   const dtype = v.dtype as string;
   if (!Object.hasOwn(ITEM_SIZE, dtype)) {
-    fail(KNOWN_UNSUPPORTED.has(dtype) ? `${where}: dtype ${dtype} is not supported (F32, F16, BF16, F64, I32, I64)` : `${where}: unknown dtype "${dtype}"`);
+    fail(
+      KNOWN_UNSUPPORTED.has(dtype)
+        ? `${where}: dtype ${dtype} is not supported (F32, F16, BF16, F64, I32, I64)`
+        : `${where}: unknown dtype "${dtype}"`,
+    );
   }
   if (!Array.isArray(v.shape)) fail(`${where}: shape is not an array`);
   const shape = v.shape as unknown[];
   if (!shape.every(isNonNegInt)) fail(`${where}: shape ${JSON.stringify(shape)} must hold non-negative integers`);
   const offs = v.data_offsets;
-  if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isNonNegInt)) fail(`${where}: data_offsets must be [begin, end] non-negative integers`);
+  if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isNonNegInt))
+    fail(`${where}: data_offsets must be [begin, end] non-negative integers`);
   const [begin, end] = offs as [number, number];
   if (end < begin) fail(`${where}: data_offsets [${begin}, ${end}] end before they begin`);
   const count = elementCount(shape as number[]);
   const size = ITEM_SIZE[dtype as ReadDType];
   if (count === undefined || count * size !== end - begin) {
-    fail(`${where}: shape [${shape.join(', ')}] of ${dtype} needs ${count === undefined ? 'too many' : count * size} bytes, data_offsets [${begin}, ${end}] span ${end - begin}`);
+    fail(
+      `${where}: shape [${shape.join(', ')}] of ${dtype} needs ${count === undefined ? 'too many' : count * size} bytes, data_offsets [${begin}, ${end}] span ${end - begin}`,
+    );
   }
   return { name, dtype: dtype as ReadDType, shape: shape as number[], begin, end };
 }

@@ -121,7 +121,8 @@ export class Session {
 
   private outputNode(name: string): number {
     const id = this.graph.outputs[name];
-    if (id === undefined) throw new Error(`the graph has no output \`${name}\` (outputs: ${Object.keys(this.graph.outputs).join(', ') || 'none'})`);
+    if (id === undefined)
+      throw new Error(`the graph has no output \`${name}\` (outputs: ${Object.keys(this.graph.outputs).join(', ') || 'none'})`);
     return id;
   }
 }

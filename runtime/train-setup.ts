@@ -58,11 +58,13 @@ export function trainConfig(
 }
 
 /** The backbone weights of `--weights` for `graph`'s parameters, or undefined without it; a bad file throws a `WeightsError`. */
-export async function loadBackbone(o: Pick<TrainSettings, 'weights' | 'weightsMap' | 'allowMissing'>, graph: Graph): Promise<LoadedWeights | undefined> {
+export async function loadBackbone(
+  o: Pick<TrainSettings, 'weights' | 'weightsMap' | 'allowMissing'>,
+  graph: Graph,
+): Promise<LoadedWeights | undefined> {
   if (!o.weights) return undefined;
   return loadWeights(weightsSources(o.weights, o.weightsMap ?? 'none'), graph.params, { allowMissing: o.allowMissing });
 }
-
 
 /** Where a run starts: every parameter's value, the first step, and what to tell the user. */
 export interface RunStart {
@@ -85,7 +87,11 @@ export interface RunStart {
  * the loaded one), every other parameter drawn from the seed, a saved `--adapter` over them,
  * and with `--resume` the trainable parameters and AdamW moments of a training-state checkpoint.
  */
-export async function startRun(trainer: Trainer, tuned: TunedModel, o: TrainSettings & { readonly adapter?: string; readonly resume?: string }): Promise<RunStart> {
+export async function startRun(
+  trainer: Trainer,
+  tuned: TunedModel,
+  o: TrainSettings & { readonly adapter?: string; readonly resume?: string },
+): Promise<RunStart> {
   const graph = trainer.backend.graph;
   const { model } = tuned;
   const tune = tuned.tune.tune ?? '(full)';
@@ -105,7 +111,11 @@ export async function startRun(trainer: Trainer, tuned: TunedModel, o: TrainSett
     const st = await loadTrainState(dir);
     const trainable = new Map(graph.params.filter((p) => p.trainable).map((p) => [p.name, p.shape as number[]]));
     checkResumable(dir, st, { model: model.name, tune, batch: o.batch, seed: o.seed, trainable });
-    if (st.weights !== (o.weights ?? '')) throw new CheckpointError(dir, `cannot resume: it was trained from --weights ${JSON.stringify(st.weights)}, not ${JSON.stringify(o.weights ?? '')}`);
+    if (st.weights !== (o.weights ?? ''))
+      throw new CheckpointError(
+        dir,
+        `cannot resume: it was trained from --weights ${JSON.stringify(st.weights)}, not ${JSON.stringify(o.weights ?? '')}`,
+      );
     trainer.restoreState(st);
     step = st.step;
     resumedFrom = dir;
@@ -118,7 +128,11 @@ export async function startRun(trainer: Trainer, tuned: TunedModel, o: TrainSett
  * as `out/adapter.safetensors`, each followed by the full training state in `out/checkpoint/`
  * (for `--resume`).
  */
-export function runCheckpoints(trainer: Trainer, tuned: TunedModel, o: { readonly out: string; readonly every: number; readonly weights?: string }): NonNullable<LoopOptions['checkpoint']> {
+export function runCheckpoints(
+  trainer: Trainer,
+  tuned: TunedModel,
+  o: { readonly out: string; readonly every: number; readonly weights?: string },
+): NonNullable<LoopOptions['checkpoint']> {
   const info = { model: tuned.model.name, tune: tuned.tune.tune ?? '(full)', weights: o.weights };
   return { every: o.every, path: checkpointPath(o.out), after: (done) => trainer.saveState(join(o.out, 'checkpoint'), done, info) };
 }
@@ -128,7 +142,12 @@ export function runCheckpoints(trainer: Trainer, tuned: TunedModel, o: { readonl
  * where peft has none) and returns it with every parameter's final value: the starting
  * ones under the trained ones.
  */
-export async function saveTrainedAdapter(trainer: Trainer, tuned: TunedModel, start: RunStart, o: { readonly out: string; readonly weights?: string }): Promise<{ dir: string; params: Map<string, Float32Array> }> {
+export async function saveTrainedAdapter(
+  trainer: Trainer,
+  tuned: TunedModel,
+  start: RunStart,
+  o: { readonly out: string; readonly weights?: string },
+): Promise<{ dir: string; params: Map<string, Float32Array> }> {
   const trained = await trainer.trainedParams();
   const dir = join(o.out, 'adapter');
   await saveAdapter(dir, adapterLayout(tuned, { baseModel: o.weights || tuned.model.name, tune: tuned.tune.tune ?? '(full)' }), trained);

@@ -80,7 +80,9 @@ export class NonFiniteLossError extends Error {
   ) {
     super(
       `${what} became non-finite at step ${step}; stopped. ` +
-        (checkpoint ? `The last good checkpoint (after step ${checkpointStep}) is kept at ${checkpoint}.` : 'No checkpoint had been written yet.') +
+        (checkpoint
+          ? `The last good checkpoint (after step ${checkpointStep}) is kept at ${checkpoint}.`
+          : 'No checkpoint had been written yet.') +
         ' Try a lower --lr.',
     );
   }
@@ -95,7 +97,11 @@ export class Trainer {
 
   /** Compiles the back end and creates every GPU object up front (pipelines included). */
   static async create(ctx: GpuContext, trainGraph: Graph, cfg: TrainConfig): Promise<Trainer> {
-    const session = await Session.create(ctx, trainGraph, { bindings: cfg.bindings, seed: cfg.seed, optimizer: { weightDecay: cfg.weightDecay } });
+    const session = await Session.create(ctx, trainGraph, {
+      bindings: cfg.bindings,
+      seed: cfg.seed,
+      optimizer: { weightDecay: cfg.weightDecay },
+    });
     return new Trainer(session, cfg);
   }
 
@@ -194,7 +200,21 @@ export class Trainer {
       m.set(p.name, mv.m);
       v.set(p.name, mv.v);
     }
-    return { step, seed: this.cfg.seed, dataPosition: step, batch: this.cfg.batch, lr: this.cfg.lr, weightDecay: this.cfg.weightDecay, model: info.model, tune: info.tune, weights: info.weights ?? '', params, shapes, m, v };
+    return {
+      step,
+      seed: this.cfg.seed,
+      dataPosition: step,
+      batch: this.cfg.batch,
+      lr: this.cfg.lr,
+      weightDecay: this.cfg.weightDecay,
+      model: info.model,
+      tune: info.tune,
+      weights: info.weights ?? '',
+      params,
+      shapes,
+      m,
+      v,
+    };
   }
 
   /** Writes the full training state atomically as the folder `dir`. */

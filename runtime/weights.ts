@@ -63,12 +63,31 @@ const bertLayer = (src: string, dst: string): MapRule[] => [
   { from: `${src}{*}`, to: `${dst}{*}` },
 ];
 
-const BERT_DROP = ['{*}embeddings.position_ids', '{*}cls.predictions.decoder.weight', '{*}cls.predictions.decoder.bias', '{*}cls.seq_relationship.{*}'];
+const BERT_DROP = [
+  '{*}embeddings.position_ids',
+  '{*}cls.predictions.decoder.weight',
+  '{*}cls.predictions.decoder.bias',
+  '{*}cls.seq_relationship.{*}',
+];
 const BERT_OPTIONAL = ['{*}pooler.{*}', '{*}token_type_embeddings.weight', '{*}cls.{*}'];
 
 const hfViTLayer = (p: string, q: string): MapRule[] => [
-  { from: [`${p}encoder.layer.{N}.attention.attention.query.weight`, `${p}encoder.layer.{N}.attention.attention.key.weight`, `${p}encoder.layer.{N}.attention.attention.value.weight`], to: `${q}blocks.{N}.attn.qkv.weight` },
-  { from: [`${p}encoder.layer.{N}.attention.attention.query.bias`, `${p}encoder.layer.{N}.attention.attention.key.bias`, `${p}encoder.layer.{N}.attention.attention.value.bias`], to: `${q}blocks.{N}.attn.qkv.bias` },
+  {
+    from: [
+      `${p}encoder.layer.{N}.attention.attention.query.weight`,
+      `${p}encoder.layer.{N}.attention.attention.key.weight`,
+      `${p}encoder.layer.{N}.attention.attention.value.weight`,
+    ],
+    to: `${q}blocks.{N}.attn.qkv.weight`,
+  },
+  {
+    from: [
+      `${p}encoder.layer.{N}.attention.attention.query.bias`,
+      `${p}encoder.layer.{N}.attention.attention.key.bias`,
+      `${p}encoder.layer.{N}.attention.attention.value.bias`,
+    ],
+    to: `${q}blocks.{N}.attn.qkv.bias`,
+  },
   { from: `${p}encoder.layer.{N}.attention.output.dense.{*}`, to: `${q}blocks.{N}.attn.proj.{*}` },
   { from: `${p}encoder.layer.{N}.layernorm_before.{*}`, to: `${q}blocks.{N}.norm1.{*}` },
   { from: `${p}encoder.layer.{N}.layernorm_after.{*}`, to: `${q}blocks.{N}.norm2.{*}` },
@@ -91,7 +110,8 @@ export const MAPPINGS: Readonly<Record<string, WeightsMapping>> = {
   },
   'timm-vit': {
     name: 'timm-vit',
-    description: 'timm VisionTransformer (patch_embed, cls_token, pos_embed, blocks.N, norm) onto std.vit VisionTransformer; the classifier head is dropped',
+    description:
+      'timm VisionTransformer (patch_embed, cls_token, pos_embed, blocks.N, norm) onto std.vit VisionTransformer; the classifier head is dropped',
     rules: [IDENTITY],
     drop: ['head.{*}', 'fc_norm.{*}', 'pre_logits.{*}'],
   },
@@ -103,9 +123,23 @@ export const MAPPINGS: Readonly<Record<string, WeightsMapping>> = {
   },
   blip: {
     name: 'blip',
-    description: 'BLIP / MISS checkpoints (visual_encoder.* timm names, text_encoder.* and text_decoder.* med.py BERT names) onto examples/miss_vqa.mile',
+    description:
+      'BLIP / MISS checkpoints (visual_encoder.* timm names, text_encoder.* and text_decoder.* med.py BERT names) onto examples/miss_vqa.mile',
     rules: [...bertLayer('text_encoder.', 'text_encoder.'), ...bertLayer('text_decoder.', 'text_decoder.'), IDENTITY],
-    drop: [...BERT_DROP, 'visual_encoder_m.{*}', 'text_encoder_m.{*}', 'text_decoder_m.{*}', 'vision_proj{*}', 'text_proj{*}', 'itm_head.{*}', 'temp', 'image_queue', 'text_queue', 'idx_queue', 'ptr_queue'],
+    drop: [
+      ...BERT_DROP,
+      'visual_encoder_m.{*}',
+      'text_encoder_m.{*}',
+      'text_decoder_m.{*}',
+      'vision_proj{*}',
+      'text_proj{*}',
+      'itm_head.{*}',
+      'temp',
+      'image_queue',
+      'text_queue',
+      'idx_queue',
+      'ptr_queue',
+    ],
     optional: BERT_OPTIONAL,
   },
   none: { name: 'none', description: 'names are milec parameter paths already (`blocks.0.attn`, or `blocks[0].attn`)', rules: [IDENTITY] },
@@ -242,8 +276,16 @@ function taps(inp: number, out: number, mode: PosInterp): [number, number][][] {
  * Resizes a [1, extra + g², d] position table to [1, extra + G², d]: the first `extra` rows
  * (CLS) are kept, the g×g grid (row-major: y then x) is resampled to G×G.
  */
-export function interpolatePosEmbed(data: Float32Array, d: number, fromGrid: number, toGrid: number, extra = 1, mode: PosInterp = 'bicubic'): Float32Array {
-  if (data.length !== (extra + fromGrid * fromGrid) * d) throw new Error(`interpolatePosEmbed: ${data.length} values are not (${extra} + ${fromGrid}²)·${d}`);
+export function interpolatePosEmbed(
+  data: Float32Array,
+  d: number,
+  fromGrid: number,
+  toGrid: number,
+  extra = 1,
+  mode: PosInterp = 'bicubic',
+): Float32Array {
+  if (data.length !== (extra + fromGrid * fromGrid) * d)
+    throw new Error(`interpolatePosEmbed: ${data.length} values are not (${extra} + ${fromGrid}²)·${d}`);
   const out = new Float32Array((extra + toGrid * toGrid) * d);
   out.set(data.subarray(0, extra * d));
   const t = taps(fromGrid, toGrid, mode);
@@ -279,7 +321,8 @@ function gridChange(name: string, shape: readonly number[], want: readonly (numb
 // ---------------------------------------------------------------------------------------
 // Loading
 
-const eqShape = (a: readonly (number | string)[], b: readonly (number | string)[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+const eqShape = (a: readonly (number | string)[], b: readonly (number | string)[]) =>
+  a.length === b.length && a.every((x, i) => x === b[i]);
 const fmt = (s: readonly (number | string)[]) => `[${s.join(', ')}]`;
 
 /** What one load found wrong, gathered over every file before anything is thrown. */
@@ -302,7 +345,11 @@ interface LoadState {
 }
 
 /** The first rule mapping `key`, with the milec path it maps to (the compiler's spelling). */
-function ruleFor(st: LoadState, source: WeightsSource, key: string): { rule: MapRule; target: string; caps: Record<string, string> } | undefined {
+function ruleFor(
+  st: LoadState,
+  source: WeightsSource,
+  key: string,
+): { rule: MapRule; target: string; caps: Record<string, string> } | undefined {
   for (const rule of source.mapping.rules) {
     for (const f of typeof rule.from === 'string' ? [rule.from] : rule.from) {
       const caps = st.patterns.match(f, key);
@@ -313,12 +360,19 @@ function ruleFor(st: LoadState, source: WeightsSource, key: string): { rule: Map
 }
 
 /** The tensor for `target` read from `keys` (concatenated along axis 0 when several), or a problem. */
-function gatherTensor(file: SafetensorsFile, keys: readonly string[], target: string, where: string): { shape: number[]; data: Float32Array } | string {
+function gatherTensor(
+  file: SafetensorsFile,
+  keys: readonly string[],
+  target: string,
+  where: string,
+): { shape: number[]; data: Float32Array } | string {
   const parts = keys.map((k) => file.tensors[k]!);
-  if (parts.some((x) => !(x.data instanceof Float32Array))) return `${keys.join(' + ')} in ${where}: integer dtype ${parts[0]!.dtype}, ${target} is f32`;
+  if (parts.some((x) => !(x.data instanceof Float32Array)))
+    return `${keys.join(' + ')} in ${where}: integer dtype ${parts[0]!.dtype}, ${target} is f32`;
   if (parts.length === 1) return { shape: parts[0]!.shape, data: parts[0]!.data as Float32Array };
   const rest = parts[0]!.shape.slice(1);
-  if (parts.some((x) => !eqShape(x.shape.slice(1), rest))) return `${keys.join(' + ')} in ${where}: shapes ${parts.map((x) => fmt(x.shape)).join(', ')} cannot be concatenated into ${target}`;
+  if (parts.some((x) => !eqShape(x.shape.slice(1), rest)))
+    return `${keys.join(' + ')} in ${where}: shapes ${parts.map((x) => fmt(x.shape)).join(', ')} cannot be concatenated into ${target}`;
   const data = new Float32Array(parts.reduce((n, x) => n + x.data.length, 0));
   let off = 0;
   for (const x of parts) {
@@ -342,7 +396,9 @@ function mapFile(st: LoadState, source: WeightsSource, file: SafetensorsFile): v
     const shown = t && displayPath(t.target);
     if (!t || !p || p.addedBy !== undefined) {
       if (mapping.optional?.some((q) => st.patterns.match(q, key))) continue;
-      problems.unexpected.push(`${key}${t ? ` (→ ${shown}, not a parameter of the model)` : ' (no rule of the mapping matches)'} in ${where}`);
+      problems.unexpected.push(
+        `${key}${t ? ` (→ ${shown}, not a parameter of the model)` : ' (no rule of the mapping matches)'} in ${where}`,
+      );
       continue;
     }
     // The tensor(s) this rule reads.
@@ -374,7 +430,10 @@ function mapFile(st: LoadState, source: WeightsSource, file: SafetensorsFile): v
       continue;
     }
     st.values.set(p.name, data);
-    st.sources.set(p.name, keys.map((k) => `${k} in ${where}`));
+    st.sources.set(
+      p.name,
+      keys.map((k) => `${k} in ${where}`),
+    );
   }
 }
 
@@ -382,8 +441,14 @@ function mapFile(st: LoadState, source: WeightsSource, file: SafetensorsFile): v
 function findMissing(st: LoadState, files: readonly { source: WeightsSource; file: SafetensorsFile }[]): void {
   for (const [path, p] of st.byPath) {
     if (p.addedBy !== undefined || st.values.has(p.name)) continue;
-    const owner = files.find(({ source }) => source.prefix === '' || path === source.prefix || path.startsWith(source.prefix + '.') || path.startsWith(source.prefix + '['));
-    if (owner) st.problems.missing.push(`${displayPath(path)} ${fmt(p.shape)} (expected from ${owner.file.path}${owner.source.prefix ? `@${displayPath(owner.source.prefix)}` : ''})`);
+    const owner = files.find(
+      ({ source }) =>
+        source.prefix === '' || path === source.prefix || path.startsWith(source.prefix + '.') || path.startsWith(source.prefix + '['),
+    );
+    if (owner)
+      st.problems.missing.push(
+        `${displayPath(path)} ${fmt(p.shape)} (expected from ${owner.file.path}${owner.source.prefix ? `@${displayPath(owner.source.prefix)}` : ''})`,
+      );
   }
 }
 
@@ -393,19 +458,39 @@ function findMissing(st: LoadState, files: readonly { source: WeightsSource; fil
  * parameters' names as given in `params` (either spelling: they are matched by path).
  * Messages spell paths the user-facing way (core/param-path.ts).
  */
-export function mapWeights(files: readonly { source: WeightsSource; file: SafetensorsFile }[], params: readonly ModelParamInfo[], opts: LoadWeightsOptions = {}): LoadedWeights {
+export function mapWeights(
+  files: readonly { source: WeightsSource; file: SafetensorsFile }[],
+  params: readonly ModelParamInfo[],
+  opts: LoadWeightsOptions = {},
+): LoadedWeights {
   const problems: Problems = { unexpected: [], misshaped: [], duplicate: [], missing: [] };
-  const st: LoadState = { patterns: new PatternSet(), byPath: new Map(params.map((p) => [internalPath(p.name), p])), values: new Map(), sources: new Map(), notes: [], problems, opts };
+  const st: LoadState = {
+    patterns: new PatternSet(),
+    byPath: new Map(params.map((p) => [internalPath(p.name), p])),
+    values: new Map(),
+    sources: new Map(),
+    notes: [],
+    problems,
+    opts,
+  };
   for (const { source, file } of files) mapFile(st, { ...source, prefix: internalPath(source.prefix) }, file);
-  findMissing(st, files.map(({ source, file }) => ({ source: { ...source, prefix: internalPath(source.prefix) }, file })));
+  findMissing(
+    st,
+    files.map(({ source, file }) => ({ source: { ...source, prefix: internalPath(source.prefix) }, file })),
+  );
 
   const fileNames = [...new Set(files.map((f) => f.file.path))].join(', ');
   const section = (title: string, xs: string[]) => (xs.length ? [`  ${xs.length} ${title}:`, ...xs.map((x) => `    ${x}`)] : []);
   const hard = [...section('mis-shaped', problems.misshaped), ...section('given twice', problems.duplicate)];
   const soft = [...section('missing', problems.missing), ...section('unexpected', problems.unexpected)];
   if (hard.length || (soft.length && !opts.allowMissing)) {
-    const lines = [`cannot load weights from ${fileNames} (mapping ${[...new Set(files.map((f) => f.source.mapping.name))].join(', ')}):`, ...hard, ...soft];
-    if (soft.length && !opts.allowMissing) lines.push('  (--allow-missing loads the rest, keeping missing parameters at their initial values and ignoring unexpected keys)');
+    const lines = [
+      `cannot load weights from ${fileNames} (mapping ${[...new Set(files.map((f) => f.source.mapping.name))].join(', ')}):`,
+      ...hard,
+      ...soft,
+    ];
+    if (soft.length && !opts.allowMissing)
+      lines.push('  (--allow-missing loads the rest, keeping missing parameters at their initial values and ignoring unexpected keys)');
     throw new WeightsError(lines.join('\n'));
   }
   if (soft.length) st.notes.push(`warning: loading ${fileNames} anyway (--allow-missing):\n${soft.join('\n')}`);
@@ -422,9 +507,13 @@ export function parseWeightsSpec(spec: string, mapping: WeightsMapping): Weights
 
 /** Resolves `--weights a@x,b@y` and `--weights-map m` (one name, or one per file). */
 export function weightsSources(weights: string, mapNames = 'none'): WeightsSource[] {
-  const specs = weights.split(',').map((s) => s.trim()).filter(Boolean);
+  const specs = weights
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const maps = mapNames.split(',').map((s) => s.trim());
-  if (maps.length !== 1 && maps.length !== specs.length) throw new WeightsError(`--weights-map gives ${maps.length} mappings for ${specs.length} files: give one, or one per file`);
+  if (maps.length !== 1 && maps.length !== specs.length)
+    throw new WeightsError(`--weights-map gives ${maps.length} mappings for ${specs.length} files: give one, or one per file`);
   return specs.map((s, i) => parseWeightsSpec(s, weightsMapping(maps.length === 1 ? maps[0]! : maps[i]!)));
 }
 
@@ -436,7 +525,11 @@ export function weightsMapping(name: string): WeightsMapping {
 }
 
 /** Reads the files and maps them (see mapWeights). A malformed file fails with its path. */
-export async function loadWeights(sources: readonly WeightsSource[], params: readonly ModelParamInfo[], opts: LoadWeightsOptions = {}): Promise<LoadedWeights> {
+export async function loadWeights(
+  sources: readonly WeightsSource[],
+  params: readonly ModelParamInfo[],
+  opts: LoadWeightsOptions = {},
+): Promise<LoadedWeights> {
   const files = [];
   for (const source of sources) {
     let file: SafetensorsFile;

@@ -128,7 +128,9 @@ export function planTraining(fe: FrontEnd, opts: PlanOptions): TrainingPlan {
   for (const i of walkInstances(fe.model.root)) byPath.set(i.path, i);
   const sites: SiteGroup[] = fe.tune.matches.map((m) => {
     if (m.method === 'train' || m.method === 'freeze') return { method: m.method, selector: m.selector, paths: m.sites.map(displayPath) };
-    const at = m.sites.map((s) => fe.tune.attachments.bySite.get(byPath.get(s)!)?.find((a) => a.method === m.method)).find((a) => a !== undefined);
+    const at = m.sites
+      .map((s) => fe.tune.attachments.bySite.get(byPath.get(s)!)?.find((a) => a.method === m.method))
+      .find((a) => a !== undefined);
     return { method: m.method, ...(at ? { options: { ...at.options } } : {}), selector: m.selector, paths: m.sites.map(displayPath) };
   });
 
@@ -248,10 +250,12 @@ export function printTrainingPlan(p: TrainingPlan, source?: string): string {
   out.push('');
 
   const rows: [string, string, string, string][] = [['parameters', 'total', 'trainable', 'added']];
-  for (const m of p.modules) rows.push([`  ${m.name}`, int(m.totalParams), int(m.trainableParams), m.addedParams ? int(m.addedParams) : '']);
+  for (const m of p.modules)
+    rows.push([`  ${m.name}`, int(m.totalParams), int(m.trainableParams), m.addedParams ? int(m.addedParams) : '']);
   rows.push(['  total', int(p.totalParams), int(p.trainableParams), p.addedParams ? int(p.addedParams) : '']);
   const w = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
-  for (const r of rows) out.push(`${r[0].padEnd(w[0]!)}  ${r[1].padStart(w[1]!)}  ${r[2].padStart(w[2]!)}  ${r[3].padStart(w[3]!)}`.trimEnd());
+  for (const r of rows)
+    out.push(`${r[0].padEnd(w[0]!)}  ${r[1].padStart(w[1]!)}  ${r[2].padStart(w[2]!)}  ${r[3].padStart(w[3]!)}`.trimEnd());
   out.push(
     `trainable: ${int(p.trainableParams)} of ${int(p.totalParams)} (${p.trainablePercent.toFixed(4)}% = trainable / (base ${int(p.baseParams)} + added ${int(p.addedParams)}))`,
   );

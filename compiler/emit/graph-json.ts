@@ -50,11 +50,19 @@ function reviver(_key: string, v: unknown): unknown {
 /** A parameter as stored, its path (and a `row_norm` init's source path) spelled for users. */
 function serializeParam(p: ParamInfo): SerializedParam {
   const init = p.init.kind === 'row_norm' ? { ...p.init, of: displayPath(p.init.of) } : p.init;
-  return { name: displayPath(p.name), node: p.node, shape: p.shape, init, trainable: p.trainable, ...(p.addedBy !== undefined ? { addedBy: p.addedBy } : {}) };
+  return {
+    name: displayPath(p.name),
+    node: p.node,
+    shape: p.shape,
+    init,
+    trainable: p.trainable,
+    ...(p.addedBy !== undefined ? { addedBy: p.addedBy } : {}),
+  };
 }
 
 export function serializeGraph(g: Graph): SerializedGraph {
-  const nodeAttrs = (n: Graph['nodes'][number]): unknown => (n.op === 'param' ? { ...(n.attrs as OpAttrs['param']), name: displayPath((n.attrs as OpAttrs['param']).name) } : n.attrs);
+  const nodeAttrs = (n: Graph['nodes'][number]): unknown =>
+    n.op === 'param' ? { ...(n.attrs as OpAttrs['param']), name: displayPath((n.attrs as OpAttrs['param']).name) } : n.attrs;
   return {
     format: GRAPH_FORMAT,
     nodes: g.nodes.map((n) => [n.op, n.src, nodeAttrs(n)] as const),
@@ -73,11 +81,17 @@ export function graphToJson(g: Graph): string {
 /** Rebuilds a graph from `graphToJson` text (or its parsed object), re-inferring every shape. */
 export function graphFromJson(json: string | SerializedGraph): Graph {
   const s: SerializedGraph = typeof json === 'string' ? (JSON.parse(json, reviver) as SerializedGraph) : json;
-  if (s.format !== GRAPH_FORMAT) throw new Error(`unsupported graph format ${JSON.stringify(s.format)} (expected ${GRAPH_FORMAT}); regenerate the artifact`);
+  if (s.format !== GRAPH_FORMAT)
+    throw new Error(`unsupported graph format ${JSON.stringify(s.format)} (expected ${GRAPH_FORMAT}); regenerate the artifact`);
   const b = new GraphBuilder();
   const map: NodeId[] = [];
   s.nodes.forEach(([op, src, attrs], i) => {
-    map[i] = b.op(op, src.map((x) => map[x]!), attrs as OpAttrs[typeof op], internalSpan);
+    map[i] = b.op(
+      op,
+      src.map((x) => map[x]!),
+      attrs as OpAttrs[typeof op],
+      internalSpan,
+    );
   });
   const m = (id: NodeId) => {
     const x = map[id];

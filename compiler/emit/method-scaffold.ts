@@ -84,7 +84,7 @@ export function scaffoldMethod(name: string, opts: ScaffoldOptions): string {
           w.writeLine('// Return a string instead to reject a site with that message.');
           w.writeLine('params(site) {');
           w.writeLine("const out = siteInt(site, 'out');");
-          w.writeLine("if (out === undefined) return `\\`${site.path}\\` has no integer \\`out\\` argument`;");
+          w.writeLine('if (out === undefined) return `\\`${site.path}\\` has no integer \\`out\\` argument`;');
           w.writeLine("return [{ name: 'delta', shape: [out], init: { kind: 'zeros' } }];");
           w.writeLine('},');
           w.newLine();

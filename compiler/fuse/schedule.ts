@@ -117,7 +117,12 @@ function loadsPerElement(g: Graph, n: Node, i: number, target: KernelTarget): nu
  * that node alone, and not itself a root — recursively — while the kernel's bindings fit.
  * Each absorbed node becomes a WGSL function of the element index in the consumer's shader.
  */
-function fuseGroup(storage: NodeStorage, id: NodeId, canInline: (s: NodeId) => boolean, target: KernelTarget): { nodes: NodeId[]; inputs: NodeId[] } {
+function fuseGroup(
+  storage: NodeStorage,
+  id: NodeId,
+  canInline: (s: NodeId) => boolean,
+  target: KernelTarget,
+): { nodes: NodeId[]; inputs: NodeId[] } {
   const g = storage.g;
   const group = new Set<NodeId>([id]);
   const buffersOf = (members: Set<NodeId>) => {
@@ -160,7 +165,8 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
   // A matmul this node can take as the core of its kernel (see `Kernel.core`).
   const epilogueCore = (id: NodeId): NodeId | undefined => {
     const n = g.nodes[id]!;
-    if (!(opts.epilogue ?? opts.fuse ?? true) || opTraits[n.op].elementwise !== 'binary' || n.dtype !== 'f32' || n.src[0] === n.src[1]) return undefined;
+    if (!(opts.epilogue ?? opts.fuse ?? true) || opTraits[n.op].elementwise !== 'binary' || n.dtype !== 'f32' || n.src[0] === n.src[1])
+      return undefined;
     const shape = concreteShape(n.shape).join();
     return n.src.find((s) => {
       const m = g.nodes[s]!;
@@ -171,7 +177,9 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
     const id = order[k]!;
     if (absorbed.has(id) || !needsKernel(storage, id, rootSet.has(id))) continue;
     const n = g.nodes[id]!;
-    let group: Group = opTraits[n.op].fusesProducers ? fuseGroup(storage, id, canInline, target) : { nodes: [id], inputs: kernelInputs(storage, n.src) };
+    let group: Group = opTraits[n.op].fusesProducers
+      ? fuseGroup(storage, id, canInline, target)
+      : { nodes: [id], inputs: kernelInputs(storage, n.src) };
     const core = epilogueCore(id);
     if (core !== undefined) {
       const members = new Set([...group.nodes, ...fuseGroup(storage, core, canInline, target).nodes]);
@@ -191,7 +199,13 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
     const inputs = group.inputs;
     // One binding for the output, the rest for inputs.
     if (inputs.length + 1 <= MAX_STORAGE_BUFFERS) {
-      kernels.push({ id: kernels.length, nodes: group.nodes, output: id, inputs, ...(group.core !== undefined ? { core: group.core } : {}) });
+      kernels.push({
+        id: kernels.length,
+        nodes: group.nodes,
+        output: id,
+        inputs,
+        ...(group.core !== undefined ? { core: group.core } : {}),
+      });
       continue;
     }
     if (!opTraits[n.op].splitsOverSources) throw new Error(`%${id} (${n.op}) reads ${inputs.length} buffers, more than a kernel can bind`);
@@ -199,7 +213,8 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
     let first = 0;
     while (first < n.src.length) {
       let count = 1;
-      while (first + count < n.src.length && kernelInputs(storage, n.src.slice(first, first + count + 1)).length + 1 <= MAX_STORAGE_BUFFERS) count++;
+      while (first + count < n.src.length && kernelInputs(storage, n.src.slice(first, first + count + 1)).length + 1 <= MAX_STORAGE_BUFFERS)
+        count++;
       const part = n.src.slice(first, first + count);
       kernels.push({ id: kernels.length, nodes: [id], output: id, inputs: kernelInputs(storage, part), concatPart: { first, count } });
       first += count;

@@ -48,7 +48,8 @@ export function differentiate(g: Graph, lossName = 'loss'): Graph {
   const loss = g.outputs[lossName];
   if (loss === undefined) throw new Error(`cannot differentiate: the graph has no output named '${lossName}'`);
   const lossNode = g.nodes[loss]!;
-  if (lossNode.shape.length !== 0) throw new Error(`cannot differentiate: '${lossName}' must be a scalar, got shape ${shapeToString(lossNode.shape)}${where(lossNode)}`);
+  if (lossNode.shape.length !== 0)
+    throw new Error(`cannot differentiate: '${lossName}' must be a scalar, got shape ${shapeToString(lossNode.shape)}${where(lossNode)}`);
 
   const req = requiresGrad(g);
   const b = GraphBuilder.from(g);
@@ -75,9 +76,12 @@ export function differentiate(g: Graph, lossName = 'loss'): Graph {
     n.src.forEach((s, i) => {
       const dx = dxs[i];
       if (!need[i]) return;
-      if (dx === null || dx === undefined) throw new Error(`internal: the ${n.op} rule gave no gradient for source ${i} (%${s}), which requires one`);
+      if (dx === null || dx === undefined)
+        throw new Error(`internal: the ${n.op} rule gave no gradient for source ${i} (%${s}), which requires one`);
       if (!shapeEq(b.shape(dx), g.nodes[s]!.shape)) {
-        throw new Error(`internal: the ${n.op} rule gave source ${i} a gradient of shape ${shapeToString(b.shape(dx))}, expected ${shapeToString(g.nodes[s]!.shape)}`);
+        throw new Error(
+          `internal: the ${n.op} rule gave source ${i} a gradient of shape ${shapeToString(b.shape(dx))}, expected ${shapeToString(g.nodes[s]!.shape)}`,
+        );
       }
       accumulate(s, dx);
     });

@@ -71,7 +71,10 @@ export const vjpRules: { readonly [K in OpKind]: VjpRule<K> | null } = {
   // z = x / y: dx = g / y, dy = −g·x/y² = −g·z/y.
   div: (b, n, g, need) => {
     const [x, y] = n.src as [NodeId, NodeId];
-    return [when(need[0], () => b.unbroadcast(b.div(g, y), b.shape(x))), when(need[1], () => b.unbroadcast(b.neg(b.div(b.mul(g, n.id), y)), b.shape(y)))];
+    return [
+      when(need[0], () => b.unbroadcast(b.div(g, y), b.shape(x))),
+      when(need[1], () => b.unbroadcast(b.neg(b.div(b.mul(g, n.id), y)), b.shape(y))),
+    ];
   },
   eq: null,
 

@@ -118,7 +118,13 @@ export class GraphBuilder {
   }
 
   build(): Graph {
-    return { nodes: [...this.nodes], params: [...this.params], inputs: [...this.inputs], outputs: { ...this.outputs }, grads: { ...this.grads } };
+    return {
+      nodes: [...this.nodes],
+      params: [...this.params],
+      inputs: [...this.inputs],
+      outputs: { ...this.outputs },
+      grads: { ...this.grads },
+    };
   }
 
   // ------------------------------------------------------------ helpers shared by lowering and VJPs
@@ -162,7 +168,8 @@ export class GraphBuilder {
   /** Swaps the last two axes. */
   transposeLast(a: NodeId, o?: Span): NodeId {
     const r = this.shape(a).length;
-    if (r < 2) throw new CompileError(error('shape', `^T needs a tensor of rank ≥ 2, got ${shapeToString(this.shape(a))}`, o ?? internalSpan));
+    if (r < 2)
+      throw new CompileError(error('shape', `^T needs a tensor of rank ≥ 2, got ${shapeToString(this.shape(a))}`, o ?? internalSpan));
     const perm = [...Array(r).keys()];
     perm[r - 2] = r - 1;
     perm[r - 1] = r - 2;

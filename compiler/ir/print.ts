@@ -25,7 +25,10 @@ export function printNode(n: Node): string {
 
 export function printGraph(g: Graph): string {
   const lines: string[] = [];
-  for (const p of g.params) lines.push(`param ${p.name}: f32${shapeToString(p.shape)} = %${p.node} ${p.trainable ? 'trainable' : 'frozen'}${p.addedBy ? ` (${p.addedBy})` : ''}`);
+  for (const p of g.params)
+    lines.push(
+      `param ${p.name}: f32${shapeToString(p.shape)} = %${p.node} ${p.trainable ? 'trainable' : 'frozen'}${p.addedBy ? ` (${p.addedBy})` : ''}`,
+    );
   for (const i of g.inputs) lines.push(`input ${i.name}: ${i.dtype}${shapeToString(i.shape)} = %${i.node}`);
   lines.push('');
   for (const n of g.nodes) lines.push(printNode(n));

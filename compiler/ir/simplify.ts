@@ -42,7 +42,12 @@ export const simplifyRules: readonly RewriteRule[] = [
       const tx = nx.op === 'permute' && swapsLastTwo((nx.attrs as OpAttrs['permute']).perm);
       const ty = ny.op === 'permute' && swapsLastTwo((ny.attrs as OpAttrs['permute']).perm);
       if (!tx && !ty) return undefined;
-      return b.op('matmul', [tx ? nx.src[0]! : x, ty ? ny.src[0]! : y], { transA: tx ? !a.transA : a.transA, transB: ty ? !a.transB : a.transB }, n.origin);
+      return b.op(
+        'matmul',
+        [tx ? nx.src[0]! : x, ty ? ny.src[0]! : y],
+        { transA: tx ? !a.transA : a.transA, transB: ty ? !a.transB : a.transB },
+        n.origin,
+      );
     },
   },
   {
@@ -53,7 +58,11 @@ export const simplifyRules: readonly RewriteRule[] = [
       if (inner.op !== 'permute') return undefined;
       const p = (n.attrs as OpAttrs['permute']).perm;
       const q = (inner.attrs as OpAttrs['permute']).perm;
-      return b.permute(inner.src[0]!, p.map((i) => q[i]!), n.origin);
+      return b.permute(
+        inner.src[0]!,
+        p.map((i) => q[i]!),
+        n.origin,
+      );
     },
   },
   {
@@ -98,7 +107,12 @@ export function simplify(g: Graph, rules: readonly RewriteRule[] = simplifyRules
   const b = new GraphBuilder();
   const map = new Map<NodeId, NodeId>();
   for (const n of g.nodes) {
-    let id = b.op(n.op, n.src.map((s) => map.get(s)!), n.attrs, n.origin);
+    let id = b.op(
+      n.op,
+      n.src.map((s) => map.get(s)!),
+      n.attrs,
+      n.origin,
+    );
     for (let changed = true, guard = 0; changed && guard < 16; guard++) {
       changed = false;
       for (const r of rules) {

@@ -22,7 +22,12 @@ export function specialize(g: Graph, bindings: Bindings): Graph {
   const b = new GraphBuilder();
   const map = new Map<NodeId, NodeId>();
   for (const n of g.nodes) {
-    const id = b.op(n.op, n.src.map((s) => map.get(s)!), bindAttrs(n.op, n.attrs, bindings), n.origin);
+    const id = b.op(
+      n.op,
+      n.src.map((s) => map.get(s)!),
+      bindAttrs(n.op, n.attrs, bindings),
+      n.origin,
+    );
     map.set(n.id, id);
   }
   const m = (id: NodeId) => map.get(id)!;

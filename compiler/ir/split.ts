@@ -45,15 +45,28 @@ export interface Split {
 export const splitName = (id: NodeId): string => `__split${id}`;
 
 /** Copies the nodes `keep` (a closed-under-sources set of `g`, or with `subst` cutting it) into a new builder. */
-function copy(g: Graph, keep: (id: NodeId) => boolean, subst: ReadonlyMap<NodeId, NodeId> = new Map(), b = new GraphBuilder()): { b: GraphBuilder; map: Map<NodeId, NodeId> } {
+function copy(
+  g: Graph,
+  keep: (id: NodeId) => boolean,
+  subst: ReadonlyMap<NodeId, NodeId> = new Map(),
+  b = new GraphBuilder(),
+): { b: GraphBuilder; map: Map<NodeId, NodeId> } {
   const map = new Map<NodeId, NodeId>(subst);
   for (const n of g.nodes) {
     if (map.has(n.id) || !keep(n.id)) continue;
-    map.set(n.id, b.op(n.op, n.src.map((s) => {
-      const m = map.get(s);
-      if (m === undefined) throw new Error(`split: node %${n.id} reads %${s}, which is on neither side`);
-      return m;
-    }), n.attrs, n.origin));
+    map.set(
+      n.id,
+      b.op(
+        n.op,
+        n.src.map((s) => {
+          const m = map.get(s);
+          if (m === undefined) throw new Error(`split: node %${n.id} reads %${s}, which is on neither side`);
+          return m;
+        }),
+        n.attrs,
+        n.origin,
+      ),
+    );
   }
   for (const p of g.params) {
     const m = map.get(p.node);

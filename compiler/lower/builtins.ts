@@ -50,7 +50,19 @@ function define(name: string, doc: string, params: ParamSpec[], fn: (ops: LowerO
       for (const a of args) {
         const p = a.name ? params.find((x) => x.name === a.name) : params[pos++];
         if (!p) {
-          if (a.name) throw new CompileError(error('name', `\`${name}\` has no argument \`${a.name}\``, a.span, suggestion(a.name, params.map((x) => x.name), `\`${name}\` takes ${params.map((x) => x.name).join(', ')}`)));
+          if (a.name)
+            throw new CompileError(
+              error(
+                'name',
+                `\`${name}\` has no argument \`${a.name}\``,
+                a.span,
+                suggestion(
+                  a.name,
+                  params.map((x) => x.name),
+                  `\`${name}\` takes ${params.map((x) => x.name).join(', ')}`,
+                ),
+              ),
+            );
           throw new CompileError(error('type', `\`${name}\` takes at most ${params.length} argument(s)`, a.span));
         }
         if (bound[p.name]) throw new CompileError(error('type', `argument \`${p.name}\` is given twice`, a.span));
@@ -133,7 +145,8 @@ const REDUCTIONS = ['mean', 'sum', 'none'] as const;
 function choice<O extends string>(a: Args, k: string, options: readonly O[]): O {
   const v = a[k]!.value;
   const list = options.map((o) => `"${o}"`).join(', ');
-  if (v.kind !== 'string') throw new CompileError(error('type', `\`${k}\` must be a string, one of ${list}; got ${describeValue(v)}`, a[k]!.span));
+  if (v.kind !== 'string')
+    throw new CompileError(error('type', `\`${k}\` must be a string, one of ${list}; got ${describeValue(v)}`, a[k]!.span));
   if ((options as readonly string[]).includes(v.v)) return v.v as O;
   throw new CompileError(error('value', `unknown ${k} "${v.v}"`, a[k]!.span, suggestion(v.v, options, `\`${k}\` is one of ${list}`)));
 }
@@ -155,7 +168,8 @@ function tokenId(a: Args, k: string, what: string): number {
 /** Column `k` of a one-hot [...shape, C] as f32 [...shape]: 1 where the label is k. */
 function equalsColumn(b: GraphBuilder, oneHot: NodeId, k: number, shape: readonly Dim[], at: Span): NodeId {
   const C = b.shape(oneHot)[shape.length] as number;
-  const col = C === 1 ? oneHot : b.op('slice', [oneHot], { ranges: [...shape.map(() => ({ start: 0, stop: null })), { start: k, stop: k + 1 }] }, at);
+  const col =
+    C === 1 ? oneHot : b.op('slice', [oneHot], { ranges: [...shape.map(() => ({ start: 0, stop: null })), { start: k, stop: k + 1 }] }, at);
   return b.reshape(col, shape, at);
 }
 
@@ -180,15 +194,25 @@ export const builtins: Readonly<Record<string, Builtin>> = {
     const ax = axisOf(ops, a, 'dim', ops.b.shape(x).length);
     return tensor(alongAxis(ops.b, x, ax, (y) => ops.b.op('softmax', [y], {}, at), at));
   }),
-  log_softmax: define('log_softmax', 'log of softmax along `dim`', [{ name: 'x' }, { name: 'dim', default: { kind: 'int', v: -1 } }], (ops, a, at) => {
-    const x = T(ops, a, 'x');
-    const ax = axisOf(ops, a, 'dim', ops.b.shape(x).length);
-    return tensor(alongAxis(ops.b, x, ax, (y) => ops.b.op('log_softmax', [y], {}, at), at));
-  }),
+  log_softmax: define(
+    'log_softmax',
+    'log of softmax along `dim`',
+    [{ name: 'x' }, { name: 'dim', default: { kind: 'int', v: -1 } }],
+    (ops, a, at) => {
+      const x = T(ops, a, 'x');
+      const ax = axisOf(ops, a, 'dim', ops.b.shape(x).length);
+      return tensor(alongAxis(ops.b, x, ax, (y) => ops.b.op('log_softmax', [y], {}, at), at));
+    },
+  ),
   layer_norm: define(
     'layer_norm',
     'normalise over the last axis, then scale by `weight` and shift by `bias` (either may be none)',
-    [{ name: 'x' }, { name: 'weight', default: NONE }, { name: 'bias', default: NONE }, { name: 'eps', default: { kind: 'float', v: 1e-5 } }],
+    [
+      { name: 'x' },
+      { name: 'weight', default: NONE },
+      { name: 'bias', default: NONE },
+      { name: 'eps', default: { kind: 'float', v: 1e-5 } },
+    ],
     (ops, a, at) => {
       let y = ops.b.op('normalize', [T(ops, a, 'x')], { eps: num(a, 'eps') }, at);
       if (a.weight!.value.kind !== 'none') y = ops.b.mul(y, T(ops, a, 'weight'), at);
@@ -196,37 +220,59 @@ export const builtins: Readonly<Record<string, Builtin>> = {
       return tensor(y);
     },
   ),
-  sum: define('sum', 'sum over `dim` (none = all axes)', [{ name: 'x' }, { name: 'dim', default: NONE }, { name: 'keepdim', default: { kind: 'bool', v: false } }], (ops, a, at) => {
-    const x = T(ops, a, 'x');
-    return tensor(ops.b.sum(x, axesOf(ops, a, 'dim', ops.b.shape(x).length), bool(a, 'keepdim'), at));
-  }),
-  mean: define('mean', 'mean over `dim` (none = all axes)', [{ name: 'x' }, { name: 'dim', default: NONE }, { name: 'keepdim', default: { kind: 'bool', v: false } }], (ops, a, at) => {
-    const x = T(ops, a, 'x');
-    return tensor(meanOver(ops.b, x, axesOf(ops, a, 'dim', ops.b.shape(x).length), bool(a, 'keepdim'), at));
-  }),
-  max: define('max', 'maximum over `dim` (none = all axes)', [{ name: 'x' }, { name: 'dim', default: NONE }, { name: 'keepdim', default: { kind: 'bool', v: false } }], (ops, a, at) => {
-    const x = T(ops, a, 'x');
-    return tensor(ops.b.op('max', [x], { axes: axesOf(ops, a, 'dim', ops.b.shape(x).length), keepdims: bool(a, 'keepdim') }, at));
-  }),
-  reshape: define('reshape', 'new shape with the same number of elements; one entry may be -1', [{ name: 'x' }, { name: 'shape' }], (ops, a, at) => {
-    const x = T(ops, a, 'x');
-    const v = a.shape!.value;
-    if (v.kind !== 'list') throw new CompileError(error('type', `\`shape\` must be a list like [B, T, 4], got ${describeValue(v)}`, a.shape!.span));
-    const dims: (Dim | -1)[] = v.items.map((it) => {
-      if (it.kind === 'int') return it.v === -1 ? -1 : it.v;
-      throw new CompileError(error('type', `shape entries must be integers, got ${describeValue(it)}`, a.shape!.span));
-    });
-    const holes = dims.filter((d) => d === -1).length;
-    if (holes > 1) throw new CompileError(error('shape', 'at most one -1 in a reshape', a.shape!.span));
-    let shape = dims as Dim[];
-    if (holes === 1) {
-      const known = numel(dims.filter((d) => d !== -1) as Dim[]);
-      const rest = dimDiv(numel(ops.b.shape(x)), known);
-      if (rest === undefined) throw new CompileError(error('shape', `cannot reshape ${shapeToString(ops.b.shape(x))} to [${dims.join(', ')}]`, at));
-      shape = dims.map((d) => (d === -1 ? rest : d));
-    }
-    return tensor(ops.b.reshape(x, shape, at));
-  }),
+  sum: define(
+    'sum',
+    'sum over `dim` (none = all axes)',
+    [{ name: 'x' }, { name: 'dim', default: NONE }, { name: 'keepdim', default: { kind: 'bool', v: false } }],
+    (ops, a, at) => {
+      const x = T(ops, a, 'x');
+      return tensor(ops.b.sum(x, axesOf(ops, a, 'dim', ops.b.shape(x).length), bool(a, 'keepdim'), at));
+    },
+  ),
+  mean: define(
+    'mean',
+    'mean over `dim` (none = all axes)',
+    [{ name: 'x' }, { name: 'dim', default: NONE }, { name: 'keepdim', default: { kind: 'bool', v: false } }],
+    (ops, a, at) => {
+      const x = T(ops, a, 'x');
+      return tensor(meanOver(ops.b, x, axesOf(ops, a, 'dim', ops.b.shape(x).length), bool(a, 'keepdim'), at));
+    },
+  ),
+  max: define(
+    'max',
+    'maximum over `dim` (none = all axes)',
+    [{ name: 'x' }, { name: 'dim', default: NONE }, { name: 'keepdim', default: { kind: 'bool', v: false } }],
+    (ops, a, at) => {
+      const x = T(ops, a, 'x');
+      return tensor(ops.b.op('max', [x], { axes: axesOf(ops, a, 'dim', ops.b.shape(x).length), keepdims: bool(a, 'keepdim') }, at));
+    },
+  ),
+  reshape: define(
+    'reshape',
+    'new shape with the same number of elements; one entry may be -1',
+    [{ name: 'x' }, { name: 'shape' }],
+    (ops, a, at) => {
+      const x = T(ops, a, 'x');
+      const v = a.shape!.value;
+      if (v.kind !== 'list')
+        throw new CompileError(error('type', `\`shape\` must be a list like [B, T, 4], got ${describeValue(v)}`, a.shape!.span));
+      const dims: (Dim | -1)[] = v.items.map((it) => {
+        if (it.kind === 'int') return it.v === -1 ? -1 : it.v;
+        throw new CompileError(error('type', `shape entries must be integers, got ${describeValue(it)}`, a.shape!.span));
+      });
+      const holes = dims.filter((d) => d === -1).length;
+      if (holes > 1) throw new CompileError(error('shape', 'at most one -1 in a reshape', a.shape!.span));
+      let shape = dims as Dim[];
+      if (holes === 1) {
+        const known = numel(dims.filter((d) => d !== -1) as Dim[]);
+        const rest = dimDiv(numel(ops.b.shape(x)), known);
+        if (rest === undefined)
+          throw new CompileError(error('shape', `cannot reshape ${shapeToString(ops.b.shape(x))} to [${dims.join(', ')}]`, at));
+        shape = dims.map((d) => (d === -1 ? rest : d));
+      }
+      return tensor(ops.b.reshape(x, shape, at));
+    },
+  ),
   transpose: define('transpose', 'swap axes `dim0` and `dim1`', [{ name: 'x' }, { name: 'dim0' }, { name: 'dim1' }], (ops, a, at) => {
     const x = T(ops, a, 'x');
     const r = ops.b.shape(x).length;
@@ -245,36 +291,55 @@ export const builtins: Readonly<Record<string, Builtin>> = {
   gather: define('gather', 'rows of `table` at integer `ids` (an embedding lookup)', [{ name: 'table' }, { name: 'ids' }], (ops, a, at) =>
     tensor(ops.b.op('gather', [T(ops, a, 'table'), T(ops, a, 'ids')], {}, at)),
   ),
-  concat: define('concat', 'join a list of tensors along `dim`', [{ name: 'xs' }, { name: 'dim', default: { kind: 'int', v: 0 } }], (ops, a, at) => {
-    const v = a.xs!.value;
-    if (v.kind !== 'list' || v.items.length === 0) throw new CompileError(error('type', '`xs` must be a non-empty list of tensors', a.xs!.span));
-    const ids = v.items.map((it) => ops.tensorOf(it, a.xs!.span));
-    const ax = axisOf(ops, a, 'dim', ops.b.shape(ids[0]!).length);
-    return tensor(ids.length === 1 ? ids[0]! : ops.b.op('concat', ids, { axis: ax }, at));
-  }),
-  dropout: define('dropout', 'inverted dropout with probability `p` (training graphs only)', [{ name: 'x' }, { name: 'p' }], (ops, a, at) => {
-    const p = num(a, 'p');
-    if (!(p >= 0 && p < 1)) throw new CompileError(error('value', `dropout probability must be in [0, 1), got ${p}`, a.p!.span));
-    return tensor(ops.dropout(T(ops, a, 'x'), p, at));
-  }),
-  default: define('default', '`value` unless it is none, else `fallback` (optional inputs)', [{ name: 'value' }, { name: 'fallback' }], (_ops, a) =>
-    a.value!.value.kind === 'none' ? a.fallback!.value : a.value!.value,
+  concat: define(
+    'concat',
+    'join a list of tensors along `dim`',
+    [{ name: 'xs' }, { name: 'dim', default: { kind: 'int', v: 0 } }],
+    (ops, a, at) => {
+      const v = a.xs!.value;
+      if (v.kind !== 'list' || v.items.length === 0)
+        throw new CompileError(error('type', '`xs` must be a non-empty list of tensors', a.xs!.span));
+      const ids = v.items.map((it) => ops.tensorOf(it, a.xs!.span));
+      const ax = axisOf(ops, a, 'dim', ops.b.shape(ids[0]!).length);
+      return tensor(ids.length === 1 ? ids[0]! : ops.b.op('concat', ids, { axis: ax }, at));
+    },
+  ),
+  dropout: define(
+    'dropout',
+    'inverted dropout with probability `p` (training graphs only)',
+    [{ name: 'x' }, { name: 'p' }],
+    (ops, a, at) => {
+      const p = num(a, 'p');
+      if (!(p >= 0 && p < 1)) throw new CompileError(error('value', `dropout probability must be in [0, 1), got ${p}`, a.p!.span));
+      return tensor(ops.dropout(T(ops, a, 'x'), p, at));
+    },
+  ),
+  default: define(
+    'default',
+    '`value` unless it is none, else `fallback` (optional inputs)',
+    [{ name: 'value' }, { name: 'fallback' }],
+    (_ops, a) => (a.value!.value.kind === 'none' ? a.fallback!.value : a.value!.value),
   ),
   expand: define('expand', 'broadcast `x` to `shape` (numpy rules; a list of sizes)', [{ name: 'x' }, { name: 'shape' }], (ops, a, at) => {
     const v = a.shape!.value;
-    if (v.kind !== 'list') throw new CompileError(error('type', `\`shape\` must be a list like [B, 1, dim], got ${describeValue(v)}`, a.shape!.span));
+    if (v.kind !== 'list')
+      throw new CompileError(error('type', `\`shape\` must be a list like [B, 1, dim], got ${describeValue(v)}`, a.shape!.span));
     const shape = v.items.map((it) => {
       if (it.kind === 'int') return it.v;
       throw new CompileError(error('type', `shape entries must be integers, got ${describeValue(it)}`, a.shape!.span));
     });
     const x = T(ops, a, 'x');
     ops.b.broadcastShape(ops.b.shape(x), shape, at);
-    if (ops.b.shape(x).length > shape.length) throw new CompileError(error('shape', `cannot expand ${shapeToString(ops.b.shape(x))} to fewer axes ${shapeToString(shape)}`, at));
+    if (ops.b.shape(x).length > shape.length)
+      throw new CompileError(error('shape', `cannot expand ${shapeToString(ops.b.shape(x))} to fewer axes ${shapeToString(shape)}`, at));
     return tensor(ops.b.expand(x, shape, at));
   }),
   // Evaluated lazily by the lowering (only the chosen branch); listed here for arity and docs.
-  select: define('select', '`then` when the compile-time bool `cond` holds, else `otherwise` (only the chosen branch is evaluated)', [{ name: 'cond' }, { name: 'then' }, { name: 'otherwise' }], (_ops, a) =>
-    bool(a, 'cond') ? a.then!.value : a.otherwise!.value,
+  select: define(
+    'select',
+    '`then` when the compile-time bool `cond` holds, else `otherwise` (only the chosen branch is evaluated)',
+    [{ name: 'cond' }, { name: 'then' }, { name: 'otherwise' }],
+    (_ops, a) => (bool(a, 'cond') ? a.then!.value : a.otherwise!.value),
   ),
   size: define('size', 'the size of axis `dim` of a tensor (an int, possibly symbolic)', [{ name: 'x' }, { name: 'dim' }], (ops, a) => {
     const x = T(ops, a, 'x');
@@ -288,7 +353,10 @@ export const builtins: Readonly<Record<string, Builtin>> = {
     'causal_mask',
     'additive mask f32[rows, cols]: 0 where key j may be seen by query i (j ≤ i + cols − rows; earlier extra columns, e.g. prefixes, always visible), −1e9 elsewhere',
     [{ name: 'rows' }, { name: 'cols' }],
-    (ops, a, at) => tensor(ops.b.op('causal_mask', [], { rows: ops.intOf(a.rows!.value, a.rows!.span), cols: ops.intOf(a.cols!.value, a.cols!.span) }, at)),
+    (ops, a, at) =>
+      tensor(
+        ops.b.op('causal_mask', [], { rows: ops.intOf(a.rows!.value, a.rows!.span), cols: ops.intOf(a.cols!.value, a.cols!.span) }, at),
+      ),
   ),
   one_hot: define('one_hot', 'f32 one-hot rows of i32 labels', [{ name: 'labels' }, { name: 'classes' }], (ops, a, at) =>
     tensor(ops.b.op('one_hot', [T(ops, a, 'labels')], { classes: ops.intOf(a.classes!.value, a.classes!.span) }, at)),
@@ -300,7 +368,8 @@ export const builtins: Readonly<Record<string, Builtin>> = {
     (ops, a, at) => {
       const b = ops.b;
       const ids = T(ops, a, 'ids');
-      if (b.node(ids).dtype !== 'i32') throw new CompileError(error('type', `\`ids\` must be i32 token ids, got an ${b.node(ids).dtype} tensor`, a.ids!.span));
+      if (b.node(ids).dtype !== 'i32')
+        throw new CompileError(error('type', `\`ids\` must be i32 token ids, got an ${b.node(ids).dtype} tensor`, a.ids!.span));
       const pad = tokenId(a, 'pad', 'an int token id');
       return tensor(b.sub(b.scalar(1, at), equalsId(b, ids, pad, at), at));
     },
@@ -315,17 +384,35 @@ export const builtins: Readonly<Record<string, Builtin>> = {
       const mask = T(ops, a, 'mask');
       const node = b.node(mask);
       if (node.dtype !== 'f32') {
-        throw new CompileError(error('type', `\`mask\` must be an f32 key mask (1 = attend, 0 = masked), got an ${node.dtype} tensor`, a.mask!.span, { help: 'make one from token ids with `attention_mask(ids, pad)`' }));
+        throw new CompileError(
+          error('type', `\`mask\` must be an f32 key mask (1 = attend, 0 = masked), got an ${node.dtype} tensor`, a.mask!.span, {
+            help: 'make one from token ids with `attention_mask(ids, pad)`',
+          }),
+        );
       }
-      if (node.shape.length !== 2) throw new CompileError(error('shape', `\`mask\` must be [B, S] (one row of keys per batch item), got ${shapeToString(node.shape)}`, a.mask!.span));
+      if (node.shape.length !== 2)
+        throw new CompileError(
+          error('shape', `\`mask\` must be [B, S] (one row of keys per batch item), got ${shapeToString(node.shape)}`, a.mask!.span),
+        );
       const [batch, keys] = node.shape as [Dim, Dim];
       // `cols` may be symbolic when it is the mask's own width (a sequence length bound at run time).
       const cv = a.cols!.value;
-      if (cv.kind !== 'none' && cv.kind !== 'int') throw new CompileError(error('type', `\`cols\` must be an int (the number of keys, e.g. \`size(k, 2)\`), got ${describeValue(cv)}`, a.cols!.span));
+      if (cv.kind !== 'none' && cv.kind !== 'int')
+        throw new CompileError(
+          error('type', `\`cols\` must be an int (the number of keys, e.g. \`size(k, 2)\`), got ${describeValue(cv)}`, a.cols!.span),
+        );
       const cols: Dim = cv.kind === 'int' ? cv.v : keys;
       if (cols !== keys) {
-        if (!isConcrete(cols) || !isConcrete(keys)) throw new CompileError(error('shape', `cannot widen a mask over ${keys} keys to ${cols} columns: the sizes must be concrete`, a.cols!.span));
-        if (cols < keys) throw new CompileError(error('shape', `\`cols\` (${cols}) must be at least the mask's width (${keys})`, a.cols!.span, { help: 'pass the number of keys, e.g. `size(k, 2)`' }));
+        if (!isConcrete(cols) || !isConcrete(keys))
+          throw new CompileError(
+            error('shape', `cannot widen a mask over ${keys} keys to ${cols} columns: the sizes must be concrete`, a.cols!.span),
+          );
+        if (cols < keys)
+          throw new CompileError(
+            error('shape', `\`cols\` (${cols}) must be at least the mask's width (${keys})`, a.cols!.span, {
+              help: 'pass the number of keys, e.g. `size(k, 2)`',
+            }),
+          );
       }
       // (m − 1) · 1e9: −1e9 as causal_mask (exp underflows to exactly 0 in the softmax, in f32
       // and f64), and +0 on kept keys.
@@ -353,7 +440,13 @@ export const builtins: Readonly<Record<string, Builtin>> = {
       if (b.node(logits).dtype !== 'f32') throw new CompileError(error('type', 'cross_entropy logits must be f32', a.logits!.span));
       if (b.node(labels).dtype !== 'i32') throw new CompileError(error('type', 'cross_entropy labels must be i32', a.labels!.span));
       if (ls.length !== ys.length + 1 || ys.some((d, i) => ls[i] !== d)) {
-        throw new CompileError(error('shape', `cross_entropy needs logits [..., C] and labels [...] with the same leading axes, got ${shapeToString(ls)} and ${shapeToString(ys)}`, at));
+        throw new CompileError(
+          error(
+            'shape',
+            `cross_entropy needs logits [..., C] and labels [...] with the same leading axes, got ${shapeToString(ls)} and ${shapeToString(ys)}`,
+            at,
+          ),
+        );
       }
       const classes = ls[ls.length - 1]!;
       if (!isConcrete(classes)) throw new CompileError(error('shape', 'the class axis of the logits must be concrete', a.logits!.span));

@@ -9,7 +9,16 @@ import { CompileError, type Diagnostic, error, suggestion } from '../../core/dia
 import type { Span } from '../../core/span.ts';
 import type { MethodLookup, RewriteContext } from './rewrite.ts';
 import { constEval, describeScalar, literalScalar, scalarBinary, type ScalarEnv } from '../sema/consteval.ts';
-import { allParams, type Attachment, type Attachments, attachmentsAt, type ElaboratedModel, type Instance, NO_ATTACHMENTS, type Scalar } from '../sema/instance.ts';
+import {
+  allParams,
+  type Attachment,
+  type Attachments,
+  attachmentsAt,
+  type ElaboratedModel,
+  type Instance,
+  NO_ATTACHMENTS,
+  type Scalar,
+} from '../sema/instance.ts';
 import { builtins, type LowerOps } from './builtins.ts';
 import { type Dim, isConcrete, shapeToString } from '../../core/dim.ts';
 import { type Graph, GraphBuilder, type NodeId, SEED_INPUT } from '../ir/graph.ts';
@@ -84,7 +93,8 @@ class Lowering implements LowerOps {
     if (v.kind === 'int' && isConcrete(v.v)) return this.b.scalar(v.v, at);
     if (v.kind === 'int') return this.symbolicScalar(v.v, at);
     if (v.kind === 'float') return this.b.scalar(v.v, at);
-    if (v.kind === 'function') throw new CompileError(error('type', `expected a tensor, got ${describeValue(v)}`, at, { help: `call it: \`${v.name}(x)\`` }));
+    if (v.kind === 'function')
+      throw new CompileError(error('type', `expected a tensor, got ${describeValue(v)}`, at, { help: `call it: \`${v.name}(x)\`` }));
     throw new CompileError(error('type', `expected a tensor, got ${describeValue(v)}`, at));
   }
 
@@ -119,7 +129,11 @@ class Lowering implements LowerOps {
           const v = this.eval(s.value, scope);
           const id = this.tensorOf(v, s.value.span);
           if (s.kind === 'loss' && this.b.shape(id).length !== 0) {
-            throw new CompileError(error('shape', `the loss must be a scalar, got ${shapeToString(this.b.shape(id))}`, s.value.span, { help: 'reduce it, e.g. with mean(...)' }));
+            throw new CompileError(
+              error('shape', `the loss must be a scalar, got ${shapeToString(this.b.shape(id))}`, s.value.span, {
+                help: 'reduce it, e.g. with mean(...)',
+              }),
+            );
           }
           this.b.outputs[name] = id;
           if (s.kind === 'output') scope.vars.set(name, tensor(id));
@@ -150,7 +164,10 @@ class Lowering implements LowerOps {
           if (e.op === '-') return tensor(this.b.neg(v.id, e.span));
           throw new CompileError(error('type', '`not` expects a bool, got a tensor', e.operand.span));
         }
-        return constEval({ ...e, operand: { kind: 'name', name: 'operand', span: e.operand.span } }, new Map([['operand', this.scalarOf(v, e.operand.span)]]));
+        return constEval(
+          { ...e, operand: { kind: 'name', name: 'operand', span: e.operand.span } },
+          new Map([['operand', this.scalarOf(v, e.operand.span)]]),
+        );
       }
       case 'binary':
         return this.binary(e, scope);
@@ -172,7 +189,8 @@ class Lowering implements LowerOps {
       }
       case 'member': {
         const t = this.eval(e.target, scope);
-        if (t.kind !== 'module') throw new CompileError(error('type', `\`.${e.member.name}\` needs a module, got ${describeValue(t)}`, e.member.span));
+        if (t.kind !== 'module')
+          throw new CompileError(error('type', `\`.${e.member.name}\` needs a module, got ${describeValue(t)}`, e.member.span));
         return this.memberOf(t.inst, e.member.name, e.member.span);
       }
     }
@@ -190,7 +208,12 @@ class Lowering implements LowerOps {
     if (m) return m;
     const arg = scope.inst.args.get(name);
     if (arg) return arg;
-    const candidates = [...scope.vars.keys(), ...scope.inst.params.map((p) => p.name), ...scope.inst.children.keys(), ...scope.inst.args.keys()];
+    const candidates = [
+      ...scope.vars.keys(),
+      ...scope.inst.params.map((p) => p.name),
+      ...scope.inst.children.keys(),
+      ...scope.inst.args.keys(),
+    ];
     throw new CompileError(error('name', `unknown name \`${name}\``, at, suggestion(name, candidates)));
   }
 
@@ -207,7 +230,9 @@ class Lowering implements LowerOps {
     const v = this.memberOrUndefined(inst, name);
     if (v) return v;
     const names = [...inst.params.map((p) => p.name), ...inst.children.keys()];
-    throw new CompileError(error('name', `\`${inst.path}\` (${inst.type}) has no parameter or child \`${name}\``, at, suggestion(name, names)));
+    throw new CompileError(
+      error('name', `\`${inst.path}\` (${inst.type}) has no parameter or child \`${name}\``, at, suggestion(name, names)),
+    );
   }
 
   private binary(e: Extract<Expr, { kind: 'binary' }>, scope: Scope): Value {
@@ -253,14 +278,22 @@ class Lowering implements LowerOps {
     for (const a of args) {
       const name = a.name ? a.name.name : names[pos++];
       if (name === undefined || !names.includes(name)) {
-        throw new CompileError(error('name', a.name ? `\`select\` has no argument \`${a.name.name}\`` : '`select` takes 3 arguments', a.span, a.name ? suggestion(a.name.name, names) : {}));
+        throw new CompileError(
+          error(
+            'name',
+            a.name ? `\`select\` has no argument \`${a.name.name}\`` : '`select` takes 3 arguments',
+            a.span,
+            a.name ? suggestion(a.name.name, names) : {},
+          ),
+        );
       }
       if (bound.has(name)) throw new CompileError(error('type', `argument \`${name}\` is given twice`, a.span));
       bound.set(name, a);
     }
     for (const n of names) if (!bound.has(n)) throw new CompileError(error('type', `\`select\` needs argument \`${n}\``, nameSpan));
     const cond = this.eval(bound.get('cond')!.value, scope);
-    if (cond.kind !== 'bool') throw new CompileError(error('type', `\`cond\` must be a bool, got ${describeValue(cond)}`, bound.get('cond')!.span));
+    if (cond.kind !== 'bool')
+      throw new CompileError(error('type', `\`cond\` must be a bool, got ${describeValue(cond)}`, bound.get('cond')!.span));
     void at;
     return this.eval(bound.get(cond.v ? 'then' : 'otherwise')!.value, scope);
   }
@@ -268,7 +301,10 @@ class Lowering implements LowerOps {
   private call(callee: Expr, args: readonly Arg[], at: Span, scope: Scope): Value {
     // A builtin is called when the name is not bound, or is bound to something that cannot be
     // called (a method's option `dropout` next to the builtin `dropout(x, p)`).
-    const local = callee.kind === 'name' ? (scope.vars.get(callee.name) ?? this.memberOrUndefined(scope.inst, callee.name) ?? scope.inst.args.get(callee.name)) : undefined;
+    const local =
+      callee.kind === 'name'
+        ? (scope.vars.get(callee.name) ?? this.memberOrUndefined(scope.inst, callee.name) ?? scope.inst.args.get(callee.name))
+        : undefined;
     const callable = (v: Value) => v.kind === 'module' || v.kind === 'modules' || v.kind === 'function';
     if (callee.kind === 'name' && (!local || (!callable(local) && builtins[callee.name]))) {
       const fn = builtins[callee.name];
@@ -279,12 +315,21 @@ class Lowering implements LowerOps {
       // `select` is lazy: only the chosen branch is evaluated, so the other may name an
       // absent child or be ill-shaped for this configuration.
       if (callee.name === 'select') return this.select(args, callee.span, at, scope);
-      return fn.call(this, args.map((a) => ({ name: a.name?.name, value: this.eval(a.value, scope), span: a.span })), callee.span, at);
+      return fn.call(
+        this,
+        args.map((a) => ({ name: a.name?.name, value: this.eval(a.value, scope), span: a.span })),
+        callee.span,
+        at,
+      );
     }
     const target = this.eval(callee, scope);
     const values = args.map((a) => ({ name: a.name, value: this.eval(a.value, scope), span: a.span }));
     if (target.kind === 'module') return this.callModule(target.inst, values, at);
-    if (target.kind === 'function') return target.call(values.map((v) => ({ ...(v.name ? { name: v.name.name } : {}), value: v.value, span: v.span })), at);
+    if (target.kind === 'function')
+      return target.call(
+        values.map((v) => ({ ...(v.name ? { name: v.name.name } : {}), value: v.value, span: v.span })),
+        at,
+      );
     if (target.kind === 'modules') {
       // Calling a repeated child runs its copies in sequence, threading the first argument.
       let [first, ...rest] = values;
@@ -308,13 +353,22 @@ class Lowering implements LowerOps {
         if (a.name) {
           if (!fwd.params.some((p) => p.name.name === a.name!.name)) {
             throw new CompileError(
-              error('name', `\`${inst.path}\` (${inst.type}) has no input \`${a.name.name}\``, a.name.span, suggestion(a.name.name, fwd.params.map((p) => p.name.name))),
+              error(
+                'name',
+                `\`${inst.path}\` (${inst.type}) has no input \`${a.name.name}\``,
+                a.name.span,
+                suggestion(
+                  a.name.name,
+                  fwd.params.map((p) => p.name.name),
+                ),
+              ),
             );
           }
           name = a.name.name;
         } else {
           const p = fwd.params[pos++];
-          if (!p) throw new CompileError(error('type', `\`${inst.path}\` (${inst.type}) takes ${fwd.params.length} input(s), got more`, a.span));
+          if (!p)
+            throw new CompileError(error('type', `\`${inst.path}\` (${inst.type}) takes ${fwd.params.length} input(s), got more`, a.span));
           name = p.name.name;
         }
         if (bound.has(name)) throw new CompileError(error('type', `input \`${name}\` is given twice`, a.span));
@@ -401,7 +455,11 @@ class Lowering implements LowerOps {
         } finally {
           // Interventions last for this rewrite's base calls only.
           const byName = this.hooks.get(inst);
-          for (const [name, fn] of installed) byName?.set(name, (byName.get(name) ?? []).filter((f) => f !== fn));
+          for (const [name, fn] of installed)
+            byName?.set(
+              name,
+              (byName.get(name) ?? []).filter((f) => f !== fn),
+            );
         }
       };
     }
@@ -438,7 +496,8 @@ class Lowering implements LowerOps {
     if (node.dtype !== t.dtype) throw fail('');
     const ell = t.dims.findIndex((d) => d.kind === 'ellipsis');
     const fixed = t.dims.length - (ell >= 0 ? 1 : 0);
-    if (ell < 0 ? shape.length !== fixed : shape.length < fixed) throw fail(` (rank ${shape.length}, expected ${ell < 0 ? '' : 'at least '}${fixed})`);
+    if (ell < 0 ? shape.length !== fixed : shape.length < fixed)
+      throw fail(` (rank ${shape.length}, expected ${ell < 0 ? '' : 'at least '}${fixed})`);
     t.dims.forEach((d, i) => {
       if (d.kind === 'ellipsis') return;
       const axis = ell >= 0 && i > ell ? shape.length - (t.dims.length - i) : i;
@@ -471,7 +530,8 @@ class Lowering implements LowerOps {
     const shape = this.b.shape(id);
     const ell = items.findIndex((i) => i.kind === 'ellipsis');
     const explicit = items.filter((i) => i.kind !== 'ellipsis').length;
-    if (explicit > shape.length) throw new CompileError(error('shape', `too many indices (${explicit}) for a tensor of rank ${shape.length}`, at));
+    if (explicit > shape.length)
+      throw new CompileError(error('shape', `too many indices (${explicit}) for a tensor of rank ${shape.length}`, at));
     const ranges = shape.map(() => ({ start: 0, stop: null as number | null }));
     const drop: number[] = [];
     let axis = 0;
@@ -484,7 +544,8 @@ class Lowering implements LowerOps {
       const norm = (v: number, allowEnd: boolean): number => {
         if (!isConcrete(size)) throw new CompileError(error('shape', `cannot index symbolic axis ${axis} (size ${size})`, item.span));
         const k = v < 0 ? v + size : v;
-        if (k < 0 || k > size || (!allowEnd && k === size)) throw new CompileError(error('value', `index ${v} out of range for axis ${axis} of size ${size}`, item.span));
+        if (k < 0 || k > size || (!allowEnd && k === size))
+          throw new CompileError(error('value', `index ${v} out of range for axis ${axis} of size ${size}`, item.span));
         return k;
       };
       if (item.kind === 'index') {
@@ -506,7 +567,12 @@ class Lowering implements LowerOps {
     void ell;
     let out = this.b.op('slice', [id], { ranges }, at);
     if (ranges.every((r) => r.start === 0 && r.stop === null)) out = id;
-    if (drop.length) out = this.b.reshape(out, this.b.shape(out).filter((_, i) => !drop.includes(i)), at);
+    if (drop.length)
+      out = this.b.reshape(
+        out,
+        this.b.shape(out).filter((_, i) => !drop.includes(i)),
+        at,
+      );
     return tensor(out);
   }
 

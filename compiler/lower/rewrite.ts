@@ -52,7 +52,6 @@ export interface RewriteContext {
   readonly tensorOf: (v: Value, at: Span) => NodeId;
 }
 
-
 /** The part of a method that lowering calls. */
 export interface SiteRewriter {
   rewrite(ctx: RewriteContext): NodeId;

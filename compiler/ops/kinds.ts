@@ -313,7 +313,8 @@ export const opInfo: { readonly [K in OpKind]: OpInfo<K> } = {
     infer: (srcs, attrs) => {
       const from = numel(srcs[0]!.shape);
       const to = numel(attrs.shape);
-      if (from !== to) return `cannot reshape ${shapeToString(srcs[0]!.shape)} (${from} elements) to ${shapeToString(attrs.shape)} (${to} elements)`;
+      if (from !== to)
+        return `cannot reshape ${shapeToString(srcs[0]!.shape)} (${from} elements) to ${shapeToString(attrs.shape)} (${to} elements)`;
       return { shape: attrs.shape, dtype: srcs[0]!.dtype };
     },
   },
@@ -354,7 +355,8 @@ export const opInfo: { readonly [K in OpKind]: OpInfo<K> } = {
         }
         if (!isConcrete(d)) return `cannot slice symbolic axis ${i} of size ${d}`;
         const stop = r.stop ?? d;
-        if (r.start < 0 || stop > d || r.start >= stop) return `slice ${r.start}:${stop} is empty or out of range for axis ${i} of size ${d}`;
+        if (r.start < 0 || stop > d || r.start >= stop)
+          return `slice ${r.start}:${stop} is empty or out of range for axis ${i} of size ${d}`;
         out.push(stop - r.start);
       }
       return { shape: out, dtype: srcs[0]!.dtype };
@@ -387,7 +389,8 @@ export const opInfo: { readonly [K in OpKind]: OpInfo<K> } = {
       for (const s of srcs) {
         if (s.shape.length !== first.length) return `concat needs equal ranks, got ${shapeToString(first)} and ${shapeToString(s.shape)}`;
         for (let i = 0; i < first.length; i++) {
-          if (i !== ax && s.shape[i] !== first[i]) return `concat shapes differ off the concat axis: ${shapeToString(first)} and ${shapeToString(s.shape)}`;
+          if (i !== ax && s.shape[i] !== first[i])
+            return `concat shapes differ off the concat axis: ${shapeToString(first)} and ${shapeToString(s.shape)}`;
         }
         const d = s.shape[ax]!;
         if (!isConcrete(d)) return `cannot concat along symbolic axis of size ${d}`;
@@ -413,13 +416,15 @@ export const opInfo: { readonly [K in OpKind]: OpInfo<K> } = {
       const [ids, g] = [srcs[0]!, srcs[1]!];
       if (ids.dtype !== 'i32' || g.dtype !== 'f32') return `scatter_add expects (i32 ids, f32 values)`;
       const n = ids.shape.length;
-      if (g.shape.length < n || ids.shape.some((d, i) => g.shape[i] !== d)) return `scatter_add values ${shapeToString(g.shape)} do not start with ids shape ${shapeToString(ids.shape)}`;
+      if (g.shape.length < n || ids.shape.some((d, i) => g.shape[i] !== d))
+        return `scatter_add values ${shapeToString(g.shape)} do not start with ids shape ${shapeToString(ids.shape)}`;
       return f32([attrs.rows, ...g.shape.slice(n)]);
     },
   },
   one_hot: {
     arity: 1,
-    infer: (srcs, attrs) => (srcs[0]!.dtype !== 'i32' ? `one_hot expects i32 labels, got ${srcs[0]!.dtype}` : f32([...srcs[0]!.shape, attrs.classes])),
+    infer: (srcs, attrs) =>
+      srcs[0]!.dtype !== 'i32' ? `one_hot expects i32 labels, got ${srcs[0]!.dtype}` : f32([...srcs[0]!.shape, attrs.classes]),
   },
   softmax: { arity: 1, infer: rowRule },
   log_softmax: { arity: 1, infer: rowRule },
@@ -429,14 +434,16 @@ export const opInfo: { readonly [K in OpKind]: OpInfo<K> } = {
     infer: (srcs) => {
       const e = needF32(srcs, 'normalize_grad');
       if (e) return e;
-      if (srcs[0]!.shape.length !== srcs[1]!.shape.length || srcs[0]!.shape.some((d, i) => srcs[1]!.shape[i] !== d)) return 'normalize_grad needs x and dy of one shape';
+      if (srcs[0]!.shape.length !== srcs[1]!.shape.length || srcs[0]!.shape.some((d, i) => srcs[1]!.shape[i] !== d))
+        return 'normalize_grad needs x and dy of one shape';
       return f32(srcs[0]!.shape);
     },
   },
   detach: { arity: 1, infer: (srcs) => needF32(srcs, 'detach') ?? f32(srcs[0]!.shape) },
   causal_mask: {
     arity: 0,
-    infer: (_, a) => (a.rows > 0 && a.cols >= a.rows ? f32([a.rows, a.cols]) : `causal_mask needs 0 < rows <= cols, got ${a.rows}×${a.cols}`),
+    infer: (_, a) =>
+      a.rows > 0 && a.cols >= a.rows ? f32([a.rows, a.cols]) : `causal_mask needs 0 < rows <= cols, got ${a.rows}×${a.cols}`,
   },
   dropout_mask: {
     arity: 1,

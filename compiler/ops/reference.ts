@@ -143,7 +143,11 @@ function reduce(init: number, f: (acc: number, x: number) => number): RefOp<'sum
     const kept = x.shape.map((_, i) => i).filter((i) => !attrs.axes.includes(i));
     const perm = [...kept, ...attrs.axes];
     const st = stridesOf(x.shape);
-    const data = view(x.data, perm.map((p) => x.shape[p]!), perm.map((p) => st[p]!));
+    const data = view(
+      x.data,
+      perm.map((p) => x.shape[p]!),
+      perm.map((p) => st[p]!),
+    );
     const run = elementCount(attrs.axes.map((a) => x.shape[a]!));
     const out = new Float64Array(elementCount(kept.map((k) => x.shape[k]!)));
     for (let o = 0; o < out.length; o++) {
@@ -187,7 +191,8 @@ function rowStats(x: Float64Array, eps: number): { mean: number; rstd: number } 
 
 /** An id used as a row index, checked: a bad id is a data error the user must see. */
 function rowIndex(id: number, rows: number, what: string): number {
-  if (!Number.isInteger(id) || id < 0 || id >= rows) throw new Error(`${what}: id ${id} is out of range for ${rows} rows (valid ids are 0..${rows - 1})`);
+  if (!Number.isInteger(id) || id < 0 || id >= rows)
+    throw new Error(`${what}: id ${id} is out of range for ${rows} rows (valid ids are 0..${rows - 1})`);
   return id;
 }
 
@@ -235,8 +240,12 @@ export const referenceOps: { readonly [K in OpKind]: RefOp<K> } = {
     const [M, N] = [out.shape[r - 2]!, out.shape[r - 1]!];
     const K = attrs.transA ? a.shape[a.shape.length - 2]! : a.shape[a.shape.length - 1]!;
     // Element (i, j) of op(X) for a matrix stored with `cols` columns at `off`.
-    const aAt = attrs.transA ? (off: number, m: number, k: number) => off + k * M + m : (off: number, m: number, k: number) => off + m * K + k;
-    const bAt = attrs.transB ? (off: number, k: number, n: number) => off + n * K + k : (off: number, k: number, n: number) => off + k * N + n;
+    const aAt = attrs.transA
+      ? (off: number, m: number, k: number) => off + k * M + m
+      : (off: number, m: number, k: number) => off + m * K + k;
+    const bAt = attrs.transB
+      ? (off: number, k: number, n: number) => off + n * K + k
+      : (off: number, k: number, n: number) => off + k * N + n;
     // The matrix index each output batch reads from a and b, broadcasting batch axes.
     const batch = out.shape.slice(0, -2);
     const batchOf = (x: RefTensor): Float64Array => {
@@ -263,7 +272,11 @@ export const referenceOps: { readonly [K in OpKind]: RefOp<K> } = {
   permute: (srcs, attrs) => {
     const x = srcs[0]!;
     const st = stridesOf(x.shape);
-    return view(x.data, attrs.perm.map((p) => x.shape[p]!), attrs.perm.map((p) => st[p]!));
+    return view(
+      x.data,
+      attrs.perm.map((p) => x.shape[p]!),
+      attrs.perm.map((p) => st[p]!),
+    );
   },
   expand: (srcs, _attrs, out) => broadcastTo(srcs[0]!, out.shape).slice(),
   slice: (srcs, attrs, out) => {

@@ -18,7 +18,6 @@ export interface MethodOption {
   readonly required?: boolean;
 }
 
-
 export interface AddedParam {
   readonly name: string;
   readonly shape: readonly number[];

@@ -19,7 +19,17 @@
  * `shared` parameters, the rewrite's inputs, `base` (the site's original forward, or the next
  * method when methods stack) and the builtins. Nothing else of the site is visible.
  */
-import type { ArgDecl, Block, Expr, MethodDecl, MethodHookDecl, MethodParamDecl, MethodSite, ModuleDecl, RewriteDecl } from '../../grammar/ast.ts';
+import type {
+  ArgDecl,
+  Block,
+  Expr,
+  MethodDecl,
+  MethodHookDecl,
+  MethodParamDecl,
+  MethodSite,
+  ModuleDecl,
+  RewriteDecl,
+} from '../../grammar/ast.ts';
 import { CompileError, type Diagnostic, error, suggestion } from '../../core/diagnostic.ts';
 import type { Span } from '../../core/span.ts';
 import { builtins } from '../lower/builtins.ts';
@@ -52,9 +62,14 @@ export function withMileMethods(base: MethodRegistry, program: Program): { regis
     const name = decl.name.name;
     if (base.get(name)) {
       diagnostics.push(
-        error('name', `method \`${name}\` clashes with the ${builtin.has(name) ? 'built-in' : 'registered'} PEFT method \`${name}\``, decl.name.span, {
-          help: `rename it, e.g. \`my_${name}\` (taken: ${base.names().join(', ')})`,
-        }),
+        error(
+          'name',
+          `method \`${name}\` clashes with the ${builtin.has(name) ? 'built-in' : 'registered'} PEFT method \`${name}\``,
+          decl.name.span,
+          {
+            help: `rename it, e.g. \`my_${name}\` (taken: ${base.names().join(', ')})`,
+          },
+        ),
       );
       continue;
     }
@@ -102,12 +117,18 @@ function nameClaims(method: string): { names: Declared; claim: Claim } {
   const names: Declared = new Map();
   const claim: Claim = (id, what, scope = names) => {
     if (id.name === 'base') {
-      throw new CompileError(error('name', `\`base\` cannot be declared in a method: it names the site's original forward`, id.span, { help: 'choose another name' }));
+      throw new CompileError(
+        error('name', `\`base\` cannot be declared in a method: it names the site's original forward`, id.span, {
+          help: 'choose another name',
+        }),
+      );
     }
     const prev = scope.get(id.name) ?? names.get(id.name);
     if (prev) {
       throw new CompileError(
-        error('name', `\`${id.name}\` is declared twice in method \`${method}\` (${prev.what} and ${what})`, id.span, { related: [{ span: prev.span, message: 'first declared here' }] }),
+        error('name', `\`${id.name}\` is declared twice in method \`${method}\` (${prev.what} and ${what})`, id.span, {
+          related: [{ span: prev.span, message: 'first declared here' }],
+        }),
       );
     }
     scope.set(id.name, { span: id.span, what });
@@ -130,7 +151,9 @@ export function mileMethod(decl: MethodDecl, program: Program): PeftMethod {
   }
   if (!rewrite && hooks.length === 0) {
     throw new CompileError(
-      error('method', `method \`${name}\` has no \`rewrite\` block`, decl.name.span, { help: 'add `rewrite(x) { base(x) ... }`: the site\'s new output, in terms of its original (`base`)' }),
+      error('method', `method \`${name}\` has no \`rewrite\` block`, decl.name.span, {
+        help: "add `rewrite(x) { base(x) ... }`: the site's new output, in terms of its original (`base`)",
+      }),
     );
   }
   // Names in the blocks must resolve (checked now, so that an unused method is still checked).
@@ -166,7 +189,12 @@ function checkSites(decl: MethodDecl, program: Program): Map<string, SitePattern
   const sites = new Map<string, SitePattern>();
   for (const s of decl.sites) {
     const prev = sites.get(s.module.name);
-    if (prev) throw new CompileError(error('name', `site type \`${s.module.name}\` is listed twice`, s.module.span, { related: [{ span: prev.decl.span, message: 'first listed here' }] }));
+    if (prev)
+      throw new CompileError(
+        error('name', `site type \`${s.module.name}\` is listed twice`, s.module.span, {
+          related: [{ span: prev.decl.span, message: 'first listed here' }],
+        }),
+      );
     sites.set(s.module.name, sitePattern(s, program));
   }
   return sites;
@@ -176,9 +204,16 @@ function sitePattern(s: MethodSite, program: Program): SitePattern {
   const module = program.modules.get(s.module.name);
   if (!module) {
     const isModel = program.models.has(s.module.name);
-    const help = isModel ? { help: 'methods attach to module instances inside a model, e.g. `Linear`' } : suggestion(s.module.name, program.modules.keys());
+    const help = isModel
+      ? { help: 'methods attach to module instances inside a model, e.g. `Linear`' }
+      : suggestion(s.module.name, program.modules.keys());
     throw new CompileError(
-      error('name', `unknown site type \`${s.module.name}\`${isModel ? ' (a model, not a module)' : ''}`, s.module.span, help.help ? help : { help: 'is a `use` missing? (e.g. `use std.nn`)' }),
+      error(
+        'name',
+        `unknown site type \`${s.module.name}\`${isModel ? ' (a model, not a module)' : ''}`,
+        s.module.span,
+        help.help ? help : { help: 'is a `use` missing? (e.g. `use std.nn`)' },
+      ),
     );
   }
   const kinds = new Map<string, BindingKind>();
@@ -186,12 +221,25 @@ function sitePattern(s: MethodSite, program: Program): SitePattern {
   for (const b of s.bindings) {
     const kind = bindingKind(module, b.member.name);
     if (!kind) {
-      const candidates = [...module.args.map((a) => a.name.name), ...module.items.flatMap((i) => (i.kind === 'param' || i.kind === 'child' ? [i.name.name] : []))];
+      const candidates = [
+        ...module.args.map((a) => a.name.name),
+        ...module.items.flatMap((i) => (i.kind === 'param' || i.kind === 'child' ? [i.name.name] : [])),
+      ];
       throw new CompileError(
-        error('name', `site type \`${module.name.name}\` has no argument, parameter or child \`${b.member.name}\``, b.member.span, suggestion(b.member.name, candidates, `\`${module.name.name}\` has ${candidates.map((c) => `\`${c}\``).join(', ') || 'nothing to bind'}`)),
+        error(
+          'name',
+          `site type \`${module.name.name}\` has no argument, parameter or child \`${b.member.name}\``,
+          b.member.span,
+          suggestion(
+            b.member.name,
+            candidates,
+            `\`${module.name.name}\` has ${candidates.map((c) => `\`${c}\``).join(', ') || 'nothing to bind'}`,
+          ),
+        ),
       );
     }
-    if (kinds.has(b.name.name)) throw new CompileError(error('name', `\`${b.name.name}\` is bound twice from \`${module.name.name}\``, b.name.span));
+    if (kinds.has(b.name.name))
+      throw new CompileError(error('name', `\`${b.name.name}\` is bound twice from \`${module.name.name}\``, b.name.span));
     kinds.set(b.name.name, kind);
     members.set(b.name.name, b.member.name);
   }
@@ -201,16 +249,24 @@ function sitePattern(s: MethodSite, program: Program): SitePattern {
 /** Every site type binds the same names (the body is shared); returns those that are scalar arguments in all of them. */
 function checkBindingsAgree(decl: MethodDecl, sites: ReadonlyMap<string, SitePattern>, claim: Claim): string[] {
   const [first, ...others] = [...sites.values()];
-  if (!first) throw new CompileError(error('method', `method \`${decl.name.name}\` names no site type`, decl.name.span, { help: 'write `on Linear(in, out)`' }));
+  if (!first)
+    throw new CompileError(
+      error('method', `method \`${decl.name.name}\` names no site type`, decl.name.span, { help: 'write `on Linear(in, out)`' }),
+    );
   for (const b of first.decl.bindings) claim(b.name, 'a name bound from the site');
   for (const o of others) {
     const want = [...first.kinds.keys()].sort().join(', ');
     const got = [...o.kinds.keys()].sort().join(', ');
     if (want !== got) {
       throw new CompileError(
-        error('name', `every site type must bind the same names: \`${o.decl.module.name}\` binds (${got}), \`${first.decl.module.name}\` binds (${want})`, o.decl.span, {
-          help: 'the method body is shared by all its site types',
-        }),
+        error(
+          'name',
+          `every site type must bind the same names: \`${o.decl.module.name}\` binds (${got}), \`${first.decl.module.name}\` binds (${want})`,
+          o.decl.span,
+          {
+            help: 'the method body is shared by all its site types',
+          },
+        ),
       );
     }
   }
@@ -218,7 +274,11 @@ function checkBindingsAgree(decl: MethodDecl, sites: ReadonlyMap<string, SitePat
 }
 
 /** Parameters (checked against the scalars usable in shapes), the rewrite and the hook blocks. */
-function checkItems(decl: MethodDecl, claim: Claim, shapeScalars: ReadonlySet<string>): Pick<CheckedMethod, 'perSite' | 'shared' | 'rewrite' | 'hooks'> {
+function checkItems(
+  decl: MethodDecl,
+  claim: Claim,
+  shapeScalars: ReadonlySet<string>,
+): Pick<CheckedMethod, 'perSite' | 'shared' | 'rewrite' | 'hooks'> {
   const perSite: MethodParamDecl[] = [];
   const shared: MethodParamDecl[] = [];
   let rewrite: RewriteDecl | undefined;
@@ -232,7 +292,12 @@ function checkItems(decl: MethodDecl, claim: Claim, shapeScalars: ReadonlySet<st
       rewrite = item;
     } else {
       const prev = hooks.find((h) => h.name.name === item.name.name);
-      if (prev) throw new CompileError(error('name', `method \`${decl.name.name}\` has two \`hook ${item.name.name}\` blocks`, item.name.span, { related: [{ span: prev.name.span, message: 'first here' }] }));
+      if (prev)
+        throw new CompileError(
+          error('name', `method \`${decl.name.name}\` has two \`hook ${item.name.name}\` blocks`, item.name.span, {
+            related: [{ span: prev.name.span, message: 'first here' }],
+          }),
+        );
       hooks.push(item);
     }
   }
@@ -259,7 +324,10 @@ function optionScalars(m: CheckedMethod, o: MethodOptions): Map<string, Scalar> 
   const env = new Map<string, Scalar>();
   for (const [k, t] of m.optionTypes) {
     const v = o[k]!;
-    env.set(k, t === 'bool' ? { kind: 'bool', v: v as boolean } : t === 'int' ? { kind: 'int', v: v as number } : { kind: 'float', v: v as number });
+    env.set(
+      k,
+      t === 'bool' ? { kind: 'bool', v: v as boolean } : t === 'int' ? { kind: 'int', v: v as number } : { kind: 'float', v: v as number },
+    );
   }
   return env;
 }
@@ -278,9 +346,14 @@ function siteParams(m: CheckedMethod, site: Instance, o: MethodOptions, attached
       const clash = added && taken.get(added.name);
       if (clash) {
         throw new CompileError(
-          error('name', `\`${m.name}\` adds parameter \`${added.name}\` at \`${site.path}\`, which already has a parameter \`${added.name}\` (${clash})`, p.name.span, {
-            help: 'rename the parameter in the method',
-          }),
+          error(
+            'name',
+            `\`${m.name}\` adds parameter \`${added.name}\` at \`${site.path}\`, which already has a parameter \`${added.name}\` (${clash})`,
+            p.name.span,
+            {
+              help: 'rename the parameter in the method',
+            },
+          ),
         );
       }
       return added ? [added] : [];
@@ -296,7 +369,14 @@ function sharedParams(m: CheckedMethod, siteList: readonly Instance[], o: Method
   for (const b of m.scalarBindings) {
     const vals = siteList.map((s) => bound(s, b));
     if (vals.every((v) => describeScalar(v) === describeScalar(vals[0]!))) env.set(b, vals[0]!);
-    else differing.set(b, siteList.map((s, i) => `${describeScalar(vals[i]!)} at \`${s.path}\``).slice(0, 3).join(', '));
+    else
+      differing.set(
+        b,
+        siteList
+          .map((s, i) => `${describeScalar(vals[i]!)} at \`${s.path}\``)
+          .slice(0, 3)
+          .join(', '),
+      );
   }
   return m.shared.flatMap((p) => {
     for (const ref of scalarNames(p)) {
@@ -343,14 +423,21 @@ function blockScope(m: CheckedMethod, ctx: RewriteContext): Map<string, Value> {
   const vars = new Map<string, Value>();
   for (const [k, v] of optionScalars(m, ctx.options)) vars.set(k, v);
   for (const [b, kind] of pat.kinds) vars.set(b, siteValue(site, pat.members.get(b)!, kind, ctx));
-  for (const p of m.perSite) vars.set(p.name.name, ctx.params[p.name.name] !== undefined ? tensor(ctx.params[p.name.name]!) : { kind: 'none' });
-  for (const p of m.shared) vars.set(p.name.name, ctx.shared[p.name.name] !== undefined ? tensor(ctx.shared[p.name.name]!) : { kind: 'none' });
+  for (const p of m.perSite)
+    vars.set(p.name.name, ctx.params[p.name.name] !== undefined ? tensor(ctx.params[p.name.name]!) : { kind: 'none' });
+  for (const p of m.shared)
+    vars.set(p.name.name, ctx.shared[p.name.name] !== undefined ? tensor(ctx.shared[p.name.name]!) : { kind: 'none' });
   if (rewrite) {
     if (ctx.args.length > rewrite.inputs.length) {
       throw new CompileError(
-        error('method', `this call of \`${site.path}\` passes ${ctx.args.length} tensor inputs, but the \`rewrite\` of \`${name}\` names ${rewrite.inputs.length}`, rewrite.span, {
-          related: [{ span: ctx.origin, message: `\`${name}\` applied here` }],
-        }),
+        error(
+          'method',
+          `this call of \`${site.path}\` passes ${ctx.args.length} tensor inputs, but the \`rewrite\` of \`${name}\` names ${rewrite.inputs.length}`,
+          rewrite.span,
+          {
+            related: [{ span: ctx.origin, message: `\`${name}\` applied here` }],
+          },
+        ),
       );
     }
     rewrite.inputs.forEach((inp, i) => vars.set(inp.name, ctx.args[i] !== undefined ? tensor(ctx.args[i]!) : { kind: 'none' }));
@@ -360,7 +447,8 @@ function blockScope(m: CheckedMethod, ctx: RewriteContext): Map<string, Value> {
 
 function optionDefault(o: ArgDecl): number | boolean {
   const v = constEval(o.default!, new Map());
-  const bad = () => new CompileError(error('type', `option \`${o.name.name}\` is ${o.type}, but its default is ${describeScalar(v)}`, o.default!.span));
+  const bad = () =>
+    new CompileError(error('type', `option \`${o.name.name}\` is ${o.type}, but its default is ${describeScalar(v)}`, o.default!.span));
   switch (o.type) {
     case 'bool':
       if (v.kind !== 'bool') throw bad();
@@ -390,28 +478,48 @@ function checkInputs(rw: RewriteDecl, site: SitePattern): void {
   const type = site.module.name.name;
   if (rw.inputs.length > fwd.params.length) {
     throw new CompileError(
-      error('method', `\`rewrite\` names ${rw.inputs.length} inputs, but the forward of \`${type}\` takes ${fwd.params.length} (${all.join(', ')})`, rw.inputs[fwd.params.length]!.span),
+      error(
+        'method',
+        `\`rewrite\` names ${rw.inputs.length} inputs, but the forward of \`${type}\` takes ${fwd.params.length} (${all.join(', ')})`,
+        rw.inputs[fwd.params.length]!.span,
+      ),
     );
   }
   if (rw.inputs.length < needed) {
     throw new CompileError(
-      error('method', `\`rewrite\` names ${rw.inputs.length} input${rw.inputs.length === 1 ? '' : 's'}, but the forward of \`${type}\` needs ${needed} (${all.slice(0, needed).join(', ')})`, rw.span, {
-        help: `write \`rewrite(${fwd.params.slice(0, needed).map((p) => p.name.name).join(', ')})\``,
-      }),
+      error(
+        'method',
+        `\`rewrite\` names ${rw.inputs.length} input${rw.inputs.length === 1 ? '' : 's'}, but the forward of \`${type}\` needs ${needed} (${all.slice(0, needed).join(', ')})`,
+        rw.span,
+        {
+          help: `write \`rewrite(${fwd.params
+            .slice(0, needed)
+            .map((p) => p.name.name)
+            .join(', ')})\``,
+        },
+      ),
     );
   }
 }
 
 /** Definition-time checks of a method parameter: an initializer, f32, explicit dimensions, known names. */
 function checkParamDecl(p: MethodParamDecl, scalars: ReadonlySet<string>): void {
-  if (!p.init) throw new CompileError(error('init', `parameter \`${p.name.name}\` needs an initializer (e.g. \`= zeros\` or \`= normal(0, 0.02)\`)`, p.name.span));
+  if (!p.init)
+    throw new CompileError(
+      error('init', `parameter \`${p.name.name}\` needs an initializer (e.g. \`= zeros\` or \`= normal(0, 0.02)\`)`, p.name.span),
+    );
   if (p.type.dtype !== 'f32') throw new CompileError(error('type', 'parameters are f32', p.type.span));
-  for (const d of p.type.dims) if (d.kind === 'ellipsis') throw new CompileError(error('shape', 'a parameter needs explicit dimensions, not `...`', d.span));
+  for (const d of p.type.dims)
+    if (d.kind === 'ellipsis') throw new CompileError(error('shape', 'a parameter needs explicit dimensions, not `...`', d.span));
   for (const ref of scalarNames(p)) {
     if (!scalars.has(ref.name)) {
       throw new CompileError(
         error('name', `unknown name \`${ref.name}\` in the parameter \`${p.name.name}\``, ref.span, {
-          ...suggestion(ref.name, scalars, `shapes, conditions and initializers may use the options and the site's bound arguments${scalars.size ? ` (${[...scalars].join(', ')})` : ''}`),
+          ...suggestion(
+            ref.name,
+            scalars,
+            `shapes, conditions and initializers may use the options and the site's bound arguments${scalars.size ? ` (${[...scalars].join(', ')})` : ''}`,
+          ),
         }),
       );
     }
@@ -444,7 +552,9 @@ function checkBlock(block: Block, scope: ReadonlySet<string>, misuse?: { name: s
   const fail = (name: string, span: Span, asCall: boolean): never => {
     if (misuse && name === misuse.name && !known.has(name)) throw misuse.error(span);
     const candidates = asCall ? [...known, ...Object.keys(builtins)] : [...known];
-    throw new CompileError(error('name', asCall ? `unknown function \`${name}\`` : `unknown name \`${name}\``, span, suggestion(name, candidates)));
+    throw new CompileError(
+      error('name', asCall ? `unknown function \`${name}\`` : `unknown name \`${name}\``, span, suggestion(name, candidates)),
+    );
   };
   const visit = (e: Expr): void => {
     switch (e.kind) {
@@ -525,13 +635,19 @@ function baseFunction(ctx: RewriteContext): Value {
     name: 'base',
     call(args: readonly FunctionArg[], at: Span): Value {
       const named = args.find((a) => a.name);
-      if (named) throw new CompileError(error('type', `\`base\` takes the site's inputs by position, not by name (\`${named.name}\`)`, named.span));
+      if (named)
+        throw new CompileError(error('type', `\`base\` takes the site's inputs by position, not by name (\`${named.name}\`)`, named.span));
       const ids = args.filter((a) => a.value.kind !== 'none').map((a) => ctx.tensorOf(a.value, a.span));
       if (ids.length !== ctx.args.length) {
         throw new CompileError(
-          error('type', `\`base\` takes ${ctx.args.length} tensor input${ctx.args.length === 1 ? '' : 's'} here (those of this call of \`${ctx.site.path}\`), got ${ids.length}`, at, {
-            help: 'call it like the site itself, e.g. `base(x)`',
-          }),
+          error(
+            'type',
+            `\`base\` takes ${ctx.args.length} tensor input${ctx.args.length === 1 ? '' : 's'} here (those of this call of \`${ctx.site.path}\`), got ${ids.length}`,
+            at,
+            {
+              help: 'call it like the site itself, e.g. `base(x)`',
+            },
+          ),
         );
       }
       return tensor(ctx.base(ids));
@@ -542,7 +658,12 @@ function baseFunction(ctx: RewriteContext): Value {
 function baseInHook(h: MethodHookDecl): { name: string; error: (at: Span) => CompileError } {
   return {
     name: 'base',
-    error: (at) => new CompileError(error('type', `\`base\` cannot be called in \`hook ${h.name.name}\`: it runs inside the site's forward`, at, { help: 'call `base` in `rewrite`' })),
+    error: (at) =>
+      new CompileError(
+        error('type', `\`base\` cannot be called in \`hook ${h.name.name}\`: it runs inside the site's forward`, at, {
+          help: 'call `base` in `rewrite`',
+        }),
+      ),
   };
 }
 
@@ -557,7 +678,10 @@ function notInHook(h: MethodHookDecl): Value {
 }
 
 function resultOf(ctx: RewriteContext, v: Value | undefined, body: Block, what: string): NodeId {
-  if (!v || !body.result) throw new CompileError(error('method', `the \`${what}\` block has no result expression`, body.span, { help: 'end the block with the new value' }));
+  if (!v || !body.result)
+    throw new CompileError(
+      error('method', `the \`${what}\` block has no result expression`, body.span, { help: 'end the block with the new value' }),
+    );
   return ctx.tensorOf(v, body.result.span);
 }
 
@@ -569,7 +693,12 @@ function noted<T>(decl: MethodDecl, note: { span: Span; message: string }, f: ()
   try {
     return f();
   } catch (e) {
-    if (!(e instanceof CompileError) || !within(e.diagnostic.span, decl.span) || e.diagnostic.related?.some((r) => r.message === note.message)) throw e;
+    if (
+      !(e instanceof CompileError) ||
+      !within(e.diagnostic.span, decl.span) ||
+      e.diagnostic.related?.some((r) => r.message === note.message)
+    )
+      throw e;
     throw new CompileError({ ...e.diagnostic, related: [...(e.diagnostic.related ?? []), note] });
   }
 }

@@ -6,7 +6,17 @@
 import type { Arg, Selector, TuneDecl, TuneItem } from '../../grammar/ast.ts';
 import { CompileError, type Diagnostic, didYouMean, error, suggestion } from '../../core/diagnostic.ts';
 import { constEval, describeScalar } from '../sema/consteval.ts';
-import { type Attachment, type Attachments, type ElaboratedModel, NO_ATTACHMENTS, type Instance, type ParamSlot, type Scalar, type SharedParams, walkInstances } from '../sema/instance.ts';
+import {
+  type Attachment,
+  type Attachments,
+  type ElaboratedModel,
+  NO_ATTACHMENTS,
+  type Instance,
+  type ParamSlot,
+  type Scalar,
+  type SharedParams,
+  walkInstances,
+} from '../sema/instance.ts';
 import type { Span } from '../../core/span.ts';
 import { selectorMatches, selectorText } from '../sema/select.ts';
 import type { AddedParam, MethodOptions, PeftMethod } from './method.ts';
@@ -35,7 +45,11 @@ interface Attaching {
   applications: number;
 }
 
-export function applyTune(model: ElaboratedModel, tune: TuneDecl | undefined, registry: MethodRegistry): { report?: TuneReport; diagnostics: Diagnostic[] } {
+export function applyTune(
+  model: ElaboratedModel,
+  tune: TuneDecl | undefined,
+  registry: MethodRegistry,
+): { report?: TuneReport; diagnostics: Diagnostic[] } {
   try {
     return { report: apply(model, tune, registry), diagnostics: [] };
   } catch (e) {
@@ -54,7 +68,10 @@ function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: Met
     for (const i of instances) for (const p of i.params) p.trainable = true;
     return { tune: undefined, matches, attachments: NO_ATTACHMENTS, methods };
   }
-  if (tune.model.name !== model.name) throw new CompileError(error('tune', `tune \`${tune.name.name}\` is for \`${tune.model.name}\`, not \`${model.name}\``, tune.model.span));
+  if (tune.model.name !== model.name)
+    throw new CompileError(
+      error('tune', `tune \`${tune.name.name}\` is for \`${tune.model.name}\`, not \`${model.name}\``, tune.model.span),
+    );
   for (const item of tune.items) {
     switch (item.kind) {
       case 'train':
@@ -62,7 +79,10 @@ function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: Met
         for (const sel of item.selectors) {
           const params = selectParams(instances, attaching, sel);
           if (params.length === 0) throw noMatch(sel, instances);
-          checkAlternatives(sel, [...instances.map((i) => i.segments), ...instances.flatMap((i) => i.params.map((p) => [...i.segments, p.name]))]);
+          checkAlternatives(sel, [
+            ...instances.map((i) => i.segments),
+            ...instances.flatMap((i) => i.params.map((p) => [...i.segments, p.name])),
+          ]);
           for (const p of params) p.trainable = item.kind === 'train';
           matches.push({ method: item.kind, selector: selectorText(sel), sites: params.map((p) => p.path) });
         }
@@ -70,7 +90,9 @@ function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: Met
       case 'apply': {
         const method = registry.get(item.method.name);
         if (!method) {
-          throw new CompileError(error('tune', `unknown PEFT method \`${item.method.name}\``, item.method.span, suggestion(item.method.name, registry.names())));
+          throw new CompileError(
+            error('tune', `unknown PEFT method \`${item.method.name}\``, item.method.span, suggestion(item.method.name, registry.names())),
+          );
         }
         methods.set(method.name, method);
         matches.push(...applyMethod(method, item, instances, attaching));
@@ -82,14 +104,22 @@ function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: Met
 }
 
 /** One application of a method (one tune item): its sites, over all its selectors, in tree order. */
-function applyMethod(method: PeftMethod, item: Extract<TuneItem, { kind: 'apply' }>, instances: readonly Instance[], attaching: Attaching): SiteMatch[] {
+function applyMethod(
+  method: PeftMethod,
+  item: Extract<TuneItem, { kind: 'apply' }>,
+  instances: readonly Instance[],
+  attaching: Attaching,
+): SiteMatch[] {
   const matches: SiteMatch[] = [];
   const options = bindOptions(method, item.args, item.method.span);
   const picked: { site: Instance; sel: Selector }[] = [];
   for (const sel of item.selectors) {
     const sites = instances.filter((i) => i.path !== '' && selectorMatches(sel, i.segments));
     if (sites.length === 0) throw noMatch(sel, instances);
-    checkAlternatives(sel, instances.map((i) => i.segments));
+    checkAlternatives(
+      sel,
+      instances.map((i) => i.segments),
+    );
     for (const site of sites) {
       checkSite(method, site, attaching, sel);
       if (!picked.some((p) => p.site === site)) picked.push({ site, sel });
@@ -99,14 +129,19 @@ function applyMethod(method: PeftMethod, item: Extract<TuneItem, { kind: 'apply'
   picked.sort((a, b) => instances.indexOf(a.site) - instances.indexOf(b.site));
   let shared: SharedParams | undefined;
   if (method.shared) {
-    const added = method.shared(picked.map((p) => p.site), options);
+    const added = method.shared(
+      picked.map((p) => p.site),
+      options,
+    );
     if (typeof added === 'string') throw new CompileError(error('tune', added, item.span));
     const prefix = `${method.name}_${attaching.shared.filter((s) => s.method === method.name).length}`;
     shared = { method: method.name, params: added.map((p) => slot(p, `${prefix}.${p.name}`, method.name, item.span)) };
     attaching.shared.push(shared);
   }
   const application = attaching.applications++;
-  picked.forEach(({ site, sel }, i) => attach(attaching, method, site, options, sel, item.span, { shared, application, siteIndex: i, siteCount: picked.length }));
+  picked.forEach(({ site, sel }, i) =>
+    attach(attaching, method, site, options, sel, item.span, { shared, application, siteIndex: i, siteCount: picked.length }),
+  );
   return matches;
 }
 
@@ -133,11 +168,16 @@ function checkAlternatives(sel: Selector, paths: readonly (readonly string[])[])
   sel.segments.forEach((seg, i) => {
     if (seg.kind !== 'alt') return;
     for (const alt of seg.names) {
-      const only: Selector = { ...sel, segments: sel.segments.map((s, j) => (j === i ? { kind: 'name', name: alt.name, span: alt.span } : s)) };
+      const only: Selector = {
+        ...sel,
+        segments: sel.segments.map((s, j) => (j === i ? { kind: 'name', name: alt.name, span: alt.span } : s)),
+      };
       if (paths.some((p) => selectorMatches(only, p))) continue;
       const names = new Set<string>();
       for (const p of paths) for (const part of p) names.add(part);
-      throw new CompileError(error('tune', `\`${alt.name}\` in \`${selectorText(sel)}\` matches nothing in the model`, alt.span, suggestion(alt.name, names)));
+      throw new CompileError(
+        error('tune', `\`${alt.name}\` in \`${selectorText(sel)}\` matches nothing in the model`, alt.span, suggestion(alt.name, names)),
+      );
     }
   });
 }
@@ -176,16 +216,26 @@ function bindOptions(method: PeftMethod, args: readonly Arg[], at: Span): Method
     const name = a.name ? a.name.name : names[pos++];
     if (name === undefined) throw new CompileError(error('tune', `\`${method.name}\` takes at most ${names.length} option(s)`, a.span));
     const spec = method.options[name];
-    if (!spec) throw new CompileError(error('tune', `\`${method.name}\` has no option \`${name}\``, a.name?.span ?? a.span, suggestion(name, names, `options of \`${method.name}\`: ${names.join(', ')}`)));
+    if (!spec)
+      throw new CompileError(
+        error(
+          'tune',
+          `\`${method.name}\` has no option \`${name}\``,
+          a.name?.span ?? a.span,
+          suggestion(name, names, `options of \`${method.name}\`: ${names.join(', ')}`),
+        ),
+      );
     const v: Scalar = constEval(a.value, new Map());
     let value: number | boolean;
     if (spec.type === 'bool') {
       if (v.kind !== 'bool') throw new CompileError(error('type', `option \`${name}\` is bool, got ${describeScalar(v)}`, a.value.span));
       value = v.v;
     } else {
-      if (v.kind !== 'int' && v.kind !== 'float') throw new CompileError(error('type', `option \`${name}\` is ${spec.type}, got ${describeScalar(v)}`, a.value.span));
+      if (v.kind !== 'int' && v.kind !== 'float')
+        throw new CompileError(error('type', `option \`${name}\` is ${spec.type}, got ${describeScalar(v)}`, a.value.span));
       const n = Number(v.v);
-      if (spec.type === 'int' && !Number.isInteger(n)) throw new CompileError(error('type', `option \`${name}\` is int, got ${n}`, a.value.span));
+      if (spec.type === 'int' && !Number.isInteger(n))
+        throw new CompileError(error('type', `option \`${name}\` is int, got ${n}`, a.value.span));
       value = n;
     }
     const bad = spec.check?.(value);
@@ -194,7 +244,10 @@ function bindOptions(method: PeftMethod, args: readonly Arg[], at: Span): Method
   }
   for (const [k, spec] of Object.entries(method.options)) {
     if (k in out) continue;
-    if (spec.required) throw new CompileError(error('tune', `\`${method.name}\` needs option \`${k}\` (${spec.type})`, at, { help: `write \`${method.name}(${k} = …)\`` }));
+    if (spec.required)
+      throw new CompileError(
+        error('tune', `\`${method.name}\` needs option \`${k}\` (${spec.type})`, at, { help: `write \`${method.name}(${k} = …)\`` }),
+      );
     out[k] = spec.default;
   }
   return out;
@@ -240,14 +293,27 @@ function checkSite(method: PeftMethod, site: Instance, attaching: Attaching, sel
   const missing = (method.hooks ?? []).filter((h) => !have.has(h));
   if (missing.length) {
     throw new CompileError(
-      error('tune', `\`${method.name}\` needs the hook${missing.length > 1 ? 's' : ''} ${missing.map((h) => `\`${h}\``).join(', ')} in the forward of ${site.type}, which has ${have.size ? [...have].map((h) => `\`${h}\``).join(', ') : 'none'}`, sel.span, {
-        help: `mark the tensor in ${site.type}'s forward with \`hook ${missing[0]}(...)\``,
-      }),
+      error(
+        'tune',
+        `\`${method.name}\` needs the hook${missing.length > 1 ? 's' : ''} ${missing.map((h) => `\`${h}\``).join(', ')} in the forward of ${site.type}, which has ${have.size ? [...have].map((h) => `\`${h}\``).join(', ') : 'none'}`,
+        sel.span,
+        {
+          help: `mark the tensor in ${site.type}'s forward with \`hook ${missing[0]}(...)\``,
+        },
+      ),
     );
   }
 }
 
-function attach(attaching: Attaching, method: PeftMethod, site: Instance, options: MethodOptions, sel: Selector, span: Span, at: Pick<Attachment, 'shared' | 'application' | 'siteIndex' | 'siteCount'>): void {
+function attach(
+  attaching: Attaching,
+  method: PeftMethod,
+  site: Instance,
+  options: MethodOptions,
+  sel: Selector,
+  span: Span,
+  at: Pick<Attachment, 'shared' | 'application' | 'siteIndex' | 'siteCount'>,
+): void {
   const atSite = attaching.bySite.get(site) ?? [];
   const added = method.params(site, options, atSite);
   if (typeof added === 'string') throw new CompileError(error('tune', added, sel.span));

@@ -92,7 +92,12 @@ export function planGraph(g: Graph, opts: PlanOptions): Plan {
   const keep = [...new Set(opts.keep)];
   // How every node is stored, worked out once for the scheduler, the renderer and the planner.
   const storage = new NodeStorage(g);
-  const kernels = schedule(g, [...new Set([...opts.roots, ...keep])], { fuse: opts.fuse, epilogue: opts.epilogue, target: opts.target, storage });
+  const kernels = schedule(g, [...new Set([...opts.roots, ...keep])], {
+    fuse: opts.fuse,
+    epilogue: opts.epilogue,
+    target: opts.target,
+    storage,
+  });
   const buffers: PlanBuffer[] = [];
   const nodeBuffer = new Map<NodeId, number>();
   const alloc = (bytes: number, kind: BufferKind, label: string): number => {
@@ -135,10 +140,18 @@ export function planGraph(g: Graph, opts: PlanOptions): Plan {
     if (!nodeBuffer.has(k.output)) {
       const need = bytesOf(g, k.output);
       naiveTempBytes += need;
-      nodeBuffer.set(k.output, takeFree(free, buffers, need, () => alloc(need, 'temp', 'temp')));
+      nodeBuffer.set(
+        k.output,
+        takeFree(free, buffers, need, () => alloc(need, 'temp', 'temp')),
+      );
     }
     const shader = renderKernel(g, k, opts, storage);
-    steps.push({ shader, buffers: shader.bindings.map((b) => nodeBuffer.get(b.node)!), kernel: k, shape: concreteShape(g.nodes[k.output]!.shape) });
+    steps.push({
+      shader,
+      buffers: shader.bindings.map((b) => nodeBuffer.get(b.node)!),
+      kernel: k,
+      shape: concreteShape(g.nodes[k.output]!.shape),
+    });
     // Release temporaries whose last reader was this step (the output too, if nothing reads it).
     for (const id of new Set([k.output, ...k.inputs])) {
       const b = nodeBuffer.get(id)!;
@@ -164,12 +177,33 @@ export function planGraph(g: Graph, opts: PlanOptions): Plan {
       const grad = nodeBuffer.get(gradNode);
       if (grad === undefined) throw new Error(`gradient of ${p.name} (%${gradNode}) has no buffer`);
       const bytes = buffers[p.buffer]!.bytes;
-      updates.push({ name: p.name, param: p.buffer, grad, m: alloc(bytes, 'optim', `m:${p.name}`), v: alloc(bytes, 'optim', `v:${p.name}`), numel: p.numel });
+      updates.push({
+        name: p.name,
+        param: p.buffer,
+        grad,
+        m: alloc(bytes, 'optim', `m:${p.name}`),
+        v: alloc(bytes, 'optim', `v:${p.name}`),
+        numel: p.numel,
+      });
     }
   }
 
   const sum = (kind?: BufferKind) => buffers.filter((b) => kind === undefined || b.kind === kind).reduce((a, b) => a + b.bytes, 0);
-  return { buffers, nodeBuffer, nodeType, steps, peakBytes: sum(), tempBytes: sum('temp'), naiveTempBytes, kernels, params, inputs, keep, optimizer: opts.optimizer ?? false, updates };
+  return {
+    buffers,
+    nodeBuffer,
+    nodeType,
+    steps,
+    peakBytes: sum(),
+    tempBytes: sum('temp'),
+    naiveTempBytes,
+    kernels,
+    params,
+    inputs,
+    keep,
+    optimizer: opts.optimizer ?? false,
+    updates,
+  };
 }
 
 /**
@@ -213,7 +247,9 @@ export function printPlan(p: Plan): string {
     const [out, ...ins] = s.buffers;
     const part = s.kernel.concatPart ? ` part ${s.kernel.concatPart.first}+${s.kernel.concatPart.count}` : '';
     const what = `${s.shader.op} %${s.kernel.output} [${s.shape.join(', ')}]${part}`;
-    lines.push(`  ${String(i).padStart(3)}  ${what.padEnd(36)} b${out} <- ${ins.map((b) => `b${b}`).join(' ') || '-'}  wg ${s.shader.workgroups.join('x')}`);
+    lines.push(
+      `  ${String(i).padStart(3)}  ${what.padEnd(36)} b${out} <- ${ins.map((b) => `b${b}`).join(' ') || '-'}  wg ${s.shader.workgroups.join('x')}`,
+    );
   });
   for (const u of p.updates) lines.push(`  adamw ${u.name}: param b${u.param} grad b${u.grad} m b${u.m} v b${u.v}`);
   return lines.join('\n') + '\n';

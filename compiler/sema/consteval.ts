@@ -146,7 +146,9 @@ export function constEval(e: Expr, env: ScalarEnv): Scalar {
       if (e.callee.kind === 'name' && e.callee.name === 'float') {
         return { kind: 'float', v: num(constEval(e.args[0]!.value, env), e.args[0]!.value) };
       }
-      throw new CompileError(error('type', 'only scalar functions (sqrt, abs, min, max, exp, log, int, float) can be evaluated here', e.span));
+      throw new CompileError(
+        error('type', 'only scalar functions (sqrt, abs, min, max, exp, log, int, float) can be evaluated here', e.span),
+      );
     }
     default:
       throw new CompileError(error('type', 'expected a compile-time scalar expression here', e.span));

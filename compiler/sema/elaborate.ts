@@ -32,14 +32,16 @@ function elaborateModel(prog: Program, modelName: string, at?: Span): Elaborated
   for (const item of decl.items) {
     if (item.kind !== 'config') continue;
     for (const entry of item.entries) {
-      if (config.has(entry.name.name)) throw new CompileError(error('name', `config entry \`${entry.name.name}\` is set twice`, entry.name.span));
+      if (config.has(entry.name.name))
+        throw new CompileError(error('name', `config entry \`${entry.name.name}\` is set twice`, entry.name.span));
       config.set(entry.name.name, constEval(entry.value, config));
     }
   }
   const inputs: ModelInput[] = [];
   for (const item of decl.items) {
     if (item.kind !== 'input') continue;
-    if (inputs.some((i) => i.name === item.name.name)) throw new CompileError(error('name', `input \`${item.name.name}\` is declared twice`, item.name.span));
+    if (inputs.some((i) => i.name === item.name.name))
+      throw new CompileError(error('name', `input \`${item.name.name}\` is declared twice`, item.name.span));
     inputs.push({ name: item.name.name, dtype: item.type.dtype, shape: inputShape(item.type, config), span: item.span });
   }
   const root = instantiate(prog, decl, config, '', [], decl.span, 0);
@@ -56,7 +58,12 @@ function inputShape(t: TensorType, config: ScalarEnv): Dim[] {
     if (d.expr.kind === 'name' && !config.has(d.expr.name)) {
       if (/^[A-Z]/.test(d.expr.name)) return d.expr.name;
       throw new CompileError(
-        error('name', `unknown size \`${d.expr.name}\`: not in config (symbolic sizes are capitalised, e.g. \`B\`)`, d.expr.span, suggestion(d.expr.name, config.keys())),
+        error(
+          'name',
+          `unknown size \`${d.expr.name}\`: not in config (symbolic sizes are capitalised, e.g. \`B\`)`,
+          d.expr.span,
+          suggestion(d.expr.name, config.keys()),
+        ),
       );
     }
     const v = evalDim(d.expr, config);
@@ -69,8 +76,17 @@ function joinPath(parent: string, name: string): string {
   return parent ? `${parent}.${name}` : name;
 }
 
-function instantiate(prog: Program, decl: ModuleDecl | ModelDecl, env: ScalarEnv, path: string, segments: string[], span: Span, depth: number): Instance {
-  if (depth > MAX_DEPTH) throw new CompileError(error('module', `module nesting deeper than ${MAX_DEPTH}: is \`${decl.name.name}\` recursive?`, span));
+function instantiate(
+  prog: Program,
+  decl: ModuleDecl | ModelDecl,
+  env: ScalarEnv,
+  path: string,
+  segments: string[],
+  span: Span,
+  depth: number,
+): Instance {
+  if (depth > MAX_DEPTH)
+    throw new CompileError(error('module', `module nesting deeper than ${MAX_DEPTH}: is \`${decl.name.name}\` recursive?`, span));
   const inst: Instance = {
     path,
     segments,
@@ -86,7 +102,12 @@ function instantiate(prog: Program, decl: ModuleDecl | ModelDecl, env: ScalarEnv
   const names = new Map<string, Span>();
   const claim = (name: string, s: Span) => {
     const prev = names.get(name);
-    if (prev) throw new CompileError(error('name', `\`${name}\` is declared twice in \`${decl.name.name}\``, s, { related: [{ span: prev, message: 'first declared here' }] }));
+    if (prev)
+      throw new CompileError(
+        error('name', `\`${name}\` is declared twice in \`${decl.name.name}\``, s, {
+          related: [{ span: prev, message: 'first declared here' }],
+        }),
+      );
     names.set(name, s);
   };
   let forwardSeen: Span | undefined;
@@ -111,7 +132,12 @@ function instantiate(prog: Program, decl: ModuleDecl | ModelDecl, env: ScalarEnv
         break;
       }
       case 'forward':
-        if (forwardSeen) throw new CompileError(error('name', `\`${decl.name.name}\` has two forward definitions`, item.span, { related: [{ span: forwardSeen, message: 'first forward here' }] }));
+        if (forwardSeen)
+          throw new CompileError(
+            error('name', `\`${decl.name.name}\` has two forward definitions`, item.span, {
+              related: [{ span: forwardSeen, message: 'first forward here' }],
+            }),
+          );
         forwardSeen = item.span;
         (inst as { forward?: typeof item }).forward = item;
         break;
@@ -124,7 +150,14 @@ function instantiate(prog: Program, decl: ModuleDecl | ModelDecl, env: ScalarEnv
   return inst;
 }
 
-function instantiateChild(prog: Program, c: ChildDecl, env: ScalarEnv, parent: string, segments: string[], depth: number): Instance | Instance[] {
+function instantiateChild(
+  prog: Program,
+  c: ChildDecl,
+  env: ScalarEnv,
+  parent: string,
+  segments: string[],
+  depth: number,
+): Instance | Instance[] {
   const mod = prog.modules.get(c.module.name);
   if (!mod) {
     const help = suggestion(c.module.name, prog.modules.keys());
@@ -136,7 +169,9 @@ function instantiateChild(prog: Program, c: ChildDecl, env: ScalarEnv, parent: s
   if (!c.repeat) return instantiate(prog, mod, args, path, [...segments, c.name.name], c.span, depth + 1);
   const n = evalInt(c.repeat, env);
   if (n < 1) throw new CompileError(error('value', `repeat count must be at least 1, got ${n}`, c.repeat.span));
-  return Array.from({ length: n }, (_, i) => instantiate(prog, mod, args, `${path}[${i}]`, [...segments, c.name.name, String(i)], c.span, depth + 1));
+  return Array.from({ length: n }, (_, i) =>
+    instantiate(prog, mod, args, `${path}[${i}]`, [...segments, c.name.name, String(i)], c.span, depth + 1),
+  );
 }
 
 /** Binds call arguments to a module's declared arguments, with type checks and defaults. */
@@ -150,7 +185,15 @@ export function bindArgs(mod: ModuleDecl, args: readonly Arg[], env: ScalarEnv, 
       d = decls.find((x) => x.name.name === a.name!.name);
       if (!d) {
         throw new CompileError(
-          error('name', `\`${mod.name.name}\` has no argument \`${a.name.name}\``, a.name.span, suggestion(a.name.name, decls.map((x) => x.name.name))),
+          error(
+            'name',
+            `\`${mod.name.name}\` has no argument \`${a.name.name}\``,
+            a.name.span,
+            suggestion(
+              a.name.name,
+              decls.map((x) => x.name.name),
+            ),
+          ),
         );
       }
     } else {
@@ -200,8 +243,18 @@ export function paramShape(t: TensorType, env: ScalarEnv): number[] {
 function paramSlot(p: ParamDecl, env: ScalarEnv, parent: string): ParamSlot {
   const shape = paramShape(p.type, env);
   if (p.type.dtype !== 'f32') throw new CompileError(error('type', 'parameters are f32', p.type.span));
-  if (!p.init) throw new CompileError(error('init', `parameter \`${p.name.name}\` needs an initializer (e.g. \`= zeros\` or \`= normal(0, 0.02)\`)`, p.name.span));
-  return { name: p.name.name, path: joinPath(parent, p.name.name), shape, init: initSpec(p.init, shape, env), trainable: false, span: p.span };
+  if (!p.init)
+    throw new CompileError(
+      error('init', `parameter \`${p.name.name}\` needs an initializer (e.g. \`= zeros\` or \`= normal(0, 0.02)\`)`, p.name.span),
+    );
+  return {
+    name: p.name.name,
+    path: joinPath(parent, p.name.name),
+    shape,
+    init: initSpec(p.init, shape, env),
+    trainable: false,
+    span: p.span,
+  };
 }
 
 const initArgs: Record<string, string[]> = {
@@ -220,14 +273,22 @@ const initDefaults: Record<string, Record<string, number>> = {
 export function initSpec(call: InitCall, shape: readonly number[], env: ScalarEnv): InitSpec {
   const kind = call.name.name;
   const names = initArgs[kind];
-  if (!names) throw new CompileError(error('init', `unknown initializer \`${kind}\``, call.name.span, suggestion(kind, Object.keys(initArgs))));
+  if (!names)
+    throw new CompileError(error('init', `unknown initializer \`${kind}\``, call.name.span, suggestion(kind, Object.keys(initArgs))));
   const vals: Record<string, number> = { ...initDefaults[kind] };
   let pos = 0;
   for (const a of call.args) {
     const name = a.name ? a.name.name : names[pos++];
     if (name === undefined || !names.includes(name)) {
       const help = a.name ? suggestion(a.name.name, names) : {};
-      throw new CompileError(error('init', a.name ? `\`${kind}\` has no argument \`${a.name.name}\`` : `\`${kind}\` takes ${names.length} argument(s)`, a.span, help));
+      throw new CompileError(
+        error(
+          'init',
+          a.name ? `\`${kind}\` has no argument \`${a.name.name}\`` : `\`${kind}\` takes ${names.length} argument(s)`,
+          a.span,
+          help,
+        ),
+      );
     }
     vals[name] = num(constEval(a.value, env), a.value);
   }
@@ -241,7 +302,8 @@ export function initSpec(call: InitCall, shape: readonly number[], env: ScalarEn
     case 'uniform':
       return { kind: 'uniform', low: vals.low!, high: vals.high! };
     default: {
-      if (shape.length < 2) throw new CompileError(error('init', 'kaiming_uniform needs a parameter of rank ≥ 2 (fan-in is its second axis)', call.span));
+      if (shape.length < 2)
+        throw new CompileError(error('init', 'kaiming_uniform needs a parameter of rank ≥ 2 (fan-in is its second axis)', call.span));
       const fanIn = shape.slice(1).reduce((x, y) => x * y, 1);
       return { kind: 'kaiming_uniform', a: vals.a!, fanIn };
     }

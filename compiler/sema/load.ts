@@ -11,7 +11,12 @@ import type { Program } from './program.ts';
 import type { SourceHost } from './source-host.ts';
 
 /** Loads through `host`; `text` overrides the main file's contents (for tests and editors). */
-export function loadProgram(host: SourceHost, mainPath: string, text?: string, syntax: MileSyntax = MileSyntax.shared): { program?: Program; diagnostics: Diagnostic[]; sources: ReadonlyMap<string, string> } {
+export function loadProgram(
+  host: SourceHost,
+  mainPath: string,
+  text?: string,
+  syntax: MileSyntax = MileSyntax.shared,
+): { program?: Program; diagnostics: Diagnostic[]; sources: ReadonlyMap<string, string> } {
   const displayName = (abs: string) => host.displayName(abs);
   const sources = new Map<string, string>();
   const files: MileFile[] = [];
@@ -36,7 +41,14 @@ export function loadProgram(host: SourceHost, mainPath: string, text?: string, s
         const text = seen.has(target) ? '' : host.readFile(target);
         if (text === undefined) {
           const avail = isStd ? host.mileFiles(host.stdDir).map((f) => `std.${f.slice(0, -5)}`) : [];
-          diagnostics.push(error('use', `cannot find \`${p.parts.join('.')}\` (looked for ${displayName(target)})`, p.span, suggestion(p.parts.join('.'), avail)));
+          diagnostics.push(
+            error(
+              'use',
+              `cannot find \`${p.parts.join('.')}\` (looked for ${displayName(target)})`,
+              p.span,
+              suggestion(p.parts.join('.'), avail),
+            ),
+          );
           continue;
         }
         load(target, displayName(target), text);
@@ -48,7 +60,10 @@ export function loadProgram(host: SourceHost, mainPath: string, text?: string, s
   const absMain = resolve(mainPath);
   const mainText = text ?? host.readFile(absMain);
   if (mainText === undefined) {
-    return { sources, diagnostics: [error('io', `cannot read ${mainPath}: no such file`, { file: mainPath, line: 0, col: 0, endLine: 0, endCol: 0 })] };
+    return {
+      sources,
+      diagnostics: [error('io', `cannot read ${mainPath}: no such file`, { file: mainPath, line: 0, col: 0, endLine: 0, endCol: 0 })],
+    };
   }
   const main = load(absMain, mainPath, mainText)!;
   if (hasErrors(diagnostics)) return { diagnostics, sources };
@@ -60,7 +75,11 @@ export function loadProgram(host: SourceHost, mainPath: string, text?: string, s
       if (d.kind !== 'module' && d.kind !== 'model') continue;
       const prev = modules.get(d.name.name) ?? models.get(d.name.name);
       if (prev) {
-        diagnostics.push(error('name', `\`${d.name.name}\` is defined twice`, d.name.span, { related: [{ span: prev.name.span, message: 'first defined here' }] }));
+        diagnostics.push(
+          error('name', `\`${d.name.name}\` is defined twice`, d.name.span, {
+            related: [{ span: prev.name.span, message: 'first defined here' }],
+          }),
+        );
         continue;
       }
       if (d.kind === 'module') modules.set(d.name.name, d);
@@ -74,7 +93,11 @@ export function loadProgram(host: SourceHost, mainPath: string, text?: string, s
       if (d.kind !== 'method') continue;
       const prev = methods.get(d.name.name);
       if (prev) {
-        diagnostics.push(error('name', `method \`${d.name.name}\` is defined twice`, d.name.span, { related: [{ span: prev.name.span, message: 'first defined here' }] }));
+        diagnostics.push(
+          error('name', `method \`${d.name.name}\` is defined twice`, d.name.span, {
+            related: [{ span: prev.name.span, message: 'first defined here' }],
+          }),
+        );
         continue;
       }
       methods.set(d.name.name, d);

@@ -28,12 +28,19 @@ export function displayPath(path: string, stdDir: string, cwd: string): string {
  * A host over in-memory documents, keyed by absolute path; `fallback` (for example the file
  * host) answers for paths not held, so unsaved editor buffers shadow the files on disk.
  */
-export function memoryHost(docs: ReadonlyMap<string, string>, fallback?: SourceHost, stdDir = fallback?.stdDir ?? '/std', cwd = '/'): SourceHost {
+export function memoryHost(
+  docs: ReadonlyMap<string, string>,
+  fallback?: SourceHost,
+  stdDir = fallback?.stdDir ?? '/std',
+  cwd = '/',
+): SourceHost {
   return {
     stdDir,
     readFile: (path) => docs.get(path) ?? fallback?.readFile(path),
     mileFiles: (dir) => {
-      const own = [...docs.keys()].filter((p) => p.startsWith(dir + '/') && p.endsWith('.mile') && !p.slice(dir.length + 1).includes('/')).map((p) => p.slice(dir.length + 1));
+      const own = [...docs.keys()]
+        .filter((p) => p.startsWith(dir + '/') && p.endsWith('.mile') && !p.slice(dir.length + 1).includes('/'))
+        .map((p) => p.slice(dir.length + 1));
       return [...new Set([...own, ...(fallback?.mileFiles(dir) ?? [])])].sort();
     },
     displayName: (path) => (fallback ? fallback.displayName(path) : displayPath(path, stdDir, cwd)),

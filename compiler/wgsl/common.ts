@@ -106,7 +106,6 @@ export const u32Lit = (n: number): string => {
   return `${n}u`;
 };
 
-
 /** Strides that read `shape` broadcast (numpy rules) to `target`: 0 on broadcast axes. */
 export function broadcastStrides(shape: readonly number[], target: readonly number[]): number[] {
   const s = stridesOf(shape);
@@ -216,7 +215,12 @@ fn ${name}(lid: u32, v: f32) -> f32 {
  * Builds the accessors of a node's sources from the kernel's bindings. A source fused into
  * this kernel is read by calling the WGSL function `inlined(s)` that computes it.
  */
-export function sourceAccess(storage: NodeStorage, k: Kernel, srcs: readonly NodeId[], inlined?: (s: NodeId) => string | undefined): SrcAccess[] {
+export function sourceAccess(
+  storage: NodeStorage,
+  k: Kernel,
+  srcs: readonly NodeId[],
+  inlined?: (s: NodeId) => string | undefined,
+): SrcAccess[] {
   const g = storage.g;
   return srcs.map((s) => {
     const n = g.nodes[s]!;

@@ -141,7 +141,10 @@ export const inlineBroadcast: InlineRenderer<'expand'> = (_node, shape, src) => 
 };
 
 /** An alias (reshape, detach): buffers are dense row-major, so the same flat index. */
-export const inlineIdentity: InlineRenderer<'reshape' | 'detach'> = (_node, _shape, src) => ({ body: `  return ${src[0]!.at('i')};\n`, helpers: '' });
+export const inlineIdentity: InlineRenderer<'reshape' | 'detach'> = (_node, _shape, src) => ({
+  body: `  return ${src[0]!.at('i')};\n`,
+  helpers: '',
+});
 
 export const inlineDropoutMask: InlineRenderer<'dropout_mask'> = (node, _shape, src) => ({
   body: `  return ${dropoutValue(node.attrs.p, node.attrs.salt, src[0]!.at('0u'))};\n`,

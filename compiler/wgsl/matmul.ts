@@ -74,7 +74,8 @@ function renderRegisterMatmul(ctx: RenderCtx<'matmul'>): KernelBody {
   const { RM, RN, WX, WY } = REGISTER;
   const [TM, TN] = [RM * WY, RN * WX];
   const wg: [number, number, number] = [Math.ceil(N / TN), Math.ceil(M / TM), elementCount(batch)];
-  if (wg.some((w) => w > ctx.maxWg)) throw new Error(`matmul ${ctx.shape.join('×')}: dispatch ${wg.join('×')} exceeds ${ctx.maxWg} workgroups per dimension`);
+  if (wg.some((w) => w > ctx.maxWg))
+    throw new Error(`matmul ${ctx.shape.join('×')}: dispatch ${wg.join('×')} exceeds ${ctx.maxWg} workgroups per dimension`);
   const rows = Array.from({ length: RM }, (_, i) => i);
   const cols = Array.from({ length: RN }, (_, j) => j);
   // Element (m, k) of op(A) and (k, n) of op(B), from the clamped row `ra_i` / column `cb_j`.
@@ -112,7 +113,8 @@ function renderTiledMatmul(ctx: RenderCtx<'matmul'>): KernelBody {
   const TXN = t.TN / t.RN;
   const TYM = t.TM / t.RM;
   const wg: [number, number, number] = [Math.ceil(N / t.TN), Math.ceil(M / t.TM), B];
-  if (wg.some((w) => w > ctx.maxWg)) throw new Error(`matmul ${ctx.shape.join('×')}: dispatch ${wg.join('×')} exceeds ${ctx.maxWg} workgroups per dimension`);
+  if (wg.some((w) => w > ctx.maxWg))
+    throw new Error(`matmul ${ctx.shape.join('×')}: dispatch ${wg.join('×')} exceeds ${ctx.maxWg} workgroups per dimension`);
 
   // Slab loads: `idx` walks the slab so that consecutive invocations read consecutive
   // addresses of the operand as stored.
@@ -128,7 +130,8 @@ function renderTiledMatmul(ctx: RenderCtx<'matmul'>): KernelBody {
   const lb = loadB('e');
 
   const fmas: string[] = [];
-  for (let i = 0; i < t.RM; i++) for (let j = 0; j < t.RN; j++) fmas.push(`      acc[${i * t.RN + j}] = fma(av[${i}], bv[${j}], acc[${i * t.RN + j}]);`);
+  for (let i = 0; i < t.RM; i++)
+    for (let j = 0; j < t.RN; j++) fmas.push(`      acc[${i * t.RN + j}] = fma(av[${i}], bv[${j}], acc[${i * t.RN + j}]);`);
   const stores: string[] = [];
   for (let i = 0; i < t.RM; i++) {
     for (let j = 0; j < t.RN; j++) {

@@ -81,7 +81,11 @@ export function renderConcat(ctx: RenderCtx<'concat'>): KernelBody {
   let at = 0;
   ctx.src.forEach((s, j) => {
     const st = stridesOf(s.shape);
-    const terms = st.map((v, d) => (s.shape[d] === 1 ? '' : d === ax ? (at === 0 ? `c${d} * ${v}u` : `(c${d} - ${u32Lit(at)}) * ${v}u`) : `c${d} * ${v}u`)).filter(Boolean);
+    const terms = st
+      .map((v, d) =>
+        s.shape[d] === 1 ? '' : d === ax ? (at === 0 ? `c${d} * ${v}u` : `(c${d} - ${u32Lit(at)}) * ${v}u`) : `c${d} * ${v}u`,
+      )
+      .filter(Boolean);
     const load = s.at(terms.length ? terms.join(' + ') : '0u');
     at += s.shape[ax]!;
     const last = j === ctx.src.length - 1;

@@ -36,11 +36,12 @@ function subsetOffset(axes: readonly number[], st: readonly number[], shape: rea
  *    shared-memory combine costs more than the loop it splits).
  */
 /** How each reduction combines elements: its WGSL step, its identity, and its workgroup tree reduction (`wgReduceFns`). */
-const reductions: { readonly [K in 'sum' | 'max']: { combine: (acc: string, x: string) => string; init: string; workgroupTotal: string } } = {
-  sum: { combine: (acc, x) => `${acc} + ${x}`, init: '0.0', workgroupTotal: 'wg_sum' },
-  // The reference's max is `x > acc ? x : acc`; select keeps that NaN behaviour.
-  max: { combine: (acc, x) => `select(${acc}, ${x}, ${x} > ${acc})`, init: NEG_INF, workgroupTotal: 'wg_max' },
-};
+const reductions: { readonly [K in 'sum' | 'max']: { combine: (acc: string, x: string) => string; init: string; workgroupTotal: string } } =
+  {
+    sum: { combine: (acc, x) => `${acc} + ${x}`, init: '0.0', workgroupTotal: 'wg_sum' },
+    // The reference's max is `x > acc ? x : acc`; select keeps that NaN behaviour.
+    max: { combine: (acc, x) => `select(${acc}, ${x}, ${x} > ${acc})`, init: NEG_INF, workgroupTotal: 'wg_max' },
+  };
 
 export function renderReduce(ctx: RenderCtx<'sum' | 'max'>): KernelBody {
   const src = ctx.src[0]!;

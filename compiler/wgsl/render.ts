@@ -13,7 +13,17 @@ import { concreteShape } from '../ir/graph.ts';
 import type { OpKind } from '../ops/kinds.ts';
 import type { Kernel } from '../fuse/kernel.ts';
 import { NodeStorage } from '../fuse/storage.ts';
-import { type KernelBody, type RenderCtx, type RenderOptions, type SrcAccess, OUT, inputVar, sourceAccess, wgslPrelude, wgslType } from './common.ts';
+import {
+  type KernelBody,
+  type RenderCtx,
+  type RenderOptions,
+  type SrcAccess,
+  OUT,
+  inputVar,
+  sourceAccess,
+  wgslPrelude,
+  wgslType,
+} from './common.ts';
 import {
   type InlineBody,
   type InlineRenderer,
@@ -28,7 +38,19 @@ import {
   renderUnary,
 } from './elementwise.ts';
 import { renderMatmul } from './matmul.ts';
-import { renderConcat, renderExpand, renderGather, renderOneHot, renderDetach, renderCausalMask, renderPad, renderPermute, renderReshape, renderScatterAdd, renderSlice } from './movement.ts';
+import {
+  renderConcat,
+  renderExpand,
+  renderGather,
+  renderOneHot,
+  renderDetach,
+  renderCausalMask,
+  renderPad,
+  renderPermute,
+  renderReshape,
+  renderScatterAdd,
+  renderSlice,
+} from './movement.ts';
 import { renderReduce, renderRowOp } from './reduce.ts';
 
 export type { KernelTarget, RenderOptions } from './common.ts';
@@ -174,7 +196,9 @@ export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}, stor
     const out = g.nodes[k.output]! as Node;
     const core = g.nodes[coreId]!;
     const src = out.src.map((s) =>
-      s === coreId ? { shape: concreteShape(core.shape), dtype: core.dtype, literal: undefined, at: () => 'v' } : sourceAccess(storage, k, [s], inlined)[0]!,
+      s === coreId
+        ? { shape: concreteShape(core.shape), dtype: core.dtype, literal: undefined, at: () => 'v' }
+        : sourceAccess(storage, k, [s], inlined)[0]!,
     );
     const { body, helpers } = inlineBody(out, concreteShape(out.shape), src);
     if (helpers) helperSet.add(helpers);
@@ -198,7 +222,9 @@ export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}, stor
   };
   const body = render(ctx);
   const decls = [`@group(0) @binding(0) var<storage, read_write> ${OUT}: array<${wgslType(g.nodes[k.output]!.dtype)}>;`];
-  k.inputs.forEach((id, i) => decls.push(`@group(0) @binding(${i + 1}) var<storage, read> ${inputVar(i)}: array<${wgslType(g.nodes[id]!.dtype)}>;`));
+  k.inputs.forEach((id, i) =>
+    decls.push(`@group(0) @binding(${i + 1}) var<storage, read> ${inputVar(i)}: array<${wgslType(g.nodes[id]!.dtype)}>;`),
+  );
   // No node or kernel ids in the text: identical kernels share one pipeline.
   const ops = fused.length ? ` ⊃ ${fused.map((id) => g.nodes[id]!.op).join(', ')}` : '';
   const then = epilogue ? ` → ${g.nodes[k.output]!.op}` : '';

@@ -66,13 +66,22 @@ function openDatasetInner(spec: string, model: ElaboratedModel, seed: number, op
       return syntheticVqa(spec, model, seed);
     case 'synthetic': {
       // A VQA model (inputs image/question/answer) gets the synthetic VQA set.
-      if (hasInput(model, 'image') && hasInput(model, 'question') && (hasInput(model, 'answer') || hasInput(model, 'answer_class'))) return syntheticVqa(spec, model, seed);
+      if (hasInput(model, 'image') && hasInput(model, 'question') && (hasInput(model, 'answer') || hasInput(model, 'answer_class')))
+        return syntheticVqa(spec, model, seed);
       const want = { tokens: 'i32', labels: 'i32' };
       for (const [name, dtype] of Object.entries(want)) {
         const i = model.inputs.find((x) => x.name === name);
-        if (!i || i.dtype !== dtype) throw new DataError(`--data synthetic feeds inputs \`tokens\` and \`labels\` (i32); \`${model.name}\` has ${model.inputs.map((x) => `\`${x.name}\``).join(', ')}`);
+        if (!i || i.dtype !== dtype)
+          throw new DataError(
+            `--data synthetic feeds inputs \`tokens\` and \`labels\` (i32); \`${model.name}\` has ${model.inputs.map((x) => `\`${x.name}\``).join(', ')}`,
+          );
       }
-      return syntheticSequenceTask({ vocab: configInt(model, 'vocab'), seq: configInt(model, 'seq'), classes: configInt(model, 'classes'), seed });
+      return syntheticSequenceTask({
+        vocab: configInt(model, 'vocab'),
+        seq: configInt(model, 'seq'),
+        classes: configInt(model, 'classes'),
+        seed,
+      });
     }
     default:
       throw new DataError(`unknown dataset \`${spec}\`; available: synthetic, synthetic-vqa, vqa-rad:PATH, slake:PATH, instruction:PATH`);

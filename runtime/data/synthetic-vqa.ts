@@ -227,14 +227,16 @@ export function renderScan(p: ScanParams, size: number): Float32Array {
       } else if (p.organ === 'lung') {
         if (ell(u, v, cu, cv, 0.45 * s, 0.34 * s) <= 1) {
           val = 0.5;
-          if (ell(u, v, cu - 0.18 * s, cv - 0.02, 0.13 * s, 0.23 * s) <= 1 || ell(u, v, cu + 0.18 * s, cv - 0.02, 0.13 * s, 0.23 * s) <= 1) val = 0.12;
+          if (ell(u, v, cu - 0.18 * s, cv - 0.02, 0.13 * s, 0.23 * s) <= 1 || ell(u, v, cu + 0.18 * s, cv - 0.02, 0.13 * s, 0.23 * s) <= 1)
+            val = 0.12;
           if (ell(u, v, cu + 0.02, cv + 0.08, 0.08 * s, 0.08 * s) <= 1) val = 0.62;
         }
       } else {
         if (ell(u, v, cu, cv, 0.42 * s, 0.36 * s) <= 1) {
           val = 0.38;
           if (ell(u, v, cu - 0.13 * s, cv - 0.05, 0.17 * s, 0.13 * s) <= 1) val = 0.6;
-          if (ell(u, v, cu - 0.16 * s, cv + 0.16, 0.05 * s, 0.06 * s) <= 1 || ell(u, v, cu + 0.16 * s, cv + 0.16, 0.05 * s, 0.06 * s) <= 1) val = 0.55;
+          if (ell(u, v, cu - 0.16 * s, cv + 0.16, 0.05 * s, 0.06 * s) <= 1 || ell(u, v, cu + 0.16 * s, cv + 0.16, 0.05 * s, 0.06 * s) <= 1)
+            val = 0.55;
           if (ell(u, v, cu, cv + 0.24 * s, 0.045 * s, 0.045 * s) <= 1) val = 0.72;
         }
       }

@@ -138,9 +138,11 @@ export function syntheticSequenceTask(opts: SyntheticTaskOptions): SyntheticTask
     batch(step: number, batchSize: number, split: Split): Batch {
       checkInt('step', step, 0);
       checkInt('batchSize', batchSize, 1);
-      if (split !== 'train' && split !== 'eval') throw new RangeError(`syntheticSequenceTask: split must be 'train' or 'eval', got ${String(split)}`);
+      if (split !== 'train' && split !== 'eval')
+        throw new RangeError(`syntheticSequenceTask: split must be 'train' or 'eval', got ${String(split)}`);
       const first = step * batchSize;
-      if (!Number.isSafeInteger(first + batchSize)) throw new RangeError(`syntheticSequenceTask: step ${step} x batchSize ${batchSize} is out of range`);
+      if (!Number.isSafeInteger(first + batchSize))
+        throw new RangeError(`syntheticSequenceTask: step ${step} x batchSize ${batchSize} is out of range`);
       const tokens = new Int32Array(batchSize * seq);
       const labels = new Int32Array(batchSize);
       for (let b = 0; b < batchSize; b++) labels[b] = example(split, first + b, tokens, b);

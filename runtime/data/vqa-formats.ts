@@ -56,7 +56,10 @@ export interface LoadResult {
 function listOf(path: string, j: unknown): Obj[] {
   if (!Array.isArray(j)) throw new VqaFormatError(`${path}: expected a JSON list of items, got ${j === null ? 'null' : typeof j}`);
   j.forEach((x, k) => {
-    if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new VqaFormatError(`${path}: item ${k}: expected an object, got ${Array.isArray(x) ? 'a list' : x === null ? 'null' : typeof x}`);
+    if (typeof x !== 'object' || x === null || Array.isArray(x))
+      throw new VqaFormatError(
+        `${path}: item ${k}: expected an object, got ${Array.isArray(x) ? 'a list' : x === null ? 'null' : typeof x}`,
+      );
   });
   return j as Obj[];
 }
@@ -70,13 +73,16 @@ function field(path: string, k: number, o: Obj, name: string, kind: 'string' | '
   }
   // Some public answers are JSON numbers (counts); they are answers all the same.
   if (kind === 'answer' && typeof v === 'number' && Number.isFinite(v)) return String(v);
-  throw new VqaFormatError(`${path}: item ${k}: field \`${name}\` must be a string, got ${v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v}`);
+  throw new VqaFormatError(
+    `${path}: item ${k}: field \`${name}\` must be a string, got ${v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v}`,
+  );
 }
 
 function answerTypeOf(path: string, k: number, o: Obj): AnswerType {
   const raw = field(path, k, o, 'answer_type', 'string');
   const t = raw.trim().toUpperCase();
-  if (t !== 'OPEN' && t !== 'CLOSED') throw new VqaFormatError(`${path}: item ${k}: field \`answer_type\` must be OPEN or CLOSED, got ${JSON.stringify(raw)}`);
+  if (t !== 'OPEN' && t !== 'CLOSED')
+    throw new VqaFormatError(`${path}: item ${k}: field \`answer_type\` must be OPEN or CLOSED, got ${JSON.stringify(raw)}`);
   return t;
 }
 
@@ -128,7 +134,10 @@ export function loadVqaRad(path: string, opts: VqaRadOptions = {}): LoadResult {
     if (existsSync(std)) file = std;
     else {
       const jsons = readdirSync(path).filter((f) => f.endsWith('.json'));
-      if (jsons.length !== 1) throw new VqaFormatError(`${path}: expected \`VQA_RAD Dataset Public.json\` or exactly one .json file, found ${jsons.length === 0 ? 'none' : jsons.join(', ')}`);
+      if (jsons.length !== 1)
+        throw new VqaFormatError(
+          `${path}: expected \`VQA_RAD Dataset Public.json\` or exactly one .json file, found ${jsons.length === 0 ? 'none' : jsons.join(', ')}`,
+        );
       file = join(path, jsons[0]!);
     }
   }
@@ -143,7 +152,8 @@ export function loadVqaRad(path: string, opts: VqaRadOptions = {}): LoadResult {
     const answerType = answerTypeOf(file, k, o);
     const phrase = typeof o.phrase_type === 'string' ? o.phrase_type : '';
     const isTest = phrase.startsWith('test');
-    if (split === 'all' || (split === 'test') === isTest) items.push({ id: idOf(o, k), imagePath: join(imageDir, image), question, answer, answerType });
+    if (split === 'all' || (split === 'test') === isTest)
+      items.push({ id: idOf(o, k), imagePath: join(imageDir, image), question, answer, answerType });
   });
   return checkImages(items);
 }
@@ -199,16 +209,29 @@ export function loadInstruction(path: string, opts: InstructionOptions = {}): Lo
     const image = field(path, k, o, 'img_name', 'string');
     const answer = field(path, k, o, 'answer', 'answer');
     if (!('qid' in o)) throw new VqaFormatError(`${path}: item ${k}: missing field \`qid\``);
-    if (typeof o.qid !== 'number' && typeof o.qid !== 'string') throw new VqaFormatError(`${path}: item ${k}: field \`qid\` must be a number or string, got ${o.qid === null ? 'null' : typeof o.qid}`);
+    if (typeof o.qid !== 'number' && typeof o.qid !== 'string')
+      throw new VqaFormatError(
+        `${path}: item ${k}: field \`qid\` must be a number or string, got ${o.qid === null ? 'null' : typeof o.qid}`,
+      );
     if (!('question_pool' in o)) throw new VqaFormatError(`${path}: item ${k}: missing field \`question_pool\``);
     const pool = o.question_pool;
-    if (!Array.isArray(pool)) throw new VqaFormatError(`${path}: item ${k}: field \`question_pool\` must be a list of strings, got ${pool === null ? 'null' : typeof pool}`);
+    if (!Array.isArray(pool))
+      throw new VqaFormatError(
+        `${path}: item ${k}: field \`question_pool\` must be a list of strings, got ${pool === null ? 'null' : typeof pool}`,
+      );
     if (pool.length === 0) throw new VqaFormatError(`${path}: item ${k}: field \`question_pool\` is empty`);
     pool.forEach((t, j) => {
       if (typeof t !== 'string') throw new VqaFormatError(`${path}: item ${k}: \`question_pool[${j}]\` must be a string, got ${typeof t}`);
     });
     const answerType: AnswerType = CLOSED_ANSWERS.has(answer.trim().toLowerCase()) ? 'CLOSED' : 'OPEN';
-    items.push({ id: String(o.qid), imagePath: join(imageDir, image), question: pool[0] as string, answer, answerType, questionPool: pool as string[] });
+    items.push({
+      id: String(o.qid),
+      imagePath: join(imageDir, image),
+      question: pool[0] as string,
+      answer,
+      answerType,
+      questionPool: pool as string[],
+    });
   });
   return checkImages(items);
 }
@@ -249,7 +272,11 @@ export function loadVqaSpec(spec: string): { train: LoadResult; eval: LoadResult
       const all = loadInstruction(path);
       const n = all.items.length;
       const held = (k: number): boolean => (n < 10 ? k === n - 1 && n > 1 : k % 10 === 9);
-      const part = (keep: (k: number) => boolean): LoadResult => ({ items: all.items.filter((_, k) => keep(k)), problems: all.problems, total: all.total });
+      const part = (keep: (k: number) => boolean): LoadResult => ({
+        items: all.items.filter((_, k) => keep(k)),
+        problems: all.problems,
+        total: all.total,
+      });
       return { train: part((k) => !held(k)), eval: { ...part(held), problems: [] }, instruction: true };
     }
     default:

@@ -80,11 +80,14 @@ export function checkAnswerCount(model: ElaboratedModel, spec: string, list: rea
   const v = model.config.get('answers');
   const got = v && v.kind === 'int' && typeof v.v === 'number' ? v.v : undefined;
   if (got === list.length) return;
-  const sample = list.slice(0, 6).map((a) => JSON.stringify(a)).join(', ') + (list.length > 6 ? ', …' : '');
+  const sample =
+    list
+      .slice(0, 6)
+      .map((a) => JSON.stringify(a))
+      .join(', ') + (list.length > 6 ? ', …' : '');
   throw new VqaFormatError(
     `--data ${spec}: the answer list has ${list.length} answers (${sample}) but \`${model.name}\` ` +
       (got === undefined ? 'has no integer `answers` in its config' : `has answers = ${got}`) +
       `; input \`answer_class\` needs \`answers = ${list.length}\``,
   );
 }
-

@@ -47,7 +47,6 @@ export interface VqaDataset {
   problems(): readonly DataProblem[];
 }
 
-
 /** A seeded permutation of [0, n) for one epoch (Fisher–Yates over a counter hash). */
 function epochOrder(n: number, seed: number, epoch: number): Uint32Array {
   const p = new Uint32Array(n);
@@ -72,15 +71,20 @@ export function openVqaDataset(spec: string, model: ElaboratedModel, seed: numbe
   }
   const loaded = loadVqaSpec(spec);
   const splits: Record<Split, VqaItem[]> = { train: loaded.train.items, eval: loaded.eval.items };
-  for (const s of ['train', 'eval'] as const) if (splits[s].length === 0) throw new VqaFormatError(`--data ${spec}: the ${s} split has no usable items`);
+  for (const s of ['train', 'eval'] as const)
+    if (splits[s].length === 0) throw new VqaFormatError(`--data ${spec}: the ${s} split has no usable items`);
   const problems: DataProblem[] = [...loaded.train.problems, ...loaded.eval.problems];
   const answers = answerList(splits.train);
   if (shape.answerClass) checkAnswerCount(model, spec, answers);
   const classOf = answerIndex(answers);
   const bad = new Set<string>();
   const warn = opts.warn ?? ((p: DataProblem) => process.stderr.write(`warning: ${p.path}: ${p.reason}; item skipped\n`));
-  const cache = new ImageCache({ size: shape.imageSize, channels: shape.channels === 1 ? 1 : 3, scale: opts.scale, normalize: opts.normalize }, 512);
-  if (shape.channels !== 1 && shape.channels !== 3) throw new VqaFormatError(`--data ${spec}: images have 1 or 3 channels, \`${model.name}\` wants ${shape.channels}`);
+  const cache = new ImageCache(
+    { size: shape.imageSize, channels: shape.channels === 1 ? 1 : 3, scale: opts.scale, normalize: opts.normalize },
+    512,
+  );
+  if (shape.channels !== 1 && shape.channels !== 3)
+    throw new VqaFormatError(`--data ${spec}: images have 1 or 3 channels, \`${model.name}\` wants ${shape.channels}`);
   const qstart = opts.questionStart ?? (tok.has('[ENC]') ? '[ENC]' : '[CLS]');
   const orders = new Map<string, Uint32Array>();
   const order = (split: Split, epoch: number): Uint32Array => {
@@ -99,7 +103,12 @@ export function openVqaDataset(spec: string, model: ElaboratedModel, seed: numbe
     name: spec.split(':')[0]!,
     describe:
       `${spec}: ${splits.train.length} train / ${splits.eval.length} eval items` +
-      (problems.length ? `; ${problems.length} excluded (${problems.slice(0, 3).map((p) => `${p.path}: ${p.reason}`).join('; ')}${problems.length > 3 ? '; …' : ''})` : ''),
+      (problems.length
+        ? `; ${problems.length} excluded (${problems
+            .slice(0, 3)
+            .map((p) => `${p.path}: ${p.reason}`)
+            .join('; ')}${problems.length > 3 ? '; …' : ''})`
+        : ''),
     tokenizer: tok,
     answers,
     items: (split) => splits[split],
@@ -116,7 +125,8 @@ export function openVqaDataset(spec: string, model: ElaboratedModel, seed: numbe
         let g = step * batchSize + b;
         // A corrupt image: reported once, then the next item in order takes its place.
         for (let tries = 0; ; tries++, g++) {
-          if (tries > n) throw new VqaFormatError(`--data ${spec}: every image of the ${split} split failed to decode (${problems.length} problems)`);
+          if (tries > n)
+            throw new VqaFormatError(`--data ${spec}: every image of the ${split} split failed to decode (${problems.length} problems)`);
           const epoch = Math.floor(g / n);
           const it = list[order(split, epoch)[g % n]!]!;
           if (bad.has(it.imagePath)) continue;
@@ -147,4 +157,3 @@ export function openVqaDataset(spec: string, model: ElaboratedModel, seed: numbe
     },
   };
 }
-

@@ -36,7 +36,13 @@ export async function readEvalCheckpoint(path: string, tune?: string): Promise<E
   const meta = file.metadata;
   const recorded = meta.tune && meta.tune !== '(full)' ? meta.tune : undefined;
   if (tune && recorded && recorded !== tune) throw new EvalError(`${path} was trained with tune \`${meta.tune}\`, not \`${tune}\``);
-  return { path, file, tune: tune ?? recorded, model: meta.model || undefined, seed: meta.seed !== undefined ? Number(meta.seed) : undefined };
+  return {
+    path,
+    file,
+    tune: tune ?? recorded,
+    model: meta.model || undefined,
+    seed: meta.seed !== undefined ? Number(meta.seed) : undefined,
+  };
 }
 
 /** Every parameter of `graph`: drawn from `seed`, then overwritten by the checkpoint's tensors (which must all belong to `graph`). */
@@ -54,10 +60,14 @@ export function paramsWithCheckpoint(graph: Graph, ckpt: EvalCheckpoint, seed: n
       continue;
     }
     const want = p.shape.map(Number);
-    if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) throw new EvalError(`${path}: tensor ${name} has shape [${t.shape.join(', ')}], the model's is [${want.join(', ')}]`);
+    if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i]))
+      throw new EvalError(`${path}: tensor ${name} has shape [${t.shape.join(', ')}], the model's is [${want.join(', ')}]`);
     if (!(t.data instanceof Float32Array)) throw new EvalError(`${path}: tensor ${name} is ${t.dtype}, not a float tensor`);
     params.set(p.name, t.data);
   }
-  if (unknown.length) throw new EvalError(`${path}: ${unknown.length} tensor${unknown.length > 1 ? 's' : ''} the model does not have: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', …' : ''} (wrong --tune?)`);
+  if (unknown.length)
+    throw new EvalError(
+      `${path}: ${unknown.length} tensor${unknown.length > 1 ? 's' : ''} the model does not have: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', …' : ''} (wrong --tune?)`,
+    );
   return params;
 }

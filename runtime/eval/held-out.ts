@@ -20,7 +20,13 @@ export interface HeldOutOptions {
 }
 
 /** Accuracy and mean loss of an inference graph with `logits` and `loss` outputs (each undefined when the graph lacks it, or with no batches). */
-export async function evaluateHeldOut(ctx: GpuContext, graph: Graph, params: ReadonlyMap<string, Float32Array>, data: Dataset, o: HeldOutOptions): Promise<{ accuracy?: number; loss?: number }> {
+export async function evaluateHeldOut(
+  ctx: GpuContext,
+  graph: Graph,
+  params: ReadonlyMap<string, Float32Array>,
+  data: Dataset,
+  o: HeldOutOptions,
+): Promise<{ accuracy?: number; loss?: number }> {
   if (o.batches === 0) return {};
   const session = await Session.create(ctx, graph, { bindings: o.bindings, params });
   try {

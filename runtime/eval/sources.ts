@@ -26,7 +26,12 @@ function syntheticSource(spec: string, model: ElaboratedModel, seed: number): Ev
     throw new DataError(e instanceof Error ? e.message : String(e));
   }
   const tok = new WordPieceTokenizer(syntheticVqaVocab());
-  const o = { seed, ...shape, encodeQuestion: (t: string, k: number) => tok.encodeQuestion(t, k, { start: '[ENC]' }), encodeAnswer: (t: string, k: number) => tok.encodeAnswer(t, k) };
+  const o = {
+    seed,
+    ...shape,
+    encodeQuestion: (t: string, k: number) => tok.encodeQuestion(t, k, { start: '[ENC]' }),
+    encodeAnswer: (t: string, k: number) => tok.encodeAnswer(t, k),
+  };
   const b = syntheticVqaBatch(o, 0, n, 'eval');
   const img = b.inputs.image!.length / n;
   const items = b.examples.map((ex, i): EvalItem => ({
@@ -34,7 +39,10 @@ function syntheticSource(spec: string, model: ElaboratedModel, seed: number): Ev
     question: ex.question,
     answer: ex.answer,
     answerType: ex.answerType,
-    inputs: { image: b.inputs.image!.slice(i * img, (i + 1) * img), question: (b.inputs.question as Int32Array).slice(i * shape.qlen, (i + 1) * shape.qlen) },
+    inputs: {
+      image: b.inputs.image!.slice(i * img, (i + 1) * img),
+      question: (b.inputs.question as Int32Array).slice(i * shape.qlen, (i + 1) * shape.qlen),
+    },
   }));
   return {
     name: `synthetic-vqa (${n} eval items)`,
@@ -81,7 +89,8 @@ function fileSource(spec: string, model: ElaboratedModel, seed: number, vocabPat
 /** The evaluation items of `--data SPEC` (or `--eval-data`) for `graph`, the inference forward of `model`. */
 export function openEvalSource(spec: string, graph: Graph, model: ElaboratedModel, seed: number, vocabPath?: string): EvalSource {
   if (spec.startsWith('items:')) return readItemsFile(spec.slice('items:'.length), graph);
-  if (spec === 'synthetic-vqa' || spec.startsWith('synthetic-vqa:') || spec === 'synthetic') return syntheticSource(spec === 'synthetic' ? 'synthetic-vqa' : spec, model, seed);
+  if (spec === 'synthetic-vqa' || spec.startsWith('synthetic-vqa:') || spec === 'synthetic')
+    return syntheticSource(spec === 'synthetic' ? 'synthetic-vqa' : spec, model, seed);
   if (/^(vqa-rad|slake|instruction):/.test(spec)) return fileSource(spec, model, seed, vocabPath);
   throw new DataError(`--data ${spec}: milec eval reads items:PATH.json, synthetic-vqa[:N], vqa-rad:PATH, slake:PATH or instruction:PATH`);
 }

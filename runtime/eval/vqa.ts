@@ -118,16 +118,34 @@ function itemsFeed(graph: Graph, items: readonly EvalItem[], start: number, perB
  * A classifier head's answers: the argmax of output `answer_logits` [B, answers] over the
  * source's answer list, `perBatch` items per forward.
  */
-async function classify(ctx: GpuContext, graph: Graph, params: ReadonlyMap<string, Float32Array>, source: EvalSource, perBatch: number, o: EvalOptions): Promise<string[]> {
+async function classify(
+  ctx: GpuContext,
+  graph: Graph,
+  params: ReadonlyMap<string, Float32Array>,
+  source: EvalSource,
+  perBatch: number,
+  o: EvalOptions,
+): Promise<string[]> {
   const answers = source.answers;
-  if (!answers) throw new EvalError(`--data ${source.name}: the model is a classifier head (output \`answer_logits\`, input \`answer_class\`) but this data has no answer list`);
+  if (!answers)
+    throw new EvalError(
+      `--data ${source.name}: the model is a classifier head (output \`answer_logits\`, input \`answer_class\`) but this data has no answer list`,
+    );
   const out = graph.outputs.answer_logits!;
-  const session = await Session.create(ctx, { ...graph, outputs: { answer_logits: out } }, { bindings: { ...o.bindings, B: perBatch }, params });
+  const session = await Session.create(
+    ctx,
+    { ...graph, outputs: { answer_logits: out } },
+    { bindings: { ...o.bindings, B: perBatch }, params },
+  );
   try {
     const g = session.graph;
     const shape = g.nodes[g.outputs.answer_logits!]!.shape as number[];
-    if (shape.length !== 2 || shape[0] !== perBatch) throw new EvalError(`output \`answer_logits\` must be [B, answers], got [${shape.join(', ')}]`);
-    if (shape[1] !== answers.length) throw new EvalError(`output \`answer_logits\` scores ${shape[1]} answers but the answer list of ${source.name} has ${answers.length}`);
+    if (shape.length !== 2 || shape[0] !== perBatch)
+      throw new EvalError(`output \`answer_logits\` must be [B, answers], got [${shape.join(', ')}]`);
+    if (shape[1] !== answers.length)
+      throw new EvalError(
+        `output \`answer_logits\` scores ${shape[1]} answers but the answer list of ${source.name} has ${answers.length}`,
+      );
     const C = shape[1]!;
     const items = source.items;
     const text = new Array<string>(items.length);
@@ -163,10 +181,18 @@ export async function evaluateVqa(
   const beams = o.beams ?? 3;
   const perBatch = Math.max(1, Math.min(o.itemsPerBatch ?? 8, source.items.length || 1));
   if (isClassifierVqa(graph)) {
-    if (o.rankClosed) throw new EvalError('--rank-closed ranks answers with a decoder; this model is a classifier head (output `answer_logits`), whose predictions already come from its answer list');
+    if (o.rankClosed)
+      throw new EvalError(
+        '--rank-closed ranks answers with a decoder; this model is a classifier head (output `answer_logits`), whose predictions already come from its answer list',
+      );
     return scored(source.items, await classify(ctx, graph, params, source, perBatch, o));
   }
-  const gen = await Generator.create(ctx, graph, params, { batch: perBatch * beams, bindings: o.bindings, logits: o.logits, answer: o.answer });
+  const gen = await Generator.create(ctx, graph, params, {
+    batch: perBatch * beams,
+    bindings: o.bindings,
+    logits: o.logits,
+    answer: o.answer,
+  });
   try {
     const items = source.items;
     const text = new Array<string>(items.length);
@@ -177,7 +203,10 @@ export async function evaluateVqa(
     let done = 0;
     for (let start = 0; start < generated.length; start += chunk) {
       const part = generated.slice(start, start + chunk);
-      const hyps = await gen.generate(part.map((x) => x.it.inputs), decodeOpts);
+      const hyps = await gen.generate(
+        part.map((x) => x.it.inputs),
+        decodeOpts,
+      );
       part.forEach((x, j) => (text[x.i] = source.decode(hyps[j]!.tokens)));
       o.onProgress?.((done += part.length), items.length);
     }
@@ -186,7 +215,11 @@ export async function evaluateVqa(
       const candidates = answers.map((a) => source.encodeAnswer(a));
       for (let start = 0; start < closed.length; start += chunk) {
         const part = closed.slice(start, start + chunk);
-        const ranked = await gen.rank(part.map((x) => x.it.inputs), candidates, source.special);
+        const ranked = await gen.rank(
+          part.map((x) => x.it.inputs),
+          candidates,
+          source.special,
+        );
         part.forEach((x, j) => (text[x.i] = answers[ranked[j]!.best]!));
         o.onProgress?.((done += part.length), items.length);
       }

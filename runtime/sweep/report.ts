@@ -33,7 +33,17 @@ export interface SweepReport {
 
 const mib = (b: number) => (b / 1048576).toFixed(1);
 const pct = (x: number | undefined) => (x === undefined ? '–' : (100 * x).toFixed(1));
-const columns = ['tune', 'trainable', 'trainable %', 'predicted peak MiB', 'measured peak MiB', 'ms/step', 'open %', 'closed %', 'global %'] as const;
+const columns = [
+  'tune',
+  'trainable',
+  'trainable %',
+  'predicted peak MiB',
+  'measured peak MiB',
+  'ms/step',
+  'open %',
+  'closed %',
+  'global %',
+] as const;
 
 function cells(r: SweepRow): string[] {
   return [
@@ -61,9 +71,33 @@ function csvField(s: string): string {
 }
 
 export function sweepCsv(rep: SweepReport): string {
-  const head = ['tune', 'trainable_params', 'total_params', 'trainable_percent', 'predicted_peak_bytes', 'measured_peak_bytes', 'ms_per_step', 'steps', 'open', 'closed', 'global'];
+  const head = [
+    'tune',
+    'trainable_params',
+    'total_params',
+    'trainable_percent',
+    'predicted_peak_bytes',
+    'measured_peak_bytes',
+    'ms_per_step',
+    'steps',
+    'open',
+    'closed',
+    'global',
+  ];
   const rows = rep.rows.map((r) =>
-    [r.tune, r.trainableParams, r.totalParams, r.trainablePercent, r.predictedPeakBytes, r.measuredPeakBytes, r.msPerStep, r.steps, r.open ?? '', r.closed ?? '', r.global ?? '']
+    [
+      r.tune,
+      r.trainableParams,
+      r.totalParams,
+      r.trainablePercent,
+      r.predictedPeakBytes,
+      r.measuredPeakBytes,
+      r.msPerStep,
+      r.steps,
+      r.open ?? '',
+      r.closed ?? '',
+      r.global ?? '',
+    ]
       .map((v) => csvField(String(v)))
       .join(','),
   );
@@ -93,8 +127,14 @@ function scale(a: Axis, lo: number, hi: number): (v: number) => number {
 type Tick = readonly [position: number, label: string];
 
 function ticks(xs: readonly Tick[], ys: readonly Tick[], h: number): string {
-  const x = xs.map(([p, l]) => `<line x1="${p.toFixed(1)}" y1="${h - 50}" x2="${p.toFixed(1)}" y2="${h - 45}" stroke="#999"/><text x="${p.toFixed(1)}" y="${h - 34}" text-anchor="middle" font-size="10">${escape(l)}</text>`);
-  const y = ys.map(([p, l]) => `<line x1="45" y1="${p.toFixed(1)}" x2="50" y2="${p.toFixed(1)}" stroke="#999"/><text x="43" y="${(p + 3).toFixed(1)}" text-anchor="end" font-size="10">${escape(l)}</text>`);
+  const x = xs.map(
+    ([p, l]) =>
+      `<line x1="${p.toFixed(1)}" y1="${h - 50}" x2="${p.toFixed(1)}" y2="${h - 45}" stroke="#999"/><text x="${p.toFixed(1)}" y="${h - 34}" text-anchor="middle" font-size="10">${escape(l)}</text>`,
+  );
+  const y = ys.map(
+    ([p, l]) =>
+      `<line x1="45" y1="${p.toFixed(1)}" x2="50" y2="${p.toFixed(1)}" stroke="#999"/><text x="43" y="${(p + 3).toFixed(1)}" text-anchor="end" font-size="10">${escape(l)}</text>`,
+  );
   return [...x, ...y].join('\n');
 }
 
@@ -150,12 +190,26 @@ export function accuracyChart(rows: readonly SweepRow[], w = 640, h = 360): stri
   const yt: Tick[] = [0, 0.25, 0.5, 0.75, 1].map((v) => [y(v), `${100 * v}%`]);
   const decades = [0.001, 0.01, 0.1, 1, 10, 100].filter((v) => v >= Math.min(...xs, 0.01) / 1.5 && v <= Math.max(...xs, 1) * 1.5);
   const xt: Tick[] = decades.map((v) => [x(v), `${v}%`]);
-  return frame(w, h, 'global accuracy vs trainable parameters', 'trainable % (log scale)', 'global accuracy', [...dots, ticks(xt, yt, h)].join('\n'));
+  return frame(
+    w,
+    h,
+    'global accuracy vs trainable parameters',
+    'trainable % (log scale)',
+    'global accuracy',
+    [...dots, ticks(xt, yt, h)].join('\n'),
+  );
 }
 
 export function sweepHtml(rep: SweepReport): string {
   const head = columns.map((c) => `<th>${escape(c)}</th>`).join('');
-  const body = rep.rows.map((r) => `<tr>${cells(r).map((c, i) => `<td${i ? ' class="n"' : ''}>${escape(c)}</td>`).join('')}</tr>`).join('\n');
+  const body = rep.rows
+    .map(
+      (r) =>
+        `<tr>${cells(r)
+          .map((c, i) => `<td${i ? ' class="n"' : ''}>${escape(c)}</td>`)
+          .join('')}</tr>`,
+    )
+    .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escape(rep.title)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}td.n{text-align:right}figure{display:inline-block;margin:1em 1em 0 0}</style>

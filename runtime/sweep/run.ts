@@ -106,7 +106,8 @@ export class Sweep {
       this.evalSource ??= openEvalSource(sweepEvalSpec(this.o), frontEnd.infer, frontEnd.model, this.o.seed, this.o.vocab);
       const source = this.evalSource;
       t2 = performance.now();
-      const run = (onProgress?: (done: number) => void) => evaluateVqa(this.ctx, frontEnd.infer, params, source, { beams: this.o.beams, bindings: compiled.evalBindings, onProgress });
+      const run = (onProgress?: (done: number) => void) =>
+        evaluateVqa(this.ctx, frontEnd.infer, params, source, { beams: this.o.beams, bindings: compiled.evalBindings, onProgress });
       const evaluated = await (hooks.evaluating ? hooks.evaluating(source.items.length, run) : run());
       acc = evaluated.accuracy;
     }
@@ -192,8 +193,19 @@ export class Sweep {
 }
 
 /** The comparison of a sweep over `source`: its rows, what it trained and evaluated on, and where. */
-export function sweepReport(source: string, o: Pick<SweepSettings, 'data' | 'evalData' | 'weights'>, device: string, rows: readonly SweepRow[]): SweepReport {
-  return { title: `milec sweep: ${source}`, source, data: `${o.data} (eval: ${sweepEvalSpec(o)})${o.weights ? `; every tune from --weights ${o.weights}` : ''}`, device, rows };
+export function sweepReport(
+  source: string,
+  o: Pick<SweepSettings, 'data' | 'evalData' | 'weights'>,
+  device: string,
+  rows: readonly SweepRow[],
+): SweepReport {
+  return {
+    title: `milec sweep: ${source}`,
+    source,
+    data: `${o.data} (eval: ${sweepEvalSpec(o)})${o.weights ? `; every tune from --weights ${o.weights}` : ''}`,
+    device,
+    rows,
+  };
 }
 
 /** The four reports as files in `dir`: sweep.md, sweep.csv, sweep.json and report.html. */

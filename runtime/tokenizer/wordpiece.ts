@@ -249,7 +249,10 @@ export class WordPieceTokenizer {
       if (t.startsWith(this.prefix) && s !== '') s += t.slice(this.prefix.length);
       else s += (s === '' ? '' : ' ') + t;
     }
-    return s.replace(/ ([.,?!])/g, '$1').replace(/ ' /g, "'").replace(/ n't\b/g, "n't");
+    return s
+      .replace(/ ([.,?!])/g, '$1')
+      .replace(/ ' /g, "'")
+      .replace(/ n't\b/g, "n't");
   }
 }
 
@@ -276,7 +279,11 @@ export function parseTokenizerJson(text: string, path = 'tokenizer.json'): { voc
   } catch (e) {
     throw new TokenizerError(`${path}: invalid JSON: ${(e as Error).message}`);
   }
-  const o = j as { model?: { type?: string; vocab?: Record<string, number>; continuing_subword_prefix?: string; max_input_chars_per_word?: number }; normalizer?: { lowercase?: boolean; strip_accents?: boolean | null } | null; added_tokens?: { id: number; content: string }[] };
+  const o = j as {
+    model?: { type?: string; vocab?: Record<string, number>; continuing_subword_prefix?: string; max_input_chars_per_word?: number };
+    normalizer?: { lowercase?: boolean; strip_accents?: boolean | null } | null;
+    added_tokens?: { id: number; content: string }[];
+  };
   const m = o?.model;
   if (!m || typeof m !== 'object' || typeof m.vocab !== 'object' || m.vocab === null || Array.isArray(m.vocab)) {
     throw new TokenizerError(`${path}: no \`model.vocab\` object (expected a WordPiece tokenizer.json)`);
@@ -284,8 +291,10 @@ export function parseTokenizerJson(text: string, path = 'tokenizer.json'): { voc
   if (m.type !== undefined && m.type !== 'WordPiece') throw new TokenizerError(`${path}: model type is ${m.type}, expected WordPiece`);
   const byId: string[] = [];
   const put = (tok: string, id: unknown): void => {
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw new TokenizerError(`${path}: token ${JSON.stringify(tok)} has invalid id ${String(id)}`);
-    if (byId[id] !== undefined && byId[id] !== tok) throw new TokenizerError(`${path}: id ${id} is used by both ${JSON.stringify(byId[id])} and ${JSON.stringify(tok)}`);
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)
+      throw new TokenizerError(`${path}: token ${JSON.stringify(tok)} has invalid id ${String(id)}`);
+    if (byId[id] !== undefined && byId[id] !== tok)
+      throw new TokenizerError(`${path}: id ${id} is used by both ${JSON.stringify(byId[id])} and ${JSON.stringify(tok)}`);
     byId[id] = tok;
   };
   for (const [tok, id] of Object.entries(m.vocab)) put(tok, id);

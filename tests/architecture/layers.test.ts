@@ -24,14 +24,18 @@ function sourceFiles(dir: string): string[] {
 /** Relative import and re-export targets of a file (static and dynamic), as root-relative paths. */
 function importsOf(file: string): string[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
-  const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^;'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1] ?? m[2]!);
+  const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^;'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map(
+    (m) => m[1] ?? m[2]!,
+  );
   return specs.filter((s) => s.startsWith('.')).map((s) => normalize(join(dirname(file), s)));
 }
 
 /** Packages a file imports by name (`webgpu`, `node:fs`). */
 function packagesOf(file: string): string[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
-  return [...text.matchAll(/(?:^|\n)\s*import\b[^;'"]*?['"]([^'".][^'"]*)['"]|import\(\s*['"]([^'".][^'"]*)['"]\s*\)/g)].map((m) => m[1] ?? m[2]!);
+  return [...text.matchAll(/(?:^|\n)\s*import\b[^;'"]*?['"]([^'".][^'"]*)['"]|import\(\s*['"]([^'".][^'"]*)['"]\s*\)/g)].map(
+    (m) => m[1] ?? m[2]!,
+  );
 }
 
 const layerOf = (file: string) => LAYERS.indexOf(file.split('/')[0] as (typeof LAYERS)[number]);
@@ -106,7 +110,12 @@ describe('layers', () => {
     const dawn = files.filter((f) => packagesOf(f).includes('webgpu'));
     expect(dawn).toEqual(['runtime/device.ts']);
     // grammar/chevrotain.ts only locates chevrotain's bundle on disk to import it.
-    const fileReaders = files.filter((f) => layerOf(f) <= layerOf('compiler/x') && f !== 'grammar/chevrotain.ts' && packagesOf(f).some((p) => p === 'node:fs' || p === 'fs' || p === 'node:fs/promises'));
+    const fileReaders = files.filter(
+      (f) =>
+        layerOf(f) <= layerOf('compiler/x') &&
+        f !== 'grammar/chevrotain.ts' &&
+        packagesOf(f).some((p) => p === 'node:fs' || p === 'fs' || p === 'node:fs/promises'),
+    );
     expect(fileReaders).toEqual([]);
   });
 });

@@ -14,7 +14,23 @@ describe('classifier-head VQA (answer_class, answer_logits)', () => {
   const out = mkdtempSync(join(tmpdir(), 'milec-cls-'));
 
   it('trains on synthetic data', async () => {
-    const t = await milec('train', file, '--tune', 'f_t', '--data', 'synthetic', '--steps', '12', '--batch', '8', '--eval-batches', '0', '--out', out, '--json');
+    const t = await milec(
+      'train',
+      file,
+      '--tune',
+      'f_t',
+      '--data',
+      'synthetic',
+      '--steps',
+      '12',
+      '--batch',
+      '8',
+      '--eval-batches',
+      '0',
+      '--out',
+      out,
+      '--json',
+    );
     expect(t.code, t.err).toBe(0);
     const done = JSON.parse(t.out.trim().split('\n').pop()!);
     expect(done.done).toBe(true);
@@ -29,7 +45,10 @@ describe('classifier-head VQA (answer_class, answer_logits)', () => {
     expect(acc).toMatchObject({ n: 32 });
     expect(acc.nOpen + acc.nClosed).toBe(32);
     for (const k of ['open', 'closed', 'global']) expect(fraction(acc[k]), k).toBe(true);
-    const lines = readFileSync(preds, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(preds, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(32);
     for (const p of lines) expect(SYNTHETIC_VQA_ANSWERS).toContain(p.prediction);
     expect(lines.filter((p) => p.correct).length / 32).toBeCloseTo(acc.global, 10);
@@ -47,9 +66,28 @@ describe('classifier-head VQA (answer_class, answer_logits)', () => {
 
   it('sweep trains and evaluates a classifier tune', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'milec-cls-sweep-'));
-    const s = await milec('sweep', file, '--tunes', 'head_only', '--steps', '3', '--batch', '8', '--eval-data', 'synthetic-vqa:16', '--out', dir, '--json');
+    const s = await milec(
+      'sweep',
+      file,
+      '--tunes',
+      'head_only',
+      '--steps',
+      '3',
+      '--batch',
+      '8',
+      '--eval-data',
+      'synthetic-vqa:16',
+      '--out',
+      dir,
+      '--json',
+    );
     expect(s.code, s.err).toBe(0);
-    const row = JSON.parse(s.out.trim().split('\n').find((l) => l.includes('"tune"'))!);
+    const row = JSON.parse(
+      s.out
+        .trim()
+        .split('\n')
+        .find((l) => l.includes('"tune"'))!,
+    );
     expect(row.tune).toBe('head_only');
     for (const k of ['open', 'closed', 'global']) expect(fraction(row[k]), k).toBe(true);
   });

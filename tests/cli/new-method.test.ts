@@ -49,8 +49,17 @@ describe('milec new method', () => {
     expect(mod.default).toBe(method);
     const registry = new MethodRegistry();
     registry.register(method);
-    const src = readFileSync('examples/tiny_classifier.mile', 'utf8') + '\ntune mine for TinyClassifier {\n  my_delta(scale = 2.0) on blocks.*.mlp.fc2\n}\n';
-    const train = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', text: src, tune: 'mine', training: true, registry });
+    const src =
+      readFileSync('examples/tiny_classifier.mile', 'utf8') +
+      '\ntune mine for TinyClassifier {\n  my_delta(scale = 2.0) on blocks.*.mlp.fc2\n}\n';
+    const train = compileFrontEnd({
+      host: fileHost(),
+      file: 'examples/tiny_classifier.mile',
+      text: src,
+      tune: 'mine',
+      training: true,
+      registry,
+    });
     expect(train.diagnostics).toEqual([]);
     const fe = train.result!;
     const plan = planTraining(fe, { bindings: { B: 2 } });
@@ -62,7 +71,14 @@ describe('milec new method', () => {
 
     // delta = 0: the same logits as the untuned model (parameters are seeded by name)
     const logits = (tune: string | undefined) => {
-      const r = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', text: src, tune, training: false, registry }).result!;
+      const r = compileFrontEnd({
+        host: fileHost(),
+        file: 'examples/tiny_classifier.mile',
+        text: src,
+        tune,
+        training: false,
+        registry,
+      }).result!;
       const g = specialize(r.forward, { B: 2 });
       const params = new Map([...initialParams(g, 1)].map(([k, v]) => [k, Float64Array.from(v)]));
       const seq = Number((r.model.config.get('seq') as { v: number }).v);
@@ -80,7 +96,11 @@ describe('milec new method', () => {
     try {
       expect((await milec('new', 'method', 'mine', '--dir', outside)).code).toBe(0);
       const mile = join(outside, 'tiny_mine.mile');
-      writeFileSync(mile, readFileSync('examples/tiny_classifier.mile', 'utf8') + '\ntune mine for TinyClassifier {\n  train head\n  mine(scale = 2.0) on blocks.*.mlp.fc2\n}\n');
+      writeFileSync(
+        mile,
+        readFileSync('examples/tiny_classifier.mile', 'utf8') +
+          '\ntune mine for TinyClassifier {\n  train head\n  mine(scale = 2.0) on blocks.*.mlp.fc2\n}\n',
+      );
       const plugin = join(outside, 'mine.ts');
       const check = await milec('check', mile, '--tune', 'mine', '--plugin', plugin);
       expect(check.err).toBe('');

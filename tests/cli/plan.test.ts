@@ -19,7 +19,8 @@ describe('milec plan', () => {
     expect(r.out).toContain('train on head: 2 parameters');
     expect(r.out).toMatch(/trainable: 2,180 of [\d,]+ \([\d.]+% = trainable \/ \(base [\d,]+ \+ added 2,048\)\)/);
     expect(r.out).toMatch(/estimated training memory \(B=1; f32, AdamW\)/);
-    for (const k of ['weights', 'gradients', 'optimizer', 'activations', 'peak']) expect(r.out).toMatch(new RegExp(`^  ${k} +[\\d.]+ (B|KiB|MiB)`, 'm'));
+    for (const k of ['weights', 'gradients', 'optimizer', 'activations', 'peak'])
+      expect(r.out).toMatch(new RegExp(`^  ${k} +[\\d.]+ (B|KiB|MiB)`, 'm'));
   });
 
   it('--json prints one object with the same numbers as the library', async () => {
@@ -30,9 +31,16 @@ describe('milec plan', () => {
     const fe = compileFrontEnd({ host: fileHost(), file: tiny, tune: 'lora_qv', training: true }).result!;
     const want = planTraining(fe, { bindings: { B: 4 } });
     expect(j).toEqual({ source: tiny, ...JSON.parse(JSON.stringify(want)) });
-    for (const k of ['model', 'tune', 'totalParams', 'trainableParams', 'trainablePercent', 'addedParams', 'sites', 'modules', 'memory']) expect(j).toHaveProperty(k);
-    for (const k of ['weightsBytes', 'gradientsBytes', 'optimizerBytes', 'activationsBytes', 'peakBytes']) expect(typeof j.memory[k]).toBe('number');
-    expect(j.sites[1]).toEqual({ method: 'lora', options: { r: 8, alpha: 16, dropout: 0, rslora: false }, selector: 'blocks.*.attn.{query, value}', paths: expect.any(Array) });
+    for (const k of ['model', 'tune', 'totalParams', 'trainableParams', 'trainablePercent', 'addedParams', 'sites', 'modules', 'memory'])
+      expect(j).toHaveProperty(k);
+    for (const k of ['weightsBytes', 'gradientsBytes', 'optimizerBytes', 'activationsBytes', 'peakBytes'])
+      expect(typeof j.memory[k]).toBe('number');
+    expect(j.sites[1]).toEqual({
+      method: 'lora',
+      options: { r: 8, alpha: 16, dropout: 0, rslora: false },
+      selector: 'blocks.*.attn.{query, value}',
+      paths: expect.any(Array),
+    });
     expect(j.memory.batch).toBe(4);
   });
 

@@ -9,10 +9,43 @@ describe('milec sweep', () => {
   // Tunes of the same model at the same batch share most kernels: the second sweep below
   // compiles only what f_f_ia3 adds.
   const sweep = (tunes: string, dir: string, ...extra: string[]) =>
-    milec('sweep', 'examples/miss_tiny.mile', '--tunes', tunes, '--steps', '3', '--batch', '2', '--beams', '1', '--eval-data', 'synthetic-vqa:4', '--out', dir, '--json', ...extra);
+    milec(
+      'sweep',
+      'examples/miss_tiny.mile',
+      '--tunes',
+      tunes,
+      '--steps',
+      '3',
+      '--batch',
+      '2',
+      '--beams',
+      '1',
+      '--eval-data',
+      'synthetic-vqa:4',
+      '--out',
+      dir,
+      '--json',
+      ...extra,
+    );
 
   it('the tune trains on its own first (the sweep below then finds its training kernels compiled)', async () => {
-    const t = await milec('train', 'examples/miss_tiny.mile', '--tune', 'f_f_lora_r4', '--data', 'synthetic', '--steps', '3', '--batch', '2', '--eval-batches', '0', '--out', join(out, 'alone'), '--json');
+    const t = await milec(
+      'train',
+      'examples/miss_tiny.mile',
+      '--tune',
+      'f_f_lora_r4',
+      '--data',
+      'synthetic',
+      '--steps',
+      '3',
+      '--batch',
+      '2',
+      '--eval-batches',
+      '0',
+      '--out',
+      join(out, 'alone'),
+      '--json',
+    );
     expect(t.code, t.err).toBe(0);
     expect(JSON.parse(t.out.trim().split('\n').pop()!).steps).toBe(3);
   });
@@ -38,7 +71,10 @@ describe('milec sweep', () => {
     const dir = mkdtempSync(join(tmpdir(), 'milec-sweep-2-'));
     const r = await sweep('f_f_lora_r4,f_f_ia3', dir);
     expect(r.code, r.err).toBe(0);
-    const lines = r.out.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.tune).slice(0, 2)).toEqual(['f_f_lora_r4', 'f_f_ia3']);
     for (const l of lines.slice(0, 2)) {
       expect(l.steps).toBe(3);
@@ -50,11 +86,41 @@ describe('milec sweep', () => {
 
   describe('--weights', () => {
     const dir = mkdtempSync(join(tmpdir(), 'milec-sweep-w-'));
-    const args = ['sweep', 'examples/miss_tiny.mile', '--tunes', 'f_f_lora_r4', '--steps', '1', '--batch', '2', '--beams', '1', '--eval-data', 'synthetic-vqa:2', '--json'];
+    const args = [
+      'sweep',
+      'examples/miss_tiny.mile',
+      '--tunes',
+      'f_f_lora_r4',
+      '--steps',
+      '1',
+      '--batch',
+      '2',
+      '--beams',
+      '1',
+      '--eval-data',
+      'synthetic-vqa:2',
+      '--json',
+    ];
     const first = (r: { out: string }) => JSON.parse(r.out.trim().split('\n')[0]!).lossFirst as number;
 
     it('a full-parameter checkpoint to start from (one step of t_t_t)', async () => {
-      const t = await milec('train', 'examples/miss_tiny.mile', '--tune', 't_t_t', '--data', 'synthetic', '--steps', '1', '--batch', '2', '--out', join(dir, 'base'), '--json', '--eval-batches', '0');
+      const t = await milec(
+        'train',
+        'examples/miss_tiny.mile',
+        '--tune',
+        't_t_t',
+        '--data',
+        'synthetic',
+        '--steps',
+        '1',
+        '--batch',
+        '2',
+        '--out',
+        join(dir, 'base'),
+        '--json',
+        '--eval-batches',
+        '0',
+      );
       expect(t.code, t.err).toBe(0);
       expect(existsSync(join(dir, 'base', 'adapter.safetensors'))).toBe(true);
     });

@@ -8,9 +8,28 @@ import { milec } from '../helpers/milec.ts';
 describe('milec train', () => {
   it('--json prints one object per logged step and a summary; the adapter is saved', async () => {
     const out = mkdtempSync(join(tmpdir(), 'milec-train-'));
-    const r = await milec('train', 'examples/tiny_classifier.mile', '--tune', 'lora_qv', '--steps', '6', '--batch', '4', '--log-every', '2', '--eval-batches', '1', '--out', out, '--json');
+    const r = await milec(
+      'train',
+      'examples/tiny_classifier.mile',
+      '--tune',
+      'lora_qv',
+      '--steps',
+      '6',
+      '--batch',
+      '4',
+      '--log-every',
+      '2',
+      '--eval-batches',
+      '1',
+      '--out',
+      out,
+      '--json',
+    );
     expect(r.code, r.err).toBe(0);
-    const lines = r.out.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const steps = lines.filter((l) => 'step' in l && !('done' in l));
     expect(steps.map((s) => s.step)).toEqual([1, 2, 4, 6]);
     for (const s of steps) expect(Number.isFinite(s.loss)).toBe(true);
@@ -20,9 +39,16 @@ describe('milec train', () => {
     expect(done.dispatchesPerStep).toBeGreaterThan(10);
     const ckpt = await readSafetensors(done.checkpoint);
     expect(ckpt.names.sort()).toEqual([
-      'blocks.0.attn.query.lora_A', 'blocks.0.attn.query.lora_B', 'blocks.0.attn.value.lora_A', 'blocks.0.attn.value.lora_B',
-      'blocks.1.attn.query.lora_A', 'blocks.1.attn.query.lora_B', 'blocks.1.attn.value.lora_A', 'blocks.1.attn.value.lora_B',
-      'head.bias', 'head.weight',
+      'blocks.0.attn.query.lora_A',
+      'blocks.0.attn.query.lora_B',
+      'blocks.0.attn.value.lora_A',
+      'blocks.0.attn.value.lora_B',
+      'blocks.1.attn.query.lora_A',
+      'blocks.1.attn.query.lora_B',
+      'blocks.1.attn.value.lora_A',
+      'blocks.1.attn.value.lora_B',
+      'head.bias',
+      'head.weight',
     ]);
     expect(ckpt.tensors['blocks.0.attn.query.lora_A']!.shape).toEqual([8, 32]);
     expect(ckpt.metadata).toMatchObject({ model: 'TinyClassifier', tune: 'lora_qv', step: '6' });
@@ -34,9 +60,27 @@ describe('milec train', () => {
     const out = mkdtempSync(join(tmpdir(), 'milec-nan-'));
     // With an absurd learning rate Adam moves each weight by ~lr per step: once LoRA's A and B
     // are both ~1e30 their product overflows, at the third step.
-    const r = await milec('train', 'examples/tiny_classifier.mile', '--tune', 'lora_qv', '--steps', '8', '--batch', '4', '--lr', '1e30', '--checkpoint-every', '1', '--out', out, '--json');
+    const r = await milec(
+      'train',
+      'examples/tiny_classifier.mile',
+      '--tune',
+      'lora_qv',
+      '--steps',
+      '8',
+      '--batch',
+      '4',
+      '--lr',
+      '1e30',
+      '--checkpoint-every',
+      '1',
+      '--out',
+      out,
+      '--json',
+    );
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/error: (the loss \(NaN\)|parameter \S+) became non-finite at step (\d); stopped\. The last good checkpoint \(after step (\d)\) is kept at .*adapter\.safetensors/);
+    expect(r.err).toMatch(
+      /error: (the loss \(NaN\)|parameter \S+) became non-finite at step (\d); stopped\. The last good checkpoint \(after step (\d)\) is kept at .*adapter\.safetensors/,
+    );
     const [, failed, kept] = /at step (\d).*after step (\d)/.exec(r.err)!.map(Number) as number[];
     expect(r.err).not.toMatch(/\bat .*\.ts:\d+/);
     const last = JSON.parse(r.out.trim().split('\n').pop()!);

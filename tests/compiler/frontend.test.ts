@@ -16,7 +16,12 @@ describe('the tiny example', () => {
     const lora = compileFrontEnd({ host: fileHost(), file: tiny, tune: 'lora_qv', training: true }).result!;
     const base = full.forward.params.reduce((n, p) => n + elementCount(p.shape), 0);
     // vocab·dim + max_len·dim (positions) + depth·(2 LN + 4 attention Linear + MLP) + final LN + head
-    const dim = 32, hidden = 64, depth = 2, classes = 4, vocab = 64, maxLen = 32;
+    const dim = 32,
+      hidden = 64,
+      depth = 2,
+      classes = 4,
+      vocab = 64,
+      maxLen = 32;
     const block = 2 * 2 * dim + 4 * (dim * dim + dim) + (dim * hidden + hidden) + (hidden * dim + dim);
     expect(base).toBe(vocab * dim + maxLen * dim + depth * block + 2 * dim + dim * classes + classes);
     expect(full.forward.params.every((p) => p.trainable)).toBe(true);
@@ -53,7 +58,16 @@ describe('the tiny example', () => {
       const params = new Map([...init].map(([k, v]) => [k, Float64Array.from(v)]));
       const tokens = Float64Array.from({ length: 3 * 16 }, (_, i) => (i * 37 + 5) % 64);
       const labels = Float64Array.of(0, 1, 3);
-      return { c, out: runReference(c, { params, inputs: new Map([['tokens', tokens], ['labels', labels]]) }) };
+      return {
+        c,
+        out: runReference(c, {
+          params,
+          inputs: new Map([
+            ['tokens', tokens],
+            ['labels', labels],
+          ]),
+        }),
+      };
     };
     const a = feedsFor(base.forward);
     const b = feedsFor(lora.forward);

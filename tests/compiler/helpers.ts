@@ -14,7 +14,10 @@ export function at(src: string, needle: string, nth = 0): { line: number; col: n
 }
 
 /** Compiles source text as if it were the file `test.mile` in the project root. */
-export function compileText(text: string, opts: { tune?: string; training?: boolean } = {}): { fe?: FrontEnd; diagnostics: readonly Diagnostic[] } {
+export function compileText(
+  text: string,
+  opts: { tune?: string; training?: boolean } = {},
+): { fe?: FrontEnd; diagnostics: readonly Diagnostic[] } {
   const r = compileFrontEnd({ host: fileHost(), file: 'test.mile', text, tune: opts.tune, training: opts.training ?? false });
   return { fe: r.result, diagnostics: r.diagnostics };
 }

@@ -25,7 +25,8 @@ function forward(): Graph {
 /** Node ids of `g` that depend (transitively) on input `name`. */
 function dependents(g: Graph, name: string): Set<number> {
   const out = new Set<number>();
-  for (const n of g.nodes) if ((n.op === 'input' && (n.attrs as { name: string }).name === name) || n.src.some((s) => out.has(s))) out.add(n.id);
+  for (const n of g.nodes)
+    if ((n.op === 'input' && (n.attrs as { name: string }).name === name) || n.src.some((s) => out.has(s))) out.add(n.id);
   return out;
 }
 
@@ -66,7 +67,12 @@ describe('splitAtInput', () => {
     const params = new Map([...initialParams(g, 3)].map(([k, v]) => [k, Float64Array.from(v)]));
     const inputs = new Map<string, Float64Array | Int32Array>([
       ['image', Float64Array.from({ length: B * 3 * 16 * 16 }, () => 2 * rng() - 1)],
-      ['question', Int32Array.from({ length: B * 8 }, (_, i) => (i % 8 === 0 ? 2 : i % 8 >= 6 + (Math.floor(i / 8) % 2) ? 0 : 5 + Math.floor(rng() * 19)))],
+      [
+        'question',
+        Int32Array.from({ length: B * 8 }, (_, i) =>
+          i % 8 === 0 ? 2 : i % 8 >= 6 + (Math.floor(i / 8) % 2) ? 0 : 5 + Math.floor(rng() * 19),
+        ),
+      ],
       ['answer', Int32Array.from({ length: B * 6 }, (_, i) => (i % 6 === 0 ? 4 : i % 6 >= 4 ? 0 : 5 + Math.floor(rng() * 19)))],
     ]);
     const whole = specialize(g, { B });

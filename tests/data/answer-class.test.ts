@@ -16,7 +16,7 @@ function clsModel(answers: number | undefined, withAnswer = false) {
 }
 
 describe('answer_class labels', () => {
-  it('synthetic: a fixed list of every answer, and each label indexes the item\'s answer', () => {
+  it("synthetic: a fixed list of every answer, and each label indexes the item's answer", () => {
     expect(SYNTHETIC_VQA_ANSWERS).toEqual(['yes', 'no', 'brain', 'lung', 'liver', 'left', 'right', 'small', 'large', 'zero', 'one', 'two']);
     expect(new Set(SYNTHETIC_VQA_ANSWERS)).toEqual(new Set(QUESTION_KINDS.flatMap((k) => ANSWERS[k])));
     const d = openDataset('synthetic', clsModel(12), 3);
@@ -57,6 +57,8 @@ describe('answer_class labels', () => {
     expect(() => openDataset('synthetic', clsModel(10), 0)).toThrow(DataError);
     expect(() => openDataset('synthetic', clsModel(10), 0)).toThrow(/answer list has 12 answers .* has answers = 10; .*`answers = 12`/);
     expect(() => openDataset('synthetic-vqa', clsModel(undefined), 0)).toThrow(/has no integer `answers` in its config; .*`answers = 12`/);
-    expect(() => openDataset(`vqa-rad:${join(fx, 'vqa', 'vqa-rad')}`, clsModel(12), 0, { vocabPath: vocab[1] })).toThrow(/answer list has 2 answers \("left lung", "yes"\) but `TinyCls` has answers = 12/);
+    expect(() => openDataset(`vqa-rad:${join(fx, 'vqa', 'vqa-rad')}`, clsModel(12), 0, { vocabPath: vocab[1] })).toThrow(
+      /answer list has 2 answers \("left lung", "yes"\) but `TinyCls` has answers = 12/,
+    );
   });
 });

@@ -15,7 +15,14 @@ describe('bilinear resize (align_corners=False)', () => {
     close(out, [0, 2.5, 7.5, 10, 5, 7.5, 12.5, 15, 15, 17.5, 22.5, 25, 20, 22.5, 27.5, 30]);
   });
   it('downscales 4x4 -> 2x2 by sampling block centres (no antialiasing)', () => {
-    const out = resizeBilinear(Float32Array.from({ length: 16 }, (_, i) => i), 1, 4, 4, 2, 2);
+    const out = resizeBilinear(
+      Float32Array.from({ length: 16 }, (_, i) => i),
+      1,
+      4,
+      4,
+      2,
+      2,
+    );
     close(out, [2.5, 4.5, 10.5, 12.5]);
   });
   it('resizes non-square, per channel', () => {
@@ -33,7 +40,11 @@ describe('decode and preprocess', () => {
   it('decodes PNG (gray ramp, RGBA) exactly', () => {
     const r = readImage(img('ramp.png'));
     expect([r.width, r.height]).toEqual([4, 4]);
-    close(toPlanar(r, 1), Array.from({ length: 16 }, (_, i) => i * 10), 1e-3);
+    close(
+      toPlanar(r, 1),
+      Array.from({ length: 16 }, (_, i) => i * 10),
+      1e-3,
+    );
     const c = readImage(img('rgb2.png'));
     // Alpha is dropped; channels are planar.
     close(toPlanar(c, 3), [0, 100, 0, 100, 0, 0, 100, 100, 50, 50, 50, 50]);
@@ -48,10 +59,18 @@ describe('decode and preprocess', () => {
   });
   it('scales by 1/255 by default, with optional normalization and grayscale', () => {
     const r = readImage(img('ramp.png'));
-    close(preprocess(r, { size: 2, channels: 1 }), [25, 45, 105, 125].map((v) => v / 255), 1e-5);
+    close(
+      preprocess(r, { size: 2, channels: 1 }),
+      [25, 45, 105, 125].map((v) => v / 255),
+      1e-5,
+    );
     const n = preprocess(r, { size: 2, channels: 3, normalize: { mean: [0.5], std: [0.5] } });
     expect(n.length).toBe(12);
-    close(n.slice(8), [25, 45, 105, 125].map((v) => (v / 255 - 0.5) / 0.5), 1e-5);
+    close(
+      n.slice(8),
+      [25, 45, 105, 125].map((v) => (v / 255 - 0.5) / 0.5),
+      1e-5,
+    );
     close(preprocess(r, { size: 1, channels: 1, scale: 1 / (255 * 255) }), [75 / (255 * 255)], 1e-7);
   });
   it('reports missing and corrupt images with their path', () => {

@@ -28,7 +28,10 @@ describe('openDataset for VQA specs', () => {
 
   it('vqa-rad: tokenizes with the vocab, skips and reports missing and corrupt images', () => {
     const problems: DataProblem[] = [];
-    const d = openVqaDataset(`vqa-rad:${join(fx, 'vqa', 'vqa-rad')}`, vqaModel(64), 1, { vocabPath: join(fx, 'tokenizer', 'vocab.txt'), warn: (p) => problems.push(p) });
+    const d = openVqaDataset(`vqa-rad:${join(fx, 'vqa', 'vqa-rad')}`, vqaModel(64), 1, {
+      vocabPath: join(fx, 'tokenizer', 'vocab.txt'),
+      warn: (p) => problems.push(p),
+    });
     expect(d.describe).toMatch(/2 train \/ 2 eval items; 1 excluded \(.*synpic404\.jpg: missing image\)/);
     // Eval: items 3 (corrupt image) and 5 in order: 3 is reported and 5 takes its place.
     const b = d.batch(0, 2, 'eval');
@@ -46,16 +49,30 @@ describe('openDataset for VQA specs', () => {
   });
 
   it('rejects a VQA spec without a vocabulary, or too small a model vocab, as DataError', () => {
-    expect(() => openDataset(`vqa-rad:${join(fx, 'vqa', 'vqa-rad')}`, vqaModel(64), 1)).toThrow(/needs a BERT vocabulary: pass --vocab PATH/);
-    expect(() => openDataset(`slake:${join(fx, 'vqa', 'slake')}`, vqaModel(20), 1, { vocabPath: join(fx, 'tokenizer', 'vocab.txt') })).toThrow(DataError);
-    expect(() => openDataset(`vqa-rad:${join(fx, 'vqa', 'bad', 'missing-field.json')}`, vqaModel(64), 1, { vocabPath: join(fx, 'tokenizer', 'vocab.txt') })).toThrow(/missing-field\.json: item 1: missing field `question`/);
+    expect(() => openDataset(`vqa-rad:${join(fx, 'vqa', 'vqa-rad')}`, vqaModel(64), 1)).toThrow(
+      /needs a BERT vocabulary: pass --vocab PATH/,
+    );
+    expect(() =>
+      openDataset(`slake:${join(fx, 'vqa', 'slake')}`, vqaModel(20), 1, { vocabPath: join(fx, 'tokenizer', 'vocab.txt') }),
+    ).toThrow(DataError);
+    expect(() =>
+      openDataset(`vqa-rad:${join(fx, 'vqa', 'bad', 'missing-field.json')}`, vqaModel(64), 1, {
+        vocabPath: join(fx, 'tokenizer', 'vocab.txt'),
+      }),
+    ).toThrow(/missing-field\.json: item 1: missing field `question`/);
   });
 
   it('instruction: draws a template per epoch', () => {
-    const d = openDataset(`instruction:${join(fx, 'vqa', 'instruction', 'instruction.json')}`, vqaModel(64), 1, { vocabPath: join(fx, 'tokenizer', 'vocab.txt') });
+    const d = openDataset(`instruction:${join(fx, 'vqa', 'instruction', 'instruction.json')}`, vqaModel(64), 1, {
+      vocabPath: join(fx, 'tokenizer', 'vocab.txt'),
+    });
     const qs = Array.from({ length: 12 }, (_, s) => [...d.batch(s, 1, 'train').inputs.question!].join());
     // Item 5924 (3 templates) and 5925 (2) alternate through epochs; not every epoch repeats the same question.
     expect(new Set(qs).size).toBeGreaterThan(2);
-    expect(openDataset(`instruction:${join(fx, 'vqa', 'instruction', 'instruction.json')}`, vqaModel(64), 1, { vocabPath: join(fx, 'tokenizer', 'vocab.txt') }).batch(3, 1, 'train')).toEqual(d.batch(3, 1, 'train'));
+    expect(
+      openDataset(`instruction:${join(fx, 'vqa', 'instruction', 'instruction.json')}`, vqaModel(64), 1, {
+        vocabPath: join(fx, 'tokenizer', 'vocab.txt'),
+      }).batch(3, 1, 'train'),
+    ).toEqual(d.batch(3, 1, 'train'));
   });
 });

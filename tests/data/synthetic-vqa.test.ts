@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ANSWERS, answerFor, QUESTION_KINDS, renderScan, syntheticVqaExample, syntheticVqaVocab } from '../../runtime/data/synthetic-vqa.ts';
+import {
+  ANSWERS,
+  answerFor,
+  QUESTION_KINDS,
+  renderScan,
+  syntheticVqaExample,
+  syntheticVqaVocab,
+} from '../../runtime/data/synthetic-vqa.ts';
 import { WordPieceTokenizer } from '../../runtime/tokenizer/wordpiece.ts';
 
 describe('synthetic medical VQA', () => {
@@ -7,7 +14,8 @@ describe('synthetic medical VQA', () => {
     const a = syntheticVqaExample(7, 'train', 123);
     expect(syntheticVqaExample(7, 'train', 123)).toEqual(a);
     expect(renderScan(a.params, 32)).toEqual(renderScan(syntheticVqaExample(7, 'train', 123).params, 32));
-    const differs = (f: (i: number) => unknown): boolean => Array.from({ length: 20 }, (_, i) => JSON.stringify(f(i)) !== JSON.stringify(syntheticVqaExample(7, 'train', i))).some((x) => x);
+    const differs = (f: (i: number) => unknown): boolean =>
+      Array.from({ length: 20 }, (_, i) => JSON.stringify(f(i)) !== JSON.stringify(syntheticVqaExample(7, 'train', i))).some((x) => x);
     expect(differs((i) => syntheticVqaExample(8, 'train', i))).toBe(true);
     expect(differs((i) => syntheticVqaExample(7, 'eval', i))).toBe(true);
   });
@@ -38,7 +46,7 @@ describe('synthetic medical VQA', () => {
       expect(img.every((v) => v >= 0 && v <= 1)).toBe(true);
       let left = 0;
       let right = 0;
-      for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) if (img[y * S + x]! > 0.85) (x < S / 2 ? left++ : right++);
+      for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) if (img[y * S + x]! > 0.85) x < S / 2 ? left++ : right++;
       if (ex.params.count === 0) expect(left + right).toBe(0);
       else if (ex.params.side === 'left') expect(left > 0 && right === 0).toBe(true);
       else expect(right > 0 && left === 0).toBe(true);

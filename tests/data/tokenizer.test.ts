@@ -52,7 +52,9 @@ describe('WordPiece tokenizer', () => {
 
   it('decodes, joining ## pieces and skipping specials', () => {
     expect(tok.decode(tok.encodeQuestion('unaffable lungs?'))).toBe('unaffable lungs?');
-    expect(tok.decode(tok.encodeAnswer('left lung'), { keepSpecial: true })).toBe('[DEC] left lung [SEP] [PAD] [PAD] [PAD] [PAD] [PAD] [PAD]');
+    expect(tok.decode(tok.encodeAnswer('left lung'), { keepSpecial: true })).toBe(
+      '[DEC] left lung [SEP] [PAD] [PAD] [PAD] [PAD] [PAD] [PAD]',
+    );
     expect(tok.decode([37, 23, 4, 12, 4], { stopAtSep: true })).toBe('yes');
   });
 

@@ -64,7 +64,8 @@ describe('training the tiny example', () => {
         const vals = runReference(g, { params, inputs });
         const refLoss = vals[g.outputs.loss!]!.data[0]!;
         expect(Math.abs(gpuLoss - refLoss)).toBeLessThan(1e-3 * Math.max(1, Math.abs(refLoss)));
-        for (const [name, node] of Object.entries(g.grads)) adamwReference(state.get(name)!, vals[node]!.data, { step: step + 1, lr, weightDecay: 0 });
+        for (const [name, node] of Object.entries(g.grads))
+          adamwReference(state.get(name)!, vals[node]!.data, { step: step + 1, lr, weightDecay: 0 });
       }
       for (const p of g.params) {
         const gpu = await trainer.executor.readParam(p.name);

@@ -70,7 +70,11 @@ describe('typed module in a project that depends on milec', () => {
     const tensors: Record<string, TensorToWrite> = {};
     for (const p of fe.forward.params.filter((q) => q.name.startsWith('bert.'))) {
       const shape = p.shape.map(Number);
-      tensors[displayPath(p.name)] = { dtype: 'F32', shape, data: Float32Array.from({ length: elementCount(shape) }, (_, i) => (i % 7) * 0.01) };
+      tensors[displayPath(p.name)] = {
+        dtype: 'F32',
+        shape,
+        data: Float32Array.from({ length: elementCount(shape) }, (_, i) => (i % 7) * 0.01),
+      };
     }
     const bertParams = Object.keys(tensors).length;
     writeFileSync(join(project, 'bert.safetensors'), encodeSafetensors(tensors));

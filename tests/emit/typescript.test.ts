@@ -106,7 +106,9 @@ describe('typed TypeScript module', () => {
     // parameter paths are written the user-facing way, everywhere in the graph
     expect(back.grads).toEqual(Object.fromEntries(Object.entries(g.grads).map(([k, v]) => [displayPath(k), v])));
     expect(back.params.map((p) => [p.name, p.trainable])).toEqual(g.params.map((p) => [displayPath(p.name), p.trainable]));
-    expect(back.nodes.filter((n) => n.op === 'param').map((n) => (n.attrs as { name: string }).name)).toEqual(g.params.map((p) => displayPath(p.name)));
+    expect(back.nodes.filter((n) => n.op === 'param').map((n) => (n.attrs as { name: string }).name)).toEqual(
+      g.params.map((p) => displayPath(p.name)),
+    );
     const inf = inferenceGraph(fwd.forward);
     expect(Object.keys(inf.outputs)).toEqual(['logits']);
     expect(inf.inputs.map((i) => i.name)).toEqual(['tokens']);
@@ -143,7 +145,10 @@ describe('typed module on Dawn', () => {
 
       const inf = specialize(inferenceGraph(fwd.forward), { B });
       const reference = (w: ReadonlyMap<string, Float32Array>) => {
-        const vals = runReference(inf, { params: new Map([...w].map(([k, v]) => [internalPath(k), Float64Array.from(v)])), inputs: new Map([['tokens', tokens]]) });
+        const vals = runReference(inf, {
+          params: new Map([...w].map(([k, v]) => [internalPath(k), Float64Array.from(v)])),
+          inputs: new Map([['tokens', tokens]]),
+        });
         return vals[inf.outputs.logits!]!.data;
       };
       const close = (a: ArrayLike<number>, b: ArrayLike<number>) => {

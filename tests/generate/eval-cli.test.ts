@@ -32,12 +32,27 @@ describe('milec eval', () => {
     const ckpt = await checkpoint(dir);
     const preds = join(dir, 'preds.jsonl');
     const data = 'items:tests/generate/fixtures/tiny-vqa.json';
-    const r = await milec('eval', 'examples/vqa_tiny.mile', '--checkpoint', dir, '--data', data, '--beams', '2', '--json', '--predictions', preds);
+    const r = await milec(
+      'eval',
+      'examples/vqa_tiny.mile',
+      '--checkpoint',
+      dir,
+      '--data',
+      data,
+      '--beams',
+      '2',
+      '--json',
+      '--predictions',
+      preds,
+    );
     expect(r.code, r.err).toBe(0);
     const acc = JSON.parse(r.out.trim());
     expect(Object.keys(acc).sort()).toEqual(['closed', 'global', 'n', 'nClosed', 'nOpen', 'open']);
     expect(acc).toMatchObject({ n: 8, nOpen: 5, nClosed: 3 });
-    const lines = readFileSync(preds, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(preds, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(8);
     for (const l of lines) {
       expect(Object.keys(l)).toEqual(expect.arrayContaining(['id', 'question', 'answer', 'prediction', 'correct']));
@@ -50,19 +65,45 @@ describe('milec eval', () => {
     expect(acc.closed).toBeCloseTo(ok('CLOSED') / 3, 10);
 
     // Human-readable output, greedy, closed questions ranked: their answers come from the closed set.
-    const h = await milec('eval', 'examples/vqa_tiny.mile', '--tune', 'f_f_t', '--checkpoint', ckpt, '--data', data, '--beams', '1', '--rank-closed', '--predictions', preds);
+    const h = await milec(
+      'eval',
+      'examples/vqa_tiny.mile',
+      '--tune',
+      'f_f_t',
+      '--checkpoint',
+      ckpt,
+      '--data',
+      data,
+      '--beams',
+      '1',
+      '--rank-closed',
+      '--predictions',
+      preds,
+    );
     expect(h.code, h.err).toBe(0);
     expect(h.out).toMatch(/open +\d+\.\d%  \(5 items\)/);
     expect(h.out).toMatch(/closed +\d+\.\d%  \(3 items\)/);
     expect(h.out).toMatch(/global +\d+\.\d%  \(8 items\)/);
-    const ranked = readFileSync(preds, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const ranked = readFileSync(preds, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     for (const l of ranked.filter((x) => x.answerType === 'CLOSED')) expect(['yes', 'no']).toContain(l.prediction);
   });
 
   it('rejects a checkpoint of another tune and a missing one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'milec-eval-'));
     const ckpt = await checkpoint(dir);
-    const r = await milec('eval', 'examples/vqa_tiny.mile', '--tune', 'f_f_lora', '--checkpoint', ckpt, '--data', 'items:tests/generate/fixtures/tiny-vqa.json');
+    const r = await milec(
+      'eval',
+      'examples/vqa_tiny.mile',
+      '--tune',
+      'f_f_lora',
+      '--checkpoint',
+      ckpt,
+      '--data',
+      'items:tests/generate/fixtures/tiny-vqa.json',
+    );
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/trained with tune `f_f_t`, not `f_f_lora`/);
     const m = await milec('eval', 'examples/vqa_tiny.mile', '--checkpoint', join(dir, 'nope.safetensors'), '--data', 'items:x.json');

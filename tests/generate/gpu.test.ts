@@ -56,7 +56,11 @@ describe('generation on the GPU', () => {
       // The answers are not all the same token: the test has teeth.
       expect(new Set(gpu.map((h) => h.tokens.join(' '))).size).toBeGreaterThan(1);
       // Logits rows of a few prefixes agree.
-      const rows = [{ item: 0, prefix: [4] }, { item: 1, prefix: [4, 7, 9] }, { item: 4, prefix: [4, 5, 6, 7, 8] }];
+      const rows = [
+        { item: 0, prefix: [4] },
+        { item: 1, prefix: [4, 7, 9] },
+        { item: 4, prefix: [4, 5, 6, 7, 8] },
+      ];
       const a = await gen.nextTokenLogits(items, special)(rows);
       const b = await referenceNext(graph, params, items, 6)(rows);
       a.forEach((row, i) => {

@@ -27,6 +27,8 @@ export function tinyModel(): { graph: Graph; params: Map<string, Float32Array> }
   const params = initialParams(graph, 3);
   // Make the logits decisive (random init leaves them nearly flat): scale up the tied table.
   const rng = mulberry32(99);
-  for (const [name, v] of params) if (name.endsWith('word_embeddings.weight') || name.endsWith('predictions.bias')) for (let i = 0; i < v.length; i++) v[i] = v[i]! * 50 + (rng() - 0.5);
+  for (const [name, v] of params)
+    if (name.endsWith('word_embeddings.weight') || name.endsWith('predictions.bias'))
+      for (let i = 0; i < v.length; i++) v[i] = v[i]! * 50 + (rng() - 0.5);
   return { graph, params };
 }

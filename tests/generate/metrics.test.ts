@@ -42,7 +42,14 @@ describe('vqaAccuracy', () => {
     expect(acc).toEqual({ open: 0.5, closed: 2 / 3, global: 4 / 6, n: 6, nOpen: 2, nClosed: 3 });
   });
   it('null when a group is empty', () => {
-    expect(vqaAccuracy([{ answerType: 'OPEN', answer: 'a', prediction: 'b' }])).toEqual({ open: 0, closed: null, global: 0, n: 1, nOpen: 1, nClosed: 0 });
+    expect(vqaAccuracy([{ answerType: 'OPEN', answer: 'a', prediction: 'b' }])).toEqual({
+      open: 0,
+      closed: null,
+      global: 0,
+      n: 1,
+      nOpen: 1,
+      nClosed: 0,
+    });
     expect(vqaAccuracy([])).toMatchObject({ open: null, closed: null, global: null, n: 0 });
     expect(formatAccuracy(null)).toBe('n/a');
     expect(formatAccuracy(0.725)).toBe('72.5%');

@@ -109,7 +109,9 @@ describe('rankCandidates', () => {
       [-3, -1, -2],
       [-0.5, -4, -0.1],
     ];
-    const got = await rankCandidates(2, [[5], [6, 7], [8]], async (rows) => Float64Array.from(rows, (r) => table[r.item]![[[5], [6, 7], [8]].findIndex((c) => c.join() === r.answer.join())]!));
+    const got = await rankCandidates(2, [[5], [6, 7], [8]], async (rows) =>
+      Float64Array.from(rows, (r) => table[r.item]![[[5], [6, 7], [8]].findIndex((c) => c.join() === r.answer.join())]!),
+    );
     expect(got.map((g) => g.best)).toEqual([1, 2]);
   });
 });

@@ -41,7 +41,11 @@ describe('generation with the towers split off', () => {
       const rb = await whole.rank(its, cands, special);
       expect(ra.map((r) => r.best)).toEqual(rb.map((r) => r.best));
       ra.forEach((r, i) => r.scores.forEach((s, c) => expect(s).toBeCloseTo(rb[i]!.scores[c]!, 3)));
-      const rows = [{ item: 3, prefix: [4] }, { item: 0, prefix: [4, 7, 9] }, { item: 4, prefix: [4, 5, 6, 7, 8] }];
+      const rows = [
+        { item: 3, prefix: [4] },
+        { item: 0, prefix: [4, 7, 9] },
+        { item: 4, prefix: [4, 5, 6, 7, 8] },
+      ];
       const la = await split.nextTokenLogits(its, special)(rows);
       const lb = await whole.nextTokenLogits(its, special)(rows);
       la.forEach((row, i) => {

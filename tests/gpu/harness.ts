@@ -68,7 +68,13 @@ export class TestGraph {
  * Runs `roots` of `g` on the device and returns each root's values. Buffers other than
  * params and inputs start as NaN, so an element a kernel forgets to write shows up.
  */
-export async function runOnGpu(ctx: GpuContext, g: Graph, feeds: Feeds, roots: readonly NodeId[], opts: Partial<PlanOptions> = {}): Promise<{ values: Map<NodeId, Float32Array>; exec: PlanExecutor }> {
+export async function runOnGpu(
+  ctx: GpuContext,
+  g: Graph,
+  feeds: Feeds,
+  roots: readonly NodeId[],
+  opts: Partial<PlanOptions> = {},
+): Promise<{ values: Map<NodeId, Float32Array>; exec: PlanExecutor }> {
   const plan = planGraph(g, { roots, keep: roots, ...opts });
   const exec = await PlanExecutor.create(ctx, plan);
   for (const p of g.params) exec.writeParam(p.name, Float32Array.from(feeds.params.get(p.name)!));

@@ -30,7 +30,12 @@ function compiled(opts: { file?: string; text?: string; tune?: string }, B: numb
 async function compare(g: Graph, feeds: Feeds, tol: number): Promise<number> {
   const named = [...Object.entries(g.outputs), ...Object.entries(g.grads).map(([k, v]) => [`d ${k}`, v] as const)];
   const ref = runReference(g, feeds);
-  const { values, exec } = await runOnGpu(ctx, g, feeds, named.map(([, id]) => id));
+  const { values, exec } = await runOnGpu(
+    ctx,
+    g,
+    feeds,
+    named.map(([, id]) => id),
+  );
   exec.destroy();
   for (const [name, id] of named) {
     const { err, at } = maxRelError(values.get(id)!, ref[id]!.data);

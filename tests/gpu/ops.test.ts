@@ -26,7 +26,8 @@ const unary = (op: OpKind, opts: { positive?: boolean; scale?: number } = {}): C
 ];
 
 /** Values over [-8, 8.2] in steps of 7/16 (exact in f32, so the reference sees the same x), plus far tails. */
-const wide = (t: TestGraph): NodeId => t.input([40], { data: Float64Array.from({ length: 40 }, (_, i) => (i < 38 ? -8 + i * 0.4375 : i === 38 ? -30 : 30)) });
+const wide = (t: TestGraph): NodeId =>
+  t.input([40], { data: Float64Array.from({ length: 40 }, (_, i) => (i < 38 ? -8 + i * 0.4375 : i === 38 ? -30 : 30)) });
 
 const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
   param: 'leaf',
@@ -76,34 +77,61 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
   matmul: [
     // Fusion: the layer-norm affine (mul, add with broadcasting) is computed inside the matmul's loads.
     c('matmul reading a fused broadcast prologue', (t) =>
-      t.b.op('matmul', [t.b.add(t.b.mul(t.b.op('normalize', [t.input([2, 70, 33])], { eps: 1e-5 }), t.input([33])), t.input([33])), t.input([33, 66])], { transA: false, transB: false })),
+      t.b.op(
+        'matmul',
+        [t.b.add(t.b.mul(t.b.op('normalize', [t.input([2, 70, 33])], { eps: 1e-5 }), t.input([33])), t.input([33])), t.input([33, 66])],
+        { transA: false, transB: false },
+      ),
+    ),
     c('matmul 37×19 @ 19×23', (t) => t.b.op('matmul', [t.input([37, 19]), t.input([19, 23])], { transA: false, transB: false })),
     c('matmul transA', (t) => t.b.op('matmul', [t.input([19, 37]), t.input([19, 23])], { transA: true, transB: false })),
     c('matmul transB', (t) => t.b.op('matmul', [t.input([37, 19]), t.input([23, 19])], { transA: false, transB: true })),
     c('matmul transA transB', (t) => t.b.op('matmul', [t.input([19, 37]), t.input([23, 19])], { transA: true, transB: true })),
-    c('matmul batched [2,3,5,7] @ [3,7,4]', (t) => t.b.op('matmul', [t.input([2, 3, 5, 7]), t.input([3, 7, 4])], { transA: false, transB: false })),
-    c('matmul broadcast [2,1,5,7] @ [3,4,7]ᵀ', (t) => t.b.op('matmul', [t.input([2, 1, 5, 7]), t.input([3, 4, 7])], { transA: false, transB: true })),
+    c('matmul batched [2,3,5,7] @ [3,7,4]', (t) =>
+      t.b.op('matmul', [t.input([2, 3, 5, 7]), t.input([3, 7, 4])], { transA: false, transB: false }),
+    ),
+    c('matmul broadcast [2,1,5,7] @ [3,4,7]ᵀ', (t) =>
+      t.b.op('matmul', [t.input([2, 1, 5, 7]), t.input([3, 4, 7])], { transA: false, transB: true }),
+    ),
     c('matmul 64-tiles 70×33 @ 33×66', (t) => t.b.op('matmul', [t.input([70, 33]), t.input([33, 66])], { transA: false, transB: false })),
     c('matmul 64-tiles transA transB', (t) => t.b.op('matmul', [t.input([33, 70]), t.input([66, 33])], { transA: true, transB: true })),
     // Batch folded into rows (A batched, B shared), and the cases that must not fold.
     c('matmul folded [3,5,7] @ [4,7]ᵀ', (t) => t.b.op('matmul', [t.input([3, 5, 7]), t.input([4, 7])], { transA: false, transB: true })),
-    c('matmul folded [2,3,5,7] @ [1,7,4]', (t) => t.b.op('matmul', [t.input([2, 3, 5, 7]), t.input([1, 7, 4])], { transA: false, transB: false })),
-    c('matmul unfolded: A broadcast [1,5,7] @ [3,7,4]', (t) => t.b.op('matmul', [t.input([1, 5, 7]), t.input([3, 7, 4])], { transA: false, transB: false })),
-    c('matmul unfolded: transA [3,7,5]ᵀ @ [7,4]', (t) => t.b.op('matmul', [t.input([3, 7, 5]), t.input([7, 4])], { transA: true, transB: false })),
+    c('matmul folded [2,3,5,7] @ [1,7,4]', (t) =>
+      t.b.op('matmul', [t.input([2, 3, 5, 7]), t.input([1, 7, 4])], { transA: false, transB: false }),
+    ),
+    c('matmul unfolded: A broadcast [1,5,7] @ [3,7,4]', (t) =>
+      t.b.op('matmul', [t.input([1, 5, 7]), t.input([3, 7, 4])], { transA: false, transB: false }),
+    ),
+    c('matmul unfolded: transA [3,7,5]ᵀ @ [7,4]', (t) =>
+      t.b.op('matmul', [t.input([3, 7, 5]), t.input([7, 4])], { transA: true, transB: false }),
+    ),
     // Epilogues: the matmul is the core of its consumer's kernel, the op applied at the store.
     c('epilogue: Linear bias add [2,37,19] @ [23,19]ᵀ + [23]', (t) =>
-      t.b.add(t.b.op('matmul', [t.input([2, 37, 19]), t.input([23, 19])], { transA: false, transB: true }), t.input([23]))),
+      t.b.add(t.b.op('matmul', [t.input([2, 37, 19]), t.input([23, 19])], { transA: false, transB: true }), t.input([23])),
+    ),
     c('epilogue: residual − matmul, transA, batched', (t) =>
-      t.b.sub(t.input([3, 5, 4]), t.b.op('matmul', [t.input([3, 7, 5]), t.input([3, 7, 4])], { transA: true, transB: false }))),
+      t.b.sub(t.input([3, 5, 4]), t.b.op('matmul', [t.input([3, 7, 5]), t.input([3, 7, 4])], { transA: true, transB: false })),
+    ),
     c('epilogue: 64-tile matmul times a fused gelu of a buffer', (t) =>
-      t.b.mul(t.b.op('matmul', [t.input([70, 33]), t.input([33, 66])], { transA: false, transB: false }), t.b.op('gelu', [t.input([70, 66])], {}))),
+      t.b.mul(
+        t.b.op('matmul', [t.input([70, 33]), t.input([33, 66])], { transA: false, transB: false }),
+        t.b.op('gelu', [t.input([70, 66])], {}),
+      ),
+    ),
     c('epilogue: a literal scale of a fused-prologue matmul', (t) =>
-      t.b.mul(t.b.op('matmul', [t.b.op('exp', [t.input([4, 9], { scale: 0.5 })], {}), t.input([9, 6])], { transA: false, transB: false }), t.b.scalar(0.25))),
+      t.b.mul(
+        t.b.op('matmul', [t.b.op('exp', [t.input([4, 9], { scale: 0.5 })], {}), t.input([9, 6])], { transA: false, transB: false }),
+        t.b.scalar(0.25),
+      ),
+    ),
   ],
   reshape: [
     c('reshape of a param (copy)', (t) => t.b.reshape(t.param([2, 6]), [3, 4])),
     c('reshape alias of a computed node', (t) => t.b.reshape(t.b.op('exp', [t.input([2, 6])], {}), [4, 3])),
-    c('reshape inlined between a fused producer and its consumer', (t) => t.b.mul(t.b.reshape(t.b.op('exp', [t.input([2, 6])], {}), [3, 4]), t.input([4]))),
+    c('reshape inlined between a fused producer and its consumer', (t) =>
+      t.b.mul(t.b.reshape(t.b.op('exp', [t.input([2, 6])], {}), [3, 4]), t.input([4])),
+    ),
     c('reshape alias read by a consumer', (t) => t.b.add(t.b.reshape(t.b.neg(t.input([6])), [2, 3]), t.input([2, 3]))),
   ],
   permute: [
@@ -112,20 +140,61 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
   ],
   expand: [c('expand [1,3,1] to [2,3,4]', (t) => t.b.op('expand', [t.input([1, 3, 1])], { shape: [2, 3, 4] }))],
   slice: [
-    c('slice [4,5,6]', (t) => t.b.op('slice', [t.input([4, 5, 6])], { ranges: [{ start: 1, stop: 3 }, { start: 0, stop: null }, { start: 2, stop: 5 }] })),
-    c('slice of i32 ids', (t) => t.b.op('slice', [t.ids([3, 4], 9)], { ranges: [{ start: 1, stop: null }, { start: 0, stop: 3 }] })),
+    c('slice [4,5,6]', (t) =>
+      t.b.op('slice', [t.input([4, 5, 6])], {
+        ranges: [
+          { start: 1, stop: 3 },
+          { start: 0, stop: null },
+          { start: 2, stop: 5 },
+        ],
+      }),
+    ),
+    c('slice of i32 ids', (t) =>
+      t.b.op('slice', [t.ids([3, 4], 9)], {
+        ranges: [
+          { start: 1, stop: null },
+          { start: 0, stop: 3 },
+        ],
+      }),
+    ),
   ],
   pad: [c('pad [3,4] by (1,0)/(2,3)', (t) => t.b.op('pad', [t.input([3, 4])], { before: [1, 0], after: [2, 3] }))],
   concat: [
     c('concat of 3 on axis 1', (t) => t.b.op('concat', [t.input([2, 3]), t.input([2, 1]), t.input([2, 4])], { axis: 1 })),
     c('concat of 9 (split over kernels) with a literal', (t) =>
-      t.b.op('concat', [...Array.from({ length: 8 }, (_, i) => t.input([1 + (i % 3), 2])), t.b.op('expand', [t.b.reshape(t.b.scalar(7), [1, 1])], { shape: [2, 2] })], { axis: 0 })),
+      t.b.op(
+        'concat',
+        [
+          ...Array.from({ length: 8 }, (_, i) => t.input([1 + (i % 3), 2])),
+          t.b.op('expand', [t.b.reshape(t.b.scalar(7), [1, 1])], { shape: [2, 2] }),
+        ],
+        { axis: 0 },
+      ),
+    ),
   ],
   gather: [
     c('gather [7,3] by ids [2,4]', (t) => t.b.op('gather', [t.param([7, 3]), t.ids([2, 4], 7)], {})),
-    c('gather by sliced ids', (t) => t.b.op('gather', [t.input([9, 2]), t.b.op('slice', [t.ids([3, 2], 9)], { ranges: [{ start: 1, stop: null }, { start: 0, stop: null }] })], {})),
+    c('gather by sliced ids', (t) =>
+      t.b.op(
+        'gather',
+        [
+          t.input([9, 2]),
+          t.b.op('slice', [t.ids([3, 2], 9)], {
+            ranges: [
+              { start: 1, stop: null },
+              { start: 0, stop: null },
+            ],
+          }),
+        ],
+        {},
+      ),
+    ),
   ],
-  scatter_add: [c('scatter_add ids [2,4] into 7 rows', (t) => t.b.op('scatter_add', [t.ids([2, 4], 7, [0, 3, 3, 6, 1, 3, 0, 5]), t.input([2, 4, 3])], { rows: 7 }))],
+  scatter_add: [
+    c('scatter_add ids [2,4] into 7 rows', (t) =>
+      t.b.op('scatter_add', [t.ids([2, 4], 7, [0, 3, 3, 6, 1, 3, 0, 5]), t.input([2, 4, 3])], { rows: 7 }),
+    ),
+  ],
   detach: [c('detach of a computed node, as a root', (t) => t.b.op('detach', [t.b.op('exp', [t.input([3, 4])], {})], {}))],
   causal_mask: [
     c('causal_mask 4×4', (t) => t.b.add(t.b.op('causal_mask', [], { rows: 4, cols: 4 }), t.input([4, 4]))),
@@ -138,15 +207,20 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
   ],
   // (softmax of a fused chain: exp → mul by a broadcast row → neg, all inside the row kernel)
   log_softmax: [
-    c('log_softmax of a fused chain', (t) => t.b.op('log_softmax', [t.b.neg(t.b.mul(t.b.op('exp', [t.input([3, 9])], {}), t.input([1, 9])))], {})),
+    c('log_softmax of a fused chain', (t) =>
+      t.b.op('log_softmax', [t.b.neg(t.b.mul(t.b.op('exp', [t.input([3, 9])], {}), t.input([1, 9])))], {}),
+    ),
     c('log_softmax [2,3,7]', (t) => t.b.op('log_softmax', [t.input([2, 3, 7], { scale: 4 })], {})),
   ],
   normalize: [c('normalize [4,9]', (t) => t.b.op('normalize', [t.input([4, 9], { scale: 3 })], { eps: 1e-5 }))],
-  normalize_grad: [c('normalize_grad [4,9]', (t) => t.b.op('normalize_grad', [t.input([4, 9], { scale: 3 }), t.input([4, 9])], { eps: 1e-5 }))],
+  normalize_grad: [
+    c('normalize_grad [4,9]', (t) => t.b.op('normalize_grad', [t.input([4, 9], { scale: 3 }), t.input([4, 9])], { eps: 1e-5 })),
+  ],
   dropout_mask: [
     c('dropout_mask p=0.3', (t) => t.b.op('dropout_mask', [t.ids([], 1, [123456789])], { shape: [4, 50], p: 0.3, salt: 7 })),
     c('dropout fused into a mul and a gelu', (t) =>
-      t.b.op('gelu', [t.b.mul(t.input([6, 40]), t.b.op('dropout_mask', [t.ids([], 1, [99])], { shape: [6, 40], p: 0.25, salt: 3 }))], {})),
+      t.b.op('gelu', [t.b.mul(t.input([6, 40]), t.b.op('dropout_mask', [t.ids([], 1, [99])], { shape: [6, 40], p: 0.25, salt: 3 }))], {}),
+    ),
     c('dropout_mask negative seed', (t) => t.b.op('dropout_mask', [t.ids([], 1, [-5])], { shape: [3, 3], p: 0.5, salt: 0xdeadbeef })),
   ],
 };
@@ -175,7 +249,11 @@ function build2d(): Built {
     { op: 'exp' as OpKind, name: '2-D exp [5,300]', node: t.b.op('exp', [x], {}) },
     { op: 'add' as OpKind, name: '2-D add broadcast', node: t.b.add(x, t.input([300])) },
     { op: 'softmax' as OpKind, name: '2-D softmax, 9 rows', node: t.b.op('softmax', [t.input([9, 5])], {}) },
-    { op: 'sum' as OpKind, name: '2-D sum, 6 workgroup reductions', node: t.b.op('sum', [t.input([6, 260])], { axes: [1], keepdims: false }) },
+    {
+      op: 'sum' as OpKind,
+      name: '2-D sum, 6 workgroup reductions',
+      node: t.b.op('sum', [t.input([6, 260])], { axes: [1], keepdims: false }),
+    },
   ];
   return { g: t.build(), feeds: t.feeds, roots };
 }
@@ -187,9 +265,18 @@ const targets: KernelTarget[] = ['gpu', 'cpu'];
 
 async function runSuite(b: Built, target: KernelTarget, opts: { maxWorkgroupsPerDim?: number } = {}): Promise<void> {
   const ref = runReference(b.g, b.feeds);
-  const { values, exec } = await runOnGpu(ctx, b.g, b.feeds, b.roots.map((r) => r.node), { ...opts, target });
+  const { values, exec } = await runOnGpu(
+    ctx,
+    b.g,
+    b.feeds,
+    b.roots.map((r) => r.node),
+    { ...opts, target },
+  );
   exec.destroy();
-  fusedKernels = Math.max(fusedKernels, planGraph(b.g, { roots: b.roots.map((r) => r.node), keep: [] }).kernels.filter((k) => k.nodes.length > 1).length);
+  fusedKernels = Math.max(
+    fusedKernels,
+    planGraph(b.g, { roots: b.roots.map((r) => r.node), keep: [] }).kernels.filter((k) => k.nodes.length > 1).length,
+  );
   for (const r of b.roots) results.set(`${target}: ${r.name}`, { gpu: values.get(r.node)!, ref: ref[r.node]!.data });
 }
 
@@ -226,7 +313,8 @@ describe('WGSL kernels match the float64 reference', () => {
     }
   });
 
-  for (const target of targets) for (const r of [...main.roots, ...grid2d.roots]) it(`${target} ${r.op}: ${r.name}`, () => check(`${target}: ${r.name}`));
+  for (const target of targets)
+    for (const r of [...main.roots, ...grid2d.roots]) it(`${target} ${r.op}: ${r.name}`, () => check(`${target}: ${r.name}`));
 
   it('dropout keeps about 1 - p and matches the reference bit for bit', () => {
     const r = results.get('gpu: dropout_mask p=0.3')!;
@@ -277,8 +365,14 @@ describe('device', () => {
   });
 
   it('recognizes lavapipe and real GPUs from adapter info', () => {
-    const info = (o: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean }) => ({ vendor: '', architecture: '', device: '', description: '', ...o }) as GPUAdapterInfo;
-    const lvp = info({ vendor: 'mesa', architecture: 'software', device: 'llvmpipe-llvm-15', description: 'llvmpipe: Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6) 0.0.1' });
+    const info = (o: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean }) =>
+      ({ vendor: '', architecture: '', device: '', description: '', ...o }) as GPUAdapterInfo;
+    const lvp = info({
+      vendor: 'mesa',
+      architecture: 'software',
+      device: 'llvmpipe-llvm-15',
+      description: 'llvmpipe: Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6) 0.0.1',
+    });
     expect(describeAdapter(lvp)).toBe('lavapipe (Mesa 25.0.7, software Vulkan)');
     expect(isSoftwareAdapter(lvp)).toBe(true);
     const h100 = info({ vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H100 80GB HBM3' });

@@ -39,48 +39,49 @@ const decays: { name: string; decay: AdamWStep['weightDecay']; dispatches: numbe
 ];
 
 describe('AdamW on the GPU', () => {
-  for (const { name: caseName, decay, dispatches } of decays) it(`matches the float64 reference for 3 steps (${caseName})`, async () => {
-    const { g, feeds } = model();
-    const roots = [g.outputs.loss!, ...Object.values(g.grads)];
-    const plan = planGraph(g, { roots, keep: roots, optimizer: true });
-    expect(plan.updates.map((u) => u.name)).toEqual(['p1', 'p2']);
-    const exec = await PlanExecutor.create(ctx, plan);
-    try {
-      for (const p of g.params) exec.writeParam(p.name, Float32Array.from(feeds.params.get(p.name)!));
-      for (const i of g.inputs) exec.writeInput(i.node, Float32Array.from(feeds.inputs.get(i.name)!));
-      exec.fill(['output', 'grad', 'temp']);
+  for (const { name: caseName, decay, dispatches } of decays)
+    it(`matches the float64 reference for 3 steps (${caseName})`, async () => {
+      const { g, feeds } = model();
+      const roots = [g.outputs.loss!, ...Object.values(g.grads)];
+      const plan = planGraph(g, { roots, keep: roots, optimizer: true });
+      expect(plan.updates.map((u) => u.name)).toEqual(['p1', 'p2']);
+      const exec = await PlanExecutor.create(ctx, plan);
+      try {
+        for (const p of g.params) exec.writeParam(p.name, Float32Array.from(feeds.params.get(p.name)!));
+        for (const i of g.inputs) exec.writeInput(i.node, Float32Array.from(feeds.inputs.get(i.name)!));
+        exec.fill(['output', 'grad', 'temp']);
 
-      // Reference state starts from the f32-rounded values the GPU holds.
-      const ref = new Map<string, AdamWState>();
-      for (const p of g.params) {
-        const v = Float64Array.from(Float32Array.from(feeds.params.get(p.name)!));
-        ref.set(p.name, { p: v, m: new Float64Array(v.length), v: new Float64Array(v.length) });
-      }
-      const inputs = new Map([...feeds.inputs].map(([k, v]) => [k, Float64Array.from(Float32Array.from(v))]));
-      for (let step = 1; step <= 3; step++) {
-        const hyper: AdamWStep = { step, lr: 0.05, weightDecay: decay };
-        const values = runReference(g, { params: new Map([...ref].map(([k, s]) => [k, s.p])), inputs });
-        const out = await exec.run({ read: [g.outputs.loss!, g.grads.p1!], update: hyper });
-        expect(exec.dispatchCount).toBe(plan.steps.length + dispatches);
-        expect(Math.abs(out.get(g.outputs.loss!)![0]! - values[g.outputs.loss!]!.data[0]!)).toBeLessThan(1e-5);
-        expect(maxRelError(out.get(g.grads.p1!)!, values[g.grads.p1!]!.data).err).toBeLessThan(1e-4);
-        for (const [name, node] of Object.entries(g.grads)) adamwReference(ref.get(name)!, values[node]!.data, hyper, name);
+        // Reference state starts from the f32-rounded values the GPU holds.
+        const ref = new Map<string, AdamWState>();
         for (const p of g.params) {
-          const gpu = await exec.readParam(p.name);
-          const { err, at } = maxRelError(gpu, ref.get(p.name)!.p);
-          expect(err, `step ${step}, ${p.name}[${at}]: gpu ${gpu[at]} vs reference ${ref.get(p.name)!.p[at]}`).toBeLessThan(1e-5);
+          const v = Float64Array.from(Float32Array.from(feeds.params.get(p.name)!));
+          ref.set(p.name, { p: v, m: new Float64Array(v.length), v: new Float64Array(v.length) });
         }
+        const inputs = new Map([...feeds.inputs].map(([k, v]) => [k, Float64Array.from(Float32Array.from(v))]));
+        for (let step = 1; step <= 3; step++) {
+          const hyper: AdamWStep = { step, lr: 0.05, weightDecay: decay };
+          const values = runReference(g, { params: new Map([...ref].map(([k, s]) => [k, s.p])), inputs });
+          const out = await exec.run({ read: [g.outputs.loss!, g.grads.p1!], update: hyper });
+          expect(exec.dispatchCount).toBe(plan.steps.length + dispatches);
+          expect(Math.abs(out.get(g.outputs.loss!)![0]! - values[g.outputs.loss!]!.data[0]!)).toBeLessThan(1e-5);
+          expect(maxRelError(out.get(g.grads.p1!)!, values[g.grads.p1!]!.data).err).toBeLessThan(1e-4);
+          for (const [name, node] of Object.entries(g.grads)) adamwReference(ref.get(name)!, values[node]!.data, hyper, name);
+          for (const p of g.params) {
+            const gpu = await exec.readParam(p.name);
+            const { err, at } = maxRelError(gpu, ref.get(p.name)!.p);
+            expect(err, `step ${step}, ${p.name}[${at}]: gpu ${gpu[at]} vs reference ${ref.get(p.name)!.p[at]}`).toBeLessThan(1e-5);
+          }
+        }
+        // The frozen parameter has no update and so keeps its value.
+        expect(Array.from(await exec.readParam('p3'))).toEqual(Array.from(Float32Array.from(feeds.params.get('p3')!)));
+        // Optimizer state after 3 steps matches too.
+        const u = plan.updates.find((q) => q.name === 'p1')!;
+        expect(maxRelError(await exec.readBuffer(u.m, u.numel), ref.get('p1')!.m).err).toBeLessThan(1e-5);
+        expect(maxRelError(await exec.readBuffer(u.v, u.numel), ref.get('p1')!.v).err).toBeLessThan(1e-5);
+      } finally {
+        exec.destroy();
       }
-      // The frozen parameter has no update and so keeps its value.
-      expect(Array.from(await exec.readParam('p3'))).toEqual(Array.from(Float32Array.from(feeds.params.get('p3')!)));
-      // Optimizer state after 3 steps matches too.
-      const u = plan.updates.find((q) => q.name === 'p1')!;
-      expect(maxRelError(await exec.readBuffer(u.m, u.numel), ref.get('p1')!.m).err).toBeLessThan(1e-5);
-      expect(maxRelError(await exec.readBuffer(u.v, u.numel), ref.get('p1')!.v).err).toBeLessThan(1e-5);
-    } finally {
-      exec.destroy();
-    }
-  });
+    });
 
   it('adamwReference follows PyTorch: decay first, then the bias-corrected Adam step', () => {
     const s: AdamWState = { p: Float64Array.of(2), m: Float64Array.of(0), v: Float64Array.of(0) };

@@ -53,7 +53,13 @@ describe('frozen weights', () => {
     // dB = gᵀ·(x·Aᵀ), d(x·Aᵀ) = g·B, dA = d(x·Aᵀ)ᵀ·x: three matmuls, none touching W.
     const mms = back.filter((n) => n.op === 'matmul');
     expect(mms.length).toBe(3);
-    expect(mms.map((n) => n.shape)).toEqual(expect.arrayContaining([[O, R], [N, R], [R, D]]));
+    expect(mms.map((n) => n.shape)).toEqual(
+      expect.arrayContaining([
+        [O, R],
+        [N, R],
+        [R, D],
+      ]),
+    );
     expect(mms.filter((n) => n.src.includes(x)).map((n) => n.shape)).toEqual([[R, D]]);
     expect(full.nodes[full.grads.A!]!.shape).toEqual([R, D]);
     expect(full.nodes[full.grads.B!]!.shape).toEqual([O, R]);

@@ -39,7 +39,6 @@ describe('docs/language.md', () => {
   });
 });
 
-
 describe('docs/language.md covers the built-in functions', () => {
   it('lists every builtin', () => {
     for (const name of Object.keys(builtins)) expect(doc, name).toContain(`\`${name}(`);

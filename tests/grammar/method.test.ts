@@ -49,7 +49,15 @@ describe('parsing `method`', () => {
     const [a, , rw] = m.items as [A.MethodParamDecl, A.MethodParamDecl, A.RewriteDecl];
     expect(a.shared).toBe(false);
     expect(a.name.name).toBe('A');
-    expect(strip(a.init)).toEqual({ name: id('kaiming_uniform'), args: [{ name: id('a'), value: { kind: 'call', callee: { kind: 'name', name: 'sqrt' }, args: [{ value: { kind: 'number', value: 5, isInt: true } }] } }] });
+    expect(strip(a.init)).toEqual({
+      name: id('kaiming_uniform'),
+      args: [
+        {
+          name: id('a'),
+          value: { kind: 'call', callee: { kind: 'name', name: 'sqrt' }, args: [{ value: { kind: 'number', value: 5, isInt: true } }] },
+        },
+      ],
+    });
     expect(strip(rw.inputs)).toEqual([id('x')]);
     expect(rw.span).toMatchObject({ line: 5, col: 3 });
     expect(rw.body.stmts).toEqual([]);

@@ -73,7 +73,9 @@ describe('parseMile on the all-constructs fixture', () => {
 
   it('parses forward with `x @ weight^T + bias` at the right precedence and spans', () => {
     const fwd = forwardOf(byKind(ast, 'module').items);
-    expect(strip(fwd.params)).toEqual([{ name: { name: 'x' }, type: { dtype: 'f32', dims: [{ kind: 'ellipsis' }, { kind: 'dim', expr: name('in') }] } }]);
+    expect(strip(fwd.params)).toEqual([
+      { name: { name: 'x' }, type: { dtype: 'f32', dims: [{ kind: 'ellipsis' }, { kind: 'dim', expr: name('in') }] } },
+    ]);
     expect(strip(fwd.returns?.dims)).toEqual([{ kind: 'ellipsis' }, { kind: 'dim', expr: name('out') }]);
     expect(fwd.body.stmts).toEqual([]);
     const r = fwd.body.result as A.BinaryExpr;
@@ -94,7 +96,12 @@ describe('parseMile on the all-constructs fixture', () => {
     const block = byKind(ast, 'module', 1);
     const children = block.items.filter((i): i is A.ChildDecl => i.kind === 'child');
     expect(strip(children)).toEqual([
-      { kind: 'child', name: { name: 'attn' }, module: { name: 'MultiHeadAttention' }, args: [{ value: name('dim') }, { value: name('heads') }] },
+      {
+        kind: 'child',
+        name: { name: 'attn' },
+        module: { name: 'MultiHeadAttention' },
+        args: [{ value: name('dim') }, { value: name('heads') }],
+      },
       { kind: 'child', name: { name: 'norm1' }, module: { name: 'LayerNorm' }, args: [{ value: name('dim') }] },
       { kind: 'child', name: { name: 'layers' }, module: { name: 'Layer' }, args: [{ value: name('dim') }], repeat: num(4) },
       {
@@ -104,7 +111,12 @@ describe('parseMile on the all-constructs fixture', () => {
         args: [{ value: name('dim') }, { value: name('dim') }],
         condition: { kind: 'binary', op: '>', left: name('heads'), right: num(1) },
       },
-      { kind: 'child', name: { name: 'vision' }, module: { name: 'vit.Encoder' }, args: [{ value: name('dim') }, { name: { name: 'depth' }, value: num(2) }] },
+      {
+        kind: 'child',
+        name: { name: 'vision' },
+        module: { name: 'vit.Encoder' },
+        args: [{ value: name('dim') }, { name: { name: 'depth' }, value: num(2) }],
+      },
     ]);
     expect(children[4]!.module.span).toEqual(at(17, 12, 23));
     const scale = block.items.find((i): i is A.ParamDecl => i.kind === 'param' && i.name.name === 'scale')!;
@@ -122,7 +134,14 @@ describe('parseMile on the all-constructs fixture', () => {
     const fwd = forwardOf(byKind(ast, 'module', 1).items);
     expect(strip(fwd.params[1])).toEqual({
       name: { name: 'context' },
-      type: { dtype: 'f32', dims: [{ kind: 'dim', expr: name('B') }, { kind: 'dim', expr: name('S') }, { kind: 'dim', expr: name('dim') }] },
+      type: {
+        dtype: 'f32',
+        dims: [
+          { kind: 'dim', expr: name('B') },
+          { kind: 'dim', expr: name('S') },
+          { kind: 'dim', expr: name('dim') },
+        ],
+      },
       default: { kind: 'none' },
     });
     const lets = Object.fromEntries(fwd.body.stmts.map((s) => [s.kind === 'loss' ? 'loss' : s.name.name, s.value]));
@@ -148,7 +167,12 @@ describe('parseMile on the all-constructs fixture', () => {
         left: {
           kind: 'binary',
           op: '%',
-          left: { kind: 'binary', op: '*', left: { kind: 'unary', op: '-', operand: { kind: 'member', target: name('h'), member: { name: 'output' } } }, right: num(2) },
+          left: {
+            kind: 'binary',
+            op: '*',
+            left: { kind: 'unary', op: '-', operand: { kind: 'member', target: name('h'), member: { name: 'output' } } },
+            right: num(2),
+          },
           right: num(3),
         },
         right: num(4),
@@ -163,7 +187,15 @@ describe('parseMile on the all-constructs fixture', () => {
     });
     expect(strip(lets['c'])).toEqual({
       kind: 'list',
-      items: [num(1), num(2.5, false), { kind: 'string', value: 'text' }, { kind: 'bool', value: true }, { kind: 'bool', value: false }, { kind: 'none' }, { kind: 'list', items: [] }],
+      items: [
+        num(1),
+        num(2.5, false),
+        { kind: 'string', value: 'text' },
+        { kind: 'bool', value: true },
+        { kind: 'bool', value: false },
+        { kind: 'none' },
+        { kind: 'list', items: [] },
+      ],
     });
     const b = lets['b'] as A.BinaryExpr;
     expect(b.op).toBe('or');
@@ -198,7 +230,17 @@ describe('parseMile on the all-constructs fixture', () => {
       { name: { name: 'lr' }, value: num(1e-3, false) },
       { name: { name: 'dropout' }, value: num(0.1, false) },
     ]);
-    expect(strip(model.items[2])).toEqual({ kind: 'input', name: { name: 'tokens' }, type: { dtype: 'i32', dims: [{ kind: 'dim', expr: name('B') }, { kind: 'dim', expr: name('seq') }] } });
+    expect(strip(model.items[2])).toEqual({
+      kind: 'input',
+      name: { name: 'tokens' },
+      type: {
+        dtype: 'i32',
+        dims: [
+          { kind: 'dim', expr: name('B') },
+          { kind: 'dim', expr: name('seq') },
+        ],
+      },
+    });
     const fwd = forwardOf(model.items);
     expect(fwd.params).toEqual([]);
     expect(fwd.returns).toBeUndefined();
@@ -206,7 +248,11 @@ describe('parseMile on the all-constructs fixture', () => {
     expect(strip(fwd.body.stmts[1])).toEqual({
       kind: 'output',
       name: { name: 'logits' },
-      value: { kind: 'call', callee: name('head'), args: [{ value: { kind: 'call', callee: name('mean'), args: [{ value: name('x') }, { name: { name: 'dim' }, value: num(1) }] } }] },
+      value: {
+        kind: 'call',
+        callee: name('head'),
+        args: [{ value: { kind: 'call', callee: name('mean'), args: [{ value: name('x') }, { name: { name: 'dim' }, value: num(1) }] } }],
+      },
     });
     const loss = fwd.body.stmts[2]!;
     expect(loss.kind === 'loss' && loss.value.kind === 'call' && loss.value.args[2]!.name?.name).toBe('input');
@@ -218,7 +264,17 @@ describe('parseMile on the all-constructs fixture', () => {
     expect(tune.model).toEqual({ name: 'TinyClassifier', span: at(51, 18, 32) });
     expect(strip(tune.items)).toEqual([
       { kind: 'train', selectors: [{ segments: [{ kind: 'name', name: 'head' }] }, { segments: [{ kind: 'name', name: 'embed' }] }] },
-      { kind: 'freeze', selectors: [{ segments: [{ kind: 'name', name: 'blocks' }, { kind: 'range', start: 0, end: 1 }] }] },
+      {
+        kind: 'freeze',
+        selectors: [
+          {
+            segments: [
+              { kind: 'name', name: 'blocks' },
+              { kind: 'range', start: 0, end: 1 },
+            ],
+          },
+        ],
+      },
       {
         kind: 'apply',
         method: { name: 'lora' },
@@ -234,7 +290,14 @@ describe('parseMile on the all-constructs fixture', () => {
         method: { name: 'ia3' },
         args: [],
         selectors: [
-          { segments: [{ kind: 'name', name: 'blocks' }, { kind: 'range', start: 0, end: 2 }, { kind: 'star' }, { kind: 'name', name: 'key' }] },
+          {
+            segments: [
+              { kind: 'name', name: 'blocks' },
+              { kind: 'range', start: 0, end: 2 },
+              { kind: 'star' },
+              { kind: 'name', name: 'key' },
+            ],
+          },
           { segments: [{ kind: 'globstar' }, { kind: 'name', name: 'value' }] },
         ],
       },
@@ -242,7 +305,16 @@ describe('parseMile on the all-constructs fixture', () => {
         kind: 'apply',
         method: { name: 'prefix' },
         args: [{ name: { name: 'tokens' }, value: num(10) }],
-        selectors: [{ segments: [{ kind: 'name', name: 'layers' }, { kind: 'range', start: 2 }, { kind: 'name', name: 'attention' }, { kind: 'name', name: 'output' }] }],
+        selectors: [
+          {
+            segments: [
+              { kind: 'name', name: 'layers' },
+              { kind: 'range', start: 2 },
+              { kind: 'name', name: 'attention' },
+              { kind: 'name', name: 'output' },
+            ],
+          },
+        ],
       },
     ]);
     // `  freeze blocks[0]`: the range is its own segment, spanning the brackets.
@@ -260,7 +332,12 @@ describe('small inputs', () => {
   };
 
   it('groups `*` and `@` at one level, left to right', () => {
-    expect(strip(expr('a * b @ c'))).toEqual({ kind: 'binary', op: '@', left: { kind: 'binary', op: '*', left: name('a'), right: name('b') }, right: name('c') });
+    expect(strip(expr('a * b @ c'))).toEqual({
+      kind: 'binary',
+      op: '@',
+      left: { kind: 'binary', op: '*', left: name('a'), right: name('b') },
+      right: name('c'),
+    });
   });
 
   it('chains `^T` with other postfixes: `q @ k^T`, `w^T[0]`, `x^T^T`', () => {
@@ -274,7 +351,9 @@ describe('small inputs', () => {
   });
 
   it('treats `^Tx` as a name after a bare `^` (an error)', () => {
-    expect(parseMile('model M { forward { w^Tx } }', 'e.mile').diagnostics[0]!.message).toBe('`^` must be followed immediately by `T` (transpose)');
+    expect(parseMile('model M { forward { w^Tx } }', 'e.mile').diagnostics[0]!.message).toBe(
+      '`^` must be followed immediately by `T` (transpose)',
+    );
   });
 
   it('widens a parenthesized expression to cover its parentheses', () => {
@@ -337,7 +416,34 @@ describe('robustness', () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed / 0x7fffffff;
     };
-    const pieces = ['{', '}', '(', ')', '[', ']', ',', '=', 'let', 'model', '^', '..', '...', ':', '"', '1.2.3', '$', '\n', 'x', '-', '->', 'if', 'repeat', 'on', '**', '.'];
+    const pieces = [
+      '{',
+      '}',
+      '(',
+      ')',
+      '[',
+      ']',
+      ',',
+      '=',
+      'let',
+      'model',
+      '^',
+      '..',
+      '...',
+      ':',
+      '"',
+      '1.2.3',
+      '$',
+      '\n',
+      'x',
+      '-',
+      '->',
+      'if',
+      'repeat',
+      'on',
+      '**',
+      '.',
+    ];
     const finite = (v: unknown): boolean => {
       if (Array.isArray(v)) return v.every(finite);
       if (v && typeof v === 'object') {

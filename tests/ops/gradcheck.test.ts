@@ -26,7 +26,6 @@ function input(b: GraphBuilder, name: string, shape: number[], dtype: DType): No
   return id;
 }
 
-
 /** Values in ±[0.5, 1.5]: away from 0, the kink of relu and the pole of recip/div. */
 function nonZero(rng: () => number, n: number): Float64Array {
   return Float64Array.from({ length: n }, () => (0.5 + rng()) * (rng() < 0.5 ? -1 : 1));
@@ -76,7 +75,10 @@ type Entry = GradCase | readonly GradCase[] | 'not differentiable';
 
 const positive = (n: number) => Array.from({ length: n }, (_, i) => 0.5 + 0.37 * i);
 const x23 = { x: { shape: [2, 3] } };
-const unary = (op: 'neg' | 'exp' | 'tanh' | 'recip' | 'sigmoid' | 'relu' | 'gelu'): GradCase => ({ params: x23, build: (b, p) => b.op(op, [p.x!], {}) });
+const unary = (op: 'neg' | 'exp' | 'tanh' | 'recip' | 'sigmoid' | 'relu' | 'gelu'): GradCase => ({
+  params: x23,
+  build: (b, p) => b.op(op, [p.x!], {}),
+});
 const two = (op: 'add' | 'sub' | 'mul' | 'div', sa: number[], sb: number[]): GradCase => ({
   params: { a: { shape: sa }, b: { shape: sb } },
   build: (b, p) => b.op(op, [p.a!, p.b!], {}),
@@ -142,11 +144,20 @@ const cases: { readonly [K in OpKind]: Entry } = {
   ],
   slice: {
     params: { x: { shape: [3, 4] } },
-    build: (b, p) => b.op('slice', [p.x!], { ranges: [{ start: 1, stop: null }, { start: 1, stop: 3 }] }),
+    build: (b, p) =>
+      b.op('slice', [p.x!], {
+        ranges: [
+          { start: 1, stop: null },
+          { start: 1, stop: 3 },
+        ],
+      }),
   },
   pad: { params: x23, build: (b, p) => b.op('pad', [p.x!], { before: [1, 0], after: [0, 2] }) },
   concat: [
-    { params: { a: { shape: [2, 1] }, b: { shape: [2, 3] }, c: { shape: [2, 2] } }, build: (b, p) => b.op('concat', [p.a!, p.b!, p.c!], { axis: 1 }) },
+    {
+      params: { a: { shape: [2, 1] }, b: { shape: [2, 3] }, c: { shape: [2, 2] } },
+      build: (b, p) => b.op('concat', [p.a!, p.b!, p.c!], { axis: 1 }),
+    },
     // One source twice: both slices accumulate into it.
     { params: x23, build: (b, p) => b.op('concat', [p.x!, p.x!], { axis: 0 }) },
   ],
@@ -187,7 +198,11 @@ function caseGraph(c: GradCase, seed: number): { fwd: Graph; feeds: Feeds } {
   const shape = b.shape(out) as number[];
   const r = input(b, 'R', shape, 'f32');
   feeds.inputs.set('R', nonZero(rng, elementCount(shape)));
-  b.outputs.loss = b.sum(b.mul(out, r), shape.map((_, i) => i), false);
+  b.outputs.loss = b.sum(
+    b.mul(out, r),
+    shape.map((_, i) => i),
+    false,
+  );
   return { fwd: b.build(), feeds };
 }
 
@@ -201,7 +216,10 @@ describe('gradcheck: every op kind', () => {
       const list: readonly GradCase[] = Array.isArray(entry) ? entry : [entry as GradCase];
       list.forEach((c, k) => {
         const { fwd, feeds } = caseGraph(c, 1000 + k);
-        expect(fwd.nodes.some((n) => n.op === kind), `case ${k} uses ${kind}`).toBe(true);
+        expect(
+          fwd.nodes.some((n) => n.op === kind),
+          `case ${k} uses ${kind}`,
+        ).toBe(true);
         checkGradients(fwd, feeds);
       });
     });
@@ -235,7 +253,10 @@ describe('gradcheck: composed model', () => {
     const rng = mulberry32(7);
     const feeds: Feeds = { params: new Map(), inputs: new Map() };
     for (const p of fwd.params) feeds.params.set(p.name, nonZero(rng, elementCount(p.shape as number[])));
-    feeds.inputs.set('x', nonZero(rng, N * D)).set('labels', Int32Array.of(0, 2, 1, 2)).set('seed', Int32Array.of(12345));
+    feeds.inputs
+      .set('x', nonZero(rng, N * D))
+      .set('labels', Int32Array.of(0, 2, 1, 2))
+      .set('seed', Int32Array.of(12345));
     const full = checkGradients(fwd, feeds);
     expect(Object.keys(full.grads).sort()).toEqual(['b1', 'b2', 'beta', 'gamma', 'w1', 'w2']);
   });
@@ -262,7 +283,13 @@ describe('differentiate', () => {
     param(b, 'unused', [2, 3]);
     b.outputs.loss = b.sum(b.mul(w, w), [0], false);
     const full = differentiate(b.build());
-    const v = runReference(full, { params: new Map([['w', Float64Array.of(1, 2)], ['unused', new Float64Array(6)]]), inputs: new Map() });
+    const v = runReference(full, {
+      params: new Map([
+        ['w', Float64Array.of(1, 2)],
+        ['unused', new Float64Array(6)],
+      ]),
+      inputs: new Map(),
+    });
     expect(full.nodes[full.grads.unused!]!.shape).toEqual([2, 3]);
     expect([...v[full.grads.unused!]!.data]).toEqual([0, 0, 0, 0, 0, 0]);
     expect([...v[full.grads.w!]!.data]).toEqual([2, 4]);

@@ -52,7 +52,11 @@ const sum = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0);
 describe('cross_entropy with ignore and reduction', () => {
   const fe = compile(ceModel, undefined);
   const params = new Map([['w', Float64Array.from({ length: D * C }, (_, i) => Math.cos(1.3 * i))]]);
-  const feeds = (xs: Float64Array, ys: Int32Array) => new Map<string, Float64Array | Int32Array>([['x', xs], ['labels', ys]]);
+  const feeds = (xs: Float64Array, ys: Int32Array) =>
+    new Map<string, Float64Array | Int32Array>([
+      ['x', xs],
+      ['labels', ys],
+    ]);
 
   it('matches PyTorch semantics for every reduction, with and without ignore', () => {
     const out = run(fe.forward, { B }, params, feeds(x(1), labels));

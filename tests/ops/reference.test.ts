@@ -133,8 +133,22 @@ describe('movement', () => {
     expect(ev('expand', [t([1, 2], [1, 2])], { shape: [2, 2] }).data).toEqual([1, 2, 1, 2]);
   });
   it('slice with explicit and open stops', () => {
-    expect(ev('slice', [x], { ranges: [{ start: 1, stop: null }, { start: 0, stop: 2 }] })).toEqual({ shape: [1, 2], data: [4, 5] });
-    expect(ev('slice', [x], { ranges: [{ start: 0, stop: null }, { start: 1, stop: null }] })).toEqual({ shape: [2, 2], data: [2, 3, 5, 6] });
+    expect(
+      ev('slice', [x], {
+        ranges: [
+          { start: 1, stop: null },
+          { start: 0, stop: 2 },
+        ],
+      }),
+    ).toEqual({ shape: [1, 2], data: [4, 5] });
+    expect(
+      ev('slice', [x], {
+        ranges: [
+          { start: 0, stop: null },
+          { start: 1, stop: null },
+        ],
+      }),
+    ).toEqual({ shape: [2, 2], data: [2, 3, 5, 6] });
   });
   it('pad with zeros', () => {
     expect(ev('pad', [t([1, 2], [1, 2])], { before: [1, 0], after: [0, 1] })).toEqual({ shape: [2, 3], data: [0, 0, 0, 1, 2, 0] });
@@ -148,7 +162,10 @@ describe('movement', () => {
 describe('indexing', () => {
   const table = t([3, 2], [0, 1, 10, 11, 20, 21]);
   it('gather rows', () => {
-    expect(ev('gather', [table, t([2, 2], [2, 0, 1, 1])], {}, ['f32', 'i32'])).toEqual({ shape: [2, 2, 2], data: [20, 21, 0, 1, 10, 11, 10, 11] });
+    expect(ev('gather', [table, t([2, 2], [2, 0, 1, 1])], {}, ['f32', 'i32'])).toEqual({
+      shape: [2, 2, 2],
+      data: [20, 21, 0, 1, 10, 11, 10, 11],
+    });
   });
   it('gather rejects out-of-range ids, naming the id and the table size', () => {
     expect(() => ev('gather', [table, t([2], [0, 3])], {}, ['f32', 'i32'])).toThrow(/id 3 .*3 rows/);
@@ -167,7 +184,10 @@ describe('row ops', () => {
   it('softmax and log_softmax, stable for large inputs', () => {
     const e = [Math.exp(1), Math.exp(2), Math.exp(3)];
     const s = e[0]! + e[1]! + e[2]!;
-    close(ev('softmax', [t([1, 3], [1, 2, 3])], {}).data, e.map((v) => v / s));
+    close(
+      ev('softmax', [t([1, 3], [1, 2, 3])], {}).data,
+      e.map((v) => v / s),
+    );
     close(ev('softmax', [t([2, 2], [1000, 1000, 0, 1000])], {}).data, [0.5, 0.5, 0, 1]);
     close(ev('log_softmax', [t([2], [1, 1])], {}).data, [-Math.LN2, -Math.LN2]);
     close(ev('log_softmax', [t([2], [1000, 0])], {}).data, [0, -1000]);

@@ -31,7 +31,10 @@ const aliasExamples: Partial<Record<OpKind, { attrs: OpAttrs[OpKind]; shape: num
   detach: { attrs: {}, shape: [2, 3] },
 };
 
-const tensor = (shape: number[], f: (i: number) => number): RefTensor => ({ shape, data: Float64Array.from({ length: elementCount(shape) }, (_, i) => f(i)) });
+const tensor = (shape: number[], f: (i: number) => number): RefTensor => ({
+  shape,
+  data: Float64Array.from({ length: elementCount(shape) }, (_, i) => f(i)),
+});
 
 describe('op traits', () => {
   it('every per-op table covers exactly the op vocabulary', () => {

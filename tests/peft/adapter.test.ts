@@ -4,7 +4,23 @@
  * model's values.
  */
 import { describe, expect, it } from 'vitest';
-import { addedCount, B, compile, expectClose, floats, gradCheck, initParams, linearInputs, linearModel, linearRows, randomParams, run, zip, type Inputs, type Params } from './helpers.ts';
+import {
+  addedCount,
+  B,
+  compile,
+  expectClose,
+  floats,
+  gradCheck,
+  initParams,
+  linearInputs,
+  linearModel,
+  linearRows,
+  randomParams,
+  run,
+  zip,
+  type Inputs,
+  type Params,
+} from './helpers.ts';
 
 const T = 3;
 const dim = 6;
@@ -48,7 +64,12 @@ function adapterOf(p: Params, site: string, h: Float64Array, s = 1): Float64Arra
 /** Runs the base model with the tuned model's backbone values, returning `a` and `out`. */
 function baseRun(p: Params, x: Float64Array): { a: Float64Array; out: Float64Array } {
   const fe = compile(text, 'base');
-  const r = run(fe.forward, { B }, new Map([...p].filter(([k]) => !k.includes('adapter_'))), new Map([...inputs()].map(([k, v]) => [k, k === 'x' ? x : v])));
+  const r = run(
+    fe.forward,
+    { B },
+    new Map([...p].filter(([k]) => !k.includes('adapter_'))),
+    new Map([...inputs()].map(([k, v]) => [k, k === 'x' ? x : v])),
+  );
   return { a: r.a!, out: r.out! };
 }
 
@@ -59,7 +80,10 @@ describe('bottleneck adapters', () => {
     const got = run(fe.forward, { B }, p, inputs());
     const base = baseRun(p, inputs().get('x') as Float64Array);
     expectClose(got.a!, base.a);
-    expectClose(got.out!, zip(base.out, adapterOf(p, 'mlp', base.out), (u, v) => u + v));
+    expectClose(
+      got.out!,
+      zip(base.out, adapterOf(p, 'mlp', base.out), (u, v) => u + v),
+    );
   });
 
   it('Houlsby (after attention and FFN): both outputs carry their adapter', () => {
@@ -71,7 +95,10 @@ describe('bottleneck adapters', () => {
     expectClose(got.a!, a);
     // The MLP now reads the adapted attention output: evaluate it by re-running the MLP alone.
     const mlpOut = mlpOnly(p, a);
-    expectClose(got.out!, zip(mlpOut, adapterOf(p, 'mlp', mlpOut), (u, v) => u + v));
+    expectClose(
+      got.out!,
+      zip(mlpOut, adapterOf(p, 'mlp', mlpOut), (u, v) => u + v),
+    );
   });
 
   it('parallel: out = mlp(a) + s·up(relu(down(a)))', () => {
@@ -79,7 +106,10 @@ describe('bottleneck adapters', () => {
     const p = randomParams(fe.forward, 3, { B });
     const got = run(fe.forward, { B }, p, inputs());
     const base = baseRun(p, inputs().get('x') as Float64Array);
-    expectClose(got.out!, zip(base.out, adapterOf(p, 'mlp', base.a, 2.5), (u, v) => u + v));
+    expectClose(
+      got.out!,
+      zip(base.out, adapterOf(p, 'mlp', base.a, 2.5), (u, v) => u + v),
+    );
   });
 
   it('adds 2·d·m + d + m parameters per site; zero up-projection makes it a no-op at init', () => {
@@ -136,7 +166,10 @@ tune par for L1 { adapter(size = 3, parallel = true) on lin }
     const inputs = linearInputs();
     const p = randomParams(fe.forward, 7, { B });
     const y = linearRows(inputs.get('x')!, rows, p.get('lin.weight')!, 4, p.get('lin.bias')!);
-    expectClose(run(fe.forward, { B }, p, inputs).out!, zip(y, bottleneck(p, y), (u, v) => u + v));
+    expectClose(
+      run(fe.forward, { B }, p, inputs).out!,
+      zip(y, bottleneck(p, y), (u, v) => u + v),
+    );
     gradCheck(fe, { B }, p, inputs, (n) => n.includes('adapter_'));
   });
 
@@ -147,7 +180,10 @@ tune par for L1 { adapter(size = 3, parallel = true) on lin }
     const p = randomParams(fe.forward, 8, { B });
     const x = inputs.get('x') as Float64Array;
     const y = linearRows(x, rows, p.get('lin.weight')!, 4, p.get('lin.bias')!);
-    expectClose(run(fe.forward, { B }, p, inputs).out!, zip(y, bottleneck(p, x), (u, v) => u + v));
+    expectClose(
+      run(fe.forward, { B }, p, inputs).out!,
+      zip(y, bottleneck(p, x), (u, v) => u + v),
+    );
     gradCheck(fe, { B }, p, inputs, (n) => n.includes('adapter_'));
   });
 });

@@ -4,7 +4,23 @@
  */
 import { describe, expect, it } from 'vitest';
 import { initialParams } from '../../runtime/params.ts';
-import { addedCount, B, compile, expectClose, gradCheck, gradients, initParams, linearInputs, linearModel, linearRows, matmul, mse, randomParams, run, type Params } from './helpers.ts';
+import {
+  addedCount,
+  B,
+  compile,
+  expectClose,
+  gradCheck,
+  gradients,
+  initParams,
+  linearInputs,
+  linearModel,
+  linearRows,
+  matmul,
+  mse,
+  randomParams,
+  run,
+  type Params,
+} from './helpers.ts';
 
 const text = linearModel(`
 tune dora for L1 { dora(r = 2, alpha = 3) on lin }
@@ -60,7 +76,16 @@ describe('DoRA', () => {
     for (let o = 0; o < 4; o++) expect(m[o]).toBeCloseTo(Math.hypot(...loaded.slice(o * 5, o * 5 + 5)), 5);
     // A magnitude that is itself given (a saved adapter) is kept as is.
     const saved = Float32Array.of(1, 2, 3, 4);
-    expect(initialParams(fe.forward, 0, new Map([['lin.weight', loaded], ['lin.lora_magnitude_vector', saved]])).get('lin.lora_magnitude_vector')).toBe(saved);
+    expect(
+      initialParams(
+        fe.forward,
+        0,
+        new Map([
+          ['lin.weight', loaded],
+          ['lin.lora_magnitude_vector', saved],
+        ]),
+      ).get('lin.lora_magnitude_vector'),
+    ).toBe(saved);
   });
 
   it('is a no-op at initialisation (up to the f32 rounding of m)', () => {

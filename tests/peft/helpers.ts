@@ -18,10 +18,10 @@ export type Inputs = Map<string, Float64Array | Int32Array>;
 
 export function compile(text: string, tune: string | undefined, opts: { registry?: MethodRegistry; training?: boolean } = {}): FrontEnd {
   const r = compileFrontEnd({ host: fileHost(), file: 'test.mile', text, tune, training: opts.training ?? true, registry: opts.registry });
-  if (!r.result) throw new Error(`expected success, got: ${r.diagnostics.map((d) => `${d.span.line}:${d.span.col} ${d.message}`).join('; ')}`);
+  if (!r.result)
+    throw new Error(`expected success, got: ${r.diagnostics.map((d) => `${d.span.line}:${d.span.col} ${d.message}`).join('; ')}`);
   return r.result;
 }
-
 
 /** Total size of the parameters `method` added (per site and shared). */
 export function addedCount(fe: FrontEnd, method: string): number {
@@ -63,7 +63,14 @@ export function run(g: Graph, bindings: Record<string, number>, params: Params, 
  * Checks d loss / d p of every trainable parameter `p` selected by `which` against central
  * differences of the loss (float64; up to `maxPerParam` elements per parameter).
  */
-export function gradCheck(fe: FrontEnd, bindings: Record<string, number>, params: Params, inputs: Inputs, which: (name: string) => boolean, maxPerParam = 48): number {
+export function gradCheck(
+  fe: FrontEnd,
+  bindings: Record<string, number>,
+  params: Params,
+  inputs: Inputs,
+  which: (name: string) => boolean,
+  maxPerParam = 48,
+): number {
   const train = specialize(fe.train!, bindings);
   const fwd = specialize(fe.forward, bindings);
   const values = runReference(train, { params, inputs });
@@ -109,7 +116,8 @@ export function floats(n: number, seed: number): Float64Array {
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-9): void {
   expect(actual.length).toBe(expected.length);
   let worst = 0;
-  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!) / Math.max(1, Math.abs(expected[i]!)));
+  for (let i = 0; i < expected.length; i++)
+    worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!) / Math.max(1, Math.abs(expected[i]!)));
   expect(worst).toBeLessThan(tol);
 }
 
@@ -136,10 +144,12 @@ export function matmul(a: ArrayLike<number>, m: number, b: ArrayLike<number>, n:
   return out;
 }
 
-export const zip = (a: ArrayLike<number>, b: ArrayLike<number>, f: (x: number, y: number) => number) => Float64Array.from({ length: a.length }, (_, i) => f(a[i]!, b[i]!));
+export const zip = (a: ArrayLike<number>, b: ArrayLike<number>, f: (x: number, y: number) => number) =>
+  Float64Array.from({ length: a.length }, (_, i) => f(a[i]!, b[i]!));
 
 /** Broadcasts a per-feature vector over rows: f(x[r, j], v[j]). */
-export const perFeature = (x: ArrayLike<number>, v: ArrayLike<number>, f: (x: number, v: number) => number) => Float64Array.from({ length: x.length }, (_, i) => f(x[i]!, v[i % v.length]!));
+export const perFeature = (x: ArrayLike<number>, v: ArrayLike<number>, f: (x: number, v: number) => number) =>
+  Float64Array.from({ length: x.length }, (_, i) => f(x[i]!, v[i % v.length]!));
 
 /** Mean squared error against a target, the loss of the small test models. */
 export function mse(out: ArrayLike<number>, y: ArrayLike<number>): number {

@@ -1,6 +1,20 @@
 /** IA3 (output and feed-forward input scaling) and unions of methods on one Linear. */
 import { describe, expect, it } from 'vitest';
-import { addedCount, B, compile, expectClose, gradCheck, initParams, linearInputs, linearModel, linearRows, perFeature, randomParams, run, zip } from './helpers.ts';
+import {
+  addedCount,
+  B,
+  compile,
+  expectClose,
+  gradCheck,
+  initParams,
+  linearInputs,
+  linearModel,
+  linearRows,
+  perFeature,
+  randomParams,
+  run,
+  zip,
+} from './helpers.ts';
 
 const text = linearModel(`
 tune ia3 for L1 { ia3() on lin }
@@ -22,7 +36,10 @@ describe('IA3', () => {
     const inputs = linearInputs();
     const p = randomParams(fe.forward, 1, { B });
     const base = linearRows(inputs.get('x')!, rows, p.get('lin.weight')!, 4, p.get('lin.bias')!);
-    expectClose(run(fe.forward, { B }, p, inputs).out!, perFeature(base, p.get('lin.ia3_l')!, (y, l) => y * l));
+    expectClose(
+      run(fe.forward, { B }, p, inputs).out!,
+      perFeature(base, p.get('lin.ia3_l')!, (y, l) => y * l),
+    );
   });
 
   it('feed-forward input scaling: base(x ⊙ l), l ∈ R^in', () => {
@@ -37,7 +54,10 @@ describe('IA3', () => {
     const base = compile(text, 'base');
     const inputs = linearInputs();
     const want = Array.from(run(base.forward, { B }, initParams(base.forward, { B }), inputs).out!);
-    for (const [tune, n] of [['ia3', 4], ['ia3ff', 5]] as const) {
+    for (const [tune, n] of [
+      ['ia3', 4],
+      ['ia3ff', 5],
+    ] as const) {
       const fe = compile(text, tune);
       expect(addedCount(fe, 'ia3')).toBe(n);
       expect(fe.forward.params.find((q) => q.name === 'lin.ia3_l')!.init).toEqual({ kind: 'ones' });
@@ -60,8 +80,15 @@ describe('unions: several methods stack on one site, the first attached innermos
     const inputs = linearInputs();
     const p = randomParams(fe.forward, 4, { B });
     const x = inputs.get('x')!;
-    const inner = zip(linearRows(x, rows, p.get('lin.weight')!, 4, p.get('lin.bias')!), linearRows(linearRows(x, rows, p.get('lin.lora_A')!, 2), rows, p.get('lin.lora_B')!, 4), (a, u) => a + u);
-    expectClose(run(fe.forward, { B }, p, inputs).out!, perFeature(inner, p.get('lin.ia3_l')!, (y, l) => y * l));
+    const inner = zip(
+      linearRows(x, rows, p.get('lin.weight')!, 4, p.get('lin.bias')!),
+      linearRows(linearRows(x, rows, p.get('lin.lora_A')!, 2), rows, p.get('lin.lora_B')!, 4),
+      (a, u) => a + u,
+    );
+    expectClose(
+      run(fe.forward, { B }, p, inputs).out!,
+      perFeature(inner, p.get('lin.ia3_l')!, (y, l) => y * l),
+    );
     gradCheck(fe, { B }, p, inputs, (n) => n.includes('lora_') || n.endsWith('ia3_l'));
   });
 
@@ -70,9 +97,18 @@ describe('unions: several methods stack on one site, the first attached innermos
     const inputs = linearInputs();
     const p = randomParams(fe.forward, 5, { B });
     const x = inputs.get('x')!;
-    const base = linearRows(perFeature(x, p.get('lin.ia3_l')!, (v, l) => v * l), rows, p.get('lin.weight')!, 4, p.get('lin.bias')!);
+    const base = linearRows(
+      perFeature(x, p.get('lin.ia3_l')!, (v, l) => v * l),
+      rows,
+      p.get('lin.weight')!,
+      4,
+      p.get('lin.bias')!,
+    );
     const update = linearRows(linearRows(x, rows, p.get('lin.lora_A')!, 2), rows, p.get('lin.lora_B')!, 4);
-    expectClose(run(fe.forward, { B }, p, inputs).out!, zip(base, update, (a, u) => a + u));
+    expectClose(
+      run(fe.forward, { B }, p, inputs).out!,
+      zip(base, update, (a, u) => a + u),
+    );
     gradCheck(fe, { B }, p, inputs, (n) => n.includes('lora_') || n.endsWith('ia3_l'));
   });
 

@@ -1,6 +1,20 @@
 /** LoRA on Linear (plain and rsLoRA) and on stride-k Conv2d sites. */
 import { describe, expect, it } from 'vitest';
-import { addedCount, B, compile, expectClose, gradCheck, initParams, linearInputs, linearModel, linearRows, randomParams, run, zip, floats } from './helpers.ts';
+import {
+  addedCount,
+  B,
+  compile,
+  expectClose,
+  gradCheck,
+  initParams,
+  linearInputs,
+  linearModel,
+  linearRows,
+  randomParams,
+  run,
+  zip,
+  floats,
+} from './helpers.ts';
 
 const text = linearModel(`
 tune lora for L1 { lora(r = 2, alpha = 3) on lin }
@@ -8,7 +22,10 @@ tune rs for L1 { lora(r = 4, alpha = 3, rslora = true) on lin }
 `);
 
 describe('LoRA on a Linear', () => {
-  for (const [tune, r, scale] of [['lora', 2, 3 / 2], ['rs', 4, 3 / Math.sqrt(4)]] as const) {
+  for (const [tune, r, scale] of [
+    ['lora', 2, 3 / 2],
+    ['rs', 4, 3 / Math.sqrt(4)],
+  ] as const) {
     it(`${tune}: forward is x Wᵀ + b + s·x Aᵀ Bᵀ (s = ${scale})`, () => {
       const fe = compile(text, tune);
       const inputs = linearInputs();
@@ -17,7 +34,10 @@ describe('LoRA on a Linear', () => {
       const x = inputs.get('x') as Float64Array;
       const base = linearRows(x, B * 3, p.get('lin.weight')!, 4, p.get('lin.bias')!);
       const update = linearRows(linearRows(x, B * 3, p.get('lin.lora_A')!, r), B * 3, p.get('lin.lora_B')!, 4);
-      expectClose(got, zip(base, update, (a, u) => a + scale * u));
+      expectClose(
+        got,
+        zip(base, update, (a, u) => a + scale * u),
+      );
     });
   }
 
@@ -73,7 +93,14 @@ tune lora for C1 { lora(r = 2, alpha = 4) on conv }
 `;
 
 /** Direct convolution with stride = kernel: x [B, C, H, W], w [O, C, k, k] -> [B, O, H/k, W/k]. */
-function conv(x: Float64Array, [b, c, h, w]: number[], wt: ArrayLike<number>, o: number, k: number, bias?: ArrayLike<number>): Float64Array {
+function conv(
+  x: Float64Array,
+  [b, c, h, w]: number[],
+  wt: ArrayLike<number>,
+  o: number,
+  k: number,
+  bias?: ArrayLike<number>,
+): Float64Array {
   const hp = h! / k;
   const wp = w! / k;
   const out = new Float64Array(b! * o * hp * wp);
@@ -108,7 +135,10 @@ describe('LoRA on a Conv2d', () => {
     const base = conv(x, [B, 2, 4, 6], p.get('conv.weight')!, 3, 2, p.get('conv.bias')!);
     const down = conv(x, [B, 2, 4, 6], p.get('conv.lora_A')!, 2, 2);
     const up = conv(down, [B, 2, 2, 3], p.get('conv.lora_B')!, 3, 1);
-    expectClose(got, zip(base, up, (a, u) => a + 2 * u));
+    expectClose(
+      got,
+      zip(base, up, (a, u) => a + 2 * u),
+    );
   });
 
   it('adds r·(in·k·k + out) parameters; gradients match; no-op at init', () => {

@@ -11,7 +11,23 @@ import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { renderDiagnostics } from '../../core/render.ts';
 import { MethodRegistry } from '../../compiler/peft/registry.ts';
 import { at } from '../compiler/helpers.ts';
-import { addedCount, B, compile, expectClose, floats, gradCheck, initParams, linearInputs, linearModel, linearRows, randomParams, run, trainableCount, zip, type Params } from './helpers.ts';
+import {
+  addedCount,
+  B,
+  compile,
+  expectClose,
+  floats,
+  gradCheck,
+  initParams,
+  linearInputs,
+  linearModel,
+  linearRows,
+  randomParams,
+  run,
+  trainableCount,
+  zip,
+  type Params,
+} from './helpers.ts';
 import { fileHost } from '../../runtime/source-files.ts';
 
 const tiny = readFileSync('examples/tiny_classifier.mile', 'utf8');
@@ -49,11 +65,25 @@ describe('a .mile LoRA against the built-in LoRA', () => {
     expect(mine.forward.params.filter((p) => p.addedBy === 'my_lora').map((p) => p.name)).toEqual(
       builtin.forward.params.filter((p) => p.addedBy === 'lora').map((p) => p.name.replace('lora_', '')),
     );
-    expect(mine.forward.params.find((p) => p.name === 'blocks[0].attn.query.A')!.init).toEqual({ kind: 'kaiming_uniform', a: Math.sqrt(5), fanIn: 32 });
+    expect(mine.forward.params.find((p) => p.name === 'blocks[0].attn.query.A')!.init).toEqual({
+      kind: 'kaiming_uniform',
+      a: Math.sqrt(5),
+      fanIn: 32,
+    });
     expect(mine.forward.params.find((p) => p.name === 'blocks[0].attn.query.B')!.init).toEqual({ kind: 'zeros' });
-    expect(mine.tune.matches.find((m) => m.method === 'my_lora')!.sites).toEqual(['blocks[0].attn.query', 'blocks[0].attn.value', 'blocks[1].attn.query', 'blocks[1].attn.value']);
+    expect(mine.tune.matches.find((m) => m.method === 'my_lora')!.sites).toEqual([
+      'blocks[0].attn.query',
+      'blocks[0].attn.value',
+      'blocks[1].attn.query',
+      'blocks[1].attn.value',
+    ]);
     // Gradients exist for exactly the trainable parameters.
-    expect(Object.keys(mine.train!.grads).sort()).toEqual(mine.forward.params.filter((p) => p.trainable).map((p) => p.name).sort());
+    expect(Object.keys(mine.train!.grads).sort()).toEqual(
+      mine.forward.params
+        .filter((p) => p.trainable)
+        .map((p) => p.name)
+        .sort(),
+    );
   });
 
   it('computes the same forward output with non-zero B', () => {
@@ -123,7 +153,10 @@ tune t for L1 { merged() on lin }
     const y = linearRows(inputs.get('x') as Float64Array, B * 3, w, 4);
     const m = p.get('lin.m')!;
     const bias = p.get('lin.bias')!;
-    expectClose(got, Float64Array.from(y, (v, i) => m[i % 4]! * v + bias[i % 4]!));
+    expectClose(
+      got,
+      Float64Array.from(y, (v, i) => m[i % 4]! * v + bias[i % 4]!),
+    );
     expect(gradCheck(fe, { B }, p, inputs, (n) => /lin\.(m|A|B)$/.test(n))).toBe(4 + 2 * 5 + 4 * 2);
   });
 });
@@ -142,7 +175,10 @@ tune both for L1 {
     const p = randomParams(l.forward, 5, { B });
     const inputs = linearInputs();
     const want = run(l.forward, { B }, p, inputs).out!;
-    expectClose(run(both.forward, { B }, p, inputs).out!, Float64Array.from(want, (v) => 2 * v));
+    expectClose(
+      run(both.forward, { B }, p, inputs).out!,
+      Float64Array.from(want, (v) => 2 * v),
+    );
   });
 
   const keyGain = `
@@ -153,7 +189,7 @@ method key_gain on MultiHeadAttention(dim, heads) {
 tune kg for TinyClassifier { key_gain() on blocks.*.attn }
 `;
 
-  it('hook blocks intervene at the site forward\'s hook points', () => {
+  it("hook blocks intervene at the site forward's hook points", () => {
     const text = `${tiny}\n${keyGain}`;
     const fe = compile(text, 'kg');
     expect(addedCount(fe, 'key_gain')).toBe(2 * 32);
@@ -197,7 +233,9 @@ method gate on Linear(out) {
     const text = `${tiny}\n${gate}\ntune g for TinyClassifier { gate() on blocks[0].mlp.{fc1, fc2} }\n`;
     const r = compileFrontEnd({ host: fileHost(), file: 'test.mile', text, tune: 'g', training: false });
     const d = r.diagnostics[0]!;
-    expect(d.message).toBe('shared parameter `s` uses `out`, which differs between the sites (int 64 at `blocks[0].mlp.fc1`, int 32 at `blocks[0].mlp.fc2`)');
+    expect(d.message).toBe(
+      'shared parameter `s` uses `out`, which differs between the sites (int 64 at `blocks[0].mlp.fc1`, int 32 at `blocks[0].mlp.fc2`)',
+    );
     expect({ line: d.span.line, col: d.span.col }).toEqual(at(text, 'out] = ones'));
   });
 

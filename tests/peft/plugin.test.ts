@@ -4,7 +4,20 @@ import { readFileSync } from 'node:fs';
 import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { builtinMethods, MethodRegistry } from '../../compiler/peft/registry.ts';
 import { ssf } from '../../examples/plugins/ssf.ts';
-import { addedCount, B, compile, expectClose, gradCheck, initParams, linearInputs, linearModel, linearRows, perFeature, randomParams, run } from './helpers.ts';
+import {
+  addedCount,
+  B,
+  compile,
+  expectClose,
+  gradCheck,
+  initParams,
+  linearInputs,
+  linearModel,
+  linearRows,
+  perFeature,
+  randomParams,
+  run,
+} from './helpers.ts';
 import { fileHost } from '../../runtime/source-files.ts';
 
 const registry = new MethodRegistry([...builtinMethods, ssf]);
@@ -33,7 +46,11 @@ describe('a plugin method (SSF)', () => {
     const inputs = linearInputs();
     const p = randomParams(fe.forward, 1, { B });
     const base = linearRows(inputs.get('x')!, B * 3, p.get('lin.weight')!, 4, p.get('lin.bias')!);
-    const want = perFeature(perFeature(base, p.get('lin.ssf_scale')!, (y, g) => y * g), p.get('lin.ssf_shift')!, (y, b) => y + b);
+    const want = perFeature(
+      perFeature(base, p.get('lin.ssf_scale')!, (y, g) => y * g),
+      p.get('lin.ssf_shift')!,
+      (y, b) => y + b,
+    );
     expectClose(run(fe.forward, { B }, p, inputs).out!, want);
     gradCheck(fe, { B }, p, inputs, (n) => n.includes('ssf_'));
   });
@@ -50,13 +67,27 @@ describe('a plugin method (SSF)', () => {
 
   it('checks its own sites like a built-in', () => {
     const src = readFileSync('examples/tiny_classifier.mile', 'utf8') + '\ntune bad for TinyClassifier { ssf() on embed }\n';
-    const r = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', text: src, tune: 'bad', training: true, registry });
+    const r = compileFrontEnd({
+      host: fileHost(),
+      file: 'examples/tiny_classifier.mile',
+      text: src,
+      tune: 'bad',
+      training: true,
+      registry,
+    });
     const d = r.diagnostics[0]!;
     expect(d.message).toBe('`ssf` attaches to Linear or LayerNorm sites, but `embed` is a Embedding');
     const line = src.split('\n').findIndex((l) => l.startsWith('tune bad')) + 1;
     expect([d.span.line, d.span.col]).toEqual([line, 'tune bad for TinyClassifier { ssf() on '.length + 1]);
     // The tiny example's blocks accept it: LayerNorms and Linears.
-    const ok = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', text: src.replace('ssf() on embed', 'ssf() on blocks.*.norm1, blocks.*.mlp.fc1'), tune: 'bad', training: true, registry });
+    const ok = compileFrontEnd({
+      host: fileHost(),
+      file: 'examples/tiny_classifier.mile',
+      text: src.replace('ssf() on embed', 'ssf() on blocks.*.norm1, blocks.*.mlp.fc1'),
+      tune: 'bad',
+      training: true,
+      registry,
+    });
     expect(ok.diagnostics).toEqual([]);
   });
 });

@@ -4,7 +4,19 @@
  * values, split into heads. Checked against an independent multi-head attention.
  */
 import { describe, expect, it } from 'vitest';
-import { addedCount, B, compile, expectClose, floats, gradCheck, linearRows, randomParams, run, type Inputs, type Params } from './helpers.ts';
+import {
+  addedCount,
+  B,
+  compile,
+  expectClose,
+  floats,
+  gradCheck,
+  linearRows,
+  randomParams,
+  run,
+  type Inputs,
+  type Params,
+} from './helpers.ts';
 
 const T = 3;
 const dim = 8;
@@ -47,7 +59,8 @@ function attention(x: Float64Array, p: Params, site: string, pk: Float64Array, p
   const hd = dim / heads;
   const np = pk.length / dim;
   const out = new Float64Array(x.length);
-  const lin = (name: string, rows: Float64Array, count: number) => linearRows(rows, count, p.get(`${site}.${name}.weight`)!, dim, p.get(`${site}.${name}.bias`)!);
+  const lin = (name: string, rows: Float64Array, count: number) =>
+    linearRows(rows, count, p.get(`${site}.${name}.weight`)!, dim, p.get(`${site}.${name}.bias`)!);
   for (let b = 0; b < B; b++) {
     const xb = x.slice(b * T * dim, (b + 1) * T * dim);
     const q = lin('query', xb, T);
@@ -65,7 +78,8 @@ function attention(x: Float64Array, p: Params, site: string, pk: Float64Array, p
         const mx = Math.max(...scores);
         const w = scores.map((s) => Math.exp(s - mx));
         const z = w.reduce((a, c) => a + c);
-        for (let e = 0; e < hd; e++) o[i * dim + h * hd + e] = visible.reduce((acc, j, t) => acc + (w[t]! / z) * v[j * dim + h * hd + e]!, 0);
+        for (let e = 0; e < hd; e++)
+          o[i * dim + h * hd + e] = visible.reduce((acc, j, t) => acc + (w[t]! / z) * v[j * dim + h * hd + e]!, 0);
       }
     out.set(lin('out', o, T), b * T * dim);
   }
@@ -75,7 +89,13 @@ function attention(x: Float64Array, p: Params, site: string, pk: Float64Array, p
 /** P [n, L·2d] of each method. */
 function prefixRows(tune: string, p: Params, sites: number): Float64Array {
   if (tune === 'ptv2') return p.get('ptv2_0.embedding')!;
-  const h = linearRows(p.get('prefix_0.embedding')!, n, p.get('prefix_0.transform_in_weight')!, hidden, p.get('prefix_0.transform_in_bias')!).map(Math.tanh);
+  const h = linearRows(
+    p.get('prefix_0.embedding')!,
+    n,
+    p.get('prefix_0.transform_in_weight')!,
+    hidden,
+    p.get('prefix_0.transform_in_bias')!,
+  ).map(Math.tanh);
   return linearRows(h, n, p.get('prefix_0.transform_out_weight')!, sites * 2 * dim, p.get('prefix_0.transform_out_bias')!);
 }
 

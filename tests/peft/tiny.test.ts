@@ -42,7 +42,12 @@ describe('the tiny example: one tune per method family', () => {
       const fe = compile(text, tune);
       expect(fe.forward.params.reduce((a, p) => a + (p.addedBy ? 0 : p.shape.reduce<number>((x, d) => x * Number(d), 1)), 0)).toBe(base);
       expect(trainableCount(fe)).toBe(count);
-      expect(Object.keys(fe.train!.grads).sort()).toEqual(fe.forward.params.filter((p) => p.trainable).map((p) => p.name).sort());
+      expect(Object.keys(fe.train!.grads).sort()).toEqual(
+        fe.forward.params
+          .filter((p) => p.trainable)
+          .map((p) => p.name)
+          .sort(),
+      );
     });
   }
 
@@ -57,7 +62,10 @@ describe('the tiny example: one tune per method family', () => {
     for (const tune of ['prefix', 'ptv2', 'prompt']) {
       const fe = compile(text, tune, { training: false });
       const got = run(fe.forward, { B }, initParams(fe.forward, { B }), inputs).logits!;
-      expect(got.some((v, i) => Math.abs(v - want[i]!) > 1e-6), tune).toBe(true);
+      expect(
+        got.some((v, i) => Math.abs(v - want[i]!) > 1e-6),
+        tune,
+      ).toBe(true);
     }
   });
 });

@@ -51,18 +51,23 @@ describe('training the tiny example with every method family', () => {
         const losses: number[] = [];
         // The first steps agree with the float64 reference (forward, gradients and AdamW).
         const g = trainer.backend.graph;
-        const state = new Map<string, AdamWState>(g.params.map((p) => {
-          const v = Float64Array.from(init.get(p.name)!);
-          return [p.name, { p: v, m: new Float64Array(v.length), v: new Float64Array(v.length) }];
-        }));
+        const state = new Map<string, AdamWState>(
+          g.params.map((p) => {
+            const v = Float64Array.from(init.get(p.name)!);
+            return [p.name, { p: v, m: new Float64Array(v.length), v: new Float64Array(v.length) }];
+          }),
+        );
         for (let step = 0; step < steps; step++) {
           losses.push(await trainer.step(data, step));
           if (step >= 2) continue;
           const inputs = new Map(Object.entries(data.batch(step, batch, 'train').inputs) as [string, Int32Array][]);
           const vals = runReference(g, { params: new Map([...state].map(([k, st]) => [k, st.p])), inputs });
           const ref = vals[g.outputs.loss!]!.data[0]!;
-          expect(Math.abs(losses[step]! - ref), `${tune} step ${step}: GPU ${losses[step]}, reference ${ref}`).toBeLessThan(1e-3 * Math.max(1, Math.abs(ref)));
-          for (const [name, node] of Object.entries(g.grads)) adamwReference(state.get(name)!, vals[node]!.data, { step: step + 1, lr: cfg.lr, weightDecay: 0 });
+          expect(Math.abs(losses[step]! - ref), `${tune} step ${step}: GPU ${losses[step]}, reference ${ref}`).toBeLessThan(
+            1e-3 * Math.max(1, Math.abs(ref)),
+          );
+          for (const [name, node] of Object.entries(g.grads))
+            adamwReference(state.get(name)!, vals[node]!.data, { step: step + 1, lr: cfg.lr, weightDecay: 0 });
         }
         const first = losses.slice(0, 4).reduce((a, b) => a + b) / 4;
         const last = losses.slice(-4).reduce((a, b) => a + b) / 4;
@@ -73,7 +78,10 @@ describe('training the tiny example with every method family', () => {
         expect(own.length).toBeGreaterThan(0);
         for (const p of own) {
           const now = await trainer.executor.readParam(p.name);
-          expect(now.some((v, i) => v !== init.get(p.name)![i]), `${p.name} moved`).toBe(true);
+          expect(
+            now.some((v, i) => v !== init.get(p.name)![i]),
+            `${p.name} moved`,
+          ).toBe(true);
         }
       } finally {
         trainer.destroy();

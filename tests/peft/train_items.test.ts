@@ -34,13 +34,23 @@ const inputs = (): Inputs =>
     ['y', floats(B * T * dim, 52)],
   ]);
 
-const trainableNames = (tune: string | undefined) => compile(text, tune).forward.params.filter((p) => p.trainable).map((p) => p.name);
+const trainableNames = (tune: string | undefined) =>
+  compile(text, tune)
+    .forward.params.filter((p) => p.trainable)
+    .map((p) => p.name);
 
 describe('LN-tuning, BitFit and full fine-tuning', () => {
   it('ln_tuning trains exactly the selected LayerNorms, adds nothing and leaves the forward unchanged', () => {
     const fe = compile(text, 'ln');
     expect(fe.forward.params.some((p) => p.addedBy)).toBe(false);
-    expect(trainableNames('ln')).toEqual(['block.norm1.weight', 'block.norm1.bias', 'block.norm2.weight', 'block.norm2.bias', 'norm.weight', 'norm.bias']);
+    expect(trainableNames('ln')).toEqual([
+      'block.norm1.weight',
+      'block.norm1.bias',
+      'block.norm2.weight',
+      'block.norm2.bias',
+      'norm.weight',
+      'norm.bias',
+    ]);
     expect(trainableCount(fe)).toBe(3 * 2 * dim);
     const full = compile(text, 'full');
     const p = randomParams(fe.forward, 1, { B });

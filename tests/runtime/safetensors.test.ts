@@ -53,12 +53,32 @@ describe('encode', () => {
       '"b":{"dtype":"I32","shape":[1],"data_offsets":[8,12]}}';
     expect(header.length).toBe(139); // padded with 5 spaces to 144 = 0x90
     const expected = new Uint8Array([
-      0x90, 0, 0, 0, 0, 0, 0, 0,
+      0x90,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
       ...[...header].map((c) => c.charCodeAt(0)),
-      0x20, 0x20, 0x20, 0x20, 0x20,
-      0x00, 0x00, 0x80, 0x3f, // 1.0f
-      0x00, 0x00, 0x00, 0xc0, // -2.0f
-      0x07, 0x00, 0x00, 0x00, // 7
+      0x20,
+      0x20,
+      0x20,
+      0x20,
+      0x20,
+      0x00,
+      0x00,
+      0x80,
+      0x3f, // 1.0f
+      0x00,
+      0x00,
+      0x00,
+      0xc0, // -2.0f
+      0x07,
+      0x00,
+      0x00,
+      0x00, // 7
     ]);
     // Given out of order: the encoder sorts by name.
     const got = encodeSafetensors(
@@ -106,8 +126,12 @@ describe('encode', () => {
 
   it('rejects bad input', () => {
     expect(() => encodeSafetensors({ a: { dtype: 'F32', shape: [3], data: new Float32Array(2) } })).toThrow(/3 elements, data has 2/);
-    expect(() => encodeSafetensors({ a: { dtype: 'F32', shape: [1], data: new Int32Array(1) as unknown as Float32Array } })).toThrow(/Float32Array/);
-    expect(() => encodeSafetensors({ a: { dtype: 'F16' as 'F32', shape: [1], data: new Float32Array(1) } })).toThrow(/cannot write dtype F16/);
+    expect(() => encodeSafetensors({ a: { dtype: 'F32', shape: [1], data: new Int32Array(1) as unknown as Float32Array } })).toThrow(
+      /Float32Array/,
+    );
+    expect(() => encodeSafetensors({ a: { dtype: 'F16' as 'F32', shape: [1], data: new Float32Array(1) } })).toThrow(
+      /cannot write dtype F16/,
+    );
     expect(() => encodeSafetensors({ a: { dtype: 'F32', shape: [-1], data: new Float32Array(1) } })).toThrow(/bad shape/);
     expect(() => encodeSafetensors({ __metadata__: { dtype: 'F32', shape: [1], data: new Float32Array(1) } })).toThrow(/reserved/);
     expect(() => encodeSafetensors({}, { a: 1 as unknown as string })).toThrow(/must be a string/);
@@ -182,9 +206,18 @@ describe('malformed files', () => {
   it('bad entries and metadata', () => {
     expectRejected(build('{"a": 3}', []), /tensor "a": entry is not an object/);
     expectRejected(build(JSON.stringify({ a: { shape: [1], data_offsets: [0, 4] } }), new Uint8Array(4)), /tensor "a": missing dtype/);
-    expectRejected(build(JSON.stringify({ a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }), new Uint8Array(4)), /shape \[1.5\] must hold non-negative integers/);
-    expectRejected(build(JSON.stringify({ a: { dtype: 'F32', shape: [1], data_offsets: [0] } }), new Uint8Array(4)), /data_offsets must be \[begin, end\]/);
-    expectRejected(build(JSON.stringify({ a: { dtype: 'F32', shape: [0], data_offsets: [4, 0] } }), new Uint8Array(4)), /end before they begin/);
+    expectRejected(
+      build(JSON.stringify({ a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }), new Uint8Array(4)),
+      /shape \[1.5\] must hold non-negative integers/,
+    );
+    expectRejected(
+      build(JSON.stringify({ a: { dtype: 'F32', shape: [1], data_offsets: [0] } }), new Uint8Array(4)),
+      /data_offsets must be \[begin, end\]/,
+    );
+    expectRejected(
+      build(JSON.stringify({ a: { dtype: 'F32', shape: [0], data_offsets: [4, 0] } }), new Uint8Array(4)),
+      /end before they begin/,
+    );
     expectRejected(build(JSON.stringify({ __metadata__: { k: 1 } }), []), /metadata "k" is not a string/);
     expectRejected(build(JSON.stringify({ __metadata__: [] }), []), /"__metadata__" is not an object/);
   });
@@ -195,7 +228,10 @@ describe('malformed files', () => {
   });
 
   it('shape / offset size mismatch', () => {
-    expectRejected(build(f32Header({ a: [[3], 0, 8] }), new Uint8Array(8)), /tensor "a": shape \[3\] of F32 needs 12 bytes, data_offsets \[0, 8\] span 8/);
+    expectRejected(
+      build(f32Header({ a: [[3], 0, 8] }), new Uint8Array(8)),
+      /tensor "a": shape \[3\] of F32 needs 12 bytes, data_offsets \[0, 8\] span 8/,
+    );
   });
 
   it('offsets out of bounds', () => {
@@ -203,13 +239,19 @@ describe('malformed files', () => {
   });
 
   it('overlapping tensors', () => {
-    expectRejected(build(f32Header({ a: [[2], 0, 8], b: [[1], 4, 8] }), new Uint8Array(8)), /tensor "b": data_offsets \[4, 8\] overlap tensor "a" \[0, 8\]/);
+    expectRejected(
+      build(f32Header({ a: [[2], 0, 8], b: [[1], 4, 8] }), new Uint8Array(8)),
+      /tensor "b": data_offsets \[4, 8\] overlap tensor "a" \[0, 8\]/,
+    );
     // Two names for the same bytes.
     expectRejected(build(f32Header({ a: [[1], 0, 4], b: [[1], 0, 4] }), new Uint8Array(8)), /overlap/);
   });
 
   it('gaps between tensors and before the first', () => {
-    expectRejected(build(f32Header({ a: [[1], 0, 4], b: [[1], 8, 12] }), new Uint8Array(12)), /gap of 4 unused bytes at buffer offset 4 before tensor "b"/);
+    expectRejected(
+      build(f32Header({ a: [[1], 0, 4], b: [[1], 8, 12] }), new Uint8Array(12)),
+      /gap of 4 unused bytes at buffer offset 4 before tensor "b"/,
+    );
     expectRejected(build(f32Header({ a: [[1], 4, 8] }), new Uint8Array(8)), /gap of 4 unused bytes at buffer offset 0/);
   });
 

@@ -42,8 +42,17 @@ describe('the trainer follows its schedule', () => {
     const fe = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', tune: 'lora_qv', training: true }).result!;
     const data = openDataset('synthetic', fe.model, 0);
     const trainer = await Trainer.create(ctx, fe.train!, {
-      steps: 3, batch: 4, lr: 1e-2, schedule: { kind: 'cosine', warmup: 1, total: 3 }, weightDecay: 0, seed: 0,
-      bindings: { B: 4 }, checkpointEvery: 1e9, evalBatches: 0, outDir: '/tmp', metadata: {},
+      steps: 3,
+      batch: 4,
+      lr: 1e-2,
+      schedule: { kind: 'cosine', warmup: 1, total: 3 },
+      weightDecay: 0,
+      seed: 0,
+      bindings: { B: 4 },
+      checkpointEvery: 1e9,
+      evalBatches: 0,
+      outDir: '/tmp',
+      metadata: {},
     });
     try {
       const init = initialParams(trainer.backend.graph, 0);

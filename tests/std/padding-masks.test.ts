@@ -27,7 +27,10 @@ tune prompt for Enc { prompt(tokens = 3) on bert.embeddings.word_embeddings }
 
 const dim = 8;
 // [CLS] w w [SEP] [PAD] [PAD]; [CLS] w [SEP] [PAD] [PAD] [PAD]
-const rows = [[2, 7, 9, 3], [2, 5, 3]];
+const rows = [
+  [2, 7, 9, 3],
+  [2, 5, 3],
+];
 const padded = Int32Array.from(rows.flatMap((r) => [...r, ...Array(6 - r.length).fill(0)]));
 
 /** States of the real tokens of row `r` (after `lead` prompt tokens), from a [B, L, dim] output. */
@@ -36,7 +39,12 @@ function realStates(h: Float64Array, L: number, r: number, lead: number, len: nu
 }
 
 describe('BertModel with an attention mask', () => {
-  for (const [tune, lead] of [['base', 0], ['prefix', 0], ['ptv2', 0], ['prompt', 3]] as const) {
+  for (const [tune, lead] of [
+    ['base', 0],
+    ['prefix', 0],
+    ['ptv2', 0],
+    ['prompt', 3],
+  ] as const) {
     it(`${tune}: a padded row gives the unpadded row's states at every real position`, () => {
       const fe6 = compile(enc(6), tune, { training: false });
       const params = initParams(fe6.forward, { B: 2 });
@@ -80,7 +88,12 @@ model Blk {
     const params = initParams(fe6.forward, { B: 2 });
     const h6 = run(fe6.forward, { B: 2 }, params, new Map([['ids', padded]])).h!;
     rows.forEach((row, r) => {
-      const alone = run(compile(block(row.length), undefined, { training: false }).forward, { B: 1 }, params, new Map([['ids', Int32Array.from(row)]])).h!;
+      const alone = run(
+        compile(block(row.length), undefined, { training: false }).forward,
+        { B: 1 },
+        params,
+        new Map([['ids', Int32Array.from(row)]]),
+      ).h!;
       expectClose(realStates(h6, 6, r, 0, row.length), alone, 1e-10);
     });
   });
@@ -92,7 +105,14 @@ const tiny = readFileSync('examples/vqa_tiny.mile', 'utf8');
 const misstiny = readFileSync('examples/miss_tiny.mile', 'utf8');
 const withQlen = (src: string, q: number) => src.replace('qlen = 8', `qlen = ${q}`);
 
-function vqaInputs(B: number, qlen: number, alen: number, questions: number[][], answers: number[][], image = 16): Map<string, Float64Array | Int32Array> {
+function vqaInputs(
+  B: number,
+  qlen: number,
+  alen: number,
+  questions: number[][],
+  answers: number[][],
+  image = 16,
+): Map<string, Float64Array | Int32Array> {
   const fill = (r: number[], n: number) => [...r, ...Array(n - r.length).fill(0)];
   return new Map<string, Float64Array | Int32Array>([
     ['image', Float64Array.from({ length: B * 3 * image * image }, (_, i) => Math.sin(0.31 * i))],
@@ -102,8 +122,14 @@ function vqaInputs(B: number, qlen: number, alen: number, questions: number[][],
 }
 
 // [DEC] = 4, [SEP] = 3 in vqa_tiny's vocabulary; the answers are padded after [SEP].
-const questions = [[2, 5, 6, 7, 3], [2, 8, 9, 10, 11, 3]];
-const answers = [[4, 9, 3], [4, 13, 14, 15, 3]];
+const questions = [
+  [2, 5, 6, 7, 3],
+  [2, 8, 9, 10, 11, 3],
+];
+const answers = [
+  [4, 9, 3],
+  [4, 13, 14, 15, 3],
+];
 
 describe('examples/vqa_tiny.mile: question masks and the answer loss', () => {
   const fe = compile(tiny, 'full', { training: false });
@@ -130,7 +156,9 @@ describe('examples/vqa_tiny.mile: question masks and the answer loss', () => {
     const moved = new Map(params).set('text_encoder.embeddings.word_embeddings.weight', table);
     expectClose(run(fe.forward, { B: 2 }, moved, inputs).logits!, a, 1e-10);
     // Without the masks it does change them.
-    const open = compile(tiny.replace(', mask = question_mask', '').replace(', context_mask = question_mask', ''), 'full', { training: false });
+    const open = compile(tiny.replace(', mask = question_mask', '').replace(', context_mask = question_mask', ''), 'full', {
+      training: false,
+    });
     const o1 = run(open.forward, { B: 2 }, params, inputs).logits!;
     const o2 = run(open.forward, { B: 2 }, moved, inputs).logits!;
     expect(Math.max(...o1.map((v, i) => Math.abs(v - o2[i]!)))).toBeGreaterThan(1e-4);
@@ -146,16 +174,28 @@ describe('examples/vqa_tiny.mile: question masks and the answer loss', () => {
     const tr = compile(tiny, 'full', { training: true });
     const inputs = vqaInputs(2, 8, 6, questions, answers);
     const which = (n: string) =>
-      n === 'text_encoder.encoder.layer[0].attention.self.key.weight' || n === 'text_decoder.bert.encoder.layer[0].crossattention.self.query.weight' || n === 'text_decoder.cls.predictions.bias';
+      n === 'text_encoder.encoder.layer[0].attention.self.key.weight' ||
+      n === 'text_decoder.bert.encoder.layer[0].crossattention.self.query.weight' ||
+      n === 'text_decoder.cls.predictions.bias';
     expect(gradCheck(tr, { B: 2 }, params, inputs, which, 6)).toBeGreaterThan(12);
   });
 });
 
 describe('examples/miss_tiny.mile: the study loss', () => {
-  it('is BLIP\'s: smoothed per-token losses of non-[PAD] targets, summed per answer, averaged over the batch', () => {
+  it("is BLIP's: smoothed per-token losses of non-[PAD] targets, summed per answer, averaged over the batch", () => {
     const fe = compile(misstiny, 'f_f_lora_r4', { training: false });
     const params = initParams(fe.forward, { B: 2 });
-    const inputs = vqaInputs(2, 12, 5, questions, [[45, 9, 3], [45, 13, 14, 3]], 32);
+    const inputs = vqaInputs(
+      2,
+      12,
+      5,
+      questions,
+      [
+        [45, 9, 3],
+        [45, 13, 14, 3],
+      ],
+      32,
+    );
     const out = run(fe.forward, { B: 2 }, params, inputs);
     expect(out.loss![0]).toBeCloseTo(blipLoss(out.logits!, inputs.get('answer') as Int32Array, 2, 5, 48, 0.1), 10);
   });

@@ -26,7 +26,6 @@ function compile(opts: { file?: string; text?: string; tune?: string }): { fe: F
   return { fe: r.result, ms };
 }
 
-
 // timm `vit_base_patch16_224`: the encoder, with an optional 1000-class head on the CLS token.
 const vitB16 = (head: boolean) => `
 use std.nn, std.vit
@@ -60,7 +59,15 @@ describe('parameter counts of the reference models', () => {
     expect(bare.fe.forward.nodes[bare.fe.forward.outputs.y!]!.shape).toEqual(['B', 197, 768]);
     // timm's state-dict names.
     const names = bare.fe.forward.params.map((p) => p.name);
-    for (const n of ['vit.patch_embed.proj.weight', 'vit.cls_token', 'vit.pos_embed', 'vit.blocks[11].attn.qkv.bias', 'vit.blocks[0].mlp.fc2.weight', 'vit.blocks[0].norm1.weight', 'vit.norm.bias']) {
+    for (const n of [
+      'vit.patch_embed.proj.weight',
+      'vit.cls_token',
+      'vit.pos_embed',
+      'vit.blocks[11].attn.qkv.bias',
+      'vit.blocks[0].mlp.fc2.weight',
+      'vit.blocks[0].norm1.weight',
+      'vit.norm.bias',
+    ]) {
       expect(names).toContain(n);
     }
   });
@@ -87,7 +94,11 @@ describe('parameter counts of the reference models', () => {
 
 describe('MISS (examples/miss_vqa.mile)', () => {
   // Closed forms. d = 768, hidden 3072, 12 layers, vocab 30524, 901 image tokens.
-  const d = 768, H = 3072, L = 12, V = 30524, N = 900;
+  const d = 768,
+    H = 3072,
+    L = 12,
+    V = 30524,
+    N = 900;
   const lin = (i: number, o: number) => i * o + o;
   const ln = 2 * d;
   const vit = lin(3 * 16 * 16, d) + d + (N + 1) * d + L * (2 * ln + lin(d, 3 * d) + lin(d, d) + lin(d, H) + lin(H, d)) + ln;
@@ -151,7 +162,9 @@ describe('MISS (examples/miss_vqa.mile)', () => {
     expect(r4.all).toBe(total + 589_824);
     expect(((100 * r4.trainable) / r4.all).toFixed(3)).toBe('0.163');
     // P-tuning v2 (like prefix) sits on self-attention only: med.py feeds past_key_values there.
-    const ptv = trainable('f_ptv2_ptv2').fe.tune.matches.filter((m) => m.method === 'ptv2').flatMap((m) => m.sites);
+    const ptv = trainable('f_ptv2_ptv2')
+      .fe.tune.matches.filter((m) => m.method === 'ptv2')
+      .flatMap((m) => m.sites);
     expect(ptv).toHaveLength(2 * L);
     expect(ptv.every((s) => s.endsWith('.attention.self'))).toBe(true);
   });
@@ -211,17 +224,23 @@ describe('std.vit Attention', () => {
   it('splits the fused qkv output as timm does: [q | k | v], heads contiguous within each', () => {
     const [N, D, heads] = [3, 4, 2];
     const hd = D / heads;
-    const { fe } = compile({ text: `use std.vit\nmodel A { input x: f32[B, ${N}, ${D}]\n attn = Attention(${D}, ${heads})\n forward { output y = attn(x) } }` });
+    const { fe } = compile({
+      text: `use std.vit\nmodel A { input x: f32[B, ${N}, ${D}]\n attn = Attention(${D}, ${heads})\n forward { output y = attn(x) } }`,
+    });
     const x = Float64Array.from({ length: N * D }, (_, i) => Math.sin(1.3 * i + 0.2));
     const { params, out } = run(fe, 1, { x });
-    const lin = (w: Float64Array, b: Float64Array, rows: number[][], o: number) => rows.map((r) => Array.from({ length: o }, (_, j) => b[j]! + r.reduce((s, v, k) => s + v * w[j * r.length + k]!, 0)));
+    const lin = (w: Float64Array, b: Float64Array, rows: number[][], o: number) =>
+      rows.map((r) => Array.from({ length: o }, (_, j) => b[j]! + r.reduce((s, v, k) => s + v * w[j * r.length + k]!, 0)));
     const xs = Array.from({ length: N }, (_, n) => Array.from(x.slice(n * D, (n + 1) * D)));
     const qkv = lin(params.get('attn.qkv.weight')!, params.get('attn.qkv.bias')!, xs, 3 * D);
     const ctx = xs.map(() => new Array<number>(D).fill(0));
     for (let h = 0; h < heads; h++) {
       const col = (part: number, n: number, e: number) => qkv[n]![part * D + h * hd + e]!;
       for (let i = 0; i < N; i++) {
-        const s = Array.from({ length: N }, (_, j) => Array.from({ length: hd }, (_, e) => col(0, i, e) * col(1, j, e)).reduce((a, b) => a + b) / Math.sqrt(hd));
+        const s = Array.from(
+          { length: N },
+          (_, j) => Array.from({ length: hd }, (_, e) => col(0, i, e) * col(1, j, e)).reduce((a, b) => a + b) / Math.sqrt(hd),
+        );
         const z = s.map((v) => Math.exp(v - Math.max(...s)));
         const p = z.map((v) => v / z.reduce((a, b) => a + b));
         for (let e = 0; e < hd; e++) ctx[i]![h * hd + e] = p.reduce((a, pj, j) => a + pj * col(2, j, e), 0);
@@ -272,7 +291,8 @@ model Small {
 
   it('the decoder is causal and its logits use the tied word embeddings', () => {
     const { fe } = compile({ text: small });
-    const B = 2, T = 5;
+    const B = 2,
+      T = 5;
     const image = Float64Array.from({ length: B * 3 * 64 }, (_, i) => Math.cos(0.11 * i));
     const ids = Float64Array.from({ length: B * T }, (_, i) => (i * 7 + 3) % 50);
     const answer = Float64Array.from({ length: B * T }, (_, i) => (i * 5 + 1) % 50);

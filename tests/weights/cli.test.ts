@@ -9,8 +9,28 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { milec } from '../helpers/milec.ts';
 
-const train = (...extra: string[]) => milec('train', 'examples/tiny_classifier.mile', '--tune', 'lora_qv', '--batch', '4', '--log-every', '1', '--eval-batches', '1', '--json', ...extra);
-const losses = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'step' in l && !('done' in l)).map((l) => [l.step, l.loss]);
+const train = (...extra: string[]) =>
+  milec(
+    'train',
+    'examples/tiny_classifier.mile',
+    '--tune',
+    'lora_qv',
+    '--batch',
+    '4',
+    '--log-every',
+    '1',
+    '--eval-batches',
+    '1',
+    '--json',
+    ...extra,
+  );
+const losses = (out: string) =>
+  out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((l) => 'step' in l && !('done' in l))
+    .map((l) => [l.step, l.loss]);
 
 describe('milec train --resume / --adapter', () => {
   const whole = mkdtempSync(join(tmpdir(), 'milec-whole-'));
@@ -38,9 +58,36 @@ describe('milec train --resume / --adapter', () => {
   });
 
   it('--adapter starts from the saved adapter; a wrong tune, checkpoint or weights file is a one-line error', async () => {
-    const fromAdapter = await milec('train', 'examples/tiny_classifier.mile', '--tune', 'lora_qv', '--batch', '4', '--steps', '1', '--eval-batches', '0', '--json', '--out', other, '--adapter', join(whole, 'adapter'));
+    const fromAdapter = await milec(
+      'train',
+      'examples/tiny_classifier.mile',
+      '--tune',
+      'lora_qv',
+      '--batch',
+      '4',
+      '--steps',
+      '1',
+      '--eval-batches',
+      '0',
+      '--json',
+      '--out',
+      other,
+      '--adapter',
+      join(whole, 'adapter'),
+    );
     expect(fromAdapter.code, fromAdapter.err).toBe(0);
-    const wrong = await milec('train', 'examples/tiny_classifier.mile', '--tune', 'ia3', '--steps', '1', '--out', other, '--adapter', join(whole, 'adapter'));
+    const wrong = await milec(
+      'train',
+      'examples/tiny_classifier.mile',
+      '--tune',
+      'ia3',
+      '--steps',
+      '1',
+      '--out',
+      other,
+      '--adapter',
+      join(whole, 'adapter'),
+    );
     expect(wrong.code).toBe(1);
     expect(wrong.err).toMatch(/error: .*adapter_config\.json: does not match the compiled tune/);
     const bad = await train('--steps', '2', '--out', other, '--resume', '/nonexistent/run');

@@ -30,7 +30,12 @@ describe('parameter spelling of saved files', () => {
       const dir = mkdtempSync(join(tmpdir(), 'milec-spelling-'));
       const tensors: Record<string, TensorToWrite> = {};
       for (const p of trainable) tensors[spell(p.name)] = { dtype: 'F32', shape: p.shape as number[], data: values.get(p.name)! };
-      await writeSafetensorsAtomic(join(dir, 'adapter.safetensors'), tensors, { model: 'TinyClassifier', tune: 'lora_qv', step: '1', format: 'milec-adapter' });
+      await writeSafetensorsAtomic(join(dir, 'adapter.safetensors'), tensors, {
+        model: 'TinyClassifier',
+        tune: 'lora_qv',
+        step: '1',
+        format: 'milec-adapter',
+      });
       const ckpt = await readEvalCheckpoint(dir);
       const params = paramsWithCheckpoint(fe.infer, ckpt, 0);
       for (const p of trainable) expect(Array.from(params.get(p.name)!)).toEqual(Array.from(values.get(p.name)!));
@@ -41,9 +46,13 @@ describe('parameter spelling of saved files', () => {
     const { fe, trainable, values } = compiled('lora_qv');
     const dir = mkdtempSync(join(tmpdir(), 'milec-spelling-'));
     const p = trainable[0]!;
-    const tensors: Record<string, TensorToWrite> = { 'blocks[7].attn.query.lora_A': { dtype: 'F32', shape: p.shape as number[], data: values.get(p.name)! } };
+    const tensors: Record<string, TensorToWrite> = {
+      'blocks[7].attn.query.lora_A': { dtype: 'F32', shape: p.shape as number[], data: values.get(p.name)! },
+    };
     await writeSafetensorsAtomic(join(dir, 'adapter.safetensors'), tensors, { model: 'TinyClassifier', tune: 'lora_qv' });
-    await expect(readEvalCheckpoint(dir).then((c) => paramsWithCheckpoint(fe.infer, c, 0))).rejects.toThrow(/the model does not have: blocks\.7\.attn\.query\.lora_A/);
+    await expect(readEvalCheckpoint(dir).then((c) => paramsWithCheckpoint(fe.infer, c, 0))).rejects.toThrow(
+      /the model does not have: blocks\.7\.attn\.query\.lora_A/,
+    );
   });
 
   it('a milec-format adapter folder is saved with dotted keys and loads from bracket keys too', async () => {

@@ -12,7 +12,12 @@ import { fileHost } from '../../runtime/source-files.ts';
 function tuned(tune: string) {
   const fe = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', tune, training: true }).result!;
   const trainable = fe.train!.params.filter((p) => p.trainable);
-  const values = new Map(trainable.map((p, j) => [p.name, Float32Array.from({ length: (p.shape as number[]).reduce((a, b) => a * b, 1) }, (_, i) => j + i / 1000)]));
+  const values = new Map(
+    trainable.map((p, j) => [
+      p.name,
+      Float32Array.from({ length: (p.shape as number[]).reduce((a, b) => a * b, 1) }, (_, i) => j + i / 1000),
+    ]),
+  );
   return { layout: adapterLayout(fe, { baseModel: 'tiny-classifier', taskType: 'SEQ_CLS', tune }), values };
 }
 
@@ -70,8 +75,19 @@ describe('peft save format', () => {
     const out = dir();
     await saveAdapter(out, layout, values);
     const cfg = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ peft_type: 'IA3', feedforward_modules: ['blocks.0.mlp.fc2', 'blocks.1.mlp.fc2'], modules_to_save: ['head'] });
-    expect(cfg.target_modules).toEqual(['blocks.0.attn.key', 'blocks.0.attn.value', 'blocks.0.mlp.fc2', 'blocks.1.attn.key', 'blocks.1.attn.value', 'blocks.1.mlp.fc2']);
+    expect(cfg).toMatchObject({
+      peft_type: 'IA3',
+      feedforward_modules: ['blocks.0.mlp.fc2', 'blocks.1.mlp.fc2'],
+      modules_to_save: ['head'],
+    });
+    expect(cfg.target_modules).toEqual([
+      'blocks.0.attn.key',
+      'blocks.0.attn.value',
+      'blocks.0.mlp.fc2',
+      'blocks.1.attn.key',
+      'blocks.1.attn.value',
+      'blocks.1.mlp.fc2',
+    ]);
     const f = await readSafetensors(join(out, 'adapter_model.safetensors'));
     expect(f.tensors['base_model.model.blocks.0.attn.key.ia3_l']!.shape).toEqual([32, 1]);
     expect(f.tensors['base_model.model.blocks.1.mlp.fc2.ia3_l']!.shape).toEqual([1, 64]);
@@ -113,7 +129,9 @@ describe('peft save format', () => {
     const { layout, values } = tuned('lora_qv');
     const out = dir();
     await saveAdapter(out, layout, values);
-    await expect(loadAdapter(out, tuned('ia3').layout)).rejects.toThrow(/adapter_config\.json: does not match the compiled tune: peft_type is "LORA", the tune needs "IA3"/);
+    await expect(loadAdapter(out, tuned('ia3').layout)).rejects.toThrow(
+      /adapter_config\.json: does not match the compiled tune: peft_type is "LORA", the tune needs "IA3"/,
+    );
     const cfg = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
     writeFileSync(join(out, 'adapter_config.json'), JSON.stringify({ ...cfg, r: 4 }));
     await expect(loadAdapter(out, layout)).rejects.toThrow(/r is 4, the tune needs 8/);

@@ -24,7 +24,18 @@ afterAll(() => ctx?.close());
 function setup(tune: string) {
   const fe = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', tune, training: true }).result!;
   const data = openDataset('synthetic', fe.model, 3);
-  const cfg: TrainConfig = { steps: 0, batch: 4, lr: 1e-2, weightDecay: 0.01, seed: 3, bindings: { B: 4 }, checkpointEvery: 1000, evalBatches: 1, outDir: '/tmp', metadata: {} };
+  const cfg: TrainConfig = {
+    steps: 0,
+    batch: 4,
+    lr: 1e-2,
+    weightDecay: 0.01,
+    seed: 3,
+    bindings: { B: 4 },
+    checkpointEvery: 1000,
+    evalBatches: 1,
+    outDir: '/tmp',
+    metadata: {},
+  };
   return { fe, data, cfg };
 }
 
@@ -66,9 +77,19 @@ describe('malformed checkpoints', () => {
   async function good(): Promise<string> {
     const dir = join(mkdtempSync(join(tmpdir(), 'milec-ckpt-')), 'ck');
     const s: TrainState = {
-      step: 5, seed: 1, dataPosition: 5, batch: 4, lr: 0.01, weightDecay: 0, model: 'M', tune: 't', weights: '',
-      params: new Map([['a.w', Float32Array.of(1, 2, 3, 4)]]), shapes: new Map([['a.w', [2, 2]]]),
-      m: new Map([['a.w', Float32Array.of(0.1, 0.2, 0.3, 0.4)]]), v: new Map([['a.w', Float32Array.of(1, 1, 1, 1)]]),
+      step: 5,
+      seed: 1,
+      dataPosition: 5,
+      batch: 4,
+      lr: 0.01,
+      weightDecay: 0,
+      model: 'M',
+      tune: 't',
+      weights: '',
+      params: new Map([['a.w', Float32Array.of(1, 2, 3, 4)]]),
+      shapes: new Map([['a.w', [2, 2]]]),
+      m: new Map([['a.w', Float32Array.of(0.1, 0.2, 0.3, 0.4)]]),
+      v: new Map([['a.w', Float32Array.of(1, 1, 1, 1)]]),
     };
     await saveTrainState(dir, s);
     return dir;
@@ -106,7 +127,11 @@ describe('malformed checkpoints', () => {
     const dir = await good();
     const s = await loadTrainState(dir);
     const trainable = new Map([['a.w', [2, 2]]]);
-    expect(() => checkResumable(dir, s, { model: 'M', tune: 'u', batch: 4, seed: 1, trainable })).toThrow(`${dir}: cannot resume: it was trained with tune t, not u`);
-    expect(() => checkResumable(dir, s, { model: 'M', tune: 't', batch: 4, seed: 1, trainable: new Map([['a.w', [4]]]) })).toThrow(/a\.w has shape \[2, 2\] in the checkpoint, \[4\] here/);
+    expect(() => checkResumable(dir, s, { model: 'M', tune: 'u', batch: 4, seed: 1, trainable })).toThrow(
+      `${dir}: cannot resume: it was trained with tune t, not u`,
+    );
+    expect(() => checkResumable(dir, s, { model: 'M', tune: 't', batch: 4, seed: 1, trainable: new Map([['a.w', [4]]]) })).toThrow(
+      /a\.w has shape \[2, 2\] in the checkpoint, \[4\] here/,
+    );
   });
 });

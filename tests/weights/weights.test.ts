@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileOk } from '../compiler/helpers.ts';
 import { encodeSafetensors, type TensorToWrite } from '../../runtime/safetensors.ts';
-import { interpolatePosEmbed, loadWeights, type ModelParamInfo, MAPPINGS, milecToDotted, WeightsError, weightsSources } from '../../runtime/weights.ts';
+import {
+  interpolatePosEmbed,
+  loadWeights,
+  type ModelParamInfo,
+  MAPPINGS,
+  milecToDotted,
+  WeightsError,
+  weightsSources,
+} from '../../runtime/weights.ts';
 import { elementCount } from '../../core/dim.ts';
 
 const MODEL = (image: number) => `use std.vit, std.bert
@@ -40,7 +48,8 @@ function writeFile(tensors: Record<string, { shape: number[]; data?: Float32Arra
   const path = join(dir, 'w.safetensors');
   const out: Record<string, TensorToWrite> = {};
   let i = 1;
-  for (const [k, t] of Object.entries(tensors)) out[k] = { dtype: 'F32', shape: t.shape, data: t.data ?? values(i++, elementCount(t.shape)) };
+  for (const [k, t] of Object.entries(tensors))
+    out[k] = { dtype: 'F32', shape: t.shape, data: t.data ?? values(i++, elementCount(t.shape)) };
   writeFileSync(path, encodeSafetensors(out));
   return path;
 }
@@ -53,7 +62,7 @@ describe('name mappings', () => {
     const file: Record<string, { shape: number[] }> = {};
     for (const p of under(ps, 'visual_encoder')) {
       const key = milecToDotted(p.name.slice('visual_encoder.'.length));
-      file[key] = { shape: key === 'pos_embed' ? [1, 5, 32] : p.shape as number[] };
+      file[key] = { shape: key === 'pos_embed' ? [1, 5, 32] : (p.shape as number[]) };
     }
     file['head.weight'] = { shape: [10, 32] }; // timm's classifier: dropped by the mapping
     const path = writeFile(file);
@@ -85,7 +94,13 @@ describe('name mappings', () => {
         file[`${l}attention.attention.${q}.weight`] = { shape: [32, 32], data: new Float32Array(1024).fill(10 * n + j) };
         file[`${l}attention.attention.${q}.bias`] = { shape: [32], data: new Float32Array(32).fill(-(10 * n + j)) };
       }
-      for (const [src, shape] of [['attention.output.dense', [32, 32]], ['layernorm_before', [32]], ['layernorm_after', [32]], ['intermediate.dense', [128, 32]], ['output.dense', [32, 128]]] as const) {
+      for (const [src, shape] of [
+        ['attention.output.dense', [32, 32]],
+        ['layernorm_before', [32]],
+        ['layernorm_after', [32]],
+        ['intermediate.dense', [128, 32]],
+        ['output.dense', [32, 128]],
+      ] as const) {
         file[`${l}${src}.weight`] = { shape: [...shape] };
         file[`${l}${src}.bias`] = { shape: [shape[0]] };
       }
@@ -114,7 +129,9 @@ describe('name mappings', () => {
     const path = writeFile(file);
     expect(file['bert.encoder.layer.1.crossattention.output.LayerNorm.gamma']).toBeDefined();
     const w = await loadWeights(weightsSources(`${path}@text_encoder`, 'hf-bert'), ps);
-    expect(w.sources.get('text_encoder.encoder.layer[1].crossattention.output.LayerNorm.weight')![0]).toMatch(/^bert\.encoder\.layer\.1\.crossattention\.output\.LayerNorm\.gamma in /);
+    expect(w.sources.get('text_encoder.encoder.layer[1].crossattention.output.LayerNorm.weight')![0]).toMatch(
+      /^bert\.encoder\.layer\.1\.crossattention\.output\.LayerNorm\.gamma in /,
+    );
     expect(w.sources.get('text_encoder.embeddings.word_embeddings.weight')![0]).toMatch(/^bert\.embeddings\.word_embeddings\.weight in /);
     expect(w.values.has('text_encoder.encoder.layer[0].attention.self.query.lora_A')).toBe(false);
     expect(w.values.size).toBe(under(ps, 'text_encoder').length);
@@ -128,7 +145,9 @@ describe('name mappings', () => {
     file['text_encoder.embeddings.position_ids'] = { shape: [1, 16] };
     const w = await loadWeights(weightsSources(writeFile(file), 'blip'), ps);
     expect(w.values.size).toBe(ps.length);
-    expect(w.sources.get('text_encoder.encoder.layer[0].crossattention.self.key.bias')![0]).toMatch(/^text_encoder\.encoder\.layer\.0\.crossattention\.self\.key\.bias in /);
+    expect(w.sources.get('text_encoder.encoder.layer[0].crossattention.self.key.bias')![0]).toMatch(
+      /^text_encoder\.encoder\.layer\.0\.crossattention\.self\.key\.bias in /,
+    );
   });
 
   it('missing, unexpected and mis-shaped keys are listed in one error naming the file; --allow-missing warns instead', async () => {
@@ -143,9 +162,13 @@ describe('name mappings', () => {
     const err = await loadWeights(src, ps).catch((e) => e);
     expect(err).toBeInstanceOf(WeightsError);
     expect(err.message).toContain(`cannot load weights from ${path} (mapping timm-vit):`);
-    expect(err.message).toMatch(/1 mis-shaped:\n {4}blocks\.1\.mlp\.fc1\.weight in .*@visual_encoder: shape \[128, 31\], but visual_encoder\.blocks\.1\.mlp\.fc1\.weight is \[128, 32\]/);
+    expect(err.message).toMatch(
+      /1 mis-shaped:\n {4}blocks\.1\.mlp\.fc1\.weight in .*@visual_encoder: shape \[128, 31\], but visual_encoder\.blocks\.1\.mlp\.fc1\.weight is \[128, 32\]/,
+    );
     expect(err.message).toMatch(/missing:\n {4}visual_encoder\.blocks\.0\.norm1\.bias \[32\] \(expected from /);
-    expect(err.message).toMatch(/unexpected:\n {4}blocks\.7\.attn\.qkv\.weight \(→ visual_encoder\.blocks\.7\.attn\.qkv\.weight, not a parameter of the model\)/);
+    expect(err.message).toMatch(
+      /unexpected:\n {4}blocks\.7\.attn\.qkv\.weight \(→ visual_encoder\.blocks\.7\.attn\.qkv\.weight, not a parameter of the model\)/,
+    );
     // Mis-shaped stays an error with --allow-missing; without it, the rest is a warning.
     await expect(loadWeights(src, ps, { allowMissing: true })).rejects.toThrow(/mis-shaped/);
     file['blocks.1.mlp.fc1.weight'] = { shape: [128, 32] };
@@ -157,7 +180,9 @@ describe('name mappings', () => {
   });
 
   it('a missing or truncated file is an error naming it; an unknown mapping lists the known ones', async () => {
-    await expect(loadWeights(weightsSources('/nonexistent/w.safetensors', 'timm-vit'), [])).rejects.toThrow('/nonexistent/w.safetensors: no such file');
+    await expect(loadWeights(weightsSources('/nonexistent/w.safetensors', 'timm-vit'), [])).rejects.toThrow(
+      '/nonexistent/w.safetensors: no such file',
+    );
     const path = writeFile({ a: { shape: [4] } });
     writeFileSync(path, encodeSafetensors({ a: { dtype: 'F32', shape: [4], data: new Float32Array(4) } }).subarray(0, 20));
     await expect(loadWeights(weightsSources(path, 'none'), [])).rejects.toThrow(path);
@@ -177,7 +202,14 @@ describe('position-embedding interpolation', () => {
 
   for (const mode of ['bicubic', 'bilinear'] as const) {
     it(`${mode}: keeps the CLS row and a constant field exactly (14 → 30, as 224 → 480)`, () => {
-      const out = interpolatePosEmbed(field(14, (_, __, c) => 0.25 + c), d, 14, 30, 1, mode);
+      const out = interpolatePosEmbed(
+        field(14, (_, __, c) => 0.25 + c),
+        d,
+        14,
+        30,
+        1,
+        mode,
+      );
       expect(out.length).toBe((1 + 900) * d);
       expect(Array.from(out.subarray(0, d))).toEqual([100, 101, 102]);
       for (let i = 1; i < 901; i++) for (let c = 0; c < d; c++) expect(out[i * d + c]).toBeCloseTo(0.25 + c, 6);
@@ -199,7 +231,8 @@ describe('position-embedding interpolation', () => {
           const lo = mode === 'bicubic' ? 1 : 0;
           const hi = mode === 'bicubic' ? g - 3 : g - 2;
           if (Math.floor(sy) < lo || Math.floor(sy) > hi || Math.floor(sx) < lo || Math.floor(sx) > hi || sy < 0 || sx < 0) continue;
-          for (let c = 0; c < d; c++) expect(Math.abs(out[(1 + y * G + x) * d + c]! - f(sy, sx, c))).toBeLessThan(mode === 'bilinear' ? 1e-5 : 0.05);
+          for (let c = 0; c < d; c++)
+            expect(Math.abs(out[(1 + y * G + x) * d + c]! - f(sy, sx, c))).toBeLessThan(mode === 'bilinear' ? 1e-5 : 0.05);
           checked++;
         }
       }

@@ -37,7 +37,11 @@ export const dora: PeftMethod = {
     const xw = linear(b, x, W, undefined, origin);
     const update = linear(b, linear(b, x, A, undefined, origin), B, undefined, origin);
     const one = b.scalar(1, origin);
-    return b.add(b.add(base(args), b.mul(b.sub(mag, one, origin), xw, origin), origin), b.mul(b.mul(mag, s, origin), update, origin), origin);
+    return b.add(
+      b.add(base(args), b.mul(b.sub(mag, one, origin), xw, origin), origin),
+      b.mul(b.mul(mag, s, origin), update, origin),
+      origin,
+    );
   },
   peftFormat: loraPeftFormat(true),
 };

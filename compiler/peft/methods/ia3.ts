@@ -36,7 +36,11 @@ export const ia3: PeftMethod = {
     keys: ({ sites }, moduleKey) =>
       sites.map((s) => {
         const l = paramOf(s.attachment, 'ia3_l')!;
-        return { path: l.path, key: `${moduleKey(s)}.ia3_l`, shape: s.attachment.options.feedforward ? [1, l.shape[0]!] : [l.shape[0]!, 1] };
+        return {
+          path: l.path,
+          key: `${moduleKey(s)}.ia3_l`,
+          shape: s.attachment.options.feedforward ? [1, l.shape[0]!] : [l.shape[0]!, 1],
+        };
       }),
   },
 };

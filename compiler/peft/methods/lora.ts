@@ -43,7 +43,8 @@ function convParams(site: Instance, o: MethodOptions): AddedParam[] | string {
   const cin = siteInt(site, 'in');
   const cout = siteInt(site, 'out');
   const k = siteInt(site, 'kernel');
-  if (cin === undefined || cout === undefined || k === undefined) return `\`${site.path}\` has no integer \`in\`/\`out\`/\`kernel\` arguments`;
+  if (cin === undefined || cout === undefined || k === undefined)
+    return `\`${site.path}\` has no integer \`in\`/\`out\`/\`kernel\` arguments`;
   const r = o.r as number;
   return [
     { name: 'lora_A', shape: [r, cin, k, k], init: { kind: 'kaiming_uniform', a: Math.sqrt(5), fanIn: cin * k * k } },
@@ -60,12 +61,19 @@ function convUpdate(ctx: RewriteContext, x: NodeId): NodeId {
   const cout = b.shape(params.lora_B!)[0]!;
   const [batch, c, h, w] = s;
   if (s.length !== 4 || c !== cin || !isConcrete(h!) || !isConcrete(w!) || h % k !== 0 || w % k !== 0) {
-    throw rewriteError(`LoRA on the Conv2d \`${site.path}\` needs an input [B, ${cin}, H, W] with H and W multiples of ${k}, got ${shapeToString(s)}`, origin);
+    throw rewriteError(
+      `LoRA on the Conv2d \`${site.path}\` needs an input [B, ${cin}, H, W] with H and W multiples of ${k}, got ${shapeToString(s)}`,
+      origin,
+    );
   }
   const hp = h / k;
   const wp = w / k;
   // Non-overlapping k×k patches, flattened in the (channel, row, column) order of the weight.
-  const patches = b.reshape(b.permute(b.reshape(x, [batch!, cin!, hp, k, wp, k], origin), [0, 2, 4, 1, 3, 5], origin), [batch!, hp * wp, cin! * k * k], origin);
+  const patches = b.reshape(
+    b.permute(b.reshape(x, [batch!, cin!, hp, k, wp, k], origin), [0, 2, 4, 1, 3, 5], origin),
+    [batch!, hp * wp, cin! * k * k],
+    origin,
+  );
   const down = b.op('matmul', [patches, b.reshape(params.lora_A!, [r!, cin! * k * k], origin)], { transA: false, transB: true }, origin);
   const up = b.op('matmul', [down, b.reshape(params.lora_B!, [cout, r!], origin)], { transA: false, transB: true }, origin);
   return b.reshape(b.permute(up, [0, 2, 1], origin), [batch!, cout, hp, wp], origin);

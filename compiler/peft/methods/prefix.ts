@@ -43,12 +43,26 @@ function rows(ctx: RewriteContext, p: NodeId, rate: number): NodeId {
 function extend(ctx: RewriteContext, P: NodeId, d: number): NodeId {
   const { b, siteIndex: i, site, origin } = ctx;
   const n = b.shape(P)[0] as number;
-  const block = (k: number) => b.op('slice', [P], { ranges: [{ start: 0, stop: null }, { start: k * d, stop: (k + 1) * d }] }, origin);
+  const block = (k: number) =>
+    b.op(
+      'slice',
+      [P],
+      {
+        ranges: [
+          { start: 0, stop: null },
+          { start: k * d, stop: (k + 1) * d },
+        ],
+      },
+      origin,
+    );
   const prepend = (hook: string, prefix: NodeId) => (x: NodeId) => {
     const s = b.shape(x);
     const [batch, heads, , hd] = s;
     if (s.length !== 4 || typeof heads !== 'number' || typeof hd !== 'number' || heads * hd !== d) {
-      throw rewriteError(`\`${ctx.site.type}\`'s \`${hook}\` hook at \`${site.path}\` gives ${shapeToString(s)}; prefix rows need [B, heads, S, head_dim] with heads·head_dim = ${d}`, origin);
+      throw rewriteError(
+        `\`${ctx.site.type}\`'s \`${hook}\` hook at \`${site.path}\` gives ${shapeToString(s)}; prefix rows need [B, heads, S, head_dim] with heads·head_dim = ${d}`,
+        origin,
+      );
     }
     const perHead = b.permute(b.reshape(prefix, [n, heads, hd], origin), [1, 0, 2], origin);
     return b.op('concat', [b.expand(perHead, [batch!, heads, n, hd], origin), x], { axis: 2 }, origin);
@@ -96,8 +110,23 @@ export const prefix: PeftMethod = {
   rewrite(ctx) {
     const { b, shared: p, origin } = ctx;
     const d = b.shape(p.embedding!)[1] as number;
-    const hidden = b.op('tanh', [b.add(b.op('matmul', [p.embedding!, p.transform_in_weight!], { transA: false, transB: true }, origin), p.transform_in_bias!, origin)], {}, origin);
-    const P = b.add(b.op('matmul', [hidden, p.transform_out_weight!], { transA: false, transB: true }, origin), p.transform_out_bias!, origin);
+    const hidden = b.op(
+      'tanh',
+      [
+        b.add(
+          b.op('matmul', [p.embedding!, p.transform_in_weight!], { transA: false, transB: true }, origin),
+          p.transform_in_bias!,
+          origin,
+        ),
+      ],
+      {},
+      origin,
+    );
+    const P = b.add(
+      b.op('matmul', [hidden, p.transform_out_weight!], { transA: false, transB: true }, origin),
+      p.transform_out_bias!,
+      origin,
+    );
     return extend(ctx, rows(ctx, P, ctx.options.dropout as number), d);
   },
 };
@@ -130,7 +159,14 @@ export const ptv2: PeftMethod = {
     config({ sites, shared }) {
       const [n, w] = shared[0]!.params[0]!.shape as [number, number];
       const d = w / (2 * sites.length);
-      return { num_virtual_tokens: n, token_dim: d, num_layers: sites.length, num_transformer_submodules: 1, encoder_hidden_size: d, prefix_projection: false };
+      return {
+        num_virtual_tokens: n,
+        token_dim: d,
+        num_layers: sites.length,
+        num_transformer_submodules: 1,
+        encoder_hidden_size: d,
+        prefix_projection: false,
+      };
     },
     keys({ shared }) {
       const E = shared[0]!.params[0]!;

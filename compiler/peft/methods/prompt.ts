@@ -24,7 +24,11 @@ export const prompt: PeftMethod = {
   rewrite({ b, args, base, params, site, origin }) {
     const e = base(args);
     const s = b.shape(e);
-    if (s.length !== 3) throw rewriteError(`\`prompt\` prepends along the sequence axis of \`${site.path}\`, which needs ids [B, L] (an output [B, L, dim]), got output ${shapeToString(s)}`, origin);
+    if (s.length !== 3)
+      throw rewriteError(
+        `\`prompt\` prepends along the sequence axis of \`${site.path}\`, which needs ids [B, L] (an output [B, L, dim]), got output ${shapeToString(s)}`,
+        origin,
+      );
     const p = params.prompt_embeddings!;
     const [n, dim] = b.shape(p);
     return b.op('concat', [b.expand(p, [s[0]!, n!, dim!], origin), e], { axis: 1 }, origin);
