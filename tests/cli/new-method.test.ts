@@ -41,7 +41,7 @@ describe('milec new method', () => {
     const errs = ts.getPreEmitDiagnostics(program).filter((d) => d.file && resolve(d.file.fileName) === file);
     expect(errs.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))).toEqual([]);
     expect(parsed.options.strict).toBe(true);
-  }, 60_000);
+  });
 
   it('works as scaffolded: trainable zero delta, gradients, identity at initialisation', async () => {
     const mod = (await import(pathToFileURL(file).href)) as Record<string, PeftMethod>;
@@ -116,7 +116,7 @@ describe('milec new method', () => {
     } finally {
       rmSync(outside, { recursive: true, force: true });
     }
-  }, 60_000);
+  });
 
   it('refuses to overwrite an existing file', async () => {
     writeFileSync(join(dir, 'taken.ts'), '// mine\n');

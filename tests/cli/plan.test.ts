@@ -88,5 +88,5 @@ describe('milec plan', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 60_000);
+  });
 });

@@ -96,7 +96,7 @@ describe('typed TypeScript module', () => {
     expect(errs).toMatch(/misuse\.ts:3: .*nope\.weight.* does not exist/);
     expect(errs).toMatch(/misuse\.ts:4: .*Float32Array.* is not assignable to type 'Int32Array/);
     expect(errs).toMatch(/misuse\.ts:5: .*'31' is not assignable to type '32'/);
-  }, 60_000);
+  });
 
   it('serialized graphs round-trip', () => {
     const g = train.train!;
@@ -175,5 +175,5 @@ describe('typed module on Dawn', () => {
     } finally {
       model.destroy();
     }
-  }, 120_000);
+  });
 });
