@@ -4,6 +4,7 @@
  */
 import type { InitSpec } from '../compiler/ir/graph.ts';
 import { mulberry32 } from '../core/random.ts';
+import { elementCount } from '../core/dim.ts';
 
 export { mulberry32 };
 
@@ -24,7 +25,7 @@ export function initParam(
   rng: () => number,
   valueOf?: (name: string) => ArrayLike<number> | undefined,
 ): Float64Array {
-  const n = shape.reduce((a, d) => a * d, 1);
+  const n = elementCount(shape);
   const out = new Float64Array(n);
   const uniform = (low: number, high: number) => {
     for (let i = 0; i < n; i++) out[i] = low + (high - low) * rng();

@@ -2,7 +2,7 @@
  * The float64 reference executor: evaluates a concrete graph node by node with
  * `referenceOps`. It is the oracle for gradient checks and for the WebGPU kernels.
  */
-import { isConcrete, shapeToString } from '../core/dim.ts';
+import { elementCount, isConcrete, shapeToString } from '../core/dim.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import type { OpKind } from '../compiler/ops/kinds.ts';
 import { type RefTensor, referenceOps } from '../compiler/ops/reference.ts';
@@ -25,7 +25,7 @@ function concrete(n: Node): number[] {
 
 function fed(n: Node, kind: 'param' | 'input', name: string, data: Float64Array | Int32Array | undefined, shape: number[]): Float64Array {
   if (data === undefined) throw new Error(`no value fed for ${kind} '${name}' (node %${n.id})`);
-  const want = shape.reduce((a, d) => a * d, 1);
+  const want = elementCount(shape);
   if (data.length !== want)
     throw new Error(`${kind} '${name}' expects ${want} values for shape ${shapeToString(shape)}, got ${data.length}`);
   return Float64Array.from(data);
@@ -54,7 +54,7 @@ export function runReference(g: Graph, feeds: ReferenceFeeds): RefTensor[] {
         shape,
       );
     }
-    const want = shape.reduce((a, d) => a * d, 1);
+    const want = elementCount(shape);
     if (data.length !== want)
       throw new Error(
         `reference ${n.op} for node %${n.id} produced ${data.length} values, its shape ${shapeToString(shape)} needs ${want}`,

@@ -16,7 +16,7 @@
  * transient temporaries of one backward op come on top (`milec compile --emit plan` gives
  * the exact allocation of the buffer planner).
  */
-import { bindShape, type Shape } from '../../core/dim.ts';
+import { bindShape, elementCount, type Shape } from '../../core/dim.ts';
 import { displayPath } from '../../core/param-path.ts';
 import type { Graph, NodeId } from '../ir/graph.ts';
 import { NodeStorage, isLeaf } from '../fuse/storage.ts';
@@ -82,7 +82,7 @@ export interface TrainingPlan {
 
 const F32 = 4;
 
-const count = (shape: Shape): number => shape.reduce<number>((a, d) => a * Number(d), 1);
+const count = (shape: Shape): number => elementCount(shape);
 
 /** The top-level module a parameter path belongs to: `blocks[3].attn.query.weight` → `blocks`. */
 export function topLevelOf(path: string): string {
@@ -185,7 +185,7 @@ export function savedForBackward(g: Graph): NodeId[] {
 }
 
 function estimateMemory(g: Graph, total: number, trainable: number, bindings: Readonly<Record<string, number>>): MemoryEstimate {
-  const bytes = (shape: Shape) => Math.max(F32, bindShape(shape, bindings).reduce((a, d) => a * d, 1) * F32);
+  const bytes = (shape: Shape) => Math.max(F32, elementCount(bindShape(shape, bindings)) * F32);
   const saved = savedForBackward(g);
   const activationsBytes = saved.reduce((a, id) => a + bytes(g.nodes[id]!.shape), 0);
   const inputsBytes = g.inputs.reduce((a, i) => a + bytes(i.shape), 0);

@@ -8,16 +8,12 @@ import { displayPath } from '../../core/param-path.ts';
 import { adapterLayout, AdapterError, loadAdapter, saveAdapter } from '../../runtime/peft-format.ts';
 import { readSafetensors } from '../../runtime/safetensors.ts';
 import { fileHost } from '../../runtime/source-files.ts';
+import { elementCount } from '../../core/dim.ts';
 
 function tuned(tune: string) {
   const fe = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', tune, training: true }).result!;
   const trainable = fe.train!.params.filter((p) => p.trainable);
-  const values = new Map(
-    trainable.map((p, j) => [
-      p.name,
-      Float32Array.from({ length: (p.shape as number[]).reduce((a, b) => a * b, 1) }, (_, i) => j + i / 1000),
-    ]),
-  );
+  const values = new Map(trainable.map((p, j) => [p.name, Float32Array.from({ length: elementCount(p.shape) }, (_, i) => j + i / 1000)]));
   return { layout: adapterLayout(fe, { baseModel: 'tiny-classifier', taskType: 'SEQ_CLS', tune }), values };
 }
 
