@@ -43,20 +43,19 @@ export function checkCommand(file: string, o: { tune?: string; model?: string; r
   return 0;
 }
 
-export async function compileCommand(
-  file: string,
-  o: {
-    tune?: string;
-    model?: string;
-    emit?: EmitKind;
-    batch: number;
-    dim?: string[];
-    eval?: boolean;
-    out?: string;
-    target?: 'gpu' | 'cpu';
-    registry?: MethodRegistry;
-  },
-): Promise<number> {
+/** The options of `milec compile`, as parsed. */
+export interface CompileCliOptions {
+  tune?: string;
+  model?: string;
+  emit?: EmitKind;
+  batch: number;
+  dim?: string[];
+  eval?: boolean;
+  out?: string;
+  target?: 'gpu' | 'cpu';
+}
+
+export async function compileCommand(file: string, o: CompileCliOptions & { registry?: MethodRegistry }): Promise<number> {
   if (o.emit === 'ast') {
     if (!existsSync(file)) throw new UserError(`cannot read ${file}: no such file`);
     const text = readFileSync(file, 'utf8');

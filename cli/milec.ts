@@ -3,7 +3,7 @@
  * user's input (reported as a located diagnostic or a one-line message), 2 a usage error.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { checkCommand, compileCommand, type EmitKind, emitKinds } from './compile.ts';
+import { checkCommand, compileCommand, type CompileCliOptions, emitKinds } from './compile.ts';
 import { planCommand } from './plan.ts';
 import { UsageError, UserError } from './errors.ts';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
@@ -76,24 +76,9 @@ program
   )
   .option('-o, --out <dir>', 'write the WGSL kernels and the plan to this folder')
   .option('--plugin <file.ts>', 'load the PEFT methods a TypeScript file exports (repeatable)', collect, [])
-  .action(
-    async (
-      file: string,
-      o: {
-        tune?: string;
-        model?: string;
-        emit?: EmitKind;
-        batch: number;
-        dim?: string[];
-        eval?: boolean;
-        out?: string;
-        target: 'gpu' | 'cpu';
-        plugin: string[];
-      },
-    ) => {
-      process.exitCode = await compileCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
-    },
-  );
+  .action(async (file: string, o: CompileCliOptions & { plugin: string[] }) => {
+    process.exitCode = await compileCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
+  });
 
 program
   .command('plan')
