@@ -157,6 +157,18 @@ const BODY_ITEMS: Record<string, string> = {
 const METHOD_ITEM_HELP =
   "a method adds `param`s and computes the site's output in `rewrite(inputs) { ... }`, calling `base(inputs)` for the original";
 
+/** A token the parser expected but did not find, with what came before, in which rule. */
+interface Mismatch {
+  expected: TokenType;
+  actual: IToken;
+  prev: IToken | undefined;
+  rule: string;
+  /** The actual token, as the messages name it. */
+  foundText: string;
+  /** The previous token's text, which many messages quote. */
+  prevText: string;
+}
+
 function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined, rule: string): string {
   const f = found(actual);
   if (expected === EOF) return enc(`${TOP_LEVEL} at top level, found ${f}`);
@@ -165,6 +177,20 @@ function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined,
       help: 'combine them with `and`: `a < b and b < c`',
     });
   }
+  // Each helper knows one family of expected tokens and answers undefined for the others.
+  const m: Mismatch = { expected, actual, prev, rule, foundText: f, prevText: prev?.image ?? '' };
+  return (
+    listOrCloserMismatch(m) ??
+    nameMismatch(m) ??
+    separatorMismatch(m) ??
+    keywordMismatch(m) ??
+    openerMismatch(m) ??
+    enc(`expected ${label(expected)}, found ${f}`)
+  );
+}
+
+/** Inside a list or a body: a missing separator, an item where none may stand, or a missing closing delimiter. */
+function listOrCloserMismatch({ expected, actual, prev, rule, foundText: f }: Mismatch): string | undefined {
   if (expected === T.RParen && (rule === 'methodSite' || rule === 'methodOptions') && is(prev, T.LParen) && !isEof(actual)) {
     const what = rule === 'methodSite' ? 'the name of a site argument, parameter or child' : 'an option `name: type = default`';
     return enc(`expected \`)\` or ${what}, found ${f}`, reservedHelp(actual));
@@ -184,7 +210,11 @@ function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined,
     }
     return enc(`expected \`${closer}\` to close ${ctx?.what ?? 'the group'}, found ${f}`, { closer });
   }
-  const p = prev?.image ?? '';
+  return undefined;
+}
+
+/** A name was expected: which name, by rule. */
+function nameMismatch({ expected, actual, prev, rule, foundText: f }: Mismatch): string | undefined {
   if (expected === T.Identifier || (expected === T.Name && rule !== 'postfixOp' && rule !== 'arg')) {
     const what: Record<string, string> = {
       letStmt: 'a name after `let`',
@@ -214,6 +244,11 @@ function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined,
     const where = rule === 'postfixOp' ? 'a member name after `.`' : rule === 'arg' ? 'an argument name' : 'a name';
     return enc(`expected ${where}, found ${f}`);
   }
+  return undefined;
+}
+
+/** `=` or `:` was expected after a name. */
+function separatorMismatch({ expected, rule, foundText: f, prevText: p }: Mismatch): string | undefined {
   if (expected === T.Equals) {
     const what: Record<string, string> = {
       configEntry: `\`=\` after config entry \`${p}\``,
@@ -232,6 +267,11 @@ function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined,
     };
     return enc(`expected ${what[rule] ?? '`:`'}, found ${f}`);
   }
+  return undefined;
+}
+
+/** A keyword (`for`, `on`, `param`) was expected. */
+function keywordMismatch({ expected, prev, rule, foundText: f, prevText: p }: Mismatch): string | undefined {
   if (expected === T.For)
     return enc(`expected \`for\` and a model name after \`tune ${p}\`, found ${f}`, { help: 'write `tune NAME for MODEL { ... }`' });
   if (expected === T.On && rule === 'methodDecl') {
@@ -245,6 +285,11 @@ function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined,
     return enc(`expected \`on\` and a selector after the method's arguments, found ${f}`, {
       help: 'write `method(args) on selector, ...`',
     });
+  return undefined;
+}
+
+/** An opening delimiter (or a selector's index) was expected. */
+function openerMismatch({ expected, actual, prev, rule, foundText: f, prevText: p }: Mismatch): string | undefined {
   if (expected === T.LBrace) {
     const what: Record<string, string> = {
       moduleDecl: 'to start the module body',
@@ -275,7 +320,7 @@ function mismatch(expected: TokenType, actual: IToken, prev: IToken | undefined,
     return enc(`expected \`[\` and a shape${after(prev)}, found ${f}`, { help: 'a tensor type looks like `f32[B, dim]`' });
   }
   if (expected === T.NumberLit && rule === 'selectorRange') return enc(`expected an integer index in \`[...]\`, found ${f}`);
-  return enc(`expected ${label(expected)}, found ${f}`);
+  return undefined;
 }
 
 const EXPR_RULES = new Set([

@@ -98,96 +98,18 @@ export function planGraph(g: Graph, opts: PlanOptions): Plan {
     target: opts.target,
     storage,
   });
-  const buffers: PlanBuffer[] = [];
-  const nodeBuffer = new Map<NodeId, number>();
-  const alloc = (bytes: number, kind: BufferKind, label: string): number => {
-    buffers.push({ id: buffers.length, bytes, kind, label });
-    return buffers.length - 1;
-  };
-
-  const params = g.params.map((p) => {
-    const buffer = alloc(bytesOf(g, p.node), 'param', p.name);
-    nodeBuffer.set(p.node, buffer);
-    return { name: p.name, node: p.node, buffer, numel: numelOf(g, p.node), trainable: p.trainable };
-  });
-  const inputs = g.inputs.map((i) => {
-    const buffer = alloc(bytesOf(g, i.node), 'input', i.name);
-    nodeBuffer.set(i.node, buffer);
-    return { name: i.name, node: i.node, buffer, numel: numelOf(g, i.node), dtype: i.dtype };
-  });
-
-  // Which node each realized output is written by; a kept node that is an alias keeps its
-  // storage node alive instead.
-  const written = new Set(kernels.map((k) => k.output));
-  const gradNodes = new Set(Object.values(g.grads));
-  for (const id of keep) {
-    const s = written.has(id) ? id : storage.storageOf(id);
-    if (nodeBuffer.has(s)) continue;
-    if (!written.has(s)) throw new Error(`kept node %${id} has no buffer (it folds to a literal and is not computed)`);
-    nodeBuffer.set(s, alloc(bytesOf(g, s), gradNodes.has(id) ? 'grad' : 'output', `%${s}`));
-  }
-
-  // Liveness of temporaries, in step indices.
-  const lastUse = new Map<NodeId, number>();
-  kernels.forEach((k, s) => {
-    lastUse.set(k.output, s);
-    for (const i of k.inputs) lastUse.set(i, s);
-  });
-  const free: number[] = [];
-  let naiveTempBytes = 0;
-  const steps: PlanStep[] = [];
-  kernels.forEach((k, s) => {
-    if (!nodeBuffer.has(k.output)) {
-      const need = bytesOf(g, k.output);
-      naiveTempBytes += need;
-      nodeBuffer.set(
-        k.output,
-        takeFree(free, buffers, need, () => alloc(need, 'temp', 'temp')),
-      );
-    }
-    const shader = renderKernel(g, k, opts, storage);
-    steps.push({
-      shader,
-      buffers: shader.bindings.map((b) => nodeBuffer.get(b.node)!),
-      kernel: k,
-      shape: concreteShape(g.nodes[k.output]!.shape),
-    });
-    // Release temporaries whose last reader was this step (the output too, if nothing reads it).
-    for (const id of new Set([k.output, ...k.inputs])) {
-      const b = nodeBuffer.get(id)!;
-      if (lastUse.get(id) === s && buffers[b]!.kind === 'temp') free.push(b);
-    }
-  });
-
-  // Aliases (reshapes) and kept nodes read back through their storage node's buffer.
-  for (const id of reachable(g, [...opts.roots, ...keep])) {
-    if (nodeBuffer.has(id)) continue;
-    const r = storage.resolve(id);
-    if (r.kind === 'buffer' && nodeBuffer.has(r.node)) nodeBuffer.set(id, nodeBuffer.get(r.node)!);
-  }
-
+  // The order of the steps below is the order of buffer ids in the plan.
+  const table = new BufferTable();
+  const { params, inputs } = allocateParamsAndInputs(g, table);
+  allocateKept(g, keep, kernels, storage, table);
+  const { steps, naiveTempBytes } = planSteps(g, kernels, opts, storage, table);
+  shareAliasBuffers(g, [...opts.roots, ...keep], storage, table.nodeBuffer);
   const nodeType = new Map<NodeId, { numel: number; dtype: DType }>();
-  for (const id of [...nodeBuffer.keys()].sort((a, b) => a - b)) nodeType.set(id, { numel: numelOf(g, id), dtype: g.nodes[id]!.dtype });
+  for (const id of [...table.nodeBuffer.keys()].sort((a, b) => a - b))
+    nodeType.set(id, { numel: numelOf(g, id), dtype: g.nodes[id]!.dtype });
+  const updates = opts.optimizer ? planUpdates(g, params, keep, table) : [];
 
-  const updates: PlanUpdate[] = [];
-  if (opts.optimizer) {
-    for (const p of params) {
-      const gradNode = g.grads[p.name];
-      if (!p.trainable || gradNode === undefined || !keep.includes(gradNode)) continue;
-      const grad = nodeBuffer.get(gradNode);
-      if (grad === undefined) throw new Error(`gradient of ${p.name} (%${gradNode}) has no buffer`);
-      const bytes = buffers[p.buffer]!.bytes;
-      updates.push({
-        name: p.name,
-        param: p.buffer,
-        grad,
-        m: alloc(bytes, 'optim', `m:${p.name}`),
-        v: alloc(bytes, 'optim', `v:${p.name}`),
-        numel: p.numel,
-      });
-    }
-  }
-
+  const { buffers, nodeBuffer } = table;
   const sum = (kind?: BufferKind) => buffers.filter((b) => kind === undefined || b.kind === kind).reduce((a, b) => a + b.bytes, 0);
   return {
     buffers,
@@ -204,6 +126,119 @@ export function planGraph(g: Graph, opts: PlanOptions): Plan {
     optimizer: opts.optimizer ?? false,
     updates,
   };
+}
+
+/** The plan's buffers as they are allocated, and the buffer of every node given one so far. */
+class BufferTable {
+  readonly buffers: PlanBuffer[] = [];
+  readonly nodeBuffer = new Map<NodeId, number>();
+
+  alloc(bytes: number, kind: BufferKind, label: string): number {
+    this.buffers.push({ id: this.buffers.length, bytes, kind, label });
+    return this.buffers.length - 1;
+  }
+}
+
+/** Params and inputs: a buffer of their own each, for the whole run. */
+function allocateParamsAndInputs(g: Graph, table: BufferTable): Pick<Plan, 'params' | 'inputs'> {
+  const params = g.params.map((p) => {
+    const buffer = table.alloc(bytesOf(g, p.node), 'param', p.name);
+    table.nodeBuffer.set(p.node, buffer);
+    return { name: p.name, node: p.node, buffer, numel: numelOf(g, p.node), trainable: p.trainable };
+  });
+  const inputs = g.inputs.map((i) => {
+    const buffer = table.alloc(bytesOf(g, i.node), 'input', i.name);
+    table.nodeBuffer.set(i.node, buffer);
+    return { name: i.name, node: i.node, buffer, numel: numelOf(g, i.node), dtype: i.dtype };
+  });
+  return { params, inputs };
+}
+
+/** Kept nodes (outputs, gradients): a buffer of their own each, for the whole run. */
+function allocateKept(g: Graph, keep: readonly NodeId[], kernels: readonly Kernel[], storage: NodeStorage, table: BufferTable): void {
+  // Which node each realized output is written by; a kept node that is an alias keeps its
+  // storage node alive instead.
+  const written = new Set(kernels.map((k) => k.output));
+  const gradNodes = new Set(Object.values(g.grads));
+  for (const id of keep) {
+    const s = written.has(id) ? id : storage.storageOf(id);
+    if (table.nodeBuffer.has(s)) continue;
+    if (!written.has(s)) throw new Error(`kept node %${id} has no buffer (it folds to a literal and is not computed)`);
+    table.nodeBuffer.set(s, table.alloc(bytesOf(g, s), gradNodes.has(id) ? 'grad' : 'output', `%${s}`));
+  }
+}
+
+/** The dispatch list, giving every other written node a temporary from the pool while it is live. */
+function planSteps(
+  g: Graph,
+  kernels: readonly Kernel[],
+  opts: PlanOptions,
+  storage: NodeStorage,
+  table: BufferTable,
+): { steps: PlanStep[]; naiveTempBytes: number } {
+  const { buffers, nodeBuffer } = table;
+  // Liveness of temporaries, in step indices.
+  const lastUse = new Map<NodeId, number>();
+  kernels.forEach((k, s) => {
+    lastUse.set(k.output, s);
+    for (const i of k.inputs) lastUse.set(i, s);
+  });
+  const free: number[] = [];
+  let naiveTempBytes = 0;
+  const steps: PlanStep[] = [];
+  kernels.forEach((k, s) => {
+    if (!nodeBuffer.has(k.output)) {
+      const need = bytesOf(g, k.output);
+      naiveTempBytes += need;
+      nodeBuffer.set(
+        k.output,
+        takeFree(free, buffers, need, () => table.alloc(need, 'temp', 'temp')),
+      );
+    }
+    const shader = renderKernel(g, k, opts, storage);
+    steps.push({
+      shader,
+      buffers: shader.bindings.map((b) => nodeBuffer.get(b.node)!),
+      kernel: k,
+      shape: concreteShape(g.nodes[k.output]!.shape),
+    });
+    // Release temporaries whose last reader was this step (the output too, if nothing reads it).
+    for (const id of new Set([k.output, ...k.inputs])) {
+      const b = nodeBuffer.get(id)!;
+      if (lastUse.get(id) === s && buffers[b]!.kind === 'temp') free.push(b);
+    }
+  });
+  return { steps, naiveTempBytes };
+}
+
+/** Aliases (reshapes) and kept nodes read back through their storage node's buffer. */
+function shareAliasBuffers(g: Graph, roots: readonly NodeId[], storage: NodeStorage, nodeBuffer: Map<NodeId, number>): void {
+  for (const id of reachable(g, roots)) {
+    if (nodeBuffer.has(id)) continue;
+    const r = storage.resolve(id);
+    if (r.kind === 'buffer' && nodeBuffer.has(r.node)) nodeBuffer.set(id, nodeBuffer.get(r.node)!);
+  }
+}
+
+/** Optimizer state (m, v) for every trainable parameter whose gradient is kept. */
+function planUpdates(g: Graph, params: Plan['params'], keep: readonly NodeId[], table: BufferTable): PlanUpdate[] {
+  const updates: PlanUpdate[] = [];
+  for (const p of params) {
+    const gradNode = g.grads[p.name];
+    if (!p.trainable || gradNode === undefined || !keep.includes(gradNode)) continue;
+    const grad = table.nodeBuffer.get(gradNode);
+    if (grad === undefined) throw new Error(`gradient of ${p.name} (%${gradNode}) has no buffer`);
+    const bytes = table.buffers[p.buffer]!.bytes;
+    updates.push({
+      name: p.name,
+      param: p.buffer,
+      grad,
+      m: table.alloc(bytes, 'optim', `m:${p.name}`),
+      v: table.alloc(bytes, 'optim', `v:${p.name}`),
+      numel: p.numel,
+    });
+  }
+  return updates;
 }
 
 /**
