@@ -45,7 +45,7 @@ export interface RewriteContext {
   readonly origin: Span;
   /**
    * Evaluates a `.mile` block with exactly `vars` (and the builtins) in scope, building IR like a
-   * forward body: how methods written in `.mile` (`mile-method.ts`) run their `rewrite`.
+   * forward body: how methods written in `.mile` (`compiler/peft/mile-method-apply.ts`) run their `rewrite`.
    */
   readonly evalBlock: (block: Block, vars: ReadonlyMap<string, Value>) => Value | undefined;
   /** A value as a tensor node (scalars become constants); a located type error otherwise. */
