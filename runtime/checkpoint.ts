@@ -99,6 +99,31 @@ const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSaf
 /** Reads and fully validates a checkpoint folder; every problem names the file at fault. */
 export async function loadTrainState(dir: string): Promise<TrainState> {
   const statePath = join(dir, 'state.json');
+  const j = await readStateJson(statePath);
+  const shapes = checkStateJson(statePath, j);
+  const step = j.step as number;
+  const pf = await readStateTensors(join(dir, 'params.safetensors'), step);
+  const of = await readStateTensors(join(dir, 'optim.safetensors'), step);
+  const { params, m, v } = stateTensors(pf, of, shapes);
+  return {
+    step,
+    seed: j.seed as number,
+    dataPosition: j.dataPosition as number,
+    batch: j.batch as number,
+    lr: j.lr as number,
+    weightDecay: j.weightDecay as number,
+    model: j.model as string,
+    tune: j.tune as string,
+    weights: j.weights as string,
+    params,
+    shapes: new Map([...shapes].map(([n, sh]) => [internalPath(n), sh])),
+    m,
+    v,
+  };
+}
+
+/** The parsed `state.json` (not yet checked: `checkStateJson`). */
+async function readStateJson(statePath: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await readFile(statePath, 'utf8');
@@ -111,12 +136,15 @@ export async function loadTrainState(dir: string): Promise<TrainState> {
         : (e as Error).message,
     );
   }
-  let j: Record<string, unknown>;
   try {
-    j = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw new CheckpointError(statePath, `not valid JSON (${(e as Error).message})`);
   }
+}
+
+/** Checks every field of `state.json` and returns its parameter shapes, by the names written in the files. */
+function checkStateJson(statePath: string, j: Record<string, unknown>): Map<string, number[]> {
   const bad = (reason: string): never => {
     throw new CheckpointError(statePath, reason);
   };
@@ -135,63 +163,62 @@ export async function loadTrainState(dir: string): Promise<TrainState> {
     if (!Array.isArray(sh) || !sh.every(isInt)) bad(`shape of "${n}" must be a list of sizes`);
     shapes.set(n, sh as number[]);
   }
+  return shapes;
+}
 
-  const read = async (name: string): Promise<SafetensorsFile> => {
-    const p = join(dir, name);
-    let f: SafetensorsFile;
-    try {
-      f = await readSafetensors(p);
-    } catch (e) {
-      if (e instanceof FormatError) throw new CheckpointError(p, e.reason);
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new CheckpointError(p, code === 'ENOENT' ? 'missing' : (e as Error).message);
-    }
-    if (f.metadata.step !== String(j.step))
-      throw new CheckpointError(
-        p,
-        `written at step ${f.metadata.step ?? '(none)'}, but state.json says step ${j.step}: files of different checkpoints`,
-      );
-    return f;
-  };
-  const pf = await read('params.safetensors');
-  const of = await read('optim.safetensors');
-  const take = (f: SafetensorsFile, key: string, shape: number[]): Float32Array => {
-    const t = f.tensors[key];
-    if (!t) throw new CheckpointError(f.path, `tensor "${key}" is missing`);
-    if (t.dtype !== 'F32' || !(t.data instanceof Float32Array))
-      throw new CheckpointError(f.path, `tensor "${key}" is ${t.dtype}, expected F32`);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
-      throw new CheckpointError(f.path, `tensor "${key}" has shape [${t.shape.join(', ')}], state.json says [${shape.join(', ')}]`);
-    return t.data;
-  };
+/** One safetensors file of the checkpoint, which must have been written at `step` (the step of its `state.json`). */
+async function readStateTensors(p: string, step: number): Promise<SafetensorsFile> {
+  let f: SafetensorsFile;
+  try {
+    f = await readSafetensors(p);
+  } catch (e) {
+    if (e instanceof FormatError) throw new CheckpointError(p, e.reason);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CheckpointError(p, code === 'ENOENT' ? 'missing' : (e as Error).message);
+  }
+  if (f.metadata.step !== String(step))
+    throw new CheckpointError(
+      p,
+      `written at step ${f.metadata.step ?? '(none)'}, but state.json says step ${step}: files of different checkpoints`,
+    );
+  return f;
+}
+
+/**
+ * The parameters (of `pf`) and AdamW moments (of `of`) of every parameter `state.json` lists,
+ * by the compiler's paths; each tensor must be F32 of the listed shape, and neither file may
+ * hold a tensor the list lacks.
+ */
+function stateTensors(
+  pf: SafetensorsFile,
+  of: SafetensorsFile,
+  shapes: ReadonlyMap<string, number[]>,
+): Pick<TrainState, 'params' | 'm' | 'v'> {
   const params = new Map<string, Float32Array>();
   const m = new Map<string, Float32Array>();
   const v = new Map<string, Float32Array>();
   // In memory, paths are the compiler's (either spelling on disk).
   for (const [n, sh] of shapes) {
-    params.set(internalPath(n), take(pf, n, sh));
-    m.set(internalPath(n), take(of, `m.${n}`, sh));
-    v.set(internalPath(n), take(of, `v.${n}`, sh));
+    params.set(internalPath(n), takeTensor(pf, n, sh));
+    m.set(internalPath(n), takeTensor(of, `m.${n}`, sh));
+    v.set(internalPath(n), takeTensor(of, `v.${n}`, sh));
   }
   const extraP = pf.names.filter((n) => !shapes.has(n));
   if (extraP.length) throw new CheckpointError(pf.path, `tensors not listed in state.json: ${extraP.join(', ')}`);
   const extraO = of.names.filter((n) => !/^[mv]\./.test(n) || !shapes.has(n.slice(2)));
   if (extraO.length) throw new CheckpointError(of.path, `tensors not listed in state.json: ${extraO.join(', ')}`);
-  return {
-    step: j.step as number,
-    seed: j.seed as number,
-    dataPosition: j.dataPosition as number,
-    batch: j.batch as number,
-    lr: j.lr as number,
-    weightDecay: j.weightDecay as number,
-    model: j.model as string,
-    tune: j.tune as string,
-    weights: j.weights as string,
-    params,
-    shapes: new Map([...shapes].map(([n, sh]) => [internalPath(n), sh])),
-    m,
-    v,
-  };
+  return { params, m, v };
+}
+
+/** The F32 data of tensor `key` of `f`, which must have `shape`. */
+function takeTensor(f: SafetensorsFile, key: string, shape: number[]): Float32Array {
+  const t = f.tensors[key];
+  if (!t) throw new CheckpointError(f.path, `tensor "${key}" is missing`);
+  if (t.dtype !== 'F32' || !(t.data instanceof Float32Array))
+    throw new CheckpointError(f.path, `tensor "${key}" is ${t.dtype}, expected F32`);
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+    throw new CheckpointError(f.path, `tensor "${key}" has shape [${t.shape.join(', ')}], state.json says [${shape.join(', ')}]`);
+  return t.data;
 }
 
 /**

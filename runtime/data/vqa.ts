@@ -11,7 +11,7 @@ import { loadTokenizer, type WordPieceTokenizer } from '../tokenizer/wordpiece.t
 import { normalizeAnswer } from './answers.ts';
 import { type DataProblem, instructionQuestion, type LoadResult, loadVqaSpec, type VqaItem } from './vqa-formats.ts';
 import { VqaFormatError } from './json.ts';
-import { answerIndex, answerList, checkAnswerCount, vqaInputShape } from './vqa-model.ts';
+import { answerIndex, answerList, checkAnswerCount, vqaInputShape, type VqaInputShape } from './vqa-model.ts';
 
 export { VqaFormatError } from './json.ts';
 export { checkAnswerCount, vqaInputShape } from './vqa-model.ts';
@@ -63,97 +63,162 @@ function epochOrder(n: number, seed: number, epoch: number): Uint32Array {
 
 export function openVqaDataset(spec: string, model: ElaboratedModel, seed: number, opts: VqaDatasetOptions = {}): VqaDataset {
   const shape = vqaInputShape(model, spec);
-  const tok = opts.tokenizer ?? (opts.vocabPath ? loadTokenizer(opts.vocabPath) : undefined);
-  if (!tok) throw new VqaFormatError(`--data ${spec} needs a BERT vocabulary: pass --vocab PATH (vocab.txt or tokenizer.json)`);
-  const vocab = model.config.get('vocab');
-  if (vocab && vocab.kind === 'int' && typeof vocab.v === 'number' && vocab.v < tok.size) {
-    throw new VqaFormatError(`--data ${spec}: the tokenizer has ${tok.size} tokens but \`${model.name}\` has vocab = ${vocab.v}`);
-  }
-  const loaded = loadVqaSpec(spec);
-  const splits: Record<Split, VqaItem[]> = { train: loaded.train.items, eval: loaded.eval.items };
-  for (const s of ['train', 'eval'] as const)
-    if (splits[s].length === 0) throw new VqaFormatError(`--data ${spec}: the ${s} split has no usable items`);
-  const problems: DataProblem[] = [...loaded.train.problems, ...loaded.eval.problems];
+  const tok = datasetTokenizer(spec, model, opts);
+  const { splits, problems, instruction } = loadSplits(spec);
   const answers = answerList(splits.train);
   if (shape.answerClass) checkAnswerCount(model, spec, answers);
-  const classOf = answerIndex(answers);
-  const bad = new Set<string>();
-  const warn = opts.warn ?? ((p: DataProblem) => process.stderr.write(`warning: ${p.path}: ${p.reason}; item skipped\n`));
   const cache = new ImageCache(
     { size: shape.imageSize, channels: shape.channels === 1 ? 1 : 3, scale: opts.scale, normalize: opts.normalize },
     512,
   );
   if (shape.channels !== 1 && shape.channels !== 3)
     throw new VqaFormatError(`--data ${spec}: images have 1 or 3 channels, \`${model.name}\` wants ${shape.channels}`);
-  const qstart = opts.questionStart ?? (tok.has('[ENC]') ? '[ENC]' : '[CLS]');
-  const orders = new Map<string, Uint32Array>();
-  const order = (split: Split, epoch: number): Uint32Array => {
-    const key = `${split}:${epoch}`;
-    let o = orders.get(key);
-    if (!o) {
-      const n = splits[split].length;
-      o = split === 'train' ? epochOrder(n, seed, epoch) : Uint32Array.from({ length: n }, (_, i) => i);
-      if (orders.size > 8) orders.clear();
-      orders.set(key, o);
-    }
-    return o;
-  };
-  const plane = shape.imageSize * shape.imageSize * shape.channels;
+  const batches = new VqaBatches({
+    spec,
+    seed,
+    shape,
+    splits,
+    instruction,
+    tok,
+    questionStart: opts.questionStart ?? (tok.has('[ENC]') ? '[ENC]' : '[CLS]'),
+    classOf: answerIndex(answers),
+    cache,
+    problems,
+    warn: opts.warn ?? ((p: DataProblem) => process.stderr.write(`warning: ${p.path}: ${p.reason}; item skipped\n`)),
+  });
   return {
     name: spec.split(':')[0]!,
-    describe:
-      `${spec}: ${splits.train.length} train / ${splits.eval.length} eval items` +
-      (problems.length
-        ? `; ${problems.length} excluded (${problems
-            .slice(0, 3)
-            .map((p) => `${p.path}: ${p.reason}`)
-            .join('; ')}${problems.length > 3 ? '; …' : ''})`
-        : ''),
+    describe: describeVqa(spec, splits, problems),
     tokenizer: tok,
     answers,
     items: (split) => splits[split],
     problems: () => problems,
-    batch(step, batchSize, split) {
-      const list = splits[split];
-      const n = list.length;
-      const image = new Float32Array(batchSize * plane);
-      const question = new Int32Array(batchSize * shape.qlen);
-      const answer = new Int32Array(batchSize * shape.alen);
-      const answerClass = new Int32Array(batchSize);
-      const items: VqaItem[] = [];
-      for (let b = 0; b < batchSize; b++) {
-        let g = step * batchSize + b;
-        // A corrupt image: reported once, then the next item in order takes its place.
-        for (let tries = 0; ; tries++, g++) {
-          if (tries > n)
-            throw new VqaFormatError(`--data ${spec}: every image of the ${split} split failed to decode (${problems.length} problems)`);
-          const epoch = Math.floor(g / n);
-          const it = list[order(split, epoch)[g % n]!]!;
-          if (bad.has(it.imagePath)) continue;
-          let px: Float32Array;
-          try {
-            px = cache.get(it.imagePath);
-          } catch (e) {
-            if (!(e instanceof ImageError)) throw e;
-            bad.add(it.imagePath);
-            const p = { path: e.path, reason: e.reason, itemId: it.id };
-            problems.push(p);
-            warn(p);
-            continue;
-          }
-          image.set(px, b * plane);
-          const q = loaded.instruction ? instructionQuestion(it, epoch, seed) : it.question;
-          question.set(tok.encodeQuestion(q, shape.qlen, { start: qstart }), b * shape.qlen);
-          if (shape.answer) answer.set(tok.encodeAnswer(it.answer, shape.alen), b * shape.alen);
-          answerClass[b] = classOf(it.answer);
-          items.push(it);
-          break;
-        }
-      }
-      const inputs: Batch['inputs'] = { image, question };
-      if (shape.answer) inputs.answer = answer;
-      if (shape.answerClass) inputs.answer_class = answerClass;
-      return { inputs, size: batchSize, items };
-    },
+    batch: (step, batchSize, split) => batches.batch(step, batchSize, split),
   };
+}
+
+/** The tokenizer of `opts` (given, or read from `vocabPath`), which must have no more tokens than the model's `vocab`. */
+function datasetTokenizer(spec: string, model: ElaboratedModel, opts: VqaDatasetOptions): WordPieceTokenizer {
+  const tok = opts.tokenizer ?? (opts.vocabPath ? loadTokenizer(opts.vocabPath) : undefined);
+  if (!tok) throw new VqaFormatError(`--data ${spec} needs a BERT vocabulary: pass --vocab PATH (vocab.txt or tokenizer.json)`);
+  const vocab = model.config.get('vocab');
+  if (vocab && vocab.kind === 'int' && typeof vocab.v === 'number' && vocab.v < tok.size) {
+    throw new VqaFormatError(`--data ${spec}: the tokenizer has ${tok.size} tokens but \`${model.name}\` has vocab = ${vocab.v}`);
+  }
+  return tok;
+}
+
+/** The usable items of both splits of `spec` (neither may be empty), the problems that excluded others, and whether they are instructions. */
+function loadSplits(spec: string): { splits: Record<Split, VqaItem[]>; problems: DataProblem[]; instruction: boolean } {
+  const loaded = loadVqaSpec(spec);
+  const splits: Record<Split, VqaItem[]> = { train: loaded.train.items, eval: loaded.eval.items };
+  for (const s of ['train', 'eval'] as const)
+    if (splits[s].length === 0) throw new VqaFormatError(`--data ${spec}: the ${s} split has no usable items`);
+  return { splits, problems: [...loaded.train.problems, ...loaded.eval.problems], instruction: loaded.instruction };
+}
+
+/** `VqaDataset.describe`: the split sizes, and the first three problems found at load. */
+function describeVqa(spec: string, splits: Record<Split, VqaItem[]>, problems: readonly DataProblem[]): string {
+  return (
+    `${spec}: ${splits.train.length} train / ${splits.eval.length} eval items` +
+    (problems.length
+      ? `; ${problems.length} excluded (${problems
+          .slice(0, 3)
+          .map((p) => `${p.path}: ${p.reason}`)
+          .join('; ')}${problems.length > 3 ? '; …' : ''})`
+      : '')
+  );
+}
+
+/** What the batches of a VQA dataset are made from. */
+interface BatchSource {
+  readonly spec: string;
+  readonly seed: number;
+  readonly shape: VqaInputShape;
+  readonly splits: Record<Split, VqaItem[]>;
+  /** Instruction data: an item's question is drawn per epoch (`instructionQuestion`). */
+  readonly instruction: boolean;
+  readonly tok: WordPieceTokenizer;
+  readonly questionStart: '[ENC]' | '[CLS]';
+  /** Index of an answer in the answer list (input `answer_class`). */
+  readonly classOf: (answer: string) => number;
+  readonly cache: ImageCache;
+  /** The dataset's problems: each corrupt image found while batching is appended. */
+  readonly problems: DataProblem[];
+  readonly warn: (p: DataProblem) => void;
+}
+
+/**
+ * Batches of a VQA dataset: the training split in a seeded order per epoch, the eval split in
+ * file order; an item whose image fails to decode is reported once and skipped from then on.
+ */
+class VqaBatches {
+  private readonly orders = new Map<string, Uint32Array>();
+  /** Image paths that failed to decode. */
+  private readonly bad = new Set<string>();
+
+  constructor(private readonly s: BatchSource) {}
+
+  batch(step: number, batchSize: number, split: Split): VqaBatch {
+    const { shape, tok } = this.s;
+    const plane = shape.imageSize * shape.imageSize * shape.channels;
+    const image = new Float32Array(batchSize * plane);
+    const question = new Int32Array(batchSize * shape.qlen);
+    const answer = new Int32Array(batchSize * shape.alen);
+    const answerClass = new Int32Array(batchSize);
+    const items: VqaItem[] = [];
+    for (let b = 0; b < batchSize; b++) {
+      const { item, pixels, epoch } = this.usableItem(split, step * batchSize + b);
+      image.set(pixels, b * plane);
+      const q = this.s.instruction ? instructionQuestion(item, epoch, this.s.seed) : item.question;
+      question.set(tok.encodeQuestion(q, shape.qlen, { start: this.s.questionStart }), b * shape.qlen);
+      if (shape.answer) answer.set(tok.encodeAnswer(item.answer, shape.alen), b * shape.alen);
+      answerClass[b] = this.s.classOf(item.answer);
+      items.push(item);
+    }
+    const inputs: Batch['inputs'] = { image, question };
+    if (shape.answer) inputs.answer = answer;
+    if (shape.answerClass) inputs.answer_class = answerClass;
+    return { inputs, size: batchSize, items };
+  }
+
+  /**
+   * The item at position `g` of the split's order (over epochs) with its image, or, when that
+   * image is corrupt, the next one in order whose image decodes.
+   */
+  private usableItem(split: Split, g: number): { item: VqaItem; pixels: Float32Array; epoch: number } {
+    const list = this.s.splits[split];
+    const n = list.length;
+    for (let tries = 0; ; tries++, g++) {
+      if (tries > n)
+        throw new VqaFormatError(
+          `--data ${this.s.spec}: every image of the ${split} split failed to decode (${this.s.problems.length} problems)`,
+        );
+      const epoch = Math.floor(g / n);
+      const item = list[this.order(split, epoch)[g % n]!]!;
+      if (this.bad.has(item.imagePath)) continue;
+      try {
+        return { item, pixels: this.s.cache.get(item.imagePath), epoch };
+      } catch (e) {
+        if (!(e instanceof ImageError)) throw e;
+        this.bad.add(item.imagePath);
+        const p = { path: e.path, reason: e.reason, itemId: item.id };
+        this.s.problems.push(p);
+        this.s.warn(p);
+      }
+    }
+  }
+
+  /** The order of `split` in `epoch`; the last few are kept, as consecutive batches mostly share an epoch. */
+  private order(split: Split, epoch: number): Uint32Array {
+    const key = `${split}:${epoch}`;
+    let o = this.orders.get(key);
+    if (!o) {
+      const n = this.s.splits[split].length;
+      o = split === 'train' ? epochOrder(n, this.s.seed, epoch) : Uint32Array.from({ length: n }, (_, i) => i);
+      if (this.orders.size > 8) this.orders.clear();
+      this.orders.set(key, o);
+    }
+    return o;
+  }
 }
