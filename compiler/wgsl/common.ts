@@ -8,7 +8,7 @@ import { concreteShape } from '../ir/graph.ts';
 import type { DType, OpAttrs, OpKind } from '../ops/kinds.ts';
 import type { Kernel, KernelTarget } from '../fuse/kernel.ts';
 import type { NodeStorage } from '../fuse/storage.ts';
-import { elementCount, stridesOf } from '../../core/dim.ts';
+import { stridesOf } from '../../core/dim.ts';
 export { stridesOf };
 export type { KernelTarget };
 

@@ -19,7 +19,7 @@
  */
 import { elementCount } from '../../core/dim.ts';
 import { REGISTER, tiling } from '../fuse/tiling.ts';
-import { type KernelBody, type RenderCtx, coordLines, loopCount, OUT, stridesOf, u32Lit } from './common.ts';
+import { type KernelBody, type RenderCtx, coordLines, loopCount, stridesOf, u32Lit } from './common.ts';
 
 /** WGSL computing an operand's matrix offset from the batch coordinates `z0..`. */
 function batchBase(opShape: readonly number[], batch: readonly number[], matrixSize: number): string {

@@ -20,7 +20,6 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { normalizeAnswer } from './answers.ts';
 import { pcgHash } from '../../compiler/ops/hash.ts';
 import { readJsonFile, readJsonLines, VqaFormatError } from './json.ts';
 

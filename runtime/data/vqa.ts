@@ -8,8 +8,7 @@ import type { ElaboratedModel } from '../../compiler/sema/instance.ts';
 import { ImageCache, ImageError } from './images.ts';
 import type { Batch, Split } from './synthetic.ts';
 import { loadTokenizer, type WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
-import { normalizeAnswer } from './answers.ts';
-import { type DataProblem, instructionQuestion, type LoadResult, loadVqaSpec, type VqaItem } from './vqa-formats.ts';
+import { type DataProblem, instructionQuestion, loadVqaSpec, type VqaItem } from './vqa-formats.ts';
 import { VqaFormatError } from './json.ts';
 import { answerIndex, answerList, checkAnswerCount, vqaInputShape, type VqaInputShape } from './vqa-model.ts';
 
