@@ -11,7 +11,8 @@
  *   PROMPT_TUNING   prompt_embeddings [n, d]
  *   PREFIX_TUNING   prompt_embeddings [n, L·2·d], `prefix_projection: false` (milec `ptv2`;
  *                   one application only: its column layout is peft's past_key_values order)
- *   modules_to_save <module>.modules_to_save.<param> for modules trained in full (the head)
+ *   modules_to_save <module>.<param> for modules trained in full (the head), as peft saves
+ *                   them (milec wrote <module>.modules_to_save.<param> before; both load)
  *
  * A tune peft cannot express (adapters, BitFit, LN tuning, prefix tuning with its MLP encoder,
  * several methods or several prefix applications, LoRA with per-site ranks, partially trained
@@ -26,6 +27,10 @@
  *
  * Loading (`--adapter DIR`) recomputes the layout from the compiled model and tune, checks
  * the config's type and hyperparameters against it, and requires exactly its keys and shapes.
+ * `target_modules`, `feedforward_modules` and `modules_to_save` are resolved against the
+ * model's module names as peft resolves them (`check_target_module_exists`): a string is a
+ * regular expression that must match a whole name, a list entry matches a name equal to it
+ * or ending in `.` + it; the modules they select must be the tune's sites (and trained modules).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -50,6 +55,10 @@ export interface AdapterLayout {
   readonly keys: Map<string, { key: string; shape: number[] }>;
   /** Config fields a saved adapter must match to load (`peft_type` and the method's hyperparameters). */
   readonly checked: readonly string[];
+  /** Every module name of the model in PyTorch's spelling, for resolving a loaded config's module lists. */
+  readonly moduleNames?: readonly string[];
+  /** Keys of earlier milec versions accepted on load: milec parameter path → old key. */
+  readonly legacyKeys?: ReadonlyMap<string, string>;
 }
 
 export class AdapterError extends Error {
@@ -59,7 +68,7 @@ export class AdapterError extends Error {
 export interface LayoutOptions {
   /** The model's name or the weights it started from (`base_model_name_or_path`). */
   baseModel?: string;
-  /** peft's `task_type` (SEQ_CLS, CAUSAL_LM, …); null by default. */
+  /** peft's `task_type` (SEQ_CLS, CAUSAL_LM, …); by default `taskTypeOf(model)`. */
   taskType?: string | null;
   /** The tune's name, recorded in milec-format configs. */
   tune?: string;
@@ -103,6 +112,18 @@ function trainedBy({ model, tune }: TunedModel): Trained {
   return { sites, base, partial, methods };
 }
 
+/**
+ * peft's `task_type` for a model, from its inputs: `SEQ_CLS` for a classifier over a class id
+ * per example (`labels: i32[B]`), `CAUSAL_LM` for a decoder trained on its target tokens
+ * (`answer: i32[B, T]`, next-token logits); null otherwise.
+ */
+export function taskTypeOf(model: ElaboratedModel): string | null {
+  const input = (name: string) => model.inputs.find((i) => i.name === name && i.dtype === 'i32');
+  if (input('labels')?.shape.length === 1) return 'SEQ_CLS';
+  if (input('answer')?.shape.length === 2) return 'CAUSAL_LM';
+  return null;
+}
+
 /** How a compiled model's trainable parameters are saved. */
 export function adapterLayout(tuned: TunedModel, opts: LayoutOptions = {}): AdapterLayout {
   const { model, tune } = tuned;
@@ -111,7 +132,7 @@ export function adapterLayout(tuned: TunedModel, opts: LayoutOptions = {}): Adap
   const common = {
     base_model_name_or_path: opts.baseModel ?? model.name,
     revision: null,
-    task_type: opts.taskType ?? null,
+    task_type: opts.taskType !== undefined ? opts.taskType : taskTypeOf(model),
     inference_mode: true,
   };
   const milec = (why: string) => milecLayout(tuned, trained, common, why, opts);
@@ -131,8 +152,13 @@ export function adapterLayout(tuned: TunedModel, opts: LayoutOptions = {}): Adap
   if (why !== undefined) return milec(why);
 
   const keys: Keys = new Map();
+  const legacyKeys = new Map<string, string>();
   const modulesToSave = [...new Set(trained.base.map((b) => milecToDotted(b.inst.path)))];
-  for (const b of trained.base) keys.set(b.path, { key: `${BASE}${milecToDotted(b.inst.path)}.modules_to_save.${b.name}`, shape: b.shape });
+  for (const b of trained.base) {
+    // peft saves a modules_to_save copy under the module itself (`modules_to_save.<adapter>.` stripped).
+    keys.set(b.path, { key: `${BASE}${milecToDotted(b.inst.path)}.${b.name}`, shape: b.shape });
+    legacyKeys.set(b.path, `${BASE}${milecToDotted(b.inst.path)}.modules_to_save.${b.name}`);
+  }
   for (const k of format.keys(peftTune, (site) => `${BASE}${site.module}`)) keys.set(k.path, { key: k.key, shape: [...k.shape] });
   const config = {
     peft_type: format.peftType,
@@ -140,7 +166,29 @@ export function adapterLayout(tuned: TunedModel, opts: LayoutOptions = {}): Adap
     modules_to_save: modulesToSave.length ? modulesToSave : null,
     ...format.config(peftTune),
   };
-  return { peftType: format.peftType, config, keys, checked: ['peft_type', ...format.checkedFields] };
+  const moduleNames = [...walkInstances(model.root)].map((i) => milecToDotted(i.path)).filter((n) => n !== '');
+  return { peftType: format.peftType, config, keys, checked: ['peft_type', ...format.checkedFields], moduleNames, legacyKeys };
+}
+
+/**
+ * The module names a peft config's `target_modules` (or `feedforward_modules`,
+ * `modules_to_save`) selects, as peft's `check_target_module_exists`: a string is a regular
+ * expression matched against the whole name; a list entry selects the name equal to it or
+ * ending in `.` + it. Null or absent selects nothing.
+ */
+export function resolveModules(spec: unknown, names: readonly string[]): string[] {
+  if (spec === null || spec === undefined) return [];
+  if (typeof spec === 'string') {
+    let re: RegExp;
+    try {
+      re = new RegExp(`^(?:${spec})$`);
+    } catch (e) {
+      throw new AdapterError(`${JSON.stringify(spec)} is not a regular expression milec can read (${(e as Error).message})`);
+    }
+    return names.filter((n) => re.test(n));
+  }
+  if (Array.isArray(spec)) return names.filter((n) => spec.some((t) => typeof t === 'string' && (n === t || n.endsWith(`.${t}`))));
+  throw new AdapterError(`${JSON.stringify(spec)} is neither a string nor a list of module names`);
 }
 
 /** milec's own format: every trainable parameter under its path, in the user-facing spelling. */
@@ -203,10 +251,28 @@ export async function loadAdapter(dir: string, layout: AdapterLayout): Promise<M
     throw new AdapterError(
       `${cfgPath}: does not match the compiled tune: ${diffs.map((k) => `${k} is ${JSON.stringify(cfg[k])}, the tune needs ${JSON.stringify(layout.config[k])}`).join('; ')}`,
     );
-  const tgt = (x: unknown) => JSON.stringify([...((x as string[] | null) ?? [])].sort());
   for (const k of ['target_modules', 'feedforward_modules', 'modules_to_save']) {
-    if (k in layout.config && tgt(cfg[k]) !== tgt(layout.config[k]))
-      throw new AdapterError(`${cfgPath}: ${k} ${JSON.stringify(cfg[k])} differs from the tune's ${JSON.stringify(layout.config[k])}`);
+    if (!(k in layout.config)) continue;
+    const want = new Set((layout.config[k] as string[] | null) ?? []);
+    let got: Set<string>;
+    try {
+      got = new Set(layout.moduleNames ? resolveModules(cfg[k], layout.moduleNames) : ((cfg[k] as string[] | null) ?? []));
+    } catch (e) {
+      throw new AdapterError(`${cfgPath}: ${k}: ${(e as Error).message}`);
+    }
+    const missing = [...want].filter((m) => !got.has(m));
+    const extra = [...got].filter((m) => !want.has(m));
+    if (missing.length || extra.length)
+      throw new AdapterError(
+        `${cfgPath}: ${k} ${JSON.stringify(cfg[k])} selects other modules than the tune's ${JSON.stringify(layout.config[k])}` +
+          (missing.length ? `; not selected: ${missing.join(', ')}` : '') +
+          (extra.length ? `; selected but not in the tune: ${extra.join(', ')}` : ''),
+      );
+  }
+  for (const k of ['layers_to_transform', 'layers_pattern']) {
+    const v = cfg[k];
+    if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0) && JSON.stringify(v) !== JSON.stringify(layout.config[k]))
+      throw new AdapterError(`${cfgPath}: ${k} ${JSON.stringify(v)} is not supported (milec's tune selects the sites)`);
   }
   const wPath = join(dir, WEIGHTS_FILE);
   let file;
@@ -220,10 +286,15 @@ export async function loadAdapter(dir: string, layout: AdapterLayout): Promise<M
   const problems: string[] = [];
   const want = new Set<string>();
   // milec's format accepts either spelling of a path: folders saved before the dotted one still load.
-  const keyIn = (key: string) => (layout.peftType === 'MILEC' ? (findPath(file.tensors, key) ?? key) : key);
+  // peft's format accepts milec's earlier modules_to_save keys (`<module>.modules_to_save.<param>`).
+  const keyIn = (name: string, key: string) => {
+    if (layout.peftType === 'MILEC') return findPath(file.tensors, key) ?? key;
+    const legacy = layout.legacyKeys?.get(name);
+    return !(key in file.tensors) && legacy !== undefined && legacy in file.tensors ? legacy : key;
+  };
   for (const [name, layoutKey] of layout.keys) {
     const { shape } = layoutKey;
-    const key = keyIn(layoutKey.key);
+    const key = keyIn(name, layoutKey.key);
     want.add(key);
     const t = file.tensors[key];
     if (!t) {

@@ -56,8 +56,8 @@ describe('peft save format', () => {
       'base_model.model.blocks.1.attn.query.lora_B.weight',
       'base_model.model.blocks.1.attn.value.lora_A.weight',
       'base_model.model.blocks.1.attn.value.lora_B.weight',
-      'base_model.model.head.modules_to_save.bias',
-      'base_model.model.head.modules_to_save.weight',
+      'base_model.model.head.bias',
+      'base_model.model.head.weight',
     ]);
     expect(f.tensors['base_model.model.blocks.0.attn.query.lora_A.weight']!.shape).toEqual([8, 32]);
     expect(f.tensors['base_model.model.blocks.0.attn.query.lora_B.weight']!.shape).toEqual([32, 8]);
