@@ -11,7 +11,7 @@ import { suggestion } from '../core/diagnostic.ts';
 import { DataError } from '../runtime/data/index.ts';
 import { openDevice } from '../runtime/device.ts';
 import { EvalError } from '../runtime/eval/vqa.ts';
-import { type SweepRow, sweepMarkdown } from '../runtime/sweep/report.ts';
+import { type SweepBaseline, type SweepRow, sweepMarkdown } from '../runtime/sweep/report.ts';
 import { fileHost } from '../runtime/source-files.ts';
 import {
   type CompiledTune,
@@ -45,6 +45,7 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
   const ctx = await openDevice({ preferSoftware: o.software });
   const sweep = new Sweep(ctx, o);
   const rows: SweepRow[] = [];
+  let baseline: SweepBaseline | undefined;
   try {
     if (!o.json) log(`milec sweep: ${tunes.length} tunes × ${o.steps} steps on ${ctx.description}`);
     for (const tune of tunes) {
@@ -54,12 +55,13 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
       rows.push(result.row);
       printTune(result, o, log);
     }
+    baseline = sweep.baseline();
   } catch (e) {
     throw asUserError(e, [DataError, WeightsError, EvalError]);
   } finally {
     ctx.close();
   }
-  const rep = sweepReport(file, o, ctx.description, rows);
+  const rep = sweepReport(file, o, ctx.description, rows, baseline);
   writeSweepReports(o.out, rep);
   if (o.json) process.stdout.write(JSON.stringify({ done: true, tunes: rows.length, out: o.out }) + '\n');
   else process.stdout.write(sweepMarkdown(rep) + `\nwrote sweep.md, sweep.csv, sweep.json and report.html to ${o.out}\n`);

@@ -59,3 +59,21 @@ export function vqaAccuracy(preds: readonly ScoredPrediction[]): VqaAccuracy {
 export function formatAccuracy(x: number | null): string {
   return x === null ? 'n/a' : `${(100 * x).toFixed(1)}%`;
 }
+
+/** z for a two-sided 95 % interval: the 0.975 quantile of the standard normal. */
+export const Z95 = 1.959963984540054;
+
+/**
+ * The Wilson score interval of a binomial proportion: `correct` successes of `n` trials, at
+ * confidence `z` (default 95 %). Unlike the normal (Wald) interval it stays inside [0, 1] and
+ * is not empty at 0 or n successes. Null when there are no trials.
+ */
+export function wilsonInterval(correct: number, n: number, z = Z95): [lo: number, hi: number] | null {
+  if (n <= 0) return null;
+  const p = correct / n;
+  const z2 = z * z;
+  const denom = 1 + z2 / n;
+  const center = (p + z2 / (2 * n)) / denom;
+  const half = (z / denom) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
+  return [Math.max(0, center - half), Math.min(1, center + half)];
+}

@@ -2,9 +2,59 @@
  * The comparison a sweep produces: one row per tune, written as Markdown, CSV, JSON and a
  * self-contained HTML page with inline SVG charts (loss curves; accuracy against trainable
  * share). Pure: rows in, strings out.
+ *
+ * Every accuracy comes with its 95 % Wilson score interval and the number of eval items it is
+ * over (JSON: `open_ci: [lo, hi]`, `n_open`; CSV: `open_lo`, `open_hi`, `n_open`; the tables:
+ * `41.2 (33.0–49.8)` under a header naming n). The baseline row is the question prior of
+ * runtime/sweep/baseline.ts on the same eval items.
  */
+import { type VqaAccuracy, wilsonInterval } from '../metrics.ts';
 
-export interface SweepRow {
+type Interval = readonly [lo: number, hi: number];
+
+/** The 95 % Wilson intervals of the accuracies in [0, 1], and the eval items each is over (absent where the accuracy is). */
+export interface AccuracyIntervals {
+  readonly open_ci?: Interval;
+  readonly closed_ci?: Interval;
+  readonly global_ci?: Interval;
+  readonly n_open?: number;
+  readonly n_closed?: number;
+  readonly n_global?: number;
+}
+
+/** Accuracies in [0, 1] (undefined when the split has no such questions) with their intervals. */
+export interface Accuracies extends AccuracyIntervals {
+  readonly open?: number;
+  readonly closed?: number;
+  readonly global?: number;
+}
+
+/** The accuracies of `acc` with their 95 % Wilson intervals and item counts. */
+export function accuracies(acc: VqaAccuracy): Accuracies {
+  const one = (p: number | null, n: number) => (p === null || n === 0 ? undefined : { p, n, ci: wilsonInterval(Math.round(p * n), n)! });
+  const [o, c, g] = [one(acc.open, acc.nOpen), one(acc.closed, acc.nClosed), one(acc.global, acc.n)];
+  return {
+    open: o?.p,
+    closed: c?.p,
+    global: g?.p,
+    open_ci: o?.ci,
+    closed_ci: c?.ci,
+    global_ci: g?.ci,
+    n_open: o?.n,
+    n_closed: c?.n,
+    n_global: g?.n,
+  };
+}
+
+/** The sweep's baseline: the question prior's accuracies on the tunes' eval items. */
+export interface SweepBaseline extends Accuracies {
+  /** How its answers were chosen. */
+  readonly rule: string;
+  /** Training answers the prior was counted from. */
+  readonly trainItems: number;
+}
+
+export interface SweepRow extends AccuracyIntervals {
   readonly tune: string;
   readonly trainableParams: number;
   readonly totalParams: number;
@@ -29,21 +79,36 @@ export interface SweepReport {
   readonly data: string;
   readonly device: string;
   readonly rows: readonly SweepRow[];
+  /** Absent when the training data has no answers to count (or no tune got evaluated). */
+  readonly baseline?: SweepBaseline;
 }
 
 const mib = (b: number) => (b / 1048576).toFixed(1);
 const pct = (x: number | undefined) => (x === undefined ? '–' : (100 * x).toFixed(1));
-const columns = [
-  'tune',
-  'trainable',
-  'trainable %',
-  'predicted peak MiB',
-  'measured peak MiB',
-  'ms/step',
-  'open %',
-  'closed %',
-  'global %',
-] as const;
+/** `41.2 (33.0–49.8)`: the accuracy in % with its 95 % interval; just the accuracy without one. */
+const pctCi = (x: number | undefined, ci: Interval | undefined) =>
+  x === undefined || !ci ? pct(x) : `${pct(x)} (${pct(ci[0])}–${pct(ci[1])})`;
+const kinds = ['open', 'closed', 'global'] as const;
+type Kind = (typeof kinds)[number];
+const nOf = (a: AccuracyIntervals, k: Kind) => a[`n_${k}`];
+const ciOf = (a: AccuracyIntervals, k: Kind) => a[`${k}_ci`];
+
+/** The accuracy columns: `open %`, or `open % (95% CI, n = 47)` once the rows carry intervals. */
+function accuracyColumns(rep: SweepReport): string[] {
+  const all: AccuracyIntervals[] = [...rep.rows, ...(rep.baseline ? [rep.baseline] : [])];
+  return kinds.map((k) => {
+    const n = all.map((a) => nOf(a, k)).find((v) => v !== undefined);
+    return n === undefined ? `${k} %` : `${k} % (95% CI, n = ${n})`;
+  });
+}
+
+function columns(rep: SweepReport): string[] {
+  return ['tune', 'trainable', 'trainable %', 'predicted peak MiB', 'measured peak MiB', 'ms/step', ...accuracyColumns(rep)];
+}
+
+function accuracyCells(a: Accuracies): string[] {
+  return kinds.map((k) => pctCi(a[k], ciOf(a, k)));
+}
 
 function cells(r: SweepRow): string[] {
   return [
@@ -53,16 +118,33 @@ function cells(r: SweepRow): string[] {
     mib(r.predictedPeakBytes),
     mib(r.measuredPeakBytes),
     r.msPerStep.toFixed(1),
-    pct(r.open),
-    pct(r.closed),
-    pct(r.global),
+    ...accuracyCells(r),
   ];
+}
+
+/** The table's rows: one per tune, then the baseline's. */
+function tableRows(rep: SweepReport): string[][] {
+  const rows = rep.rows.map(cells);
+  if (rep.baseline) rows.push(['baseline', '–', '–', '–', '–', '–', ...accuracyCells(rep.baseline)]);
+  return rows;
+}
+
+/** What the baseline row and the intervals are, under the table; empty when there are neither. */
+function tableNotes(rep: SweepReport): string[] {
+  const notes: string[] = [];
+  if (rep.baseline) notes.push(`baseline: ${rep.baseline.rule}; ${rep.baseline.trainItems.toLocaleString('en-US')} training answers.`);
+  if ([...rep.rows, ...(rep.baseline ? [rep.baseline] : [])].some((a) => kinds.some((k) => ciOf(a, k))))
+    notes.push('Accuracies in %, with their 95 % Wilson score intervals over the n eval items.');
+  return notes;
 }
 
 export function sweepMarkdown(rep: SweepReport): string {
   const lines = [`# ${rep.title}`, '', `${rep.source} on ${rep.data}, ${rep.device}`, ''];
-  lines.push(`| ${columns.join(' | ')} |`, `|${columns.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
-  for (const r of rep.rows) lines.push(`| ${cells(r).join(' | ')} |`);
+  const cols = columns(rep);
+  lines.push(`| ${cols.join(' | ')} |`, `|${cols.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
+  for (const r of tableRows(rep)) lines.push(`| ${r.join(' | ')} |`);
+  const notes = tableNotes(rep);
+  if (notes.length) lines.push('', ...notes);
   return lines.join('\n') + '\n';
 }
 
@@ -70,6 +152,12 @@ function csvField(s: string): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
+/** The interval and count columns, after the accuracies' own. */
+function intervalFields(a: AccuracyIntervals): (number | string)[] {
+  return [...kinds.flatMap((k) => [ciOf(a, k)?.[0] ?? '', ciOf(a, k)?.[1] ?? '']), ...kinds.map((k) => nOf(a, k) ?? '')];
+}
+
+/** One line per tune, then a `baseline` line (no parameters, memory or speed) when the report has one. */
 export function sweepCsv(rep: SweepReport): string {
   const head = [
     'tune',
@@ -83,25 +171,26 @@ export function sweepCsv(rep: SweepReport): string {
     'open',
     'closed',
     'global',
+    ...kinds.flatMap((k) => [`${k}_lo`, `${k}_hi`]),
+    ...kinds.map((k) => `n_${k}`),
   ];
-  const rows = rep.rows.map((r) =>
-    [
-      r.tune,
-      r.trainableParams,
-      r.totalParams,
-      r.trainablePercent,
-      r.predictedPeakBytes,
-      r.measuredPeakBytes,
-      r.msPerStep,
-      r.steps,
-      r.open ?? '',
-      r.closed ?? '',
-      r.global ?? '',
-    ]
-      .map((v) => csvField(String(v)))
-      .join(','),
-  );
-  return [head.join(','), ...rows].join('\n') + '\n';
+  const rows = rep.rows.map((r) => [
+    r.tune,
+    r.trainableParams,
+    r.totalParams,
+    r.trainablePercent,
+    r.predictedPeakBytes,
+    r.measuredPeakBytes,
+    r.msPerStep,
+    r.steps,
+    r.open ?? '',
+    r.closed ?? '',
+    r.global ?? '',
+    ...intervalFields(r),
+  ]);
+  const b = rep.baseline;
+  if (b) rows.push(['baseline', '', '', '', '', '', '', '', b.open ?? '', b.closed ?? '', b.global ?? '', ...intervalFields(b)]);
+  return [head.join(','), ...rows.map((r) => r.map((v) => csvField(String(v))).join(','))].join('\n') + '\n';
 }
 
 export function sweepJson(rep: SweepReport): string {
@@ -176,17 +265,32 @@ export function lossChart(rows: readonly SweepRow[], w = 800, h = 380): string {
   return frame(w, h, 'training loss', 'step', 'loss', [...lines, ...legend, ticks(xt, yt, h)].join('\n'), legendWidth);
 }
 
-/** Global accuracy against trainable share (log scale), one labelled point per tune. */
-export function accuracyChart(rows: readonly SweepRow[], w = 640, h = 360): string {
+/**
+ * Global accuracy against trainable share (log scale), one labelled point per tune with its
+ * 95 % interval as a vertical bar, and the baseline's global accuracy as a dashed line.
+ */
+export function accuracyChart(rows: readonly SweepRow[], w = 640, h = 360, baseline?: Accuracies): string {
   const pts = rows.filter((r) => r.global !== undefined && r.trainablePercent > 0);
   const xs = pts.map((r) => r.trainablePercent);
   const x = scale({ min: Math.min(...xs, 0.01) / 1.5, max: Math.max(...xs, 1) * 1.5, log: true }, 50, w - 20);
   const y = scale({ min: 0, max: 1 }, h - 50, 20);
   const dots = pts.map((r, i) => {
     const [cx, cy] = [x(r.trainablePercent), y(r.global!)];
-    return `<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="4" fill="${palette[i % palette.length]}"><title>${escape(r.tune)}: ${pct(r.global)}% at ${r.trainablePercent.toFixed(3)}%</title></circle>
+    const ci = r.global_ci;
+    const bar = ci
+      ? `<line x1="${cx.toFixed(1)}" y1="${y(ci[0]).toFixed(1)}" x2="${cx.toFixed(1)}" y2="${y(ci[1]).toFixed(1)}" stroke="${palette[i % palette.length]}" stroke-opacity="0.5" stroke-width="2"/>\n`
+      : '';
+    return `${bar}<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="4" fill="${palette[i % palette.length]}"><title>${escape(r.tune)}: ${pctCi(r.global, ci)}% at ${r.trainablePercent.toFixed(3)}%</title></circle>
 <text x="${(cx + 6).toFixed(1)}" y="${(cy - 6).toFixed(1)}" font-size="10">${escape(r.tune)}</text>`;
   });
+  if (baseline?.global !== undefined) {
+    const by = y(baseline.global).toFixed(1);
+    const label = `baseline (question prior) ${pctCi(baseline.global, baseline.global_ci)}%`;
+    dots.push(
+      `<line x1="50" y1="${by}" x2="${w - 20}" y2="${by}" stroke="#555" stroke-dasharray="5 4"><title>${escape(label)}</title></line>
+<text x="${w - 24}" y="${(Number(by) - 4).toFixed(1)}" text-anchor="end" font-size="10" fill="#555">${escape(label)}</text>`,
+    );
+  }
   const yt: Tick[] = [0, 0.25, 0.5, 0.75, 1].map((v) => [y(v), `${100 * v}%`]);
   const decades = [0.001, 0.01, 0.1, 1, 10, 100].filter((v) => v >= Math.min(...xs, 0.01) / 1.5 && v <= Math.max(...xs, 1) * 1.5);
   const xt: Tick[] = decades.map((v) => [x(v), `${v}%`]);
@@ -201,15 +305,15 @@ export function accuracyChart(rows: readonly SweepRow[], w = 640, h = 360): stri
 }
 
 export function sweepHtml(rep: SweepReport): string {
-  const head = columns.map((c) => `<th>${escape(c)}</th>`).join('');
-  const body = rep.rows
-    .map(
-      (r) =>
-        `<tr>${cells(r)
-          .map((c, i) => `<td${i ? ' class="n"' : ''}>${escape(c)}</td>`)
-          .join('')}</tr>`,
-    )
+  const head = columns(rep)
+    .map((c) => `<th>${escape(c)}</th>`)
+    .join('');
+  const body = tableRows(rep)
+    .map((r) => `<tr>${r.map((c, i) => `<td${i ? ' class="n"' : ''}>${escape(c)}</td>`).join('')}</tr>`)
     .join('\n');
+  const notes = tableNotes(rep)
+    .map((n) => `<p>${escape(n)}</p>\n`)
+    .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escape(rep.title)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}td.n{text-align:right}figure{display:inline-block;margin:1em 1em 0 0}</style>
@@ -219,8 +323,8 @@ export function sweepHtml(rep: SweepReport): string {
 <table><thead><tr>${head}</tr></thead><tbody>
 ${body}
 </tbody></table>
-<figure>${lossChart(rep.rows)}</figure>
-<figure>${accuracyChart(rep.rows)}</figure>
+${notes}<figure>${lossChart(rep.rows)}</figure>
+<figure>${accuracyChart(rep.rows, undefined, undefined, rep.baseline)}</figure>
 </body></html>
 `;
 }

@@ -14,8 +14,19 @@ import type { GpuContext } from '../device.ts';
 import { openEvalSource } from '../eval/sources.ts';
 import { type EvalSource, evaluateVqa } from '../eval/vqa.ts';
 import { initialParams } from '../params.ts';
-import { type SweepReport, type SweepRow, sweepCsv, sweepHtml, sweepJson, sweepMarkdown } from './report.ts';
-import { loadBackbone, openTrainData, parameterCounts, trainConfig, type TrainSettings } from '../train-setup.ts';
+import { fitQuestionPrior, PRIOR_RULE, priorAccuracy, trainingQuestions } from './baseline.ts';
+import {
+  type Accuracies,
+  accuracies,
+  type SweepBaseline,
+  type SweepReport,
+  type SweepRow,
+  sweepCsv,
+  sweepHtml,
+  sweepJson,
+  sweepMarkdown,
+} from './report.ts';
+import { loadBackbone, openTrainData, parameterCounts, saveTrainedAdapter, trainConfig, type TrainSettings } from '../train-setup.ts';
 import { NonFiniteLossError, Trainer } from '../train.ts';
 import type { LoadedWeights } from '../weights.ts';
 
@@ -79,13 +90,13 @@ interface Trained {
   readonly t1: number;
 }
 
-type Accuracy = { open: number | null; closed: number | null; global: number | null };
-
 /** The tunes of one sweep on one device, sharing the data, backbone and eval items. */
 export class Sweep {
   private data: Dataset | undefined;
   private weights: LoadedWeights | undefined;
   private evalSource: EvalSource | undefined;
+  /** The front end of the last tune run: what the baseline opens the eval items with when no tune got evaluated. */
+  private frontEnd: FrontEnd | undefined;
 
   constructor(
     readonly ctx: GpuContext,
@@ -95,21 +106,21 @@ export class Sweep {
   /** Trains `compiled` for `o.steps` steps (a diverged tune is a result, not an error), evaluates it unless it diverged, and returns its row. */
   async runTune(compiled: CompiledTune, hooks: TuneHooks = {}): Promise<TuneResult> {
     const { tune, frontEnd } = compiled;
+    this.frontEnd = frontEnd;
     // Every tune reads the same data, opened (files read, images decoded) once.
     this.data ??= openTrainData(this.o, frontEnd.model);
     const { trainer, params, losses, msPerStep, diverged, t1 } = await this.train(compiled, this.data, hooks);
     const measured = trainer.backend.plan.peakBytes;
-    let acc: Accuracy = { open: null, closed: null, global: null };
+    let acc: Accuracies = {};
     let t2 = performance.now();
     if (!diverged) {
       // The tunes share the model's inputs, so the eval items are read once too.
-      this.evalSource ??= openEvalSource(sweepEvalSpec(this.o), frontEnd.infer, frontEnd.model, this.o.seed, this.o.vocab);
-      const source = this.evalSource;
+      const source = this.openEval(frontEnd);
       t2 = performance.now();
       const run = (onProgress?: (done: number) => void) =>
         evaluateVqa(this.ctx, frontEnd.infer, params, source, { beams: this.o.beams, bindings: compiled.evalBindings, onProgress });
       const evaluated = await (hooks.evaluating ? hooks.evaluating(source.items.length, run) : run());
-      acc = evaluated.accuracy;
+      acc = accuracies(evaluated.accuracy);
     }
     const { totalParams: total, trainableParams: trainable } = parameterCounts(trainer.backend.graph);
     const row: SweepRow = {
@@ -121,10 +132,16 @@ export class Sweep {
       measuredPeakBytes: measured,
       msPerStep,
       steps: losses.length,
-      open: acc.open ?? undefined,
-      closed: acc.closed ?? undefined,
-      global: acc.global ?? undefined,
+      open: acc.open,
+      closed: acc.closed,
+      global: acc.global,
       losses,
+      open_ci: acc.open_ci,
+      closed_ci: acc.closed_ci,
+      global_ci: acc.global_ci,
+      n_open: acc.n_open,
+      n_closed: acc.n_closed,
+      n_global: acc.n_global,
     };
     // Where a tune's wall time went: compiling (front end, kernels, pipelines), training, evaluating.
     const seconds = { compile: (t1 - compiled.startedAt) / 1000, train: (t2 - t1) / 1000, eval: (performance.now() - t2) / 1000 };
@@ -132,9 +149,28 @@ export class Sweep {
   }
 
   /**
+   * The baseline row (runtime/sweep/baseline.ts): the question prior of the training data's
+   * answers, scored on the eval items the tunes were scored on. Undefined before any tune ran,
+   * or when the training data has no answers to count (the synthetic keyword task).
+   */
+  baseline(): SweepBaseline | undefined {
+    if (!this.data || !this.frontEnd) return undefined;
+    const prior = fitQuestionPrior(trainingQuestions(this.data, this.o) ?? []);
+    if (!prior) return undefined;
+    return { rule: PRIOR_RULE, trainItems: prior.trainItems, ...accuracies(priorAccuracy(prior, this.openEval(this.frontEnd).items)) };
+  }
+
+  /** The eval items, read once: the tunes share the model's inputs. */
+  private openEval(frontEnd: FrontEnd): EvalSource {
+    this.evalSource ??= openEvalSource(sweepEvalSpec(this.o), frontEnd.infer, frontEnd.model, this.o.seed, this.o.vocab);
+    return this.evalSource;
+  }
+
+  /**
    * Creates the tune's trainer (its kernels and pipelines: the end of its compile time, `t1`),
    * starts it from the shared backbone and the seed, and trains it, checkpointing after the
-   * last step to `out/<tune>/adapter.safetensors`. The trainer's GPU objects are freed on return.
+   * last step to `out/<tune>/adapter.safetensors` and saving the adapter folder `out/<tune>/adapter/`
+   * (unless it diverged). The trainer's GPU objects are freed on return.
    */
   private async train(compiled: CompiledTune, data: Dataset, hooks: TuneHooks): Promise<Trained> {
     const { o } = this;
@@ -184,7 +220,9 @@ export class Sweep {
       } finally {
         hooks.trainEnd?.();
       }
-      for (const [k, v] of await trainer.trainedParams()) params.set(k, v);
+      if (diverged) for (const [k, v] of await trainer.trainedParams()) params.set(k, v);
+      // The tune's adapter folder (`out/<tune>/adapter/`), as `milec train` writes it.
+      else params = (await saveTrainedAdapter(trainer, frontEnd, { params, step: 0, notes: [] }, { out: cfg.outDir, weights: o.weights })).params;
     } finally {
       trainer.destroy();
     }
@@ -198,6 +236,7 @@ export function sweepReport(
   o: Pick<SweepSettings, 'data' | 'evalData' | 'weights'>,
   device: string,
   rows: readonly SweepRow[],
+  baseline?: SweepBaseline,
 ): SweepReport {
   return {
     title: `milec sweep: ${source}`,
@@ -205,6 +244,7 @@ export function sweepReport(
     data: `${o.data} (eval: ${sweepEvalSpec(o)})${o.weights ? `; every tune from --weights ${o.weights}` : ''}`,
     device,
     rows,
+    baseline,
   };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exactMatch, formatAccuracy, normalizeAnswer, vqaAccuracy } from '../../runtime/metrics.ts';
+import { exactMatch, formatAccuracy, normalizeAnswer, vqaAccuracy, wilsonInterval } from '../../runtime/metrics.ts';
 
 describe('normalizeAnswer', () => {
   it.each([
@@ -53,5 +53,39 @@ describe('vqaAccuracy', () => {
     expect(vqaAccuracy([])).toMatchObject({ open: null, closed: null, global: null, n: 0 });
     expect(formatAccuracy(null)).toBe('n/a');
     expect(formatAccuracy(0.725)).toBe('72.5%');
+  });
+});
+
+describe('wilsonInterval', () => {
+  // Newcombe (1998), Statistics in Medicine 17:857, Table I, method 3 (Wilson score, no continuity correction).
+  it.each([
+    [81, 263, 0.2553, 0.3662],
+    [15, 148, 0.0624, 0.1605],
+    [0, 20, 0, 0.1611],
+    [1, 29, 0.0061, 0.1718],
+    [29, 29, 0.883, 1],
+  ])('%i of %i -> [%f, %f]', (k, n, lo, hi) => {
+    const [a, b] = wilsonInterval(k, n)!;
+    expect(a).toBeCloseTo(lo, 4);
+    expect(b).toBeCloseTo(hi, 4);
+  });
+
+  it('is symmetric, stays in [0, 1], contains the estimate, and is null without trials', () => {
+    const [lo, hi] = wilsonInterval(5, 10)!;
+    expect(lo).toBeCloseTo(1 - hi, 12);
+    expect(lo).toBeCloseTo(0.2366, 4);
+    for (const [k, n] of [
+      [0, 1],
+      [1, 1],
+      [3, 7],
+      [64, 64],
+    ] as const) {
+      const [a, b] = wilsonInterval(k, n)!;
+      expect(a).toBeGreaterThanOrEqual(0);
+      expect(b).toBeLessThanOrEqual(1);
+      expect(a).toBeLessThanOrEqual(k / n);
+      expect(b).toBeGreaterThanOrEqual(k / n);
+    }
+    expect(wilsonInterval(0, 0)).toBeNull();
   });
 });

@@ -156,6 +156,17 @@ describe('MISS (examples/miss_vqa.mile)', () => {
     expect(trainable('f_prefix_prefix').trainable).toBe(2 * prefix);
     expect(trainable('t_t_ptv2').trainable).toBe(vit + bert + ptv2);
 
+    // The study's rows with the ViT trained in full and PEFT on both text parts, and with the
+    // text encoder trained in full and PEFT on the decoder.
+    expect(trainable('t_lora_lora_r4').trainable).toBe(vit + 2 * loraQV(4));
+    expect(trainable('t_lora_lora_r8').trainable).toBe(vit + 2 * loraQV(8));
+    expect(trainable('t_prefix_prefix').trainable).toBe(vit + 2 * prefix);
+    expect(trainable('t_ia3_ia3').trainable).toBe(vit + 2 * ia3Bert);
+    expect(trainable('t_ptv2_ptv2').trainable).toBe(vit + 2 * ptv2);
+    expect(trainable('f_t_lora_r4').trainable).toBe(bert + loraQV(4));
+    expect(trainable('f_t_lora_r8').trainable).toBe(bert + loraQV(8));
+    expect(trainable('f_t_ia3').trainable).toBe(bert + ia3Bert);
+
     // LoRA r = 4 on JTM + decoder trains 589,824 = 0.163% of base + added.
     const r4 = trainable('f_lora_lora_r4');
     expect(r4.trainable).toBe(589_824);
@@ -172,7 +183,7 @@ describe('MISS (examples/miss_vqa.mile)', () => {
   // Speed is measured by `npm run bench` (planning every tune), not asserted here.
   it('compiles every tune of the grid', () => {
     const tunes = [...readFileSync(MISS, 'utf8').matchAll(/^tune (\w+) for MissVQA/gm)].map((m) => m[1]!);
-    expect(tunes).toHaveLength(21);
+    expect(tunes).toHaveLength(29);
     for (const tune of tunes) expect(compile({ file: MISS, tune }).fe.tune.tune).toBe(tune);
   });
 });
