@@ -222,7 +222,10 @@ export class Sweep {
       }
       if (diverged) for (const [k, v] of await trainer.trainedParams()) params.set(k, v);
       // The tune's adapter folder (`out/<tune>/adapter/`), as `milec train` writes it.
-      else params = (await saveTrainedAdapter(trainer, frontEnd, { params, step: 0, notes: [] }, { out: cfg.outDir, weights: o.weights })).params;
+      else {
+        const start = { params, step: 0, notes: [] };
+        params = (await saveTrainedAdapter(trainer, frontEnd, start, { out: cfg.outDir, weights: o.weights })).params;
+      }
     } finally {
       trainer.destroy();
     }

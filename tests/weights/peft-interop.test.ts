@@ -167,4 +167,34 @@ describe('adapters saved by peft', () => {
       expect(Array.from(saved.tensors[k]!.data as Float32Array), k).toEqual(Array.from(t.data));
     }
   }, 60_000);
+
+  it('milec sweep writes each tune’s adapter folder as milec train does', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'milec-peft-interop-sweep-'));
+    const r = await milec(
+      'sweep',
+      'examples/miss_tiny.mile',
+      '--tunes',
+      'f_f_lora_r4',
+      '--steps',
+      '1',
+      '--batch',
+      '2',
+      '--beams',
+      '1',
+      '--eval-data',
+      'synthetic-vqa:2',
+      '--out',
+      out,
+      '--json',
+    );
+    expect(r.code, r.err).toBe(0);
+    const dir = join(out, 'f_f_lora_r4', 'adapter');
+    expect(JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'))).toMatchObject({
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      r: 4,
+    });
+    const { layout } = fixtureLayout('examples/miss_tiny.mile', 'f_f_lora_r4');
+    expect((await loadAdapter(dir, layout)).size).toBe(layout.keys.size);
+  }, 60_000);
 });
