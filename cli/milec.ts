@@ -193,6 +193,24 @@ program
   });
 
 program
+  .command('data')
+  .description(
+    'dry-run a dataset: items per split, open/closed counts, answer-list size, malformed items, missing and corrupt images; with --model-file, a few items as the model sees them',
+  )
+  .argument('<spec>', 'dataset: vqa-rad:PATH, slake:PATH, instruction:PATH')
+  .option('--model-file <file.mile>', "show items tokenized and padded for this model's inputs")
+  .option('--model <name>', 'model of --model-file when the file has several')
+  .option('--vocab <path>', 'tokenizer vocabulary (vocab.txt or tokenizer.json), with --model-file')
+  .option('--show <n>', 'items shown with --model-file', int('--show'), 3)
+  .option('--seed <n>', 'seed of the training order the items are shown in', nonNegInt, 0)
+  .option('--strict', 'a malformed item or corrupt image is an error instead of a reported, skipped item')
+  .option('--json', 'print one JSON object')
+  .action(async (spec: string, o) => {
+    const { dataCommand } = await import('./data.ts');
+    process.exitCode = dataCommand(spec, o);
+  });
+
+program
   .command('eval')
   .description(
     'generate answers with trained weights on WebGPU (or, for a classifier head — output answer_logits, input answer_class — take the argmax over the answer list); print open, closed and global accuracy',

@@ -40,6 +40,8 @@ function configInt(model: ElaboratedModel, key: string): number {
 export interface OpenDatasetOptions {
   /** BERT `vocab.txt` or `tokenizer.json` for the file datasets (`--vocab PATH`). */
   vocabPath?: string;
+  /** A malformed item of a file dataset is an error instead of a reported, skipped item (`--strict`). */
+  strict?: boolean;
 }
 
 function hasInput(model: ElaboratedModel, name: string): boolean {
@@ -61,7 +63,7 @@ function openDatasetInner(spec: string, model: ElaboratedModel, seed: number, op
     case 'vqa-rad':
     case 'slake':
     case 'instruction':
-      return openVqaDataset(spec, model, seed, { vocabPath: opts.vocabPath });
+      return openVqaDataset(spec, model, seed, { vocabPath: opts.vocabPath, strict: opts.strict });
     case 'synthetic-vqa':
       return syntheticVqa(spec, model, seed);
     case 'synthetic': {

@@ -3,6 +3,7 @@
  * `vqa-formats.ts`, tokenised for the model's inputs (`vqa-model.ts`), served as batches in a
  * seeded order per epoch, with images decoded and resized through a cache.
  */
+import { basename } from 'node:path';
 import { pcgHash } from '../../compiler/ops/hash.ts';
 import type { ElaboratedModel } from '../../compiler/sema/instance.ts';
 import { ImageCache, ImageError } from './images.ts';
@@ -27,6 +28,8 @@ export interface VqaDatasetOptions {
   normalize?: { mean: readonly number[]; std: readonly number[] };
   /** Called once per newly found corrupt image; default writes a line to stderr. */
   warn?: (p: DataProblem) => void;
+  /** A malformed item is an error instead of a reported, skipped item (`--strict`). */
+  strict?: boolean;
 }
 
 export interface VqaBatch extends Batch {
@@ -37,7 +40,10 @@ export interface VqaDataset {
   readonly name: string;
   readonly describe: string;
   readonly tokenizer: WordPieceTokenizer;
-  /** The answer list (`answerList` of the training split): class i of input `answer_class` is `answers[i]`. */
+  /**
+   * The answer list (the layout's `answer_list.json` when it has one, else `answerList` of the
+   * training split): class i of input `answer_class` is `answers[i]`.
+   */
   readonly answers: readonly string[];
   batch(step: number, batchSize: number, split: Split): VqaBatch;
   /** Usable items of a split (before corrupt images are found). */
@@ -63,8 +69,8 @@ function epochOrder(n: number, seed: number, epoch: number): Uint32Array {
 export function openVqaDataset(spec: string, model: ElaboratedModel, seed: number, opts: VqaDatasetOptions = {}): VqaDataset {
   const shape = vqaInputShape(model, spec);
   const tok = datasetTokenizer(spec, model, opts);
-  const { splits, problems, instruction } = loadSplits(spec);
-  const answers = answerList(splits.train);
+  const { splits, problems, instruction, files, listed } = loadSplits(spec, opts.strict ?? false);
+  const answers = listed ?? answerList(splits.train);
   if (shape.answerClass) checkAnswerCount(model, spec, answers);
   const cache = new ImageCache(
     { size: shape.imageSize, channels: shape.channels === 1 ? 1 : 3, scale: opts.scale, normalize: opts.normalize },
@@ -87,7 +93,7 @@ export function openVqaDataset(spec: string, model: ElaboratedModel, seed: numbe
   });
   return {
     name: spec.split(':')[0]!,
-    describe: describeVqa(spec, splits, problems),
+    describe: describeVqa(spec, splits, problems, files, listed),
     tokenizer: tok,
     answers,
     items: (split) => splits[split],
@@ -107,25 +113,54 @@ function datasetTokenizer(spec: string, model: ElaboratedModel, opts: VqaDataset
   return tok;
 }
 
-/** The usable items of both splits of `spec` (neither may be empty), the problems that excluded others, and whether they are instructions. */
-function loadSplits(spec: string): { splits: Record<Split, VqaItem[]>; problems: DataProblem[]; instruction: boolean } {
-  const loaded = loadVqaSpec(spec);
+/**
+ * The usable items of both splits of `spec`, the problems that excluded others, whether they are
+ * instructions, the files read and the layout's answer list. A split read from a file must have
+ * usable items; a split without a file (a lone `testset.json`) may be empty, and is an error
+ * only when batched.
+ */
+function loadSplits(
+  spec: string,
+  strict: boolean,
+): { splits: Record<Split, VqaItem[]>; problems: DataProblem[]; instruction: boolean; files: string[]; listed?: string[] } {
+  const loaded = loadVqaSpec(spec, { strict });
   const splits: Record<Split, VqaItem[]> = { train: loaded.train.items, eval: loaded.eval.items };
-  for (const s of ['train', 'eval'] as const)
-    if (splits[s].length === 0) throw new VqaFormatError(`--data ${spec}: the ${s} split has no usable items`);
-  return { splits, problems: [...loaded.train.problems, ...loaded.eval.problems], instruction: loaded.instruction };
+  for (const s of ['train', 'eval'] as const) {
+    const hasFile = (loaded[s].files?.length ?? 1) > 0;
+    if (splits[s].length === 0 && (hasFile || splits[s === 'train' ? 'eval' : 'train'].length === 0))
+      throw new VqaFormatError(`--data ${spec}: the ${s} split has no usable items${excluded(loaded[s].problems)}`);
+  }
+  const files = [...new Set([...(loaded.train.files ?? []), ...(loaded.eval.files ?? [])])];
+  const listed = loaded.train.answerList ?? loaded.eval.answerList;
+  return {
+    splits,
+    problems: [...loaded.train.problems, ...loaded.eval.problems],
+    instruction: loaded.instruction,
+    files,
+    ...(listed ? { listed } : {}),
+  };
 }
 
-/** `VqaDataset.describe`: the split sizes, and the first three problems found at load. */
-function describeVqa(spec: string, splits: Record<Split, VqaItem[]>, problems: readonly DataProblem[]): string {
+/** `; N excluded (the first three problems)`, or '' when there are none. */
+function excluded(problems: readonly DataProblem[]): string {
+  if (!problems.length) return '';
+  const first = problems.slice(0, 3).map((p) => `${p.path}: ${p.reason}`);
+  return `; ${problems.length} excluded (${first.join('; ')}${problems.length > 3 ? '; …' : ''})`;
+}
+
+/** `VqaDataset.describe`: the split sizes, the first three problems found at load, the files read and the answer list's size. */
+function describeVqa(
+  spec: string,
+  splits: Record<Split, VqaItem[]>,
+  problems: readonly DataProblem[],
+  files: readonly string[],
+  listed: readonly string[] | undefined,
+): string {
   return (
     `${spec}: ${splits.train.length} train / ${splits.eval.length} eval items` +
-    (problems.length
-      ? `; ${problems.length} excluded (${problems
-          .slice(0, 3)
-          .map((p) => `${p.path}: ${p.reason}`)
-          .join('; ')}${problems.length > 3 ? '; …' : ''})`
-      : '')
+    excluded(problems) +
+    (files.length ? `; read ${files.map((f) => basename(f)).join(', ')}` : '') +
+    (listed ? `; answer list of ${listed.length} (answer_list.json)` : '')
   );
 }
 
@@ -166,6 +201,8 @@ class VqaBatches {
     const answer = new Int32Array(batchSize * shape.alen);
     const answerClass = new Int32Array(batchSize);
     const items: VqaItem[] = [];
+    if (this.s.splits[split].length === 0)
+      throw new VqaFormatError(`--data ${this.s.spec}: the ${split} split has no items (the dataset has no file for it)`);
     for (let b = 0; b < batchSize; b++) {
       const { item, pixels, epoch } = this.usableItem(split, step * batchSize + b);
       image.set(pixels, b * plane);

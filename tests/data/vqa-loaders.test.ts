@@ -7,6 +7,7 @@ import { instructionQuestion, loadInstruction, loadSlake, loadVqaRad } from '../
 const fx = fileURLToPath(new URL('../fixtures/vqa/', import.meta.url));
 const bad = (n: string): string => join(fx, 'bad', n);
 const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const strict = { strict: true } as const;
 
 describe('VQA-RAD loader', () => {
   it('reads items, normalizes answer types, counts missing images', () => {
@@ -31,7 +32,7 @@ describe('VQA-RAD loader', () => {
     expect(train.items.map((i) => i.id)).toEqual(['1', '2']);
     expect(train.problems.length).toBe(1);
   });
-  it('rejects malformed files with the path and the reason', () => {
+  it('rejects malformed files, and with strict malformed items, with the path and the reason', () => {
     expect(() => loadVqaRad(bad('bad-json.json'))).toThrow(
       new RegExp(
         `^${esc(bad('bad-json.json'))}: invalid JSON at line 4, column 4 \\(offset \\d+\\): unexpected "\\\\"", expected ',' or '}'$`,
@@ -42,11 +43,11 @@ describe('VQA-RAD loader', () => {
         `^${esc(bad('truncated.json'))}: invalid JSON at line 1, column 38 \\(offset 37\\): unexpected end of input, expected a value$`,
       ),
     );
-    expect(() => loadVqaRad(bad('missing-field.json'))).toThrow(`${bad('missing-field.json')}: item 1: missing field \`question\``);
-    expect(() => loadVqaRad(bad('wrong-type.json'))).toThrow(
+    expect(() => loadVqaRad(bad('missing-field.json'), strict)).toThrow(`${bad('missing-field.json')}: item 1: missing field \`question\``);
+    expect(() => loadVqaRad(bad('wrong-type.json'), strict)).toThrow(
       `${bad('wrong-type.json')}: item 2: field \`question\` must be a string, got number`,
     );
-    expect(() => loadVqaRad(bad('bad-answer-type.json'))).toThrow(
+    expect(() => loadVqaRad(bad('bad-answer-type.json'), strict)).toThrow(
       `${bad('bad-answer-type.json')}: item 0: field \`answer_type\` must be OPEN or CLOSED, got "MAYBE"`,
     );
     expect(() => loadVqaRad(bad('not-a-list.json'))).toThrow(`${bad('not-a-list.json')}: expected a JSON list of items, got object`);
@@ -69,7 +70,7 @@ describe('SLAKE loader', () => {
     expect(loadSlake(join(fx, 'slake'), { split: 'test' }).items.length).toBe(1);
   });
   it('rejects a SLAKE file missing q_lang', () => {
-    expect(() => loadSlake(bad('missing-field.json'))).toThrow(`${bad('missing-field.json')}: item 0: missing field \`img_name\``);
+    expect(() => loadSlake(bad('missing-field.json'), strict)).toThrow(`${bad('missing-field.json')}: item 0: missing field \`img_name\``);
   });
 });
 
@@ -92,10 +93,10 @@ describe('instruction loader', () => {
     expect(draw(42)).not.toEqual(draw(43));
   });
   it('rejects an empty pool and bad types', () => {
-    expect(() => loadInstruction(bad('instruction-empty-pool.json'))).toThrow(
+    expect(() => loadInstruction(bad('instruction-empty-pool.json'), strict)).toThrow(
       `${bad('instruction-empty-pool.json')}: item 0: field \`question_pool\` is empty`,
     );
-    expect(() => loadInstruction(bad('wrong-type.json'))).toThrow(/item 0: missing field `img_name`/);
+    expect(() => loadInstruction(bad('wrong-type.json'), strict)).toThrow(/item 0: missing field `img_name`/);
   });
 });
 
