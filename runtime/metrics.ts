@@ -75,5 +75,6 @@ export function wilsonInterval(correct: number, n: number, z = Z95): [lo: number
   const denom = 1 + z2 / n;
   const center = (p + z2 / (2 * n)) / denom;
   const half = (z / denom) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
-  return [Math.max(0, center - half), Math.min(1, center + half)];
+  // At 0 or n successes the bound is exactly 0 or 1; rounding would leave it a few ulps off.
+  return [correct <= 0 ? 0 : Math.max(0, center - half), correct >= n ? 1 : Math.min(1, center + half)];
 }

@@ -34,7 +34,7 @@ export interface QuestionPrior {
 
 /** The rule, as the reports state it. */
 export const PRIOR_RULE =
-  'question prior: each eval question answered with the most frequent training answer of its type (answer type + first word; else of its answer type)';
+  'the question prior, each eval question answered with the most frequent training answer of its type (answer type and first word; else answer type)';
 
 const answerTypeOf = (q: Pick<PriorQuestion, 'answerType'>) => q.answerType.toUpperCase();
 

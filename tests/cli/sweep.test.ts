@@ -64,6 +64,12 @@ describe('milec sweep', () => {
     const json = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8'));
     expect(json.rows).toHaveLength(1);
     expect(json.rows[0].losses).toHaveLength(3);
+    // Each accuracy with its 95 % Wilson interval and n, and the question prior's baseline on the same 4 items.
+    expect(json.rows[0].n_global).toBe(4);
+    expect(json.rows[0].global_ci).toHaveLength(2);
+    expect(json.baseline.n_global).toBe(4);
+    expect(json.baseline.trainItems).toBe(3 * 2);
+    expect(json.baseline.global).toBeGreaterThanOrEqual(0);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
   });
 

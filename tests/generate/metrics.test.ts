@@ -86,6 +86,8 @@ describe('wilsonInterval', () => {
       expect(a).toBeLessThanOrEqual(k / n);
       expect(b).toBeGreaterThanOrEqual(k / n);
     }
+    expect(wilsonInterval(0, 64)![0]).toBe(0);
+    expect(wilsonInterval(64, 64)![1]).toBe(1);
     expect(wilsonInterval(0, 0)).toBeNull();
   });
 });
