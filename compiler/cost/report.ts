@@ -5,8 +5,10 @@
  * - Sites: every selector match of the tune (`TuneReport.matches`), with the method options
  *   resolved at those sites.
  * - Parameters: total, trainable and PEFT-added counts, per top-level module and per method.
- *   The trainable percentage is HF peft's `print_trainable_parameters`:
- *   trainable / (base + added) × 100.
+ *   milec's trainable percentage is trainable / (base + added) × 100; HF peft's
+ *   `print_trainable_parameters` also counts the trainable copy that `modules_to_save` keeps
+ *   beside each original module: trainable / (base + added + copies) × 100, the copies being
+ *   the trainable parameters of the model itself (`peftTrainablePercent`).
  * - Memory at a batch size: weights (every parameter, f32), gradients (trainable parameters),
  *   AdamW state (m and v per trainable parameter), and the activations kept for backward:
  *   the realized forward nodes whose values the backward pass reads, sized by walking the
@@ -72,8 +74,12 @@ export interface TrainingPlan {
   /** Parameters of the model itself (total − added). */
   readonly baseParams: number;
   readonly addedParams: number;
-  /** trainable / (base + added) × 100, as HF peft prints it. */
+  /** trainable / (base + added) × 100. */
   readonly trainablePercent: number;
+  /** Trainable parameters of the model itself: peft's `modules_to_save` copies, which it counts beside the originals. */
+  readonly savedCopyParams: number;
+  /** trainable / (base + added + copies) × 100, as HF peft's `print_trainable_parameters` counts it. */
+  readonly peftTrainablePercent: number;
   readonly addedByMethod: readonly MethodAdded[];
   readonly sites: readonly SiteGroup[];
   readonly modules: readonly ModuleParams[];
@@ -103,6 +109,7 @@ export function planTraining(fe: FrontEnd, opts: PlanOptions): TrainingPlan {
   let total = 0;
   let trainable = 0;
   let added = 0;
+  let copies = 0;
   const modules = new Map<string, { totalParams: number; trainableParams: number; addedParams: number }>();
   const byMethod = new Map<string, { params: number; tensors: number }>();
   for (const p of g.params) {
@@ -114,6 +121,7 @@ export function planTraining(fe: FrontEnd, opts: PlanOptions): TrainingPlan {
     if (!m) modules.set(name, (m = { totalParams: 0, trainableParams: 0, addedParams: 0 }));
     m.totalParams += n;
     if (p.trainable) m.trainableParams += n;
+    if (p.trainable && p.addedBy === undefined) copies += n;
     if (p.addedBy !== undefined) {
       added += n;
       m.addedParams += n;
@@ -142,6 +150,8 @@ export function planTraining(fe: FrontEnd, opts: PlanOptions): TrainingPlan {
     baseParams: total - added,
     addedParams: added,
     trainablePercent: total === 0 ? 0 : (100 * trainable) / total,
+    savedCopyParams: copies,
+    peftTrainablePercent: total === 0 ? 0 : (100 * trainable) / (total + copies),
     addedByMethod: [...byMethod].map(([method, a]) => ({ method, ...a })),
     sites,
     modules: [...modules].map(([name, m]) => ({ name, ...m })),
@@ -259,6 +269,10 @@ export function printTrainingPlan(p: TrainingPlan, source?: string): string {
   out.push(
     `trainable: ${int(p.trainableParams)} of ${int(p.totalParams)} (${p.trainablePercent.toFixed(4)}% = trainable / (base ${int(p.baseParams)} + added ${int(p.addedParams)}))`,
   );
+  if (p.savedCopyParams)
+    out.push(
+      `peft counts: ${int(p.trainableParams)} of ${int(p.totalParams + p.savedCopyParams)} (${p.peftTrainablePercent.toFixed(4)}%: modules_to_save counted twice, the original and its trainable copy of ${int(p.savedCopyParams)})`,
+    );
   for (const a of p.addedByMethod) out.push(`added by ${a.method}: ${int(a.params)} parameters in ${a.tensors} tensors`);
   out.push('');
 

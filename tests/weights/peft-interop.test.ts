@@ -7,6 +7,7 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { planTraining } from '../../compiler/cost/report.ts';
 import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { adapterLayout, loadAdapter, resolveModules, taskTypeOf } from '../../runtime/peft-format.ts';
 import { encodeSafetensors, readSafetensors } from '../../runtime/safetensors.ts';
@@ -197,4 +198,22 @@ describe('adapters saved by peft', () => {
     const { layout } = fixtureLayout('examples/miss_tiny.mile', 'f_f_lora_r4');
     expect((await loadAdapter(dir, layout)).size).toBe(layout.keys.size);
   }, 60_000);
+
+  it('milec plan: peft’s trainable share counts the classifier twice (original and modules_to_save copy)', async () => {
+    const { fe } = fixtureLayout();
+    const plan = planTraining(fe, { bindings: { B: 1 } });
+    // LoRA r=8 on 2 layers × {query, value} of width 32: 4 · 8 · (32 + 32); classifier 32·4 + 4.
+    const added = 4 * 8 * 64;
+    const classifier = 32 * 4 + 4;
+    const base = plan.totalParams - added;
+    expect(plan.addedParams).toBe(added);
+    expect(plan.savedCopyParams).toBe(classifier);
+    expect(plan.trainablePercent).toBeCloseTo((100 * (added + classifier)) / (base + added), 10);
+    expect(plan.peftTrainablePercent).toBeCloseTo((100 * (added + classifier)) / (base + added + classifier), 10);
+    const r = await milec('plan', FIXTURE, '--tune', 'lora_qv', '--json');
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out).peftTrainablePercent).toBeCloseTo(plan.peftTrainablePercent, 10);
+    const text = await milec('plan', FIXTURE, '--tune', 'lora_qv');
+    expect(text.out).toContain(`peft counts: 2,180 of ${(base + added + classifier).toLocaleString('en-US')} (`);
+  });
 });
