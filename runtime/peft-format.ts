@@ -257,6 +257,9 @@ export async function loadAdapter(dir: string, layout: AdapterLayout): Promise<M
     let got: Set<string>;
     try {
       got = new Set(layout.moduleNames ? resolveModules(cfg[k], layout.moduleNames) : ((cfg[k] as string[] | null) ?? []));
+      // peft's `exclude_modules` (same rules) removes modules from `target_modules`.
+      if (k === 'target_modules' && layout.moduleNames)
+        for (const m of resolveModules(cfg.exclude_modules, layout.moduleNames)) got.delete(m);
     } catch (e) {
       throw new AdapterError(`${cfgPath}: ${k}: ${(e as Error).message}`);
     }

@@ -107,7 +107,11 @@ describe('adapters saved by peft', () => {
     const want = peftTensors();
     const byKey = (vals: Map<string, Float32Array>) =>
       new Map([...layout.keys].map(([path, { key }]) => [key, Array.from(vals.get(path)!)]));
-    for (const cfg of [peftConfig(), peftConfig({ target_modules: '.*\\.(query|value)' })]) {
+    for (const cfg of [
+      peftConfig(),
+      peftConfig({ target_modules: '.*\\.(query|value)' }),
+      peftConfig({ target_modules: ['query', 'value', 'key'], exclude_modules: ['key'] }),
+    ]) {
       const got = byKey(await loadAdapter(writePeftFolder(cfg), layout));
       for (const [k, t] of Object.entries(want)) expect(got.get(k), k).toEqual(Array.from(t.data));
     }
