@@ -37,6 +37,8 @@ export interface EvalCliOptions {
   dim?: string[];
   rankClosed?: boolean;
   vocab?: string;
+  /** A malformed data item is an error instead of a reported, skipped item. */
+  strict?: boolean;
   json?: boolean;
   predictions?: string;
   software?: boolean;
@@ -62,7 +64,7 @@ async function evaluate(file: string, o: EvalCliOptions): Promise<number> {
     throw new UserError(`${ckpt.path} was trained on model \`${ckpt.model}\`, not \`${model.name}\``);
   const seed = ckpt.seed ?? o.seed ?? 0;
   const params = paramsWithCheckpoint(graph, ckpt, seed);
-  const source = openEvalSource(o.data, graph, model, seed, o.vocab);
+  const source = openEvalSource(o.data, graph, model, seed, o.vocab, o.strict);
   // B is the evaluation's own batch (items × beams per forward).
   const bindings = boundSizes(graph, { dims: o.dim });
 

@@ -22,6 +22,8 @@ export interface TrainSettings {
   readonly data: string;
   /** Tokenizer vocabulary for the file datasets (`--vocab`). */
   readonly vocab?: string;
+  /** A malformed item of a file dataset is an error instead of a reported, skipped item (`--strict`). */
+  readonly strict?: boolean;
   readonly steps: number;
   readonly batch: number;
   readonly lr: number;
@@ -37,8 +39,8 @@ export interface TrainSettings {
 }
 
 /** The dataset of `--data` (and `--vocab`) for `model`; a bad data file throws a `DataError`. */
-export function openTrainData(o: Pick<TrainSettings, 'data' | 'seed' | 'vocab'>, model: ElaboratedModel): Dataset {
-  return openDataset(o.data, model, o.seed, { vocabPath: o.vocab });
+export function openTrainData(o: Pick<TrainSettings, 'data' | 'seed' | 'vocab' | 'strict'>, model: ElaboratedModel): Dataset {
+  return openDataset(o.data, model, o.seed, { vocabPath: o.vocab, strict: o.strict });
 }
 
 /** The trainer settings `milec train` and `milec sweep` share, plus what differs per run. */

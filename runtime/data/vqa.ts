@@ -89,8 +89,9 @@ export function openVqaDataset(spec: string, model: ElaboratedModel, seed: numbe
     classOf: answerIndex(answers),
     cache,
     problems,
-    warn: opts.warn ?? ((p: DataProblem) => process.stderr.write(`warning: ${p.path}: ${p.reason}; item skipped\n`)),
+    warn: opts.warn ?? warnLine,
   });
+  if (!opts.warn) warnLoadProblems(spec, problems);
   return {
     name: spec.split(':')[0]!,
     describe: describeVqa(spec, splits, problems, files, listed),
@@ -100,6 +101,17 @@ export function openVqaDataset(spec: string, model: ElaboratedModel, seed: numbe
     problems: () => problems,
     batch: (step, batchSize, split) => batches.batch(step, batchSize, split),
   };
+}
+
+function warnLine(p: DataProblem): void {
+  process.stderr.write(`warning: ${p.path}: ${p.reason}; item skipped\n`);
+}
+
+/** The problems found at load (malformed items, missing images) on stderr: the first five, then how many in all. */
+function warnLoadProblems(spec: string, problems: readonly DataProblem[]): void {
+  problems.slice(0, 5).forEach(warnLine);
+  if (problems.length > 5)
+    process.stderr.write(`warning: --data ${spec}: ${problems.length} items skipped in all (\`milec data ${spec}\` lists them)\n`);
 }
 
 /** The tokenizer of `opts` (given, or read from `vocabPath`), which must have no more tokens than the model's `vocab`. */

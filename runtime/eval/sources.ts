@@ -55,10 +55,10 @@ function syntheticSource(spec: string, model: ElaboratedModel, seed: number): Ev
 }
 
 /** `vqa-rad:PATH`, `slake:PATH`, `instruction:PATH`: the eval split, in file order. */
-function fileSource(spec: string, model: ElaboratedModel, seed: number, vocabPath: string | undefined): EvalSource {
+function fileSource(spec: string, model: ElaboratedModel, seed: number, vocabPath: string | undefined, strict?: boolean): EvalSource {
   let ds;
   try {
-    ds = openVqaDataset(spec, model, seed, { vocabPath });
+    ds = openVqaDataset(spec, model, seed, { vocabPath, strict });
   } catch (e) {
     if (e instanceof Error && !(e instanceof TypeError) && !(e instanceof DataError)) throw new DataError(e.message);
     throw e;
@@ -87,10 +87,17 @@ function fileSource(spec: string, model: ElaboratedModel, seed: number, vocabPat
 }
 
 /** The evaluation items of `--data SPEC` (or `--eval-data`) for `graph`, the inference forward of `model`. */
-export function openEvalSource(spec: string, graph: Graph, model: ElaboratedModel, seed: number, vocabPath?: string): EvalSource {
+export function openEvalSource(
+  spec: string,
+  graph: Graph,
+  model: ElaboratedModel,
+  seed: number,
+  vocabPath?: string,
+  strict?: boolean,
+): EvalSource {
   if (spec.startsWith('items:')) return readItemsFile(spec.slice('items:'.length), graph);
   if (spec === 'synthetic-vqa' || spec.startsWith('synthetic-vqa:') || spec === 'synthetic')
     return syntheticSource(spec === 'synthetic' ? 'synthetic-vqa' : spec, model, seed);
-  if (/^(vqa-rad|slake|instruction):/.test(spec)) return fileSource(spec, model, seed, vocabPath);
+  if (/^(vqa-rad|slake|instruction):/.test(spec)) return fileSource(spec, model, seed, vocabPath, strict);
   throw new DataError(`--data ${spec}: milec eval reads items:PATH.json, synthetic-vqa[:N], vqa-rad:PATH, slake:PATH or instruction:PATH`);
 }

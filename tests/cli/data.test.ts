@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { milec } from '../helpers/milec.ts';
 
 const fx = 'tests/fixtures/vqa';
+const vocab = ['--vocab', 'tests/fixtures/tokenizer/vocab.txt'];
 
 describe('milec data', () => {
   it('counts a trainset/testset folder: items per split, open/closed, answer list, problems', async () => {
@@ -43,8 +47,7 @@ describe('milec data', () => {
       `vqa-rad:${fx}/vqa-rad-split`,
       '--model-file',
       'examples/miss_tiny.mile',
-      '--vocab',
-      'tests/fixtures/tokenizer/vocab.txt',
+      ...vocab,
       '--show',
       '2',
       '--json',
@@ -60,14 +63,7 @@ describe('milec data', () => {
       expect(s.questionTokens).toContain('[SEP]');
       expect(s.image.shape).toEqual([3, 32, 32]);
     }
-    const text = await milec(
-      'data',
-      `vqa-rad:${fx}/vqa-rad-split`,
-      '--model-file',
-      'examples/miss_tiny.mile',
-      '--vocab',
-      'tests/fixtures/tokenizer/vocab.txt',
-    );
+    const text = await milec('data', `vqa-rad:${fx}/vqa-rad-split`, '--model-file', 'examples/miss_tiny.mile', ...vocab);
     expect(text.code, text.err).toBe(0);
     expect(text.out).toMatch(/question {2}\[ENC\] .*\[SEP\] \[PAD\]×\d/);
     expect(text.out).toMatch(/image {5}3×32×32, min /);
@@ -77,5 +73,35 @@ describe('milec data', () => {
     const r = await milec('data', 'synthetic');
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^error: milec data checks the file datasets/);
+  });
+
+  it('train --strict stops at the malformed item of SLAKE 1.0', async () => {
+    const r = await milec('train', 'examples/miss_tiny.mile', '--data', `slake:${fx}/slake-release`, ...vocab, '--strict');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^error: .*Slake1\.0\/train\.json: item 1: field `answer` is empty\n$/);
+  });
+
+  it('train skips and reports the malformed item of SLAKE 1.0', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'milec-slake-'));
+    const t = await milec(
+      'train',
+      'examples/miss_tiny.mile',
+      '--tune',
+      'f_f_lora_r4',
+      '--data',
+      `slake:${fx}/slake-release`,
+      ...vocab,
+      '--steps',
+      '1',
+      '--batch',
+      '2',
+      '--eval-batches',
+      '0',
+      '--out',
+      out,
+      '--json',
+    );
+    expect(t.code, t.err).toBe(0);
+    expect(t.err).toMatch(/warning: .*train\.json: item 1: field `answer` is empty; item skipped/);
   });
 });
