@@ -13,7 +13,14 @@ import { DataError } from '../runtime/data/index.ts';
 import { decodeImage, ImageError } from '../runtime/data/images.ts';
 import { VqaFormatError } from '../runtime/data/json.ts';
 import { answerList, vqaInputShape } from '../runtime/data/vqa-model.ts';
-import { type DataProblem, type LoadResult, loadVqaSpec, slakeRoot, vqaRadLayout } from '../runtime/data/vqa-formats.ts';
+import {
+  type DataProblem,
+  instructionQuestion,
+  type LoadResult,
+  loadVqaSpec,
+  slakeRoot,
+  vqaRadLayout,
+} from '../runtime/data/vqa-formats.ts';
 import { openVqaDataset } from '../runtime/data/vqa.ts';
 import { fileHost } from '../runtime/source-files.ts';
 import { TokenizerError, type WordPieceTokenizer } from '../runtime/tokenizer/wordpiece.ts';
@@ -195,7 +202,8 @@ function modelSamples(spec: string, o: DataCliOptions): Sample[] | undefined {
     return {
       split,
       id: it.id,
-      question: it.question,
+      // Instruction items: the template drawn for the first epoch, as the ids are.
+      question: it.questionPool ? instructionQuestion(it, 0, o.seed) : it.question,
       answer: it.answer,
       answerType: it.answerType,
       questionIds: q,

@@ -403,13 +403,12 @@ export function loadVqaSpec(spec: string, opts: ItemOptions = {}): { train: Load
       const all = loadInstruction(path, opts);
       const n = all.items.length;
       const held = (k: number): boolean => (n < 10 ? k === n - 1 && n > 1 : k % 10 === 9);
-      const part = (keep: (k: number) => boolean): LoadResult => ({
-        items: all.items.filter((_, k) => keep(k)),
-        problems: all.problems,
-        total: all.total,
-        files: all.files,
-      });
-      return { train: part((k) => !held(k)), eval: { ...part(held), problems: [] }, instruction: true };
+      // The problems (and the items they excluded) count with the training split.
+      const part = (keep: (k: number) => boolean, problems: DataProblem[]): LoadResult => {
+        const items = all.items.filter((_, k) => keep(k));
+        return { items, problems, total: items.length + problems.length, files: all.files };
+      };
+      return { train: part((k) => !held(k), all.problems), eval: part(held, []), instruction: true };
     }
     default:
       throw new VqaFormatError(`unknown VQA dataset kind \`${kind}\``);

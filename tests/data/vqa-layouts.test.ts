@@ -110,3 +110,11 @@ describe('SLAKE 1.0 release', () => {
     expect(() => openDataset(`slake:${vqa('slake-release')}`, model, 0, { vocabPath, strict: true })).toThrow(DataError);
   });
 });
+
+describe('instruction splits', () => {
+  it('count their own items', () => {
+    const s = loadVqaSpec(`instruction:${vqa('instruction', 'instruction.json')}`);
+    expect([s.train.total, s.eval.total]).toEqual([2, 1]);
+    expect(ids(s.eval)).toEqual(['5926']);
+  });
+});
