@@ -85,15 +85,19 @@ function readItems(
   list: readonly unknown[],
   opts: ItemOptions,
   parse: (o: Obj, k: number) => VqaItem | undefined,
+  /** Whether an item that is not an object is in the selection (it has no split or language to tell). */
+  nonObjects = true,
 ): { items: VqaItem[]; malformed: DataProblem[] } {
   const items: VqaItem[] = [];
   const malformed: DataProblem[] = [];
   list.forEach((x, k) => {
     try {
-      if (typeof x !== 'object' || x === null || Array.isArray(x))
+      if (typeof x !== 'object' || x === null || Array.isArray(x)) {
+        if (!nonObjects) return;
         throw new VqaFormatError(
           `${path}: item ${k}: expected an object, got ${Array.isArray(x) ? 'a list' : x === null ? 'null' : typeof x}`,
         );
+      }
       const it = parse(x as Obj, k);
       if (it) items.push(it);
     } catch (e) {
@@ -245,24 +249,35 @@ export function loadVqaRad(path: string, opts: VqaRadOptions = {}): LoadResult {
   const split = opts.split ?? 'all';
   const answerList = layout.answerList ? loadAnswerList(layout.answerList) : undefined;
   // The files to read, each with the test-split rule for its items.
-  const sources: { file: string; isTest: (o: Obj) => boolean }[] = [];
+  // An OSF item that is not an object counts with the training split.
+  const sources: { file: string; isTest: (o: Obj) => boolean; nonObjects: boolean }[] = [];
   if (layout.kind === 'osf')
-    sources.push({ file: layout.file, isTest: (o) => typeof o.phrase_type === 'string' && o.phrase_type.startsWith('test') });
+    sources.push({
+      file: layout.file,
+      isTest: (o) => typeof o.phrase_type === 'string' && o.phrase_type.startsWith('test'),
+      nonObjects: split !== 'test',
+    });
   else {
-    if (layout.train && split !== 'test') sources.push({ file: layout.train, isTest: () => false });
-    if (layout.test && split !== 'train') sources.push({ file: layout.test, isTest: () => true });
+    if (layout.train && split !== 'test') sources.push({ file: layout.train, isTest: () => false, nonObjects: true });
+    if (layout.test && split !== 'train') sources.push({ file: layout.test, isTest: () => true, nonObjects: true });
   }
   const items: VqaItem[] = [];
   const malformed: DataProblem[] = [];
-  for (const { file, isTest } of sources) {
-    const r = readItems(file, listOf(file, readJsonFile(file)), opts, (o, k) => {
-      if (split !== 'all' && (split === 'test') !== isTest(o)) return undefined;
-      const image = field(file, k, o, 'image_name', 'string');
-      const question = field(file, k, o, 'question', 'string');
-      const answer = field(file, k, o, 'answer', 'answer');
-      const answerType = answerTypeOf(file, k, o);
-      return { id: idOf(o, k), imagePath: join(imageDir, image), question, answer, answerType };
-    });
+  for (const { file, isTest, nonObjects } of sources) {
+    const r = readItems(
+      file,
+      listOf(file, readJsonFile(file)),
+      opts,
+      (o, k) => {
+        if (split !== 'all' && (split === 'test') !== isTest(o)) return undefined;
+        const image = field(file, k, o, 'image_name', 'string');
+        const question = field(file, k, o, 'question', 'string');
+        const answer = field(file, k, o, 'answer', 'answer');
+        const answerType = answerTypeOf(file, k, o);
+        return { id: idOf(o, k), imagePath: join(imageDir, image), question, answer, answerType };
+      },
+      nonObjects,
+    );
     items.push(...r.items);
     malformed.push(...r.malformed);
   }
