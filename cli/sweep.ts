@@ -13,9 +13,11 @@ import { openDevice } from '../runtime/device.ts';
 import { EvalError } from '../runtime/eval/vqa.ts';
 import { type SweepBaseline, type SweepRow, sweepMarkdown } from '../runtime/sweep/report.ts';
 import { fileHost } from '../runtime/source-files.ts';
+import { join } from 'node:path';
 import {
   type CompiledTune,
   Sweep,
+  sweepDatasets,
   sweepReport,
   type SweepSettings,
   type TuneHooks,
@@ -43,19 +45,32 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
   if (tunes === undefined) return 1;
   const log = (s: string) => process.stderr.write(s + '\n');
   const ctx = await openDevice({ preferSoftware: o.software });
-  const sweep = new Sweep(ctx, o);
+  // `--data a,b`: every tune on each dataset, dataset-major (all tunes on a, then on b); each
+  // dataset's tunes checkpoint to `out/<data>/<tune>/`, and the baseline is the first dataset's.
+  const datasets = sweepDatasets(o.data);
   const rows: SweepRow[] = [];
   let baseline: SweepBaseline | undefined;
   try {
-    if (!o.json) log(`milec sweep: ${tunes.length} tunes × ${o.steps} steps on ${ctx.description}`);
-    for (const tune of tunes) {
-      const compiled = compileTune(file, tune, o);
-      if (compiled === undefined) return 1;
-      const result = await sweep.runTune(compiled, tuneHooks(tune, o, log));
-      rows.push(result.row);
-      printTune(result, o, log);
+    if (!o.json)
+      log(
+        `milec sweep: ${tunes.length} tunes${datasets.length > 1 ? ` × ${datasets.length} datasets` : ''} × ${o.steps} steps on ${ctx.description}`,
+      );
+    for (const data of datasets) {
+      const several = datasets.length > 1;
+      if (several && !o.json) log(`  data ${data}`);
+      const sweep = new Sweep(ctx, several ? { ...o, data, out: join(o.out, data.replace(/[^A-Za-z0-9._-]+/g, '_')) } : o);
+      for (const tune of tunes) {
+        const compiled = compileTune(file, tune, o);
+        if (compiled === undefined) return 1;
+        const result = await sweep.runTune(compiled, tuneHooks(tune, o, log));
+        rows.push(result.row);
+        printTune(result, o, log);
+      }
+      if (baseline === undefined) {
+        const b = sweep.baseline();
+        baseline = b && several ? { ...b, data } : b;
+      }
     }
-    baseline = sweep.baseline();
   } catch (e) {
     throw asUserError(e, [DataError, WeightsError, EvalError]);
   } finally {

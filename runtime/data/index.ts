@@ -3,7 +3,8 @@
  * keyword task, which reads `vocab`, `seq` and `classes` from the model's config and feeds
  * inputs `tokens: i32[B, seq]` and `labels: i32[B]` (for a model with inputs `image`,
  * `question`, `answer` it means `synthetic-vqa`). VQA specs (`vqa-rad:PATH`, `slake:PATH`,
- * `instruction:PATH`, `synthetic-vqa`) feed `image: f32[B, C, S, S]`, `question: i32[B, qlen]`,
+ * `instruction:PATH`, `synthetic-vqa`, `synthetic-instruction`: the synthetic set with each
+ * question in a drawn instruction template, runtime/data/synthetic-vqa.ts) feed `image: f32[B, C, S, S]`, `question: i32[B, qlen]`,
  * `answer: i32[B, alen]` (runtime/data/vqa.ts, runtime/data/synthetic-vqa.ts); a classifier-head
  * model with input `answer_class: i32[B]` gets the index of each item's answer in the set's
  * answer list instead of (or as well as) `answer`, and needs `answers` = the list's length in
@@ -12,7 +13,13 @@
 import type { ElaboratedModel, Scalar } from '../../compiler/sema/instance.ts';
 import { type Batch, syntheticSequenceTask, type Split } from './synthetic.ts';
 import { checkAnswerCount, openVqaDataset, vqaInputShape, VqaFormatError } from './vqa.ts';
-import { SYNTHETIC_VQA_ANSWERS, syntheticVqaBatch, syntheticVqaVocab } from './synthetic-vqa.ts';
+import {
+  SYNTHETIC_VQA_ANSWERS,
+  syntheticInstructionVocab,
+  syntheticVqaBatch,
+  type SyntheticVqaOptions,
+  syntheticVqaVocab,
+} from './synthetic-vqa.ts';
 import { TokenizerError, WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
 
 export interface Dataset {
@@ -66,6 +73,9 @@ function openDatasetInner(spec: string, model: ElaboratedModel, seed: number, op
       return openVqaDataset(spec, model, seed, { vocabPath: opts.vocabPath, strict: opts.strict });
     case 'synthetic-vqa':
       return syntheticVqa(spec, model, seed);
+    case 'synthetic-instruction':
+    case 'synthetic-instruction-vqa':
+      return syntheticVqa(spec, model, seed, true);
     case 'synthetic': {
       // A VQA model (inputs image/question/answer) gets the synthetic VQA set.
       if (hasInput(model, 'image') && hasInput(model, 'question') && (hasInput(model, 'answer') || hasInput(model, 'answer_class')))
@@ -86,28 +96,47 @@ function openDatasetInner(spec: string, model: ElaboratedModel, seed: number, op
       });
     }
     default:
-      throw new DataError(`unknown dataset \`${spec}\`; available: synthetic, synthetic-vqa, vqa-rad:PATH, slake:PATH, instruction:PATH`);
+      throw new DataError(
+        `unknown dataset \`${spec}\`; available: synthetic, synthetic-vqa, synthetic-instruction, vqa-rad:PATH, slake:PATH, instruction:PATH`,
+      );
   }
 }
 
-/** The built-in synthetic medical VQA set with its own tiny vocabulary (no file needed). */
-function syntheticVqa(spec: string, model: ElaboratedModel, seed: number): Dataset {
-  const shape = vqaInputShape(model, spec);
-  const tok = new WordPieceTokenizer(syntheticVqaVocab());
-  const vocab = model.config.get('vocab');
-  if (vocab && vocab.kind === 'int' && typeof vocab.v === 'number' && vocab.v < tok.size) {
-    throw new DataError(`--data ${spec}: the synthetic VQA vocabulary has ${tok.size} tokens but \`${model.name}\` has vocab = ${vocab.v}`);
-  }
-  if (shape.answerClass) checkAnswerCount(model, spec, SYNTHETIC_VQA_ANSWERS);
-  const o = {
+/**
+ * The tokenizer and batch options of the built-in synthetic set (`instruction`: its template
+ * variant, with the template words' vocabulary and only templates whose question fits `qlen`).
+ */
+export function syntheticVqaSetup(
+  shape: Omit<SyntheticVqaOptions, 'seed' | 'encodeQuestion' | 'encodeAnswer'>,
+  seed: number,
+  instruction = false,
+): { tok: WordPieceTokenizer; o: SyntheticVqaOptions } {
+  const tok = new WordPieceTokenizer(instruction ? syntheticInstructionVocab() : syntheticVqaVocab());
+  const o: SyntheticVqaOptions = {
     seed,
     ...shape,
     encodeQuestion: (t: string, n: number) => tok.encodeQuestion(t, n, { start: '[ENC]' }),
     encodeAnswer: (t: string, n: number) => tok.encodeAnswer(t, n),
   };
+  if (instruction) {
+    o.instruction = true;
+    o.fitsQuestion = (t: string) => tok.tokenize(t).length + 2 <= shape.qlen;
+  }
+  return { tok, o };
+}
+
+/** The built-in synthetic medical VQA set with its own tiny vocabulary (no file needed); `instruction`: its template variant. */
+function syntheticVqa(spec: string, model: ElaboratedModel, seed: number, instruction = false): Dataset {
+  const shape = vqaInputShape(model, spec);
+  const { tok, o } = syntheticVqaSetup(shape, seed, instruction);
+  const vocab = model.config.get('vocab');
+  if (vocab && vocab.kind === 'int' && typeof vocab.v === 'number' && vocab.v < tok.size) {
+    throw new DataError(`--data ${spec}: the synthetic VQA vocabulary has ${tok.size} tokens but \`${model.name}\` has vocab = ${vocab.v}`);
+  }
+  if (shape.answerClass) checkAnswerCount(model, spec, SYNTHETIC_VQA_ANSWERS);
   return {
-    name: 'synthetic-vqa',
-    describe: `synthetic medical VQA: ${shape.imageSize}x${shape.imageSize} scans (brain/lung/liver, 0-2 lesions), closed yes/no and open organ/side/size/count questions; ${tok.size}-token vocabulary${shape.answerClass ? `; ${SYNTHETIC_VQA_ANSWERS.length}-answer list` : ''}`,
+    name: instruction ? 'synthetic-instruction' : 'synthetic-vqa',
+    describe: `synthetic medical VQA${instruction ? ' (instruction templates)' : ''}: ${shape.imageSize}x${shape.imageSize} scans (brain/lung/liver, 0-2 lesions), closed yes/no and open organ/side/size/count questions; ${tok.size}-token vocabulary${shape.answerClass ? `; ${SYNTHETIC_VQA_ANSWERS.length}-answer list` : ''}`,
     answers: SYNTHETIC_VQA_ANSWERS,
     batch: (step, batchSize, split) => syntheticVqaBatch(o, step, batchSize, split),
   };

@@ -28,6 +28,15 @@
  *
  * Determinism: as runtime/data/synthetic.ts, example i of a split is a pure function of
  * (seed, split, i), so batch(step) is random-access and resumable.
+ *
+ * Instruction variant (`--data synthetic-instruction`): the same examples (images, kinds,
+ * answers), each question wrapped in a template of INSTRUCTION_TEMPLATES drawn per item and
+ * epoch from the seed (`instructionTemplate`, as `instructionQuestion` draws from an
+ * instruction file's pool). The stream never repeats an item, so the batches draw with epoch 0;
+ * `epoch` is there for a caller that revisits items. Only templates whose question fits the
+ * model's `qlen` (with its start and `[SEP]` tokens) are drawn from; the bare `{q}` is always
+ * among them, so nothing is truncated that the plain set would not truncate. The template words
+ * extend the vocabulary after `[ENC]` (`syntheticInstructionVocab`): the plain set's ids stay.
  */
 import { pcgHash } from '../../compiler/ops/hash.ts';
 import type { Batch, Split } from './synthetic.ts';
@@ -91,6 +100,19 @@ export const TEMPLATES: Record<QuestionKind, readonly string[]> = {
   count: ['how many lesions are there?', 'how many lesions are in this image?'],
 };
 
+/**
+ * The instruction templates (`{q}` is the plain question). Short, and with 7 words beyond the
+ * plain vocabulary's (`question`, `:`, `look`, `at`, `answer`, `briefly`, `.`), so the
+ * instruction vocabulary has 48 tokens: what examples/miss_tiny.mile's `vocab` holds.
+ */
+export const INSTRUCTION_TEMPLATES: readonly string[] = [
+  '{q}',
+  'question: {q}',
+  'look at the image: {q}',
+  '{q} answer briefly.',
+  'question: {q} answer:',
+];
+
 const ORGANS: readonly Organ[] = ['brain', 'lung', 'liver'];
 const COUNT_WORDS = ['zero', 'one', 'two'] as const;
 
@@ -132,6 +154,38 @@ export function syntheticVqaWords(): string[] {
 /** BERT-style vocabulary for the synthetic set: specials, the generator's words, then `[DEC]`, `[ENC]`. */
 export function syntheticVqaVocab(): string[] {
   return ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...syntheticVqaWords(), '[DEC]', '[ENC]'];
+}
+
+/** The words of INSTRUCTION_TEMPLATES that the plain vocabulary lacks, in order of first use. */
+export function syntheticInstructionWords(): string[] {
+  const plain = new Set(syntheticVqaWords());
+  const out: string[] = [];
+  for (const t of INSTRUCTION_TEMPLATES)
+    for (const w of t.replace('{q}', ' ').toLowerCase().split(/\s+/))
+      for (const part of w.split(/([?:.])/)) if (part && !plain.has(part) && !out.includes(part)) out.push(part);
+  return out;
+}
+
+/** The instruction variant's vocabulary: `syntheticVqaVocab()` (same ids), then the template words. */
+export function syntheticInstructionVocab(): string[] {
+  return [...syntheticVqaVocab(), ...syntheticInstructionWords()];
+}
+
+/**
+ * Example `index`'s question in template form: a template of INSTRUCTION_TEMPLATES drawn from
+ * (seed, split, index, epoch) among those whose text `fits` (all when absent; `{q}` always).
+ */
+export function instructionTemplate(
+  seed: number,
+  split: Split,
+  index: number,
+  epoch: number,
+  question: string,
+  fits: (text: string) => boolean = () => true,
+): string {
+  const pool = INSTRUCTION_TEMPLATES.map((t) => t.replace('{q}', question)).filter((t, i) => i === 0 || fits(t));
+  const h = pcgHash(exampleKey(seed, split, index) ^ pcgHash((epoch >>> 0) ^ 0x1e57_7c7));
+  return pool[Math.floor((h / 4294967296) * pool.length)]!;
 }
 
 class Rng {
@@ -260,7 +314,13 @@ export interface SyntheticVqaOptions {
   answer?: boolean;
   /** Feed input `answer_class: i32[B]`, the answer's index in SYNTHETIC_VQA_ANSWERS (default false). */
   answerClass?: boolean;
-  /** Token ids: `encodeQuestion`/`encodeAnswer` of a tokenizer built on `syntheticVqaVocab()`. */
+  /**
+   * The instruction variant: each question in a drawn template (`instructionTemplate`), among
+   * the templates for which `fitsQuestion` holds (the tokens fit `qlen`).
+   */
+  instruction?: boolean;
+  fitsQuestion?: (text: string) => boolean;
+  /** Token ids: `encodeQuestion`/`encodeAnswer` of a tokenizer built on `syntheticVqaVocab()` (`syntheticInstructionVocab()`). */
   encodeQuestion(text: string, maxLen: number): Int32Array;
   encodeAnswer(text: string, maxLen: number): Int32Array;
 }
@@ -286,7 +346,9 @@ export function syntheticVqaBatch(o: SyntheticVqaOptions, step: number, batchSiz
   const withAnswer = o.answer ?? true;
   const examples: SyntheticVqaExample[] = [];
   for (let b = 0; b < batchSize; b++) {
-    const ex = syntheticVqaExample(o.seed, split, step * batchSize + b);
+    const index = step * batchSize + b;
+    let ex = syntheticVqaExample(o.seed, split, index);
+    if (o.instruction) ex = { ...ex, question: instructionTemplate(o.seed, split, index, 0, ex.question, o.fitsQuestion) };
     examples.push(ex);
     const g = renderScan(ex.params, S);
     for (let c = 0; c < o.channels; c++) image.set(g, (b * o.channels + c) * plane);

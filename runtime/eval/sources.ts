@@ -1,21 +1,21 @@
 /**
  * Evaluation data: the `--data` specs of `milec eval` (and `--eval-data` of `milec sweep`) as
  * an `EvalSource`. `items:PATH.json` is the small self-contained format of
- * runtime/eval/items-file.ts; `synthetic-vqa[:N]` the built-in synthetic set's eval split; the
+ * runtime/eval/items-file.ts; `synthetic-vqa[:N]` the built-in synthetic set's eval split,
+ * `synthetic-instruction[:N]` (or `synthetic-instruction-vqa[:N]`) its instruction variant's; the
  * dataset loaders of runtime/data/vqa.ts (VQA-RAD, SLAKE, instruction files) their eval split.
  * A spec that does not fit the model throws a `DataError`.
  */
 import type { Graph } from '../../compiler/ir/graph.ts';
 import type { ElaboratedModel } from '../../compiler/sema/instance.ts';
-import { DataError } from '../data/index.ts';
+import { DataError, syntheticVqaSetup } from '../data/index.ts';
 import { readItemsFile } from './items-file.ts';
-import { SYNTHETIC_VQA_ANSWERS, syntheticVqaBatch, syntheticVqaVocab } from '../data/synthetic-vqa.ts';
+import { SYNTHETIC_VQA_ANSWERS, syntheticVqaBatch } from '../data/synthetic-vqa.ts';
 import { checkAnswerCount, openVqaDataset, vqaInputShape } from '../data/vqa.ts';
-import { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
 import type { EvalItem, EvalSource } from './vqa.ts';
 
-/** `synthetic-vqa[:N]`: the first N (default 64) items of the built-in synthetic set's eval split. */
-function syntheticSource(spec: string, model: ElaboratedModel, seed: number): EvalSource {
+/** `synthetic-vqa[:N]`: the first N (default 64) items of the built-in synthetic set's eval split (`instruction`: its template variant's). */
+function syntheticSource(spec: string, model: ElaboratedModel, seed: number, instruction = false): EvalSource {
   const n = spec.includes(':') ? Number(spec.split(':')[1]) : 64;
   if (!Number.isInteger(n) || n <= 0) throw new DataError(`--data ${spec}: the item count must be a positive integer`);
   let shape;
@@ -25,13 +25,7 @@ function syntheticSource(spec: string, model: ElaboratedModel, seed: number): Ev
   } catch (e) {
     throw new DataError(e instanceof Error ? e.message : String(e));
   }
-  const tok = new WordPieceTokenizer(syntheticVqaVocab());
-  const o = {
-    seed,
-    ...shape,
-    encodeQuestion: (t: string, k: number) => tok.encodeQuestion(t, k, { start: '[ENC]' }),
-    encodeAnswer: (t: string, k: number) => tok.encodeAnswer(t, k),
-  };
+  const { tok, o } = syntheticVqaSetup(shape, seed, instruction);
   const b = syntheticVqaBatch(o, 0, n, 'eval');
   const img = b.inputs.image!.length / n;
   const items = b.examples.map((ex, i): EvalItem => ({
@@ -45,7 +39,7 @@ function syntheticSource(spec: string, model: ElaboratedModel, seed: number): Ev
     },
   }));
   return {
-    name: `synthetic-vqa (${n} eval items)`,
+    name: `${instruction ? 'synthetic-instruction' : 'synthetic-vqa'} (${n} eval items)`,
     items,
     special: { bos: tok.id('[DEC]'), eos: tok.id('[SEP]'), pad: tok.id('[PAD]') },
     decode: (ids) => tok.decode(ids),
@@ -98,6 +92,9 @@ export function openEvalSource(
   if (spec.startsWith('items:')) return readItemsFile(spec.slice('items:'.length), graph);
   if (spec === 'synthetic-vqa' || spec.startsWith('synthetic-vqa:') || spec === 'synthetic')
     return syntheticSource(spec === 'synthetic' ? 'synthetic-vqa' : spec, model, seed);
+  if (/^synthetic-instruction(-vqa)?(:|$)/.test(spec)) return syntheticSource(spec, model, seed, true);
   if (/^(vqa-rad|slake|instruction):/.test(spec)) return fileSource(spec, model, seed, vocabPath, strict);
-  throw new DataError(`--data ${spec}: milec eval reads items:PATH.json, synthetic-vqa[:N], vqa-rad:PATH, slake:PATH or instruction:PATH`);
+  throw new DataError(
+    `--data ${spec}: milec eval reads items:PATH.json, synthetic-vqa[:N], synthetic-instruction[:N], vqa-rad:PATH, slake:PATH or instruction:PATH`,
+  );
 }

@@ -52,10 +52,14 @@ export interface SweepBaseline extends Accuracies {
   readonly rule: string;
   /** Training answers the prior was counted from. */
   readonly trainItems: number;
+  /** The `--data` spec it was counted on, when the sweep crossed several. */
+  readonly data?: string;
 }
 
 export interface SweepRow extends AccuracyIntervals {
   readonly tune: string;
+  /** The `--data` spec the tune trained on (a `data` column once any row has one). */
+  readonly data?: string;
   readonly trainableParams: number;
   readonly totalParams: number;
   /** trainable / (base + added) × 100, as HF peft counts it. */
@@ -102,17 +106,33 @@ function accuracyColumns(rep: SweepReport): string[] {
   });
 }
 
+/** Whether the rows name their training data (`milec sweep` always does): a `data` column after `tune`. */
+const hasData = (rep: SweepReport) => rep.rows.some((r) => r.data !== undefined);
+
+/** How many leading columns hold text (left-aligned): `tune`, and `data` when present. */
+const textColumns = (rep: SweepReport) => (hasData(rep) ? 2 : 1);
+
 function columns(rep: SweepReport): string[] {
-  return ['tune', 'trainable', 'trainable %', 'predicted peak MiB', 'measured peak MiB', 'ms/step', ...accuracyColumns(rep)];
+  return [
+    'tune',
+    ...(hasData(rep) ? ['data'] : []),
+    'trainable',
+    'trainable %',
+    'predicted peak MiB',
+    'measured peak MiB',
+    'ms/step',
+    ...accuracyColumns(rep),
+  ];
 }
 
 function accuracyCells(a: Accuracies): string[] {
   return kinds.map((k) => pctCi(a[k], ciOf(a, k)));
 }
 
-function cells(r: SweepRow): string[] {
+function cells(r: SweepRow, data: boolean): string[] {
   return [
     r.tune,
+    ...(data ? [r.data ?? '–'] : []),
     r.trainableParams.toLocaleString('en-US'),
     r.trainablePercent.toFixed(4),
     mib(r.predictedPeakBytes),
@@ -124,8 +144,9 @@ function cells(r: SweepRow): string[] {
 
 /** The table's rows: one per tune, then the baseline's. */
 function tableRows(rep: SweepReport): string[][] {
-  const rows = rep.rows.map(cells);
-  if (rep.baseline) rows.push(['baseline', '–', '–', '–', '–', '–', ...accuracyCells(rep.baseline)]);
+  const rows = rep.rows.map((r) => cells(r, hasData(rep)));
+  if (rep.baseline)
+    rows.push(['baseline', ...(hasData(rep) ? [rep.baseline.data ?? '–'] : []), '–', '–', '–', '–', '–', ...accuracyCells(rep.baseline)]);
   return rows;
 }
 
@@ -141,7 +162,7 @@ function tableNotes(rep: SweepReport): string[] {
 export function sweepMarkdown(rep: SweepReport): string {
   const lines = [`# ${rep.title}`, '', `${rep.source} on ${rep.data}, ${rep.device}`, ''];
   const cols = columns(rep);
-  lines.push(`| ${cols.join(' | ')} |`, `|${cols.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
+  lines.push(`| ${cols.join(' | ')} |`, `|${cols.map((_, i) => (i < textColumns(rep) ? '---' : '---:')).join('|')}|`);
   for (const r of tableRows(rep)) lines.push(`| ${r.join(' | ')} |`);
   const notes = tableNotes(rep);
   if (notes.length) lines.push('', ...notes);
@@ -159,8 +180,10 @@ function intervalFields(a: AccuracyIntervals): (number | string)[] {
 
 /** One line per tune, then a `baseline` line (no parameters, memory or speed) when the report has one. */
 export function sweepCsv(rep: SweepReport): string {
+  const data = hasData(rep);
   const head = [
     'tune',
+    ...(data ? ['data'] : []),
     'trainable_params',
     'total_params',
     'trainable_percent',
@@ -176,6 +199,7 @@ export function sweepCsv(rep: SweepReport): string {
   ];
   const rows = rep.rows.map((r) => [
     r.tune,
+    ...(data ? [r.data ?? ''] : []),
     r.trainableParams,
     r.totalParams,
     r.trainablePercent,
@@ -189,7 +213,22 @@ export function sweepCsv(rep: SweepReport): string {
     ...intervalFields(r),
   ]);
   const b = rep.baseline;
-  if (b) rows.push(['baseline', '', '', '', '', '', '', '', b.open ?? '', b.closed ?? '', b.global ?? '', ...intervalFields(b)]);
+  if (b)
+    rows.push([
+      'baseline',
+      ...(data ? [b.data ?? ''] : []),
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+      b.open ?? '',
+      b.closed ?? '',
+      b.global ?? '',
+      ...intervalFields(b),
+    ]);
   return [head.join(','), ...rows.map((r) => r.map((v) => csvField(String(v))).join(','))].join('\n') + '\n';
 }
 
@@ -309,7 +348,7 @@ export function sweepHtml(rep: SweepReport): string {
     .map((c) => `<th>${escape(c)}</th>`)
     .join('');
   const body = tableRows(rep)
-    .map((r) => `<tr>${r.map((c, i) => `<td${i ? ' class="n"' : ''}>${escape(c)}</td>`).join('')}</tr>`)
+    .map((r) => `<tr>${r.map((c, i) => `<td${i >= textColumns(rep) ? ' class="n"' : ''}>${escape(c)}</td>`).join('')}</tr>`)
     .join('\n');
   const notes = tableNotes(rep)
     .map((n) => `<p>${escape(n)}</p>\n`)

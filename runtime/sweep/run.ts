@@ -73,7 +73,11 @@ export interface TuneResult {
   readonly seconds: { readonly compile: number; readonly train: number; readonly eval: number };
 }
 
-/** `--eval-data`, else 64 synthetic VQA items for synthetic training data, else the training data's own eval split. */
+/**
+ * `--eval-data`, else 64 synthetic VQA items for synthetic training data, else the training
+ * data's own eval split. `o.data` is one dataset: a sweep over `--data a,b` asks per dataset
+ * (`--eval-data` then applies to every one).
+ */
 export function sweepEvalSpec(o: Pick<SweepSettings, 'evalData' | 'data'>): string {
   return o.evalData ?? (o.data === 'synthetic' ? 'synthetic-vqa:64' : o.data);
 }
@@ -125,6 +129,7 @@ export class Sweep {
     const { totalParams: total, trainableParams: trainable } = parameterCounts(trainer.backend.graph);
     const row: SweepRow = {
       tune,
+      data: this.o.data,
       trainableParams: trainable,
       totalParams: total,
       trainablePercent: (100 * trainable) / total,
@@ -233,6 +238,15 @@ export class Sweep {
   }
 }
 
+/** The datasets of `--data a,b,…` (a sweep crosses each with every tune); one for a plain spec. */
+export function sweepDatasets(data: string): string[] {
+  const specs = data
+    .split(',')
+    .map((d) => d.trim())
+    .filter(Boolean);
+  return specs.length ? specs : [data];
+}
+
 /** The comparison of a sweep over `source`: its rows, what it trained and evaluated on, and where. */
 export function sweepReport(
   source: string,
@@ -244,7 +258,9 @@ export function sweepReport(
   return {
     title: `milec sweep: ${source}`,
     source,
-    data: `${o.data} (eval: ${sweepEvalSpec(o)})${o.weights ? `; every tune from --weights ${o.weights}` : ''}`,
+    data: `${sweepDatasets(o.data)
+      .map((data) => `${data} (eval: ${sweepEvalSpec({ ...o, data })})`)
+      .join('; ')}${o.weights ? `; every tune from --weights ${o.weights}` : ''}`,
     device,
     rows,
     baseline,
