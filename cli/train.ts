@@ -13,14 +13,21 @@ import { evaluateHeldOut } from '../runtime/eval/held-out.ts';
 import { AdapterError } from '../runtime/peft-format.ts';
 import { fileHost } from '../runtime/source-files.ts';
 import { stepRecord, type TrainedLoop, type TrainRecord, TrainRun } from '../runtime/train-run.ts';
-import { openTrainData, type TrainSettings } from '../runtime/train-setup.ts';
+import {
+  type OptimizerSettings,
+  openTrainData,
+  resolveOptimizer,
+  TRAIN_OPTIMIZER_DEFAULTS,
+  type TrainSettings,
+} from '../runtime/train-setup.ts';
 import { NonFiniteLossError } from '../runtime/train.ts';
 import { WeightsError } from '../runtime/weights.ts';
 import { report } from './compile.ts';
 import { asUserError, boundSizes, UserError } from './errors.ts';
 import { progressBar, withProgress } from './progress.ts';
 
-export interface TrainCliOptions extends TrainSettings {
+/** `--lr`, `--weight-decay`, `--schedule` and `--warmup` are undefined when not given: the tune's `optimizer { ... }` or the defaults apply. */
+export interface TrainCliOptions extends Omit<TrainSettings, keyof OptimizerSettings>, Partial<OptimizerSettings> {
   /** PEFT methods of `--plugin` files, with the built-ins (built-ins only when absent). */
   registry?: MethodRegistry;
   tune?: string;
@@ -39,13 +46,17 @@ export interface TrainCliOptions extends TrainSettings {
   resume?: string;
 }
 
+/** The options once the optimizer settings are resolved (command line, else the tune's, else the defaults). */
+type ResolvedTrainOptions = TrainCliOptions & OptimizerSettings;
+
 /** The runtime's errors about the user's files and data, printed as one line. */
 const USER_FACING = [DataError, WeightsError, AdapterError, CheckpointError];
 
-export async function trainCommand(file: string, o: TrainCliOptions): Promise<number> {
-  const fe = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: true, registry: o.registry });
+export async function trainCommand(file: string, cli: TrainCliOptions): Promise<number> {
+  const fe = compileFrontEnd({ host: fileHost(), file, tune: cli.tune, model: cli.model, training: true, registry: cli.registry });
   if (report(fe)) return 1;
   const tuned = fe.result!;
+  const o: ResolvedTrainOptions = { ...cli, ...resolveOptimizer(cli, tuned.tune.optimizer, TRAIN_OPTIMIZER_DEFAULTS) };
   const bindings = boundSizes(tuned.train!, { batch: o.batch, dims: o.dim });
   const data = openData(o, tuned.model);
 
@@ -76,7 +87,7 @@ export async function trainCommand(file: string, o: TrainCliOptions): Promise<nu
 const log = (s: string) => process.stderr.write(s + '\n');
 
 /** The dataset of `--data`; a bad data file is a one-line error. */
-function openData(o: TrainCliOptions, model: ElaboratedModel): Dataset {
+function openData(o: ResolvedTrainOptions, model: ElaboratedModel): Dataset {
   try {
     return openTrainData(o, model);
   } catch (e) {
@@ -88,7 +99,7 @@ function openData(o: TrainCliOptions, model: ElaboratedModel): Dataset {
  * What the run starts from and what it trains, on stderr (the weight loader's notes even
  * with `--json`). A resumed run with no steps left stops here, after its loads are reported.
  */
-function announceStart(run: TrainRun, data: Dataset, device: string, o: TrainCliOptions): void {
+function announceStart(run: TrainRun, data: Dataset, device: string, o: ResolvedTrainOptions): void {
   const { start, tuned } = run;
   if (start.backboneTensors !== undefined && !o.json) log(`milec: loaded ${start.backboneTensors} tensors from ${o.weights}`);
   for (const n of start.notes) log(`  ${n}`);
@@ -112,7 +123,7 @@ function announceStart(run: TrainRun, data: Dataset, device: string, o: TrainCli
  * Runs the loop with a progress bar on a terminal; every `--log-every` steps (and the first
  * and last) a JSON line with `--json`, else, without a bar, a line on stderr.
  */
-function trainWithProgress(run: TrainRun, data: Dataset, o: TrainCliOptions): Promise<TrainedLoop> {
+function trainWithProgress(run: TrainRun, data: Dataset, o: ResolvedTrainOptions): Promise<TrainedLoop> {
   const first = run.start.step + 1;
   const bar = progressBar('  {bar} {value}/{total} steps | loss {loss} | {speed} steps/s | ETA {eta_formatted}', o);
   bar?.start(o.steps, run.start.step, { loss: '-', speed: '-' });

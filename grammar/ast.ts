@@ -257,7 +257,9 @@ export type TuneItem =
       readonly args: readonly Arg[];
       readonly selectors: readonly Selector[];
       readonly span: Span;
-    };
+    }
+  /** `optimizer { lr = 1e-2, weight_decay = 0.0, schedule = cosine, warmup = 10 }`: checked by compiler/peft/tune.ts. */
+  | { readonly kind: 'optimizer'; readonly entries: readonly ConfigEntry[]; readonly span: Span };
 
 export interface TuneDecl {
   readonly kind: 'tune';

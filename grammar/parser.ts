@@ -237,9 +237,24 @@ export class MileParser extends CstParser {
       {
         ALT: () => {
           this.CONSUME(T.Identifier, { LABEL: 'method' });
-          this.SUBRULE(this.argList);
-          this.CONSUME(T.On);
-          this.SUBRULE3(this.selectorList);
+          // `optimizer { lr = 1e-2, schedule = cosine }`: the tune's training settings (any word
+          // before `{` parses here; the AST accepts only `optimizer`). Not an alternative of its
+          // own, so that `lora on x` still reads as a method missing its `(`.
+          let block = false;
+          this.OPTION(() => {
+            this.CONSUME(T.LBrace);
+            this.MANY(() => {
+              this.SUBRULE(this.configEntry);
+              this.OPTION2(() => this.CONSUME(T.Comma));
+            });
+            this.CONSUME(T.RBrace);
+            block = true;
+          });
+          if (this.RECORDING_PHASE || !block) {
+            this.SUBRULE(this.argList);
+            this.CONSUME(T.On);
+            this.SUBRULE3(this.selectorList);
+          }
         },
       },
     ]);

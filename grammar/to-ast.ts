@@ -8,7 +8,7 @@
  */
 import type { CstElement, CstNode, IToken } from 'chevrotain';
 import type * as A from './ast.ts';
-import { error, type Diagnostic } from '../core/diagnostic.ts';
+import { error, suggestion, type Diagnostic } from '../core/diagnostic.ts';
 import { spanCover, type Span } from '../core/span.ts';
 import { keywordTokenTypes } from './tokens.ts';
 
@@ -362,6 +362,22 @@ export class AstBuilder {
   // ---------------------------------------------------------------- tunes
 
   private tuneItem(n: CstNode): A.TuneItem[] {
+    const block = tok(n, 'LBrace') && tok(n, 'method');
+    if (block) {
+      if (!isReal(block)) return [];
+      if (block.image !== 'optimizer') {
+        this.diagnostics.push(
+          error(
+            'parse',
+            `unknown tune block \`${block.image}\`: the only block a tune takes is \`optimizer { ... }\``,
+            this.span(block),
+            suggestion(block.image, ['optimizer']),
+          ),
+        );
+        return [];
+      }
+      return [{ kind: 'optimizer', entries: nodes(n, 'configEntry').map((e) => this.configEntry(e)), span: this.span(n) }];
+    }
     const selectors = nodes(node(n, 'selectorList'), 'selector').map((s) => this.selector(s));
     if (tok(n, 'Train')) return [{ kind: 'train', selectors, span: this.span(n) }];
     if (tok(n, 'Freeze')) return [{ kind: 'freeze', selectors, span: this.span(n) }];

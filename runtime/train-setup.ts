@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Graph } from '../compiler/ir/graph.ts';
+import type { TuneOptimizer } from '../compiler/peft/tune.ts';
 import type { ElaboratedModel } from '../compiler/sema/instance.ts';
 import { elementCount } from '../core/dim.ts';
 import { CheckpointError, checkResumable, loadTrainState } from './checkpoint.ts';
@@ -36,6 +37,31 @@ export interface TrainSettings {
   /** Name mapping(s) for `weights`: one, or one per file. */
   readonly weightsMap?: string;
   readonly allowMissing?: boolean;
+}
+
+/** The optimizer settings of a run: what the command line, the tune's `optimizer { ... }` or the command's defaults set. */
+export type OptimizerSettings = Pick<TrainSettings, 'lr' | 'schedule' | 'warmup' | 'weightDecay'>;
+
+/** `milec train`'s defaults, when neither the command line nor the tune sets a setting. */
+export const TRAIN_OPTIMIZER_DEFAULTS: OptimizerSettings = { lr: 3e-3, schedule: 'constant', warmup: 0, weightDecay: 0 };
+/** `milec sweep`'s defaults (a lower learning rate: every tune of the study runs with it). */
+export const SWEEP_OPTIMIZER_DEFAULTS: OptimizerSettings = { lr: 1e-3, schedule: 'constant', warmup: 0, weightDecay: 0 };
+
+/**
+ * Each optimizer setting of a run: the command line's (`--lr`, `--weight-decay`, `--schedule`,
+ * `--warmup`; undefined when not given), else the tune's `optimizer { ... }`, else the command's default.
+ */
+export function resolveOptimizer(
+  cli: Partial<OptimizerSettings>,
+  tune: TuneOptimizer | undefined,
+  defaults: OptimizerSettings,
+): OptimizerSettings {
+  return {
+    lr: cli.lr ?? tune?.lr ?? defaults.lr,
+    schedule: cli.schedule ?? tune?.schedule ?? defaults.schedule,
+    warmup: cli.warmup ?? tune?.warmup ?? defaults.warmup,
+    weightDecay: cli.weightDecay ?? tune?.weightDecay ?? defaults.weightDecay,
+  };
 }
 
 /** The dataset of `--data` (and `--vocab`) for `model`; a bad data file throws a `DataError`. */

@@ -23,6 +23,7 @@ import { displayPath } from '../../core/param-path.ts';
 import type { Graph, NodeId } from '../ir/graph.ts';
 import { NodeStorage, isLeaf } from '../fuse/storage.ts';
 import type { FrontEnd } from '../pipeline.ts';
+import { optimizerText, type TuneOptimizer } from '../peft/tune.ts';
 import { walkInstances, type Instance } from '../sema/instance.ts';
 
 export interface SiteGroup {
@@ -84,6 +85,8 @@ export interface TrainingPlan {
   readonly sites: readonly SiteGroup[];
   readonly modules: readonly ModuleParams[];
   readonly memory: MemoryEstimate;
+  /** The tune's `optimizer { ... }` settings; absent without the block. */
+  readonly optimizer?: TuneOptimizer;
 }
 
 const F32 = 4;
@@ -156,6 +159,7 @@ export function planTraining(fe: FrontEnd, opts: PlanOptions): TrainingPlan {
     sites,
     modules: [...modules].map(([name, m]) => ({ name, ...m })),
     memory: estimateMemory(g, total, trainable, opts.bindings),
+    ...(fe.tune.optimizer ? { optimizer: fe.tune.optimizer } : {}),
   };
 }
 
@@ -274,6 +278,8 @@ export function printTrainingPlan(p: TrainingPlan, source?: string): string {
       `peft counts: ${int(p.trainableParams)} of ${int(p.totalParams + p.savedCopyParams)} (${p.peftTrainablePercent.toFixed(4)}%: modules_to_save counted twice, the original and its trainable copy of ${int(p.savedCopyParams)})`,
     );
   for (const a of p.addedByMethod) out.push(`added by ${a.method}: ${int(a.params)} parameters in ${a.tensors} tensors`);
+  if (p.optimizer)
+    out.push(`optimizer: ${optimizerText(p.optimizer)} (the tune's; --lr, --weight-decay, --schedule and --warmup override)`);
   out.push('');
 
   const m = p.memory;

@@ -35,6 +35,80 @@ export interface TuneReport {
   readonly attachments: Attachments;
   /** The methods the tune applies, by name: what the adapter format and reports ask about a method. */
   readonly methods: ReadonlyMap<string, PeftMethod>;
+  /** The tune's `optimizer { ... }` settings (only the keys it sets); absent without the block. */
+  readonly optimizer?: TuneOptimizer;
+}
+
+/** A tune's training settings: what `milec train` and `milec sweep` use unless the command line sets them. */
+export interface TuneOptimizer {
+  readonly lr?: number;
+  readonly weightDecay?: number;
+  readonly schedule?: 'constant' | 'cosine';
+  readonly warmup?: number;
+}
+
+const OPTIMIZER_KEYS = ['lr', 'weight_decay', 'schedule', 'warmup'] as const;
+const SCHEDULES = ['constant', 'cosine'] as const;
+
+/** The one line `milec plan` prints for a tune's optimizer settings: `lr 0.01, weight decay 0, cosine schedule, warm-up 10 steps`. */
+export function optimizerText(o: TuneOptimizer): string {
+  const parts: string[] = [];
+  if (o.lr !== undefined) parts.push(`lr ${o.lr}`);
+  if (o.weightDecay !== undefined) parts.push(`weight decay ${o.weightDecay}`);
+  if (o.schedule !== undefined) parts.push(`${o.schedule} schedule`);
+  if (o.warmup !== undefined) parts.push(`warm-up ${o.warmup} steps`);
+  return parts.join(', ');
+}
+
+/** Checks an `optimizer { ... }` block: known keys, each once, of the right type and range. */
+function optimizerSettings(item: Extract<TuneItem, { kind: 'optimizer' }>): TuneOptimizer {
+  const out: { lr?: number; weightDecay?: number; schedule?: 'constant' | 'cosine'; warmup?: number } = {};
+  const seen = new Set<string>();
+  for (const e of item.entries) {
+    const key = e.name.name;
+    if (!(OPTIMIZER_KEYS as readonly string[]).includes(key))
+      throw new CompileError(
+        error(
+          'tune',
+          `unknown optimizer setting \`${key}\``,
+          e.name.span,
+          suggestion(key, OPTIMIZER_KEYS, `the settings are ${OPTIMIZER_KEYS.map((k) => `\`${k}\``).join(', ')}`),
+        ),
+      );
+    if (seen.has(key)) throw new CompileError(error('tune', `optimizer setting \`${key}\` is set twice`, e.name.span));
+    seen.add(key);
+    if (key === 'schedule') {
+      const v = e.value;
+      if (v.kind !== 'name' || !(SCHEDULES as readonly string[]).includes(v.name))
+        throw new CompileError(
+          error(
+            'type',
+            `optimizer setting \`schedule\` is \`constant\` or \`cosine\`${v.kind === 'name' ? `, not \`${v.name}\`` : ''}`,
+            v.span,
+            v.kind === 'name' ? suggestion(v.name, SCHEDULES) : {},
+          ),
+        );
+      out.schedule = v.name as 'constant' | 'cosine';
+      continue;
+    }
+    const s: Scalar = e.value.kind === 'name' ? { kind: 'none' } : constEval(e.value, new Map());
+    const n = s.kind === 'int' && typeof s.v === 'number' ? s.v : s.kind === 'float' ? s.v : undefined;
+    const what = e.value.kind === 'name' ? `\`${e.value.name}\`` : describeScalar(s);
+    if (key === 'warmup') {
+      if (s.kind !== 'int' || n === undefined || n < 0)
+        throw new CompileError(error('type', `optimizer setting \`warmup\` is a non-negative int (steps), got ${what}`, e.value.span));
+      out.warmup = n;
+    } else if (n === undefined || !Number.isFinite(n)) {
+      throw new CompileError(error('type', `optimizer setting \`${key}\` is a number, got ${what}`, e.value.span));
+    } else if (key === 'lr') {
+      if (n <= 0) throw new CompileError(error('tune', `optimizer setting \`lr\` must be greater than 0, got ${n}`, e.value.span));
+      out.lr = n;
+    } else {
+      if (n < 0) throw new CompileError(error('tune', `optimizer setting \`weight_decay\` must not be negative, got ${n}`, e.value.span));
+      out.weightDecay = n;
+    }
+  }
+  return out;
 }
 
 /** The attachments of one tune while it is applied. */
@@ -72,8 +146,13 @@ function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: Met
     throw new CompileError(
       error('tune', `tune \`${tune.name.name}\` is for \`${tune.model.name}\`, not \`${model.name}\``, tune.model.span),
     );
+  let optimizer: TuneOptimizer | undefined;
   for (const item of tune.items) {
     switch (item.kind) {
+      case 'optimizer':
+        if (optimizer) throw new CompileError(error('tune', `tune \`${tune.name.name}\` has two \`optimizer\` blocks`, item.span));
+        optimizer = optimizerSettings(item);
+        break;
       case 'train':
       case 'freeze':
         for (const sel of item.selectors) {
@@ -100,7 +179,13 @@ function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: Met
       }
     }
   }
-  return { tune: tune.name.name, matches, attachments: { bySite: attaching.bySite, shared: attaching.shared }, methods };
+  return {
+    tune: tune.name.name,
+    matches,
+    attachments: { bySite: attaching.bySite, shared: attaching.shared },
+    methods,
+    ...(optimizer ? { optimizer } : {}),
+  };
 }
 
 /** One application of a method (one tune item): its sites, over all its selectors, in tree order. */

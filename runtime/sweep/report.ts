@@ -64,6 +64,8 @@ export interface SweepRow extends AccuracyIntervals {
   readonly totalParams: number;
   /** trainable / (base + added) × 100, as HF peft counts it. */
   readonly trainablePercent: number;
+  /** The learning rate the tune trained with: `--lr`, else its `optimizer { lr }`, else the sweep's default. */
+  readonly lr?: number;
   readonly predictedPeakBytes: number;
   /** Bytes of the GPU buffers the training plan allocated. */
   readonly measuredPeakBytes: number;

@@ -26,12 +26,26 @@ import {
   sweepJson,
   sweepMarkdown,
 } from './report.ts';
-import { loadBackbone, openTrainData, parameterCounts, saveTrainedAdapter, trainConfig, type TrainSettings } from '../train-setup.ts';
+import {
+  loadBackbone,
+  type OptimizerSettings,
+  openTrainData,
+  parameterCounts,
+  resolveOptimizer,
+  saveTrainedAdapter,
+  SWEEP_OPTIMIZER_DEFAULTS,
+  trainConfig,
+  type TrainSettings,
+} from '../train-setup.ts';
 import { NonFiniteLossError, Trainer } from '../train.ts';
 import type { LoadedWeights } from '../weights.ts';
 
-/** The options of `milec sweep` the runtime reads: `milec train`'s training settings plus the sweep's own. */
-export interface SweepSettings extends TrainSettings {
+/**
+ * The options of `milec sweep` the runtime reads: `milec train`'s training settings plus the
+ * sweep's own. The optimizer settings are the command line's (undefined when not given): each
+ * tune runs with them, else its own `optimizer { ... }`, else `SWEEP_OPTIMIZER_DEFAULTS`.
+ */
+export interface SweepSettings extends Omit<TrainSettings, keyof OptimizerSettings>, Partial<OptimizerSettings> {
   /** The folder of the reports; each tune's checkpoint goes to `out/<tune>/`. */
   readonly out: string;
   readonly beams: number;
@@ -92,6 +106,8 @@ interface Trained {
   readonly diverged: boolean;
   /** `performance.now()` once the trainer was created: the end of the tune's compile time. */
   readonly t1: number;
+  /** The learning rate it trained with (the command line's, the tune's or the default). */
+  readonly lr: number;
 }
 
 /** The tunes of one sweep on one device, sharing the data, backbone and eval items. */
@@ -113,7 +129,7 @@ export class Sweep {
     this.frontEnd = frontEnd;
     // Every tune reads the same data, opened (files read, images decoded) once.
     this.data ??= openTrainData(this.o, frontEnd.model);
-    const { trainer, params, losses, msPerStep, diverged, t1 } = await this.train(compiled, this.data, hooks);
+    const { trainer, params, losses, msPerStep, diverged, t1, lr } = await this.train(compiled, this.data, hooks);
     const measured = trainer.backend.plan.peakBytes;
     let acc: Accuracies = {};
     let t2 = performance.now();
@@ -133,6 +149,7 @@ export class Sweep {
       trainableParams: trainable,
       totalParams: total,
       trainablePercent: (100 * trainable) / total,
+      lr,
       predictedPeakBytes: compiled.predictedPeakBytes,
       measuredPeakBytes: measured,
       msPerStep,
@@ -180,13 +197,17 @@ export class Sweep {
   private async train(compiled: CompiledTune, data: Dataset, hooks: TuneHooks): Promise<Trained> {
     const { o } = this;
     const { tune, frontEnd } = compiled;
-    const cfg = trainConfig(o, {
-      bindings: compiled.bindings,
-      checkpointEvery: o.steps,
-      evalBatches: 0,
-      outDir: join(o.out, tune),
-      metadata: { model: frontEnd.model.name, tune, source: compiled.source, seed: String(o.seed) },
-    });
+    const optimizer = resolveOptimizer(o, frontEnd.tune.optimizer, SWEEP_OPTIMIZER_DEFAULTS);
+    const cfg = trainConfig(
+      { ...o, ...optimizer },
+      {
+        bindings: compiled.bindings,
+        checkpointEvery: o.steps,
+        evalBatches: 0,
+        outDir: join(o.out, tune),
+        metadata: { model: frontEnd.model.name, tune, source: compiled.source, seed: String(o.seed) },
+      },
+    );
     const trainer = await Trainer.create(this.ctx, frontEnd.train!, cfg);
     const t1 = performance.now();
     let losses: number[] = [];
@@ -234,7 +255,7 @@ export class Sweep {
     } finally {
       trainer.destroy();
     }
-    return { trainer, params, losses, msPerStep, diverged, t1 };
+    return { trainer, params, losses, msPerStep, diverged, t1, lr: optimizer.lr };
   }
 }
 

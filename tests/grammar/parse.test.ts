@@ -318,7 +318,7 @@ describe('parseMile on the all-constructs fixture', () => {
       },
     ]);
     // `  freeze blocks[0]`: the range is its own segment, spanning the brackets.
-    const freeze = tune.items[1]!;
+    const freeze = tune.items[1]! as Extract<A.TuneItem, { kind: 'freeze' }>;
     expect(freeze.selectors[0]!.segments.map((s) => s.span)).toEqual([at(53, 10, 16), at(53, 16, 19)]);
     expect(freeze.selectors[0]!.span).toEqual(at(53, 10, 19));
   });
