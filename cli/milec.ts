@@ -118,7 +118,7 @@ program
   .argument('<file>', '.mile file')
   .option('--tune <name>', 'tune to train (default: train every parameter)')
   .option('--model <name>', 'model to train when the file has several')
-  .option('--data <spec>', 'dataset: synthetic, vqa-rad:PATH, slake:PATH, instruction:PATH', 'synthetic')
+  .option('--data <spec>', 'dataset: synthetic, synthetic-instruction, vqa-rad:PATH, slake:PATH, instruction:PATH', 'synthetic')
   .option('--vocab <path>', 'tokenizer vocabulary (vocab.txt or tokenizer.json) for vqa-rad/slake/instruction data')
   .option('--strict', 'a malformed data item is an error instead of a reported, skipped item')
   .option('--steps <n>', 'optimizer steps', int('--steps'), 300)
@@ -166,7 +166,11 @@ program
   .argument('<file>', '.mile file')
   .option('--tunes <a,b,...>', 'tunes to run (default: all in the file)')
   .option('--model <name>', 'model when the file has several')
-  .option('--data <spec>', 'training data: synthetic, vqa-rad:PATH, slake:PATH, instruction:PATH', 'synthetic')
+  .option(
+    '--data <spec>',
+    'training data: synthetic, synthetic-instruction, vqa-rad:PATH, slake:PATH, instruction:PATH; a,b runs every tune on each',
+    'synthetic',
+  )
   .option('--vocab <path>', 'tokenizer vocabulary (vocab.txt or tokenizer.json) for vqa-rad/slake/instruction data')
   .option('--eval-data <spec>', 'evaluation items (default: synthetic-vqa:64 for --data synthetic, else --data)')
   .option('--steps <n>', 'optimizer steps per tune', int('--steps'), 100)
@@ -220,7 +224,10 @@ program
   )
   .argument('<file>', '.mile file')
   .requiredOption('--checkpoint <path>', 'weights saved by milec train (adapter.safetensors, or its run folder)')
-  .requiredOption('--data <spec>', 'dataset: synthetic-vqa[:N], vqa-rad:PATH, slake:PATH, instruction:PATH, items:PATH.json')
+  .requiredOption(
+    '--data <spec>',
+    'dataset: synthetic-vqa[:N], synthetic-instruction[:N], vqa-rad:PATH, slake:PATH, instruction:PATH, items:PATH.json',
+  )
   .option('--vocab <path>', 'tokenizer vocabulary (vocab.txt or tokenizer.json) for vqa-rad/slake/instruction data')
   .option('--strict', 'a malformed data item is an error instead of a reported, skipped item')
   .option('--tune <name>', 'tune the checkpoint was trained with (default: from the checkpoint)')
