@@ -48,6 +48,22 @@ const program = new Command()
   .showSuggestionAfterError(true)
   .exitOverride();
 
+/**
+ * The optimizer flags of `train` and `sweep`. They have no defaults of their own: an unset flag
+ * falls back to the tune's `optimizer { … }`, then to the command's default (`runtime/train-setup.ts : resolveOptimizer`).
+ */
+const lrOption = (fallback: string) =>
+  new Option('--lr <x>', `learning rate (AdamW; default: the tune's optimizer lr, else ${fallback})`).argParser(float);
+const scheduleOption = () =>
+  new Option(
+    '--schedule <kind>',
+    "learning-rate schedule after warm-up (cosine: down to 0 at the last step, as the study; default: the tune's, else constant)",
+  ).choices(['constant', 'cosine']);
+const warmupOption = () =>
+  new Option('--warmup <n>', "steps of linear learning-rate warm-up from 0 (default: the tune's, else 0)").argParser(nonNegInt);
+const weightDecayOption = () =>
+  new Option('--weight-decay <x>', "AdamW decoupled weight decay (default: the tune's, else 0)").argParser((v: string) => Number(v));
+
 program
   .command('check')
   .description('parse and check a .mile file (names, types, shapes, tunes)')
@@ -123,15 +139,10 @@ program
   .option('--strict', 'a malformed data item is an error instead of a reported, skipped item')
   .option('--steps <n>', 'optimizer steps', int('--steps'), 300)
   .option('--batch <n>', 'batch size', int('--batch'), 32)
-  .option('--lr <x>', "learning rate (AdamW; default: the tune's optimizer lr, else 3e-3)", float)
-  .addOption(
-    new Option(
-      '--schedule <kind>',
-      "learning-rate schedule after warm-up (cosine: down to 0 at the last step, as the study; default: the tune's, else constant)",
-    ).choices(['constant', 'cosine']),
-  )
-  .option('--warmup <n>', "steps of linear learning-rate warm-up from 0 (default: the tune's, else 0)", nonNegInt)
-  .option('--weight-decay <x>', "AdamW decoupled weight decay (default: the tune's, else 0)", (v: string) => Number(v))
+  .addOption(lrOption('3e-3'))
+  .addOption(scheduleOption())
+  .addOption(warmupOption())
+  .addOption(weightDecayOption())
   .option('--seed <n>', 'seed for initialisation, data order and dropout', nonNegInt, 0)
   .option('--dim <name=size...>', 'bind a symbolic size other than B, e.g. --dim T=128')
   .option('--log-every <n>', 'log the loss every n steps', int('--log-every'), 10)
@@ -175,15 +186,10 @@ program
   .option('--eval-data <spec>', 'evaluation items (default: synthetic-vqa:64 for --data synthetic, else --data)')
   .option('--steps <n>', 'optimizer steps per tune', int('--steps'), 100)
   .option('--batch <n>', 'batch size', int('--batch'), 16)
-  .option('--lr <x>', "learning rate (AdamW; default: the tune's optimizer lr, else 1e-3)", float)
-  .addOption(
-    new Option(
-      '--schedule <kind>',
-      "learning-rate schedule after warm-up (cosine: down to 0 at the last step, as the study; default: the tune's, else constant)",
-    ).choices(['constant', 'cosine']),
-  )
-  .option('--warmup <n>', "steps of linear learning-rate warm-up from 0 (default: the tune's, else 0)", nonNegInt)
-  .option('--weight-decay <x>', "AdamW decoupled weight decay (default: the tune's, else 0)", (v: string) => Number(v))
+  .addOption(lrOption('1e-3'))
+  .addOption(scheduleOption())
+  .addOption(warmupOption())
+  .addOption(weightDecayOption())
   .option('--seed <n>', 'seed for initialisation, data order and dropout', nonNegInt, 0)
   .option('--dim <name=size...>', 'bind a symbolic size other than B')
   .option('--beams <n>', 'beam width for evaluation (1: greedy)', int('--beams'), 3)
