@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { milec } from '../helpers/milec.ts';
+import { jsonLines, milec } from '../helpers/milec.ts';
 
 describe('milec sweep --data a,b', () => {
   it('runs every tune on each dataset, with a data column in every report', async () => {
@@ -27,10 +27,7 @@ describe('milec sweep --data a,b', () => {
       '--json',
     );
     expect(r.code, r.err).toBe(0);
-    const lines = r.out
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const lines = jsonLines(r.out);
     // Dataset-major: the tune on the first dataset, then on the second.
     expect(lines.slice(0, 2).map((l) => [l.tune, l.data])).toEqual([
       ['f_f_lora_r4', 'synthetic'],

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { milec } from '../helpers/milec.ts';
+import { jsonLines, milec } from '../helpers/milec.ts';
 
 describe('milec sweep', () => {
   const out = mkdtempSync(join(tmpdir(), 'milec-sweep-'));
@@ -77,10 +77,7 @@ describe('milec sweep', () => {
     const dir = mkdtempSync(join(tmpdir(), 'milec-sweep-2-'));
     const r = await sweep('f_f_lora_r4,f_f_ia3', dir);
     expect(r.code, r.err).toBe(0);
-    const lines = r.out
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const lines = jsonLines(r.out);
     expect(lines.map((l) => l.tune).slice(0, 2)).toEqual(['f_f_lora_r4', 'f_f_ia3']);
     for (const l of lines.slice(0, 2)) {
       expect(l.steps).toBe(3);

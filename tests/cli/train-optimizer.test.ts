@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { milec } from '../helpers/milec.ts';
+import { jsonLines, milec } from '../helpers/milec.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'milec-train-opt-'));
 const file = join(dir, 'tiny.mile');
@@ -39,10 +39,7 @@ async function losses(tune: string, ...extra: string[]): Promise<number[]> {
     ...extra,
   );
   expect(r.code, r.err).toBe(0);
-  return r.out
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
+  return jsonLines(r.out)
     .filter((l) => 'step' in l && !('done' in l))
     .map((l) => l.loss as number);
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensors } from '../../runtime/safetensors.ts';
-import { milec } from '../helpers/milec.ts';
+import { jsonLines, milec } from '../helpers/milec.ts';
 
 describe('milec train', () => {
   it('--json prints one object per logged step and a summary; the adapter is saved', async () => {
@@ -26,10 +26,7 @@ describe('milec train', () => {
       '--json',
     );
     expect(r.code, r.err).toBe(0);
-    const lines = r.out
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const lines = jsonLines(r.out);
     const steps = lines.filter((l) => 'step' in l && !('done' in l));
     expect(steps.map((s) => s.step)).toEqual([1, 2, 4, 6]);
     for (const s of steps) expect(Number.isFinite(s.loss)).toBe(true);

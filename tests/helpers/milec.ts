@@ -44,3 +44,11 @@ export function milecEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 export function milec(...args: string[]): Promise<CommandResult> {
   return run(process.execPath, ['bin/milec.js', ...args]);
 }
+
+/** The JSON objects a `--json` command printed, one per line of its standard output. */
+export function jsonLines(out: string): Record<string, any>[] {
+  return out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, any>);
+}
