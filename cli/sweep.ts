@@ -24,7 +24,9 @@ import {
   type TuneResult,
   writeSweepReports,
 } from '../runtime/sweep/run.ts';
+import { describeOptimizer } from '../runtime/train-setup.ts';
 import { WeightsError } from '../runtime/weights.ts';
+import { startingWeights, weightsNote, withWeightsOrigin } from '../runtime/starting-weights.ts';
 import { report } from './compile.ts';
 import { asUserError, boundSizes, UserError } from './errors.ts';
 import { progressBar, withProgress } from './progress.ts';
@@ -40,9 +42,14 @@ export interface SweepCliOptions extends SweepSettings {
   tunes?: string;
 }
 
-export async function sweepCommand(file: string, o: SweepCliOptions): Promise<number> {
-  const tunes = tunesToSweep(file, o);
+export async function sweepCommand(file: string, cli: SweepCliOptions): Promise<number> {
+  const tunes = tunesToSweep(file, cli);
   if (tunes === undefined) return 1;
+  // Every tune starts from the same weights: `--weights`, else the model's `weights { ... }`.
+  const first = compileTune(file, tunes[0]!, cli);
+  if (first === undefined) return 1;
+  const start = startingWeights(cli, first.frontEnd.model);
+  const o: SweepCliOptions = { ...cli, weights: start.weights, weightsMap: start.weightsMap };
   const log = (s: string) => process.stderr.write(s + '\n');
   const ctx = await openDevice({ preferSoftware: o.software });
   // `--data a,b`: every tune on each dataset, dataset-major (all tunes on a, then on b); each
@@ -53,7 +60,8 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
   try {
     if (!o.json)
       log(
-        `milec sweep: ${tunes.length} tunes${datasets.length > 1 ? ` × ${datasets.length} datasets` : ''} × ${o.steps} steps on ${ctx.description}`,
+        `milec sweep: ${tunes.length} tunes${datasets.length > 1 ? ` × ${datasets.length} datasets` : ''} × ${o.steps} steps on ${ctx.description}` +
+          (o.weights ? `, from ${o.weights}${weightsNote(start)}` : ', from random initial values'),
       );
     for (const data of datasets) {
       const several = datasets.length > 1;
@@ -72,7 +80,7 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
       }
     }
   } catch (e) {
-    throw asUserError(e, [DataError, WeightsError, EvalError]);
+    throw asUserError(withWeightsOrigin(e, start), [DataError, WeightsError, EvalError]);
   } finally {
     ctx.close();
   }
@@ -132,7 +140,7 @@ function tuneHooks(tune: string, o: SweepCliOptions, log: (s: string) => void): 
   };
 }
 
-/** One JSON line per tune with `--json`, else one line on stderr. */
+/** One JSON line per tune with `--json` (the row: its optimizer settings among its fields), else one line on stderr. */
 function printTune({ row, diverged, seconds }: TuneResult, o: SweepCliOptions, log: (s: string) => void): void {
   const { losses } = row;
   if (o.json)
@@ -141,6 +149,6 @@ function printTune({ row, diverged, seconds }: TuneResult, o: SweepCliOptions, l
     );
   else
     log(
-      `  ${row.tune}: loss ${losses[0]?.toFixed(3)} -> ${losses[losses.length - 1]?.toFixed(3)}${diverged ? ' (diverged)' : ''}, global ${row.global === undefined ? '–' : (100 * row.global).toFixed(1) + '%'}, ${row.msPerStep.toFixed(0)} ms/step; ${seconds.compile.toFixed(1)} s compiling, ${seconds.train.toFixed(1)} s training, ${seconds.eval.toFixed(1)} s evaluating`,
+      `  ${row.tune}${row.lr === undefined ? '' : ` (${describeOptimizer({ ...row, lr: row.lr })})`}: loss ${losses[0]?.toFixed(3)} -> ${losses[losses.length - 1]?.toFixed(3)}${diverged ? ' (diverged)' : ''}, global ${row.global === undefined ? '–' : (100 * row.global).toFixed(1) + '%'}, ${row.msPerStep.toFixed(0)} ms/step; ${seconds.compile.toFixed(1)} s compiling, ${seconds.train.toFixed(1)} s training, ${seconds.eval.toFixed(1)} s evaluating`,
     );
 }

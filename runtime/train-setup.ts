@@ -14,9 +14,9 @@ import { elementCount } from '../core/dim.ts';
 import { CheckpointError, checkResumable, loadTrainState } from './checkpoint.ts';
 import { type Dataset, openDataset } from './data/index.ts';
 import { initialParams } from './params.ts';
-import { adapterLayout, loadAdapter, saveAdapter, type TunedModel } from './peft-format.ts';
+import { AdapterError, adapterLayout, loadAdapter, saveAdapter, type TunedModel } from './peft-format.ts';
 import { checkpointPath, type LoopOptions, type TrainConfig, type Trainer } from './train.ts';
-import { type LoadedWeights, loadWeights, weightsSources } from './weights.ts';
+import { checkpointModuleNames, type LoadedWeights, loadWeights, weightsBaseModel, weightsSources } from './weights.ts';
 
 /** The training settings a command takes (`milec train`'s and `milec sweep`'s options). */
 export interface TrainSettings {
@@ -41,6 +41,26 @@ export interface TrainSettings {
 
 /** The optimizer settings of a run: what the command line, the tune's `optimizer { ... }` or the command's defaults set. */
 export type OptimizerSettings = Pick<TrainSettings, 'lr' | 'schedule' | 'warmup' | 'weightDecay'>;
+
+/** A number as the optimizer settings print it: `1e-3`, `2.5e-4`, `0`, `1`. */
+function short(x: number): string {
+  return x === 0 ? '0' : x.toExponential().replace(/e\+0$/, '').replace('e+', 'e');
+}
+
+/**
+ * The optimizer settings in a few words, as the sweep's tables show them: `lr 1e-2, cosine,
+ * warm-up 10, weight decay 1e-2`, the warm-up and the weight decay only when not 0 (always
+ * with `all`, as `milec train`'s start line shows them). A setting `o` lacks is left out.
+ */
+export function describeOptimizer(o: Pick<OptimizerSettings, 'lr'> & Partial<OptimizerSettings>, all = false): string {
+  const shown = (x: number | undefined) => x !== undefined && (all || x !== 0);
+  return [
+    `lr ${short(o.lr)}`,
+    ...(o.schedule ? [o.schedule] : []),
+    ...(shown(o.warmup) ? [`warm-up ${o.warmup}`] : []),
+    ...(shown(o.weightDecay) ? [`weight decay ${short(o.weightDecay!)}`] : []),
+  ].join(', ');
+}
 
 /** `milec train`'s defaults, when neither the command line nor the tune sets a setting. */
 export const TRAIN_OPTIMIZER_DEFAULTS: OptimizerSettings = { lr: 3e-3, schedule: 'constant', warmup: 0, weightDecay: 0 };
@@ -107,6 +127,11 @@ export interface RunStart {
   readonly adapterTensors?: number;
   /** Notes of the weight loader (interpolated tables, ignored keys). */
   readonly notes: readonly string[];
+  /**
+   * The checkpoint's names of the modules `--weights` loaded (weights.ts : checkpointModuleNames),
+   * which the adapter folder uses as peft's module names; absent without `--weights`.
+   */
+  readonly moduleNames?: ReadonlyMap<string, string | null>;
 }
 
 /**
@@ -124,10 +149,11 @@ export async function startRun(
   const { model } = tuned;
   const tune = tuned.tune.tune ?? '(full)';
   const backbone = await loadBackbone(o, graph);
+  const moduleNames = backbone && checkpointModuleNames(backbone);
   const params = initialParams(graph, o.seed, backbone?.values);
   let adapterTensors: number | undefined;
   if (o.adapter) {
-    const a = await loadAdapter(o.adapter, adapterLayout(tuned, { tune }));
+    const a = await loadStartAdapter(o.adapter, tuned, tune, moduleNames);
     for (const [k, v] of a) params.set(k, v);
     adapterTensors = a.size;
   }
@@ -148,7 +174,38 @@ export async function startRun(
     step = st.step;
     resumedFrom = dir;
   }
-  return { params, step, resumedFrom, backboneTensors: backbone?.values.size, adapterTensors, notes: backbone?.notes ?? [] };
+  return {
+    params,
+    step,
+    resumedFrom,
+    backboneTensors: backbone?.values.size,
+    adapterTensors,
+    notes: backbone?.notes ?? [],
+    ...(moduleNames ? { moduleNames } : {}),
+  };
+}
+
+/**
+ * `--adapter DIR` for `tuned`: named as the checkpoint of `--weights` names the modules (as
+ * milec saves it after such a run), or else by milec's own paths (as milec saved it before,
+ * or after a run without `--weights`); the error is the first layout's when neither fits.
+ */
+export async function loadStartAdapter(
+  dir: string,
+  tuned: TunedModel,
+  tune: string,
+  moduleNames: ReadonlyMap<string, string | null> | undefined,
+): Promise<Map<string, Float32Array>> {
+  try {
+    return await loadAdapter(dir, adapterLayout(tuned, { tune, moduleNames }));
+  } catch (e) {
+    if (!moduleNames || !(e instanceof AdapterError)) throw e;
+    try {
+      return await loadAdapter(dir, adapterLayout(tuned, { tune }));
+    } catch {
+      throw e;
+    }
+  }
 }
 
 /**
@@ -168,7 +225,9 @@ export function runCheckpoints(
 /**
  * Saves the trained parameters as the adapter folder `out/adapter/` (peft's format, or milec's
  * where peft has none) and returns it with every parameter's final value: the starting
- * ones under the trained ones.
+ * ones under the trained ones. With `--weights`, `base_model_name_or_path` is the weights
+ * file (weights.ts : weightsBaseModel) and the module names are the checkpoint's
+ * (`start.moduleNames`); otherwise the model's name and milec's paths.
  */
 export async function saveTrainedAdapter(
   trainer: Trainer,
@@ -178,7 +237,12 @@ export async function saveTrainedAdapter(
 ): Promise<{ dir: string; params: Map<string, Float32Array> }> {
   const trained = await trainer.trainedParams();
   const dir = join(o.out, 'adapter');
-  await saveAdapter(dir, adapterLayout(tuned, { baseModel: o.weights || tuned.model.name, tune: tuned.tune.tune ?? '(full)' }), trained);
+  const layout = adapterLayout(tuned, {
+    baseModel: o.weights ? weightsBaseModel(o.weights) : tuned.model.name,
+    tune: tuned.tune.tune ?? '(full)',
+    moduleNames: start.moduleNames,
+  });
+  await saveAdapter(dir, layout, trained);
   return { dir, params: new Map([...start.params, ...trained]) };
 }
 

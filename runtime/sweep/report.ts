@@ -7,8 +7,13 @@
  * over (JSON: `open_ci: [lo, hi]`, `n_open`; CSV: `open_lo`, `open_hi`, `n_open`; the tables:
  * `41.2 (33.0–49.8)` under a header naming n). The baseline row is the question prior of
  * runtime/sweep/baseline.ts on the same eval items.
+ *
+ * Every row also records the optimizer settings its tune trained with (JSON: `lr`, `schedule`,
+ * `warmup`, `weightDecay`; CSV: `lr`, `schedule`, `warmup`, `weight_decay` after every other
+ * column; the tables: one `optimizer` column after `tune` and `data`, e.g. `lr 1e-2, cosine, warm-up 10`).
  */
 import { type VqaAccuracy, wilsonInterval } from '../metrics.ts';
+import { describeOptimizer } from '../train-setup.ts';
 
 type Interval = readonly [lo: number, hi: number];
 
@@ -64,8 +69,16 @@ export interface SweepRow extends AccuracyIntervals {
   readonly totalParams: number;
   /** trainable / (base + added) × 100, as HF peft counts it. */
   readonly trainablePercent: number;
-  /** The learning rate the tune trained with: `--lr`, else its `optimizer { lr }`, else the sweep's default. */
+  /**
+   * The optimizer settings the tune trained with, each the command line's (`--lr`, `--schedule`,
+   * `--warmup`, `--weight-decay`), else its `optimizer { ... }`'s, else the sweep's default.
+   * `milec sweep` always records them; the tables show an `optimizer` column once any row has an lr.
+   */
   readonly lr?: number;
+  readonly schedule?: 'constant' | 'cosine';
+  /** Warm-up steps. */
+  readonly warmup?: number;
+  readonly weightDecay?: number;
   readonly predictedPeakBytes: number;
   /** Bytes of the GPU buffers the training plan allocated. */
   readonly measuredPeakBytes: number;
@@ -111,13 +124,20 @@ function accuracyColumns(rep: SweepReport): string[] {
 /** Whether the rows name their training data (`milec sweep` always does): a `data` column after `tune`. */
 const hasData = (rep: SweepReport) => rep.rows.some((r) => r.data !== undefined);
 
-/** How many leading columns hold text (left-aligned): `tune`, and `data` when present. */
-const textColumns = (rep: SweepReport) => (hasData(rep) ? 2 : 1);
+/** Whether the rows record their optimizer settings (`milec sweep`'s do): an `optimizer` column after `tune` and `data`. */
+const hasOptimizer = (rep: SweepReport) => rep.rows.some((r) => r.lr !== undefined);
+
+/** How many leading columns hold text (left-aligned): `tune`, and `data` and `optimizer` when present. */
+const textColumns = (rep: SweepReport) => 1 + (hasData(rep) ? 1 : 0) + (hasOptimizer(rep) ? 1 : 0);
+
+/** A row's `optimizer` cell: `lr 1e-3, constant`, `lr 2e-2, cosine, warm-up 10, weight decay 1e-2`. */
+const optimizerCell = (r: SweepRow) => (r.lr === undefined ? '–' : describeOptimizer({ ...r, lr: r.lr }));
 
 function columns(rep: SweepReport): string[] {
   return [
     'tune',
     ...(hasData(rep) ? ['data'] : []),
+    ...(hasOptimizer(rep) ? ['optimizer'] : []),
     'trainable',
     'trainable %',
     'predicted peak MiB',
@@ -131,10 +151,11 @@ function accuracyCells(a: Accuracies): string[] {
   return kinds.map((k) => pctCi(a[k], ciOf(a, k)));
 }
 
-function cells(r: SweepRow, data: boolean): string[] {
+function cells(r: SweepRow, data: boolean, optimizer: boolean): string[] {
   return [
     r.tune,
     ...(data ? [r.data ?? '–'] : []),
+    ...(optimizer ? [optimizerCell(r)] : []),
     r.trainableParams.toLocaleString('en-US'),
     r.trainablePercent.toFixed(4),
     mib(r.predictedPeakBytes),
@@ -146,9 +167,20 @@ function cells(r: SweepRow, data: boolean): string[] {
 
 /** The table's rows: one per tune, then the baseline's. */
 function tableRows(rep: SweepReport): string[][] {
-  const rows = rep.rows.map((r) => cells(r, hasData(rep)));
+  const [data, optimizer] = [hasData(rep), hasOptimizer(rep)];
+  const rows = rep.rows.map((r) => cells(r, data, optimizer));
   if (rep.baseline)
-    rows.push(['baseline', ...(hasData(rep) ? [rep.baseline.data ?? '–'] : []), '–', '–', '–', '–', '–', ...accuracyCells(rep.baseline)]);
+    rows.push([
+      'baseline',
+      ...(data ? [rep.baseline.data ?? '–'] : []),
+      ...(optimizer ? ['–'] : []),
+      '–',
+      '–',
+      '–',
+      '–',
+      '–',
+      ...accuracyCells(rep.baseline),
+    ]);
   return rows;
 }
 
@@ -158,6 +190,8 @@ function tableNotes(rep: SweepReport): string[] {
   if (rep.baseline) notes.push(`baseline: ${rep.baseline.rule}; ${rep.baseline.trainItems.toLocaleString('en-US')} training answers.`);
   if ([...rep.rows, ...(rep.baseline ? [rep.baseline] : [])].some((a) => kinds.some((k) => ciOf(a, k))))
     notes.push('Accuracies in %, with their 95 % Wilson score intervals over the n eval items.');
+  if (hasOptimizer(rep))
+    notes.push('optimizer: the learning rate and schedule each tune trained with; warm-up steps and weight decay when not 0.');
   return notes;
 }
 
@@ -180,9 +214,13 @@ function intervalFields(a: AccuracyIntervals): (number | string)[] {
   return [...kinds.flatMap((k) => [ciOf(a, k)?.[0] ?? '', ciOf(a, k)?.[1] ?? '']), ...kinds.map((k) => nOf(a, k) ?? '')];
 }
 
-/** One line per tune, then a `baseline` line (no parameters, memory or speed) when the report has one. */
+/**
+ * One line per tune, then a `baseline` line (no parameters, memory, speed or optimizer) when
+ * the report has one. The optimizer columns (`lr`, `schedule`, `warmup`, `weight_decay`) come
+ * last, once any row has an lr, so the columns before them keep their places.
+ */
 export function sweepCsv(rep: SweepReport): string {
-  const data = hasData(rep);
+  const [data, optimizer] = [hasData(rep), hasOptimizer(rep)];
   const head = [
     'tune',
     ...(data ? ['data'] : []),
@@ -198,6 +236,7 @@ export function sweepCsv(rep: SweepReport): string {
     'global',
     ...kinds.flatMap((k) => [`${k}_lo`, `${k}_hi`]),
     ...kinds.map((k) => `n_${k}`),
+    ...(optimizer ? ['lr', 'schedule', 'warmup', 'weight_decay'] : []),
   ];
   const rows = rep.rows.map((r) => [
     r.tune,
@@ -213,6 +252,7 @@ export function sweepCsv(rep: SweepReport): string {
     r.closed ?? '',
     r.global ?? '',
     ...intervalFields(r),
+    ...(optimizer ? [r.lr ?? '', r.schedule ?? '', r.warmup ?? '', r.weightDecay ?? ''] : []),
   ]);
   const b = rep.baseline;
   if (b)
@@ -230,6 +270,7 @@ export function sweepCsv(rep: SweepReport): string {
       b.closed ?? '',
       b.global ?? '',
       ...intervalFields(b),
+      ...(optimizer ? ['', '', '', ''] : []),
     ]);
   return [head.join(','), ...rows.map((r) => r.map((v) => csvField(String(v))).join(','))].join('\n') + '\n';
 }

@@ -106,8 +106,8 @@ interface Trained {
   readonly diverged: boolean;
   /** `performance.now()` once the trainer was created: the end of the tune's compile time. */
   readonly t1: number;
-  /** The learning rate it trained with (the command line's, the tune's or the default). */
-  readonly lr: number;
+  /** The optimizer settings it trained with (each the command line's, the tune's or the default). */
+  readonly optimizer: OptimizerSettings;
 }
 
 /** The tunes of one sweep on one device, sharing the data, backbone and eval items. */
@@ -129,7 +129,7 @@ export class Sweep {
     this.frontEnd = frontEnd;
     // Every tune reads the same data, opened (files read, images decoded) once.
     this.data ??= openTrainData(this.o, frontEnd.model);
-    const { trainer, params, losses, msPerStep, diverged, t1, lr } = await this.train(compiled, this.data, hooks);
+    const { trainer, params, losses, msPerStep, diverged, t1, optimizer } = await this.train(compiled, this.data, hooks);
     const measured = trainer.backend.plan.peakBytes;
     let acc: Accuracies = {};
     let t2 = performance.now();
@@ -149,7 +149,10 @@ export class Sweep {
       trainableParams: trainable,
       totalParams: total,
       trainablePercent: (100 * trainable) / total,
-      lr,
+      lr: optimizer.lr,
+      schedule: optimizer.schedule,
+      warmup: optimizer.warmup,
+      weightDecay: optimizer.weightDecay,
       predictedPeakBytes: compiled.predictedPeakBytes,
       measuredPeakBytes: measured,
       msPerStep,
@@ -255,7 +258,7 @@ export class Sweep {
     } finally {
       trainer.destroy();
     }
-    return { trainer, params, losses, msPerStep, diverged, t1, lr: optimizer.lr };
+    return { trainer, params, losses, msPerStep, diverged, t1, optimizer };
   }
 }
 

@@ -75,6 +75,9 @@ describe('milec sweep', () => {
     expect(json.baseline.n_global).toBe(4);
     expect(json.baseline.trainItems).toBe(3 * 2);
     expect(json.baseline.global).toBeGreaterThanOrEqual(0);
+    // The optimizer settings the tune trained with (the sweep's defaults), last in the CSV.
+    expect(json.rows[0]).toMatchObject({ lr: 1e-3, schedule: 'constant', warmup: 0, weightDecay: 0 });
+    expect(readFileSync(join(out, 'sweep.csv'), 'utf8').split('\n')[0]!.endsWith(',n_global,lr,schedule,warmup,weight_decay')).toBe(true);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
   });
 

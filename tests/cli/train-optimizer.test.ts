@@ -1,4 +1,7 @@
-/** `milec train` with a tune's `optimizer { lr = … }`: its learning rate, unless `--lr` overrides it. */
+/**
+ * `milec train` with a tune's `optimizer { lr = … }`: its learning rate, unless `--lr` overrides
+ * it; the start line and the `--json` summary state the settings it trained with.
+ */
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,8 +22,8 @@ tune lora_fast for TinyClassifier {
 `,
 );
 
-async function losses(tune: string, ...extra: string[]): Promise<number[]> {
-  const r = await milec(
+const train = (tune: string, ...extra: string[]) =>
+  milec(
     'train',
     file,
     '--tune',
@@ -35,13 +38,15 @@ async function losses(tune: string, ...extra: string[]): Promise<number[]> {
     '0',
     '--out',
     join(dir, `${tune}${extra.join('')}`),
-    '--json',
     ...extra,
   );
+
+/** The losses of the logged steps, and the summary record (`--json`'s last line). */
+async function losses(tune: string, ...extra: string[]): Promise<{ losses: number[]; done: Record<string, unknown> }> {
+  const r = await train(tune, '--json', ...extra);
   expect(r.code, r.err).toBe(0);
-  return jsonLines(r.out)
-    .filter((l) => 'step' in l && !('done' in l))
-    .map((l) => l.loss as number);
+  const lines = jsonLines(r.out);
+  return { losses: lines.filter((l) => 'step' in l && !('done' in l)).map((l) => l.loss as number), done: lines[lines.length - 1]! };
 }
 
 describe('milec train: the tune’s optimizer block', () => {
@@ -49,11 +54,22 @@ describe('milec train: the tune’s optimizer block', () => {
     const plain = await losses('lora_qv');
     const fast = await losses('lora_fast');
     const overridden = await losses('lora_fast', '--lr', '3e-3');
-    expect(plain).toHaveLength(2);
+    expect(plain.losses).toHaveLength(2);
     // The same start: step 1's loss is before any update.
-    expect(fast[0]).toBe(plain[0]);
-    expect(fast[1]).not.toBe(plain[1]);
+    expect(fast.losses[0]).toBe(plain.losses[0]);
+    expect(fast.losses[1]).not.toBe(plain.losses[1]);
     // `--lr 3e-3` (train's default) gives the tune without the block's losses.
-    expect(overridden).toEqual(plain);
+    expect(overridden.losses).toEqual(plain.losses);
+    // The summary records the settings each run trained with.
+    const settings = ({ done }: { done: Record<string, unknown> }) => [done.lr, done.schedule, done.warmup, done.weightDecay];
+    expect(settings(plain)).toEqual([3e-3, 'constant', 0, 0]);
+    expect(settings(fast)).toEqual([5e-2, 'constant', 0, 0]);
+    expect(settings(overridden)).toEqual([3e-3, 'constant', 0, 0]);
   }, 120_000);
+
+  it('the start line states the settings: the tune’s lr with the command line’s schedule', async () => {
+    const r = await train('lora_fast', '--schedule', 'cosine', '--warmup', '1');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain('  optimizer: AdamW, lr 5e-2, cosine, warm-up 1, weight decay 0\n');
+  }, 60_000);
 });

@@ -32,6 +32,8 @@ describe('milec train', () => {
     for (const s of steps) expect(Number.isFinite(s.loss)).toBe(true);
     const done = lines[lines.length - 1];
     expect(done).toMatchObject({ done: true, steps: 6, checkpoint: join(out, 'adapter.safetensors') });
+    // The optimizer settings it trained with: train's defaults.
+    expect(done).toMatchObject({ lr: 3e-3, schedule: 'constant', warmup: 0, weightDecay: 0 });
     expect(done.lossFirst).toBeCloseTo(steps[0].loss, 5);
     expect(done.dispatchesPerStep).toBeGreaterThan(10);
     const ckpt = await readSafetensors(done.checkpoint);

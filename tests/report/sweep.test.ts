@@ -111,6 +111,42 @@ describe('sweep report', () => {
     expect(csv[3]!.endsWith(',4,4,8')).toBe(true);
   });
 
+  // The optimizer settings `milec sweep` records on every row: one table column, four CSV columns at the end.
+  const tuned: SweepReport = {
+    ...rep,
+    rows: [
+      { ...rep.rows[0]!, data: 'synthetic', lr: 1e-3, schedule: 'constant', warmup: 0, weightDecay: 0 },
+      { ...rep.rows[1]!, data: 'synthetic', lr: 2e-2, schedule: 'cosine', warmup: 10, weightDecay: 0.01 },
+    ],
+  };
+
+  it('markdown and html show each row’s optimizer settings in one column after tune and data', () => {
+    const md = sweepMarkdown(tuned).split('\n');
+    expect(md[4]!.startsWith('| tune | data | optimizer | trainable |')).toBe(true);
+    expect(md[5]!.startsWith('|---|---|---|---:|')).toBe(true);
+    expect(md[6]!.startsWith('| f_f_lora_r4 | synthetic | lr 1e-3, constant | 1,234 |')).toBe(true);
+    expect(md[7]).toContain('| synthetic | lr 2e-2, cosine, warm-up 10, weight decay 1e-2 | 100,000 |');
+    expect(md[8]!.startsWith('| baseline | – | – | – |')).toBe(true);
+    expect(md).toContain('optimizer: the learning rate and schedule each tune trained with; warm-up steps and weight decay when not 0.');
+    const html = sweepHtml(tuned);
+    expect(html).toContain('<th>optimizer</th>');
+    expect(html).toContain('<td>lr 2e-2, cosine, warm-up 10, weight decay 1e-2</td>');
+    // Without recorded settings (a report of rows that have none) there is no such column.
+    expect(sweepMarkdown(rep)).not.toContain('optimizer');
+  });
+
+  it('csv appends lr, schedule, warmup and weight_decay after the other columns', () => {
+    const csv = sweepCsv(tuned).trim().split('\n');
+    expect(csv[0]).toBe(
+      'tune,data,trainable_params,total_params,trainable_percent,predicted_peak_bytes,measured_peak_bytes,ms_per_step,steps,open,closed,global,open_lo,open_hi,closed_lo,closed_hi,global_lo,global_hi,n_open,n_closed,n_global,lr,schedule,warmup,weight_decay',
+    );
+    expect(csv[1]!.endsWith(',4,4,8,0.001,constant,0,0')).toBe(true);
+    expect(csv[2]!.endsWith(',0.02,cosine,10,0.01')).toBe(true);
+    expect(csv[3]!.startsWith('baseline,,,,,,,,,0.25,0.5,0.375,')).toBe(true);
+    expect(csv[3]!.endsWith(',4,4,8,,,,')).toBe(true);
+    expect(JSON.parse(sweepJson(tuned)).rows[1]).toMatchObject({ lr: 0.02, schedule: 'cosine', warmup: 10, weightDecay: 0.01 });
+  });
+
   it('json round-trips the rows, their intervals and the baseline', () => {
     const back = JSON.parse(sweepJson(rep)) as SweepReport;
     expect(back.rows[0]!.tune).toBe('f_f_lora_r4');
