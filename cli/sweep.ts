@@ -26,7 +26,6 @@ import {
 } from '../runtime/sweep/run.ts';
 import { describeOptimizer } from '../runtime/train-setup.ts';
 import { WeightsError } from '../runtime/weights.ts';
-import { startingWeights, weightsNote, withWeightsOrigin } from '../runtime/starting-weights.ts';
 import { report } from './compile.ts';
 import { asUserError, boundSizes, UserError } from './errors.ts';
 import { progressBar, withProgress } from './progress.ts';
@@ -42,14 +41,9 @@ export interface SweepCliOptions extends SweepSettings {
   tunes?: string;
 }
 
-export async function sweepCommand(file: string, cli: SweepCliOptions): Promise<number> {
-  const tunes = tunesToSweep(file, cli);
+export async function sweepCommand(file: string, o: SweepCliOptions): Promise<number> {
+  const tunes = tunesToSweep(file, o);
   if (tunes === undefined) return 1;
-  // Every tune starts from the same weights: `--weights`, else the model's `weights { ... }`.
-  const first = compileTune(file, tunes[0]!, cli);
-  if (first === undefined) return 1;
-  const start = startingWeights(cli, first.frontEnd.model);
-  const o: SweepCliOptions = { ...cli, weights: start.weights, weightsMap: start.weightsMap };
   const log = (s: string) => process.stderr.write(s + '\n');
   const ctx = await openDevice({ preferSoftware: o.software });
   // `--data a,b`: every tune on each dataset, dataset-major (all tunes on a, then on b); each
@@ -60,8 +54,7 @@ export async function sweepCommand(file: string, cli: SweepCliOptions): Promise<
   try {
     if (!o.json)
       log(
-        `milec sweep: ${tunes.length} tunes${datasets.length > 1 ? ` × ${datasets.length} datasets` : ''} × ${o.steps} steps on ${ctx.description}` +
-          (o.weights ? `, from ${o.weights}${weightsNote(start)}` : ', from random initial values'),
+        `milec sweep: ${tunes.length} tunes${datasets.length > 1 ? ` × ${datasets.length} datasets` : ''} × ${o.steps} steps on ${ctx.description}`,
       );
     for (const data of datasets) {
       const several = datasets.length > 1;
@@ -80,7 +73,7 @@ export async function sweepCommand(file: string, cli: SweepCliOptions): Promise<
       }
     }
   } catch (e) {
-    throw asUserError(withWeightsOrigin(e, start), [DataError, WeightsError, EvalError]);
+    throw asUserError(e, [DataError, WeightsError, EvalError]);
   } finally {
     ctx.close();
   }
