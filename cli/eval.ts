@@ -19,6 +19,7 @@ import { EvalError, evaluateVqa, isClassifierVqa } from '../runtime/eval/vqa.ts'
 import { formatAccuracy } from '../runtime/metrics.ts';
 import { FormatError } from '../runtime/safetensors.ts';
 import { fileHost } from '../runtime/source-files.ts';
+import { loadWeights, weightsSources, WeightsError } from '../runtime/weights.ts';
 import { report } from './compile.ts';
 import { asUserError, boundSizes, UserError } from './errors.ts';
 import { withProgress } from './progress.ts';
@@ -45,7 +46,7 @@ export interface EvalCliOptions {
 }
 
 /** The runtime's errors about the user's files and data, printed as one line. */
-const USER_FACING = [DataError, EvalError, FormatError];
+const USER_FACING = [DataError, EvalError, FormatError, WeightsError];
 
 export async function evalCommand(file: string, o: EvalCliOptions): Promise<number> {
   try {
@@ -63,7 +64,11 @@ async function evaluate(file: string, o: EvalCliOptions): Promise<number> {
   if (ckpt.model && ckpt.model !== model.name)
     throw new UserError(`${ckpt.path} was trained on model \`${ckpt.model}\`, not \`${model.name}\``);
   const seed = ckpt.seed ?? o.seed ?? 0;
-  const params = paramsWithCheckpoint(graph, ckpt, seed);
+  // The frozen backbone the checkpoint was trained on, as its metadata records it.
+  const backbone = ckpt.weights
+    ? await loadWeights(weightsSources(ckpt.weights, ckpt.weightsMap), graph.params, { allowMissing: true })
+    : undefined;
+  const params = paramsWithCheckpoint(graph, ckpt, seed, backbone?.values);
   const source = openEvalSource(o.data, graph, model, seed, o.vocab, o.strict);
   // B is the evaluation's own batch (items × beams per forward).
   const bindings = boundSizes(graph, { dims: o.dim });

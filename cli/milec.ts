@@ -153,7 +153,7 @@ program
   .option('--software', 'use the software (CPU) adapter even when a GPU is present')
   .option(
     '--weights <path[@prefix],...>',
-    'load backbone weights from safetensors file(s), each under a module prefix, e.g. vit.safetensors@visual_encoder',
+    "load backbone weights from safetensors file(s), each under a module prefix, e.g. vit.safetensors@visual_encoder (default: the model's weights { } block; none: random initial values)",
   )
   .addOption(
     new Option(
@@ -164,6 +164,10 @@ program
   .option('--allow-missing', 'with --weights: warn about missing and unexpected keys instead of failing')
   .option('--adapter <dir>', 'start from a saved adapter folder (peft adapter_config.json + adapter_model.safetensors)')
   .option('--resume <dir>', 'continue a run from its training-state checkpoint (a run folder or its checkpoint/)')
+  .option(
+    '--save-weights <file>',
+    "also write the model's own parameters after training (PEFT-added ones left out) to one safetensors file, with the command, seed and milec version in its metadata: a start for --weights or a model's weights { } block",
+  )
   .option('--plugin <file.ts>', 'load the PEFT methods a TypeScript file exports (repeatable)', collect, [])
   .action(async (file: string, o) => {
     // Loaded on use: it brings in Dawn's native module, which only training needs.
@@ -193,7 +197,10 @@ program
   .option('--seed <n>', 'seed for initialisation, data order and dropout', nonNegInt, 0)
   .option('--dim <name=size...>', 'bind a symbolic size other than B')
   .option('--beams <n>', 'beam width for evaluation (1: greedy)', int('--beams'), 3)
-  .option('--weights <path[@prefix],...>', 'start every tune from these backbone weights (safetensors; as for train)')
+  .option(
+    '--weights <path[@prefix],...>',
+    "start every tune from these backbone weights (safetensors; as for train; default: the model's weights { } block; none: random initial values)",
+  )
   .addOption(new Option('--weights-map <name>', 'key-name mapping for --weights: hf-bert, timm-vit, hf-vit, blip, none').default('none'))
   .option('--allow-missing', 'with --weights: warn about missing and unexpected keys instead of failing')
   .option('--out <dir>', 'output folder', 'runs/sweep')

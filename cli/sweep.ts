@@ -26,6 +26,7 @@ import {
 } from '../runtime/sweep/run.ts';
 import { describeOptimizer } from '../runtime/train-setup.ts';
 import { WeightsError } from '../runtime/weights.ts';
+import { startingWeights, weightsNote, withWeightsOrigin } from '../runtime/starting-weights.ts';
 import { report } from './compile.ts';
 import { asUserError, boundSizes, UserError } from './errors.ts';
 import { progressBar, withProgress } from './progress.ts';
@@ -41,9 +42,14 @@ export interface SweepCliOptions extends SweepSettings {
   tunes?: string;
 }
 
-export async function sweepCommand(file: string, o: SweepCliOptions): Promise<number> {
-  const tunes = tunesToSweep(file, o);
+export async function sweepCommand(file: string, cli: SweepCliOptions): Promise<number> {
+  const tunes = tunesToSweep(file, cli);
   if (tunes === undefined) return 1;
+  // Every tune starts from the same weights: `--weights`, else the model's `weights { ... }`.
+  const first = compileTune(file, tunes[0]!, cli);
+  if (first === undefined) return 1;
+  const start = startingWeights(cli, first.frontEnd.model);
+  const o: SweepCliOptions = { ...cli, weights: start.weights, weightsMap: start.weightsMap };
   const log = (s: string) => process.stderr.write(s + '\n');
   const ctx = await openDevice({ preferSoftware: o.software });
   // `--data a,b`: every tune on each dataset, dataset-major (all tunes on a, then on b); each
@@ -54,7 +60,8 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
   try {
     if (!o.json)
       log(
-        `milec sweep: ${tunes.length} tunes${datasets.length > 1 ? ` × ${datasets.length} datasets` : ''} × ${o.steps} steps on ${ctx.description}`,
+        `milec sweep: ${tunes.length} tunes${datasets.length > 1 ? ` × ${datasets.length} datasets` : ''} × ${o.steps} steps on ${ctx.description}` +
+          (o.weights ? `, from ${o.weights}${weightsNote(start)}` : ', from random initial values'),
       );
     for (const data of datasets) {
       const several = datasets.length > 1;
@@ -73,7 +80,7 @@ export async function sweepCommand(file: string, o: SweepCliOptions): Promise<nu
       }
     }
   } catch (e) {
-    throw asUserError(e, [DataError, WeightsError, EvalError]);
+    throw asUserError(withWeightsOrigin(e, start), [DataError, WeightsError, EvalError]);
   } finally {
     ctx.close();
   }

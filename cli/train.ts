@@ -23,6 +23,7 @@ import {
 } from '../runtime/train-setup.ts';
 import { NonFiniteLossError } from '../runtime/train.ts';
 import { WeightsError } from '../runtime/weights.ts';
+import { type StartingWeights, startingWeights, weightsNote, withWeightsOrigin } from '../runtime/starting-weights.ts';
 import { report } from './compile.ts';
 import { asUserError, boundSizes, UserError } from './errors.ts';
 import { progressBar, withProgress } from './progress.ts';
@@ -45,10 +46,15 @@ export interface TrainCliOptions extends Omit<TrainSettings, keyof OptimizerSett
   adapter?: string;
   /** A run folder (or its `checkpoint/`) to continue. */
   resume?: string;
+  /** Also write the model's own parameters after training to this safetensors file (`TrainRun.saveWeights`). */
+  saveWeights?: string;
 }
 
-/** The options once the optimizer settings are resolved (command line, else the tune's, else the defaults). */
-type ResolvedTrainOptions = TrainCliOptions & OptimizerSettings;
+/**
+ * The options once the optimizer settings are resolved (command line, else the tune's, else the
+ * defaults) and the starting weights chosen (`--weights`, else the model's `weights { ... }`).
+ */
+type ResolvedTrainOptions = TrainCliOptions & OptimizerSettings & { weightsOrigin: StartingWeights };
 
 /** The runtime's errors about the user's files and data, printed as one line. */
 const USER_FACING = [DataError, WeightsError, AdapterError, CheckpointError];
@@ -57,7 +63,14 @@ export async function trainCommand(file: string, cli: TrainCliOptions): Promise<
   const fe = compileFrontEnd({ host: fileHost(), file, tune: cli.tune, model: cli.model, training: true, registry: cli.registry });
   if (report(fe)) return 1;
   const tuned = fe.result!;
-  const o: ResolvedTrainOptions = { ...cli, ...resolveOptimizer(cli, tuned.tune.optimizer, TRAIN_OPTIMIZER_DEFAULTS) };
+  const start = startingWeights(cli, tuned.model);
+  const o: ResolvedTrainOptions = {
+    ...cli,
+    ...resolveOptimizer(cli, tuned.tune.optimizer, TRAIN_OPTIMIZER_DEFAULTS),
+    weights: start.weights,
+    weightsMap: start.weightsMap,
+    weightsOrigin: start,
+  };
   const bindings = boundSizes(tuned.train!, { batch: o.batch, dims: o.dim });
   const data = openData(o, tuned.model);
 
@@ -68,6 +81,10 @@ export async function trainCommand(file: string, cli: TrainCliOptions): Promise<
     announceStart(run, data, ctx.description, o);
     const loop = await trainWithProgress(run, data, o);
     const adapter = await run.saveAdapter();
+    if (o.saveWeights) {
+      const n = await run.saveWeights(o.saveWeights, adapter.params, loop, commandLine());
+      if (!o.json) log(`milec: wrote ${n} tensors of ${tuned.model.name} to ${o.saveWeights}`);
+    }
     const ev = await withProgress(
       `evaluating ${o.evalBatches} held-out batches`,
       o.evalBatches,
@@ -78,7 +95,7 @@ export async function trainCommand(file: string, cli: TrainCliOptions): Promise<
     printSummary(run.record(loop, adapter.dir, ev, ctx.description), loop, ev, o);
     return 0;
   } catch (e) {
-    throw failure(e, o);
+    throw failure(withWeightsOrigin(e, start), o);
   } finally {
     run?.destroy();
     ctx.close();
@@ -86,6 +103,12 @@ export async function trainCommand(file: string, cli: TrainCliOptions): Promise<
 }
 
 const log = (s: string) => process.stderr.write(s + '\n');
+
+/** This command as typed (`milec train …`, arguments quoted where the shell needs it): recorded with --save-weights. */
+function commandLine(): string {
+  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`);
+  return ['milec', ...process.argv.slice(2)].map(quote).join(' ');
+}
 
 /** The dataset of `--data`; a bad data file is a one-line error. */
 function openData(o: ResolvedTrainOptions, model: ElaboratedModel): Dataset {
@@ -102,7 +125,8 @@ function openData(o: ResolvedTrainOptions, model: ElaboratedModel): Dataset {
  */
 function announceStart(run: TrainRun, data: Dataset, device: string, o: ResolvedTrainOptions): void {
   const { start, tuned } = run;
-  if (start.backboneTensors !== undefined && !o.json) log(`milec: loaded ${start.backboneTensors} tensors from ${o.weights}`);
+  if (start.backboneTensors !== undefined && !o.json)
+    log(`milec: loaded ${start.backboneTensors} tensors from ${o.weights}${weightsNote(o.weightsOrigin)}`);
   for (const n of start.notes) log(`  ${n}`);
   if (start.adapterTensors !== undefined && !o.json) log(`milec: loaded adapter ${o.adapter} (${start.adapterTensors} tensors)`);
   if (start.resumedFrom) {

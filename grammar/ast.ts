@@ -218,7 +218,14 @@ export interface InputDecl {
 }
 
 export type ModuleItem = ParamDecl | ChildDecl | ForwardDecl;
-export type ModelItem = ParamDecl | ChildDecl | ForwardDecl | ConfigDecl | InputDecl;
+/** `weights { file = "…", map = "…", prefix = "…" }`: checked by compiler/sema (model weights). */
+export interface WeightsDecl {
+  readonly kind: 'weights';
+  readonly entries: readonly ConfigEntry[];
+  readonly span: Span;
+}
+
+export type ModelItem = ParamDecl | ChildDecl | ForwardDecl | ConfigDecl | InputDecl | WeightsDecl;
 
 export interface ModuleDecl {
   readonly kind: 'module';

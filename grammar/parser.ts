@@ -181,7 +181,23 @@ export class MileParser extends CstParser {
       { ALT: () => this.SUBRULE(this.paramDecl) },
       { ALT: () => this.SUBRULE(this.childDecl) },
       { ALT: () => this.SUBRULE(this.forwardDecl) },
+      { ALT: () => this.SUBRULE(this.weightsDecl) },
     ]);
+  });
+
+  /**
+   * `weights { file = "pretrained.safetensors", map = "none", prefix = "text_encoder" }`: the
+   * model's default starting weights. Any word before `{` parses here (the AST accepts only
+   * `weights`, with a did-you-mean), as the tune's `optimizer { ... }`.
+   */
+  public weightsDecl = this.RULE('weightsDecl', () => {
+    this.CONSUME(T.Identifier, { LABEL: 'word' });
+    this.CONSUME(T.LBrace);
+    this.MANY(() => {
+      this.SUBRULE(this.configEntry);
+      this.OPTION(() => this.CONSUME(T.Comma));
+    });
+    this.CONSUME(T.RBrace);
   });
 
   /** Entries separated by commas or newlines (newlines are whitespace, so the comma is optional). */

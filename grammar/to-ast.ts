@@ -157,7 +157,9 @@ export class AstBuilder {
       return {
         kind: 'model',
         name: this.declName(tok(model, 'name'), model),
-        items: nodes(model, 'modelItem').flatMap((i) => this.item(i, ['configDecl', 'inputDecl', 'paramDecl', 'childDecl', 'forwardDecl'])),
+        items: nodes(model, 'modelItem').flatMap((i) =>
+          this.item(i, ['configDecl', 'inputDecl', 'paramDecl', 'childDecl', 'forwardDecl', 'weightsDecl']),
+        ),
         span: this.span(model),
       };
     }
@@ -268,9 +270,28 @@ export class AstBuilder {
           return [
             { kind: 'input', name: this.declName(tok(c, 'name'), c), type: this.tensorType(node(c, 'tensorType'), c), span: this.span(c) },
           ];
+        case 'weightsDecl':
+          return this.weightsDecl(c);
       }
     }
     return [];
+  }
+
+  private weightsDecl(n: CstNode): A.WeightsDecl[] {
+    const word = tok(n, 'word');
+    if (!word || !isReal(word)) return [];
+    if (word.image !== 'weights') {
+      this.diagnostics.push(
+        error(
+          'parse',
+          `unknown model block \`${word.image}\`: a model's blocks are \`config { ... }\`, \`forward { ... }\` and \`weights { ... }\``,
+          this.span(word),
+          suggestion(word.image, ['weights', 'config', 'forward']),
+        ),
+      );
+      return [];
+    }
+    return [{ kind: 'weights', entries: nodes(n, 'configEntry').map((e) => this.configEntry(e)), span: this.span(n) }];
   }
 
   private configEntry(n: CstNode): A.ConfigEntry {

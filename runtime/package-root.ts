@@ -15,3 +15,6 @@ function findRoot(start: string): string {
 }
 
 export const PACKAGE_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
+
+/** milec's version, from its package.json (recorded in the files it writes). */
+export const MILEC_VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;

@@ -5,7 +5,9 @@
  * evaluation (runtime/eval/held-out.ts) runs between the adapter and the record; the command
  * calls it, because runtime/eval builds on the modules of this folder and cannot be imported here.
  */
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { displayPath } from '../core/param-path.ts';
 import type { Bindings } from '../compiler/ir/specialize.ts';
 import type { FrontEnd } from '../compiler/pipeline.ts';
 import type { Dataset } from './data/index.ts';
@@ -20,6 +22,8 @@ import {
   type TrainSettings,
 } from './train-setup.ts';
 import { type LoopOptions, type LoopResult, Trainer } from './train.ts';
+import { MILEC_VERSION } from './package-root.ts';
+import { type TensorToWrite, writeSafetensorsAtomic } from './safetensors.ts';
 
 /** The options of `milec train` the run reads: the training settings, where it starts from and where it writes. */
 export interface TrainRunOptions extends TrainSettings {
@@ -93,7 +97,15 @@ export class TrainRun {
       checkpointEvery: o.checkpointEvery,
       evalBatches: o.evalBatches,
       outDir: o.out,
-      metadata: { model: tuned.model.name, tune: tuned.tune.tune ?? '(full)', source: run.source, seed: String(o.seed) },
+      metadata: {
+        model: tuned.model.name,
+        tune: tuned.tune.tune ?? '(full)',
+        source: run.source,
+        seed: String(o.seed),
+        // The backbone it started from ('' = the random initial values): what `milec eval` loads under the trained tensors.
+        weights: o.weights ?? '',
+        weights_map: o.weights ? (o.weightsMap ?? 'none') : '',
+      },
     });
     const compileStart = performance.now();
     const trainer = await Trainer.create(ctx, tuned.train!, cfg);
@@ -120,6 +132,39 @@ export class TrainRun {
   /** Saves the adapter folder `out/adapter/`; returns it with every parameter's final value (train-setup.ts : saveTrainedAdapter). */
   saveAdapter(): Promise<{ dir: string; params: Map<string, Float32Array> }> {
     return saveTrainedAdapter(this.trainer, this.tuned, this.start, this.o);
+  }
+
+  /**
+   * Writes the model's own parameters (`params`: every parameter's final value; PEFT-added ones
+   * are left out) to one safetensors file under milec's dotted paths, with what made it in its
+   * metadata: the `command`, seed, milec version, data, steps and the first logged losses (what
+   * a re-run of the command's first steps must reproduce). A starting point for `--weights` or a
+   * model's `weights { ... }` block.
+   */
+  async saveWeights(path: string, params: ReadonlyMap<string, Float32Array>, loop: TrainedLoop, command: string): Promise<number> {
+    const { o } = this;
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const p of this.trainer.backend.graph.params) {
+      if (p.addedBy) continue;
+      const data = params.get(p.name);
+      if (data) tensors[displayPath(p.name)] = { dtype: 'F32', shape: p.shape.map(Number), data };
+    }
+    mkdirSync(dirname(path) || '.', { recursive: true });
+    await writeSafetensorsAtomic(path, tensors, {
+      format: 'milec-weights',
+      model: this.tuned.model.name,
+      tune: this.tuned.tune.tune ?? '(full)',
+      command,
+      seed: String(o.seed),
+      milec_version: MILEC_VERSION,
+      data: o.data,
+      steps: String(o.steps),
+      batch: String(o.batch),
+      weights: o.weights ?? '',
+      losses_first: JSON.stringify(loop.losses.slice(0, FIRST_LOSSES).map(roundForJson)),
+      loss_last: String(roundForJson(loop.losses[loop.losses.length - 1]!)),
+    });
+    return Object.keys(tensors).length;
   }
 
   /** The summary of the trained `loop`, its adapter folder and held-out evaluation `ev`, on `device`. */
@@ -158,6 +203,9 @@ export class TrainRun {
 export function stepRecord(done: number, loss: number, stepsPerSec: number): { step: number; loss: number; stepsPerSec: number } {
   return { step: done, loss: roundForJson(loss), stepsPerSec: roundForJson(stepsPerSec) };
 }
+
+/** How many of the first losses `saveWeights` records. */
+export const FIRST_LOSSES = 10;
 
 /** `x` to 6 decimals; a non-finite value as it is. */
 function roundForJson(x: number): number {

@@ -9,6 +9,7 @@ import { type Dim, isConcrete } from '../../core/dim.ts';
 import type { InitSpec } from '../ir/graph.ts';
 import { constEval, describeScalar, evalBool, evalDim, evalInt, num, type ScalarEnv } from './consteval.ts';
 import type { ElaboratedModel, Instance, ModelInput, ParamSlot, Scalar } from './instance.ts';
+import { modelWeights } from './model-weights.ts';
 import type { Program } from './program.ts';
 
 const MAX_DEPTH = 64;
@@ -45,7 +46,7 @@ function elaborateModel(prog: Program, modelName: string, at?: Span): Elaborated
     inputs.push({ name: item.name.name, dtype: item.type.dtype, shape: inputShape(item.type, config), span: item.span });
   }
   const root = instantiate(prog, decl, config, '', [], decl.span, 0);
-  return { name: modelName, root, inputs, config };
+  return { name: modelName, root, inputs, config, weights: modelWeights(decl, root) };
 }
 
 /**
@@ -143,6 +144,7 @@ function instantiate(
         break;
       case 'config':
       case 'input':
+      case 'weights':
         break;
     }
   }

@@ -3,6 +3,7 @@
  * parameter shapes. Paths name instances the way users select them in tunes
  * (`blocks[0].attn.query`), and every instance is a typed site (its module name).
  */
+import type { ModelWeights } from './model-weights.ts';
 import type { ForwardDecl, ModelDecl, ModuleDecl } from '../../grammar/ast.ts';
 import type { Span } from '../../core/span.ts';
 import type { InitSpec } from '../ir/graph.ts';
@@ -81,6 +82,23 @@ export interface ElaboratedModel {
   readonly root: Instance;
   readonly inputs: readonly ModelInput[];
   readonly config: ReadonlyMap<string, Scalar>;
+  /** Its `weights { ... }` blocks: the default starting weights (compiler/sema/model-weights.ts). */
+  readonly weights: readonly ModelWeights[];
+}
+
+/**
+ * The value a method gives an int `hook NAME(…)` point of an instance that encloses its sites
+ * (`PeftMethod.enclosingHooks`): prefix tuning sets its BERT's `past_length`.
+ */
+export interface HookValue {
+  readonly value: number;
+  readonly method: string;
+  /** The tune item that set it. */
+  readonly span: Span;
+  /** The first site (path) it came from. */
+  readonly site: string;
+  /** What the value means (`EnclosingHook.doc`): the help of errors it causes. */
+  readonly doc: string;
 }
 
 /** What a tune attaches to a model: applyTune's result, which lowering consumes. */
@@ -89,6 +107,8 @@ export interface Attachments {
   readonly bySite: ReadonlyMap<Instance, readonly Attachment[]>;
   /** Parameters shared across the sites of one method application, in tune order. */
   readonly shared: readonly SharedParams[];
+  /** Values methods set at int `hook NAME(…)` points of enclosing instances, by instance and hook name. */
+  readonly hookValues?: ReadonlyMap<Instance, ReadonlyMap<string, HookValue>>;
 }
 
 export const NO_ATTACHMENTS: Attachments = { bySite: new Map(), shared: [] };

@@ -4,7 +4,8 @@
  * inputs `tokens: i32[B, seq]` and `labels: i32[B]` (for a model with inputs `image`,
  * `question`, `answer` it means `synthetic-vqa`). VQA specs (`vqa-rad:PATH`, `slake:PATH`,
  * `instruction:PATH`, `synthetic-vqa`, `synthetic-instruction`: the synthetic set with each
- * question in a drawn instruction template, runtime/data/synthetic-vqa.ts) feed `image: f32[B, C, S, S]`, `question: i32[B, qlen]`,
+ * question in a drawn instruction template, runtime/data/synthetic-vqa.ts; `synthetic-scenes`:
+ * the general-domain pretraining set of runtime/data/synthetic-scenes.ts) feed `image: f32[B, C, S, S]`, `question: i32[B, qlen]`,
  * `answer: i32[B, alen]` (runtime/data/vqa.ts, runtime/data/synthetic-vqa.ts); a classifier-head
  * model with input `answer_class: i32[B]` gets the index of each item's answer in the set's
  * answer list instead of (or as well as) `answer`, and needs `answers` = the list's length in
@@ -21,6 +22,7 @@ import {
   syntheticVqaVocab,
 } from './synthetic-vqa.ts';
 import { TokenizerError, WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
+import { syntheticScenesBatch, type SyntheticScenesOptions, syntheticScenesVocab } from './synthetic-scenes.ts';
 
 export interface Dataset {
   readonly name: string;
@@ -76,6 +78,8 @@ function openDatasetInner(spec: string, model: ElaboratedModel, seed: number, op
     case 'synthetic-instruction':
     case 'synthetic-instruction-vqa':
       return syntheticVqa(spec, model, seed, true);
+    case 'synthetic-scenes':
+      return syntheticScenes(spec, model, seed);
     case 'synthetic': {
       // A VQA model (inputs image/question/answer) gets the synthetic VQA set.
       if (hasInput(model, 'image') && hasInput(model, 'question') && (hasInput(model, 'answer') || hasInput(model, 'answer_class')))
@@ -97,7 +101,7 @@ function openDatasetInner(spec: string, model: ElaboratedModel, seed: number, op
     }
     default:
       throw new DataError(
-        `unknown dataset \`${spec}\`; available: synthetic, synthetic-vqa, synthetic-instruction, vqa-rad:PATH, slake:PATH, instruction:PATH`,
+        `unknown dataset \`${spec}\`; available: synthetic, synthetic-vqa, synthetic-instruction, synthetic-scenes, vqa-rad:PATH, slake:PATH, instruction:PATH`,
       );
   }
 }
@@ -139,5 +143,38 @@ function syntheticVqa(spec: string, model: ElaboratedModel, seed: number, instru
     describe: `synthetic medical VQA${instruction ? ' (instruction templates)' : ''}: ${shape.imageSize}x${shape.imageSize} scans (brain/lung/liver, 0-2 lesions), closed yes/no and open organ/side/size/count questions; ${tok.size}-token vocabulary${shape.answerClass ? `; ${SYNTHETIC_VQA_ANSWERS.length}-answer list` : ''}`,
     answers: SYNTHETIC_VQA_ANSWERS,
     batch: (step, batchSize, split) => syntheticVqaBatch(o, step, batchSize, split),
+  };
+}
+
+/** The tokenizer and batch options of the general-domain scene set (vocabulary: `syntheticScenesVocab()`). */
+export function syntheticScenesSetup(
+  shape: Pick<SyntheticScenesOptions, 'imageSize' | 'channels' | 'qlen' | 'alen'>,
+  seed: number,
+): { tok: WordPieceTokenizer; o: SyntheticScenesOptions } {
+  const tok = new WordPieceTokenizer(syntheticScenesVocab());
+  return {
+    tok,
+    o: {
+      seed,
+      ...shape,
+      encodeQuestion: (t: string, n: number) => tok.encodeQuestion(t, n, { start: '[ENC]' }),
+      encodeAnswer: (t: string, n: number) => tok.encodeAnswer(t, n),
+    },
+  };
+}
+
+/** The general-domain pretraining set of shapes (no file needed); a decoder model only (input `answer`). */
+function syntheticScenes(spec: string, model: ElaboratedModel, seed: number): Dataset {
+  const shape = vqaInputShape(model, spec);
+  if (!shape.answer) throw new DataError(`--data ${spec} trains a decoder: \`${model.name}\` needs input \`answer: i32[B, alen]\``);
+  const { tok, o } = syntheticScenesSetup(shape, seed);
+  const vocab = model.config.get('vocab');
+  if (vocab && vocab.kind === 'int' && typeof vocab.v === 'number' && vocab.v < tok.size) {
+    throw new DataError(`--data ${spec}: the scene vocabulary has ${tok.size} tokens but \`${model.name}\` has vocab = ${vocab.v}`);
+  }
+  return {
+    name: 'synthetic-scenes',
+    describe: `synthetic general-domain scenes: ${shape.imageSize}x${shape.imageSize} colour images of 0-3 circles/squares/triangles on textured backgrounds, questions on presence, shape, colour, side, size and count, and captions; ${tok.size}-token vocabulary`,
+    batch: (step, batchSize, split) => syntheticScenesBatch(o, step, batchSize, split),
   };
 }

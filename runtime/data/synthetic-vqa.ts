@@ -188,7 +188,8 @@ export function instructionTemplate(
   return pool[Math.floor((h / 4294967296) * pool.length)]!;
 }
 
-class Rng {
+/** A stream of hashed draws from one key (so example i is a pure function of its key). */
+export class Rng {
   private k = 0;
   constructor(private readonly key: number) {}
   next(): number {

@@ -22,6 +22,12 @@ export interface EvalCheckpoint {
   readonly model: string | undefined;
   /** The seed of its initial values, when recorded. */
   readonly seed: number | undefined;
+  /**
+   * The backbone it was trained from, in `--weights` form (undefined: the random initial values,
+   * also for checkpoints that predate the record), and its mapping.
+   */
+  readonly weights: string | undefined;
+  readonly weightsMap: string;
 }
 
 /**
@@ -42,13 +48,23 @@ export async function readEvalCheckpoint(path: string, tune?: string): Promise<E
     tune: tune ?? recorded,
     model: meta.model || undefined,
     seed: meta.seed !== undefined ? Number(meta.seed) : undefined,
+    weights: meta.weights || undefined,
+    weightsMap: meta.weights_map || 'none',
   };
 }
 
-/** Every parameter of `graph`: drawn from `seed`, then overwritten by the checkpoint's tensors (which must all belong to `graph`). */
-export function paramsWithCheckpoint(graph: Graph, ckpt: EvalCheckpoint, seed: number): Map<string, Float32Array> {
+/**
+ * Every parameter of `graph`: the `backbone` values it was trained from (else drawn from `seed`),
+ * then overwritten by the checkpoint's tensors (which must all belong to `graph`).
+ */
+export function paramsWithCheckpoint(
+  graph: Graph,
+  ckpt: EvalCheckpoint,
+  seed: number,
+  backbone?: ReadonlyMap<string, Float32Array>,
+): Map<string, Float32Array> {
   const { path, file } = ckpt;
-  const params = initialParams(graph, seed);
+  const params = initialParams(graph, seed, backbone);
   const unknown: string[] = [];
   const byPath = new Map(graph.params.map((p) => [p.name, p]));
   for (const key of file.names) {

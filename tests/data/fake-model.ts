@@ -26,6 +26,7 @@ export function fakeVqaModel(o: FakeVqaModel): ElaboratedModel {
     root: undefined as never,
     shared: [],
     config,
+    weights: [],
     inputs: [
       { name: 'image', dtype: 'f32', shape: ['B', 3, 'image', 'image'], span },
       { name: 'question', dtype: 'i32', shape: ['B', 'qlen'], span },
