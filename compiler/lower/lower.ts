@@ -181,6 +181,20 @@ class Lowering implements LowerOps {
         return this.index(e.target, e.items, e.span, scope);
       case 'hook': {
         const v = this.eval(e.value, scope);
+        const set = this.attachments.hookValues?.get(scope.inst)?.get(e.name.name);
+        if (set) {
+          // An int hook a method attached beneath this instance sets (`PeftMethod.enclosingHooks`).
+          if (v.kind !== 'int')
+            throw new CompileError(
+              error(
+                'type',
+                `\`${set.method}\` sets \`hook ${e.name.name}\` to the int ${set.value}, but it marks ${describeValue(v)} here`,
+                e.value.span,
+                { related: [{ span: set.span, message: `\`${set.method}\` is applied here` }] },
+              ),
+            );
+          return { kind: 'int', v: set.value };
+        }
         const fns = this.hooks.get(scope.inst)?.get(e.name.name);
         if (!fns?.length) return v;
         let id = this.tensorOf(v, e.value.span);
@@ -393,7 +407,7 @@ class Lowering implements LowerOps {
         // after parameters and children, so a `bias` param shadows a `bias` flag.
         const vars = new Map<string, Value>([...dims].filter(([k]) => !inst.args.has(k)));
         fwd.params.forEach((p, i) => vars.set(p.name.name, vals[i]!));
-        const result = this.evalBlock(fwd.body, { vars, inst, isModel: false });
+        const result = this.withHookValues(inst, () => this.evalBlock(fwd.body, { vars, inst, isModel: false }));
         if (!result) throw new CompileError(error('module', `the forward of \`${inst.type}\` has no result expression`, fwd.body.span));
         if (fwd.returns) {
           const id = this.tensorOf(result, fwd.body.result!.span);
@@ -404,6 +418,31 @@ class Lowering implements LowerOps {
       return this.withAttachments(inst, ordered, runForward, at);
     } finally {
       this.depth--;
+    }
+  }
+
+  /**
+   * Evaluates the forward of an instance whose int hooks a tune set: an index or slice out of
+   * range there (a value error, e.g. positions past the end of a table) is reported at the tune
+   * item that set the hook, with the method's explanation of the value.
+   */
+  private withHookValues<T>(inst: Instance, body: () => T): T {
+    const set = this.attachments.hookValues?.get(inst);
+    if (!set?.size) return body();
+    try {
+      return body();
+    } catch (e) {
+      if (!(e instanceof CompileError) || e.diagnostic.code !== 'value') throw e;
+      const [name, v] = [...set][0]!;
+      const where = inst.path === '' ? 'the model' : `\`${inst.path}\` (${inst.type})`;
+      throw new CompileError(
+        error(
+          'tune',
+          `\`${v.method}\` on \`${v.site}\` sets \`hook ${name}\` of ${where} to ${v.value}, and then its forward fails: ${e.diagnostic.message}`,
+          v.span,
+          { help: v.doc, related: [{ span: e.diagnostic.span, message: e.diagnostic.message }] },
+        ),
+      );
     }
   }
 

@@ -39,11 +39,27 @@ export interface PeftMethod {
   shared?(sites: readonly Instance[], options: MethodOptions): readonly AddedParam[] | string;
   /** `hook` points the site's forward must have (e.g. prefix tuning needs `keys` and `values`). */
   readonly hooks?: readonly string[];
+  /**
+   * Values for int `hook NAME(…)` points of the modules that enclose the method's sites: for
+   * each site, the nearest instance strictly above it whose forward marks `hook NAME(…)` reads
+   * `value(options)` there instead of the marked value. Every site (of any method) that reaches
+   * one instance's hook must give it the same value, else the tune is an error. `doc` says what
+   * the value means; it is the help of those diagnostics, and of errors its value causes in
+   * that instance's forward. Prefix tuning sets `past_length`, where std.bert's `BertModel`
+   * starts its position ids (Hugging Face's `past_key_values_length`).
+   */
+  readonly enclosingHooks?: Readonly<Record<string, EnclosingHook>>;
   /** Makes the site's own parameters trainable (LN-tuning) instead of adding any. */
   readonly trainsSite?: boolean;
   rewrite(ctx: RewriteContext): NodeId;
   /** How Hugging Face peft saves this method (`runtime/peft-format.ts`); without it, tunes using it are saved in milec's own format. */
   readonly peftFormat?: PeftFormat;
+}
+
+/** A value a method gives an int `hook NAME(…)` point of the modules enclosing its sites. */
+export interface EnclosingHook {
+  value(options: MethodOptions): number;
+  readonly doc: string;
 }
 
 /** One site of a tune that uses a single method, as the peft save format sees it. */

@@ -10,6 +10,7 @@ import {
   type Attachment,
   type Attachments,
   type ElaboratedModel,
+  type HookValue,
   NO_ATTACHMENTS,
   type Instance,
   type ParamSlot,
@@ -117,6 +118,10 @@ interface Attaching {
   readonly shared: SharedParams[];
   /** Method applications (tune items) so far. */
   applications: number;
+  /** Values set at int hooks of instances enclosing sites (`PeftMethod.enclosingHooks`). */
+  readonly hookValues: Map<Instance, Map<string, HookValue>>;
+  /** Each instance's parent (the root has none). */
+  readonly parents: ReadonlyMap<Instance, Instance>;
 }
 
 export function applyTune(
@@ -135,7 +140,9 @@ export function applyTune(
 function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: MethodRegistry): TuneReport {
   const instances = [...walkInstances(model.root)];
   const matches: SiteMatch[] = [];
-  const attaching: Attaching = { bySite: new Map(), shared: [], applications: 0 };
+  const parents = new Map<Instance, Instance>();
+  for (const i of instances) for (const c of i.children.values()) for (const x of Array.isArray(c) ? c : [c]) parents.set(x, i);
+  const attaching: Attaching = { bySite: new Map(), shared: [], applications: 0, hookValues: new Map(), parents };
   const methods = new Map<string, PeftMethod>();
   if (!tune) {
     // No tune: full fine-tuning of every parameter.
@@ -182,7 +189,11 @@ function apply(model: ElaboratedModel, tune: TuneDecl | undefined, registry: Met
   return {
     tune: tune.name.name,
     matches,
-    attachments: { bySite: attaching.bySite, shared: attaching.shared },
+    attachments: {
+      bySite: attaching.bySite,
+      shared: attaching.shared,
+      ...(attaching.hookValues.size ? { hookValues: attaching.hookValues } : {}),
+    },
     methods,
     ...(optimizer ? { optimizer } : {}),
   };
@@ -227,7 +238,45 @@ function applyMethod(
   picked.forEach(({ site, sel }, i) =>
     attach(attaching, method, site, options, sel, item.span, { shared, application, siteIndex: i, siteCount: picked.length }),
   );
+  for (const { site, sel } of picked) setEnclosingHooks(attaching, method, site, options, sel, item.span);
   return matches;
+}
+
+/**
+ * Gives the int hooks a method sets (`PeftMethod.enclosingHooks`) their value at the nearest
+ * instance above `site` whose forward marks them; a second, different value there is an error.
+ */
+function setEnclosingHooks(
+  attaching: Attaching,
+  method: PeftMethod,
+  site: Instance,
+  options: MethodOptions,
+  sel: Selector,
+  span: Span,
+): void {
+  for (const [name, hook] of Object.entries(method.enclosingHooks ?? {})) {
+    let owner = attaching.parents.get(site);
+    while (owner && !hooksOf(owner).has(name)) owner = attaching.parents.get(owner);
+    if (!owner) continue;
+    const value = hook.value(options);
+    const byName = attaching.hookValues.get(owner) ?? new Map<string, HookValue>();
+    attaching.hookValues.set(owner, byName);
+    const prev = byName.get(name);
+    if (!prev) {
+      byName.set(name, { value, method: method.name, span, site: site.path, doc: hook.doc });
+      continue;
+    }
+    if (prev.value === value) continue;
+    const where = owner.path === '' ? `the model` : `\`${owner.path}\` (${owner.type})`;
+    throw new CompileError(
+      error(
+        'tune',
+        `\`${method.name}\` on \`${site.path}\` sets \`hook ${name}\` of ${where} to ${value}, but \`${prev.method}\` on \`${prev.site}\` sets it to ${prev.value}`,
+        sel.span,
+        { help: hook.doc, related: [{ span: prev.span, message: `\`${prev.method}\` sets \`${name}\` to ${prev.value} here` }] },
+      ),
+    );
+  }
 }
 
 /** A `train`/`freeze` selector's parameters: the model's own and those methods added so far. */

@@ -11,6 +11,16 @@
  * the batch and concatenated before the keys/values at the site's `hook keys(...)` and
  * `hook values(...)` points ([B, heads, S, d/heads]). Queries get no prefix rows.
  * Any module type with both hooks is a site.
+ *
+ * Positions. Hugging Face's BERT (and BLIP's med.py) takes `past_key_values_length` from the
+ * keys peft passes as `past_key_values` (n rows), and numbers the real tokens from there:
+ * position ids n … n+T−1, not 0 … T−1 (peft drops any `position_ids` it is given). Both methods
+ * therefore set the int hook `past_length` of the nearest module above each site that marks it
+ * (`enclosingHooks`): std.bert's `BertModel` does, and passes it to its embeddings as the first
+ * position. The hook belongs to one BERT, so a text encoder and a decoder get their own; sites
+ * under one BERT with different `tokens` are a tune error, and n + T past `max_positions` is a
+ * located error at the tune item. Generation runs the same static graph every step, so it uses
+ * the same offset. Modules without the hook (std.attention's transformer) keep their positions.
  */
 import { shapeToString } from '../../../core/dim.ts';
 import type { NodeId } from '../../ir/graph.ts';
@@ -74,6 +84,14 @@ function extend(ctx: RewriteContext, P: NodeId, d: number): NodeId {
 
 const tokens = { type: 'int', default: 10, doc: 'number of virtual tokens n', check: positive } as const;
 
+/** Where the real tokens' positions start in the model the prefix is attached to (see above). */
+const enclosingHooks = {
+  past_length: {
+    value: (o: MethodOptions) => o.tokens as number,
+    doc: "prefix keys are Hugging Face's past_key_values: the real tokens' position ids start after the virtual tokens (past_key_values_length = tokens), so every prefixed attention of one BERT needs the same `tokens`, and tokens + sequence length must fit in `max_positions`",
+  },
+} as const;
+
 function linearInit(fanIn: number, shape: number[], name: string): AddedParam[] {
   // PyTorch's nn.Linear defaults: weight Kaiming-uniform (a = √5), bias U(±1/√fan_in).
   const bound = 1 / Math.sqrt(fanIn);
@@ -88,6 +106,7 @@ export const prefix: PeftMethod = {
   summary: 'trainable key/value prefixes for every selected attention, from a shared Embedding→Linear→Tanh→Linear encoder',
   sites: ['*'],
   hooks: ['keys', 'values'],
+  enclosingHooks,
   options: {
     tokens,
     hidden: { type: 'int', default: 768, doc: 'hidden width h of the reparametrisation MLP', check: positive },
@@ -136,6 +155,7 @@ export const ptv2: PeftMethod = {
   summary: 'P-tuning v2: trainable key/value prefixes for every selected attention, one shared Embedding(n, L·2·d)',
   sites: ['*'],
   hooks: ['keys', 'values'],
+  enclosingHooks,
   options: { tokens },
   params() {
     return [];
