@@ -9,14 +9,21 @@
  *                   (DoRA: `use_dora: true` and <path>.lora_magnitude_vector [out])
  *   IA3             <path>.ia3_l: [out, 1], or [1, in] for `feedforward_modules`
  *   PROMPT_TUNING   prompt_embeddings [n, d]
- *   PREFIX_TUNING   prompt_embeddings [n, L·2·d], `prefix_projection: false` (milec `ptv2`;
- *                   one application only: its column layout is peft's past_key_values order)
+ *   PREFIX_TUNING   prompt_embeddings [n, L·2·d] (one application only: its column layout is
+ *                   peft's past_key_values order): milec `ptv2` with `prefix_projection: false`,
+ *                   milec `prefix` with `prefix_projection: true`, where the table is the MLP
+ *                   encoder's output as peft saves it, computed on the CPU; the encoder itself
+ *                   goes to milec's side file `milec_adapter.safetensors` in the same folder
+ *   LN_TUNING       <path>.ln_tuning_layers.weight, <path>.ln_tuning_layers.bias
  *   modules_to_save <module>.<param> for modules trained in full (the head), as peft saves
  *                   them (milec wrote <module>.modules_to_save.<param> before; both load)
  *
- * A tune peft cannot express (adapters, BitFit, LN tuning, prefix tuning with its MLP encoder,
- * several methods or several prefix applications, LoRA with per-site ranks, partially trained
- * modules) is saved in **milec's own format** in the same two files: `adapter_config.json`
+ * Module names are milec's instance paths, or with `LayoutOptions.moduleNames` those of the
+ * checkpoint the backbone was loaded from (weights.ts : checkpointModuleNames: the weight-name
+ * mapping inverted), so that the adapter fits the model `base_model_name_or_path` names.
+ *
+ * A tune peft cannot express (adapters, BitFit, several methods or several prefix applications,
+ * LoRA with per-site ranks, partially trained modules) is saved in **milec's own format** in the same two files: `adapter_config.json`
  * has `"peft_type": "MILEC"`, `"milec_format": 1`, the model, tune and methods, and `params`
  * (name → shape); `adapter_model.safetensors` holds every trainable parameter by its path in
  * PyTorch's spelling (`blocks.0.attn.adapter_down`, core/param-path.ts). Folders written
@@ -27,6 +34,9 @@
  *
  * Loading (`--adapter DIR`) recomputes the layout from the compiled model and tune, checks
  * the config's type and hyperparameters against it, and requires exactly its keys and shapes.
+ * A computed tensor (prefix tuning's table) is not a parameter: its parameters load from the
+ * side file, and the table must equal the one they compute. A folder with the table only (as
+ * peft saves it) cannot restore the encoder; the error says which tune loads the table itself.
  * `target_modules`, `feedforward_modules` and `modules_to_save` are resolved against the
  * model's module names as peft resolves them (`check_target_module_exists`): a string is a
  * regular expression that must match a whole name, a list entry matches a name equal to it
@@ -34,7 +44,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { PeftSite, PeftTune } from '../compiler/peft/method.ts';
+import type { PeftDerived, PeftSite, PeftTune } from '../compiler/peft/method.ts';
 import type { TuneReport } from '../compiler/peft/tune.ts';
 import type { ElaboratedModel, Instance } from '../compiler/sema/instance.ts';
 import { attachmentsAt, walkInstances } from '../compiler/sema/instance.ts';
@@ -45,6 +55,8 @@ import { milecToDotted } from './weights.ts';
 
 export const CONFIG_FILE = 'adapter_config.json';
 export const WEIGHTS_FILE = 'adapter_model.safetensors';
+/** milec's file beside peft's, for parameters peft's file holds only a function of (prefix tuning's encoder). */
+export const SIDE_FILE = 'milec_adapter.safetensors';
 const BASE = 'base_model.model.';
 
 export interface AdapterLayout {
@@ -59,6 +71,10 @@ export interface AdapterLayout {
   readonly moduleNames?: readonly string[];
   /** Keys of earlier milec versions accepted on load: milec parameter path → old key. */
   readonly legacyKeys?: ReadonlyMap<string, string>;
+  /** Tensors of adapter_model.safetensors computed from parameters (which are then in `sideKeys`). */
+  readonly derived?: readonly PeftDerived[];
+  /** Parameters saved in SIDE_FILE (milec's spelling of their path), milec parameter path → key and shape. */
+  readonly sideKeys?: Map<string, { key: string; shape: number[] }>;
 }
 
 export class AdapterError extends Error {
@@ -72,6 +88,13 @@ export interface LayoutOptions {
   taskType?: string | null;
   /** The tune's name, recorded in milec-format configs. */
   tune?: string;
+  /**
+   * peft's name of a module, by milec module path (dotted), where it is not that path: the
+   * checkpoint's names of a backbone loaded with `--weights` (weights.ts : checkpointModuleNames).
+   * Null or absent keeps milec's path. Modules without parameters of their own are named
+   * after their descendants.
+   */
+  moduleNames?: ReadonlyMap<string, string | null>;
 }
 
 /** A compiled model and its tune, as `compileFrontEnd` returns them (`FrontEnd` fits). */
@@ -98,12 +121,12 @@ interface Trained {
   readonly methods: readonly string[];
 }
 
-function trainedBy({ model, tune }: TunedModel): Trained {
+function trainedBy({ model, tune }: TunedModel, name: (inst: Instance) => string): Trained {
   const sites: PeftSite[] = [];
   const base: BaseParam[] = [];
   const partial: string[] = [];
   for (const inst of walkInstances(model.root)) {
-    for (const attachment of attachmentsAt(tune.attachments, inst)) sites.push({ module: milecToDotted(inst.path), attachment });
+    for (const attachment of attachmentsAt(tune.attachments, inst)) sites.push({ module: name(inst), attachment, instance: inst });
     const tr = inst.params.filter((p) => p.trainable);
     if (tr.length && tr.length !== inst.params.length) partial.push(inst.path || '(root)');
     for (const p of tr) base.push({ inst, name: p.name, path: p.path, shape: [...p.shape] });
@@ -124,10 +147,38 @@ export function taskTypeOf(model: ElaboratedModel): string | null {
   return null;
 }
 
+/**
+ * peft's name of every module: `given`'s name where it has one; a module without one, named
+ * after a descendant whose name ends in the same relative path; else milec's dotted path.
+ */
+function moduleNamer(given: ReadonlyMap<string, string | null> | undefined): (inst: Instance) => string {
+  const named = [...(given ?? [])].filter((e): e is [string, string] => e[1] !== null);
+  const cache = new Map<string, string>();
+  return (inst) => {
+    const path = milecToDotted(inst.path);
+    let n = cache.get(path);
+    if (n !== undefined) return n;
+    n = given?.get(path) ?? undefined;
+    if (n === undefined && path !== '') {
+      for (const [p, name] of named) {
+        const rel = p.startsWith(`${path}.`) ? p.slice(path.length + 1) : undefined;
+        if (rel !== undefined && name.endsWith(`.${rel}`)) {
+          n = name.slice(0, -(rel.length + 1));
+          break;
+        }
+      }
+    }
+    n ??= path;
+    cache.set(path, n);
+    return n;
+  };
+}
+
 /** How a compiled model's trainable parameters are saved. */
 export function adapterLayout(tuned: TunedModel, opts: LayoutOptions = {}): AdapterLayout {
   const { model, tune } = tuned;
-  const trained = trainedBy(tuned);
+  const name = moduleNamer(opts.moduleNames);
+  const trained = trainedBy(tuned, name);
   const { methods } = trained;
   const common = {
     base_model_name_or_path: opts.baseModel ?? model.name,
@@ -135,7 +186,14 @@ export function adapterLayout(tuned: TunedModel, opts: LayoutOptions = {}): Adap
     task_type: opts.taskType !== undefined ? opts.taskType : taskTypeOf(model),
     inference_mode: true,
   };
-  const milec = (why: string) => milecLayout(tuned, trained, common, why, opts);
+  const milec = (why: string) =>
+    milecLayout(
+      tuned,
+      trainedBy(tuned, (i) => milecToDotted(i.path)),
+      common,
+      why,
+      opts,
+    );
   if (methods.length !== 1)
     return milec(methods.length ? `several methods (${methods.join(', ')})` : 'no PEFT method (full or partial fine-tuning)');
   const method = methods[0]!;
@@ -153,21 +211,41 @@ export function adapterLayout(tuned: TunedModel, opts: LayoutOptions = {}): Adap
 
   const keys: Keys = new Map();
   const legacyKeys = new Map<string, string>();
-  const modulesToSave = [...new Set(trained.base.map((b) => milecToDotted(b.inst.path)))];
-  for (const b of trained.base) {
+  // A method that trains its sites' own parameters (LN tuning) saves them itself; the rest are modules_to_save.
+  const ownSites = new Set(tune.methods.get(method)?.trainsSite ? trained.sites.map((s) => s.instance) : []);
+  const whole = trained.base.filter((b) => !ownSites.has(b.inst));
+  const modulesToSave = [...new Set(whole.map((b) => name(b.inst)))];
+  for (const b of whole) {
     // peft saves a modules_to_save copy under the module itself (`modules_to_save.<adapter>.` stripped).
-    keys.set(b.path, { key: `${BASE}${milecToDotted(b.inst.path)}.${b.name}`, shape: b.shape });
-    legacyKeys.set(b.path, `${BASE}${milecToDotted(b.inst.path)}.modules_to_save.${b.name}`);
+    keys.set(b.path, { key: `${BASE}${name(b.inst)}.${b.name}`, shape: b.shape });
+    legacyKeys.set(b.path, `${BASE}${name(b.inst)}.modules_to_save.${b.name}`);
   }
   for (const k of format.keys(peftTune, (site) => `${BASE}${site.module}`)) keys.set(k.path, { key: k.key, shape: [...k.shape] });
+  const derived = format.derived?.(peftTune) ?? [];
+  const sideKeys: Keys = new Map();
+  const shapes = new Map(
+    [...tune.attachments.shared.flatMap((s) => s.params), ...trained.sites.flatMap((s) => s.attachment.params)].map((p) => [
+      p.path,
+      p.shape,
+    ]),
+  );
+  for (const d of derived) for (const p of d.params) sideKeys.set(p, { key: displayPath(p), shape: [...(shapes.get(p) ?? [])] });
   const config = {
     peft_type: format.peftType,
     ...common,
     modules_to_save: modulesToSave.length ? modulesToSave : null,
     ...format.config(peftTune),
   };
-  const moduleNames = [...walkInstances(model.root)].map((i) => milecToDotted(i.path)).filter((n) => n !== '');
-  return { peftType: format.peftType, config, keys, checked: ['peft_type', ...format.checkedFields], moduleNames, legacyKeys };
+  const moduleNames = [...walkInstances(model.root)].filter((i) => i.path !== '').map(name);
+  return {
+    peftType: format.peftType,
+    config,
+    keys,
+    checked: ['peft_type', ...format.checkedFields],
+    moduleNames,
+    legacyKeys,
+    ...(derived.length ? { derived, sideKeys } : {}),
+  };
 }
 
 /**
@@ -220,15 +298,21 @@ function milecLayout(
 
 /** Writes the adapter folder `dir` atomically. `values` holds every trainable parameter. */
 export async function saveAdapter(dir: string, layout: AdapterLayout, values: ReadonlyMap<string, Float32Array>): Promise<void> {
-  const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
-  for (const [name, { key, shape }] of layout.keys) {
+  type Tensors = Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }>;
+  const value = (name: string) => {
     const data = values.get(name);
     if (!data) throw new AdapterError(`saveAdapter: no value for ${name}`);
-    tensors[key] = { dtype: 'F32', shape, data };
-  }
+    return data;
+  };
+  const tensors: Tensors = {};
+  for (const [name, { key, shape }] of layout.keys) tensors[key] = { dtype: 'F32', shape, data: value(name) };
+  for (const d of layout.derived ?? []) tensors[d.key] = { dtype: 'F32', shape: [...d.shape], data: d.compute(d.params.map(value)) };
+  const side: Tensors = {};
+  for (const [name, { key, shape }] of layout.sideKeys ?? []) side[key] = { dtype: 'F32', shape, data: value(name) };
   await writeDirAtomic(dir, {
     [CONFIG_FILE]: JSON.stringify(layout.config, null, 2) + '\n',
     [WEIGHTS_FILE]: encodeSafetensors(tensors, { format: 'pt' }),
+    ...(layout.sideKeys?.size ? { [SIDE_FILE]: encodeSafetensors(side, { format: 'pt' }) } : {}),
   });
 }
 
@@ -309,7 +393,71 @@ export async function loadAdapter(dir: string, layout: AdapterLayout): Promise<M
       problems.push(`${key} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
     else out.set(name, t.data);
   }
+  const derived = new Map<PeftDerived, Float32Array>();
+  for (const d of layout.derived ?? []) {
+    want.add(d.key);
+    const t = file.tensors[d.key];
+    if (!t) problems.push(`missing ${d.key}`);
+    else if (!(t.data instanceof Float32Array)) problems.push(`${d.key} is ${t.dtype}, expected a float dtype`);
+    else if (t.shape.length !== d.shape.length || t.shape.some((x, i) => x !== d.shape[i]))
+      problems.push(`${d.key} has shape [${t.shape.join(', ')}], expected [${d.shape.join(', ')}]`);
+    else derived.set(d, t.data);
+  }
   for (const k of file.names) if (!want.has(k)) problems.push(`unexpected ${k}`);
   if (problems.length) throw new AdapterError(`${wPath}: does not fit the compiled tune:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (layout.derived?.length) for (const [k, v] of await loadDerivedParams(dir, layout, derived)) out.set(k, v);
+  return out;
+}
+
+/**
+ * The parameters of `layout.derived`'s tensors, from SIDE_FILE, checked to compute the tensors
+ * `saved` holds (the folder's peft file): within float32 rounding of the largest value.
+ */
+async function loadDerivedParams(
+  dir: string,
+  layout: AdapterLayout,
+  saved: ReadonlyMap<PeftDerived, Float32Array>,
+): Promise<Map<string, Float32Array>> {
+  const sPath = join(dir, SIDE_FILE);
+  let side;
+  try {
+    side = await readSafetensors(sPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      const hints = [...new Set((layout.derived ?? []).map((d) => d.withoutParams).filter((h) => h !== undefined))];
+      throw new AdapterError(
+        `${dir}: ${WEIGHTS_FILE} holds only ${layout.derived!.map((d) => d.key).join(', ')}, computed from parameters that ` +
+          `cannot be recovered from it, and there is no ${SIDE_FILE} with them (milec writes one beside peft's file)` +
+          (hints.length ? `; ${hints.join('; ')}` : ''),
+      );
+    }
+    throw new AdapterError(e instanceof FormatError ? e.message : `${sPath}: ${(e as Error).message}`);
+  }
+  const out = new Map<string, Float32Array>();
+  const problems: string[] = [];
+  for (const [name, { key, shape }] of layout.sideKeys ?? []) {
+    const k = findPath(side.tensors, key) ?? key;
+    const t = side.tensors[k];
+    if (!t) problems.push(`missing ${key}`);
+    else if (!(t.data instanceof Float32Array)) problems.push(`${key} is ${t.dtype}, expected a float dtype`);
+    else if (t.shape.length !== shape.length || t.shape.some((x, i) => x !== shape[i]))
+      problems.push(`${key} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+    else out.set(name, t.data);
+  }
+  if (problems.length) throw new AdapterError(`${sPath}: does not fit the compiled tune:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  for (const [d, table] of saved) {
+    const again = d.compute(d.params.map((p) => out.get(p)!));
+    let scale = 0;
+    let worst = 0;
+    for (let i = 0; i < again.length; i++) {
+      scale = Math.max(scale, Math.abs(again[i]!));
+      worst = Math.max(worst, Math.abs(again[i]! - table[i]!));
+    }
+    if (!(worst <= 1e-6 * Math.max(1, scale)))
+      throw new AdapterError(
+        `${join(dir, WEIGHTS_FILE)}: ${d.key} differs from the one ${SIDE_FILE}'s parameters compute (by up to ${worst.toPrecision(3)}): ` +
+          `the two files are not of one adapter`,
+      );
+  }
   return out;
 }

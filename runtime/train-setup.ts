@@ -14,9 +14,9 @@ import { elementCount } from '../core/dim.ts';
 import { CheckpointError, checkResumable, loadTrainState } from './checkpoint.ts';
 import { type Dataset, openDataset } from './data/index.ts';
 import { initialParams } from './params.ts';
-import { adapterLayout, loadAdapter, saveAdapter, type TunedModel } from './peft-format.ts';
+import { AdapterError, adapterLayout, loadAdapter, saveAdapter, type TunedModel } from './peft-format.ts';
 import { checkpointPath, type LoopOptions, type TrainConfig, type Trainer } from './train.ts';
-import { type LoadedWeights, loadWeights, weightsSources } from './weights.ts';
+import { checkpointModuleNames, type LoadedWeights, loadWeights, weightsBaseModel, weightsSources } from './weights.ts';
 
 /** The training settings a command takes (`milec train`'s and `milec sweep`'s options). */
 export interface TrainSettings {
@@ -127,6 +127,11 @@ export interface RunStart {
   readonly adapterTensors?: number;
   /** Notes of the weight loader (interpolated tables, ignored keys). */
   readonly notes: readonly string[];
+  /**
+   * The checkpoint's names of the modules `--weights` loaded (weights.ts : checkpointModuleNames),
+   * which the adapter folder uses as peft's module names; absent without `--weights`.
+   */
+  readonly moduleNames?: ReadonlyMap<string, string | null>;
 }
 
 /**
@@ -144,10 +149,11 @@ export async function startRun(
   const { model } = tuned;
   const tune = tuned.tune.tune ?? '(full)';
   const backbone = await loadBackbone(o, graph);
+  const moduleNames = backbone && checkpointModuleNames(backbone);
   const params = initialParams(graph, o.seed, backbone?.values);
   let adapterTensors: number | undefined;
   if (o.adapter) {
-    const a = await loadAdapter(o.adapter, adapterLayout(tuned, { tune }));
+    const a = await loadStartAdapter(o.adapter, tuned, tune, moduleNames);
     for (const [k, v] of a) params.set(k, v);
     adapterTensors = a.size;
   }
@@ -168,7 +174,38 @@ export async function startRun(
     step = st.step;
     resumedFrom = dir;
   }
-  return { params, step, resumedFrom, backboneTensors: backbone?.values.size, adapterTensors, notes: backbone?.notes ?? [] };
+  return {
+    params,
+    step,
+    resumedFrom,
+    backboneTensors: backbone?.values.size,
+    adapterTensors,
+    notes: backbone?.notes ?? [],
+    ...(moduleNames ? { moduleNames } : {}),
+  };
+}
+
+/**
+ * `--adapter DIR` for `tuned`: named as the checkpoint of `--weights` names the modules (as
+ * milec saves it after such a run), or else by milec's own paths (as milec saved it before,
+ * or after a run without `--weights`); the error is the first layout's when neither fits.
+ */
+export async function loadStartAdapter(
+  dir: string,
+  tuned: TunedModel,
+  tune: string,
+  moduleNames: ReadonlyMap<string, string | null> | undefined,
+): Promise<Map<string, Float32Array>> {
+  try {
+    return await loadAdapter(dir, adapterLayout(tuned, { tune, moduleNames }));
+  } catch (e) {
+    if (!moduleNames || !(e instanceof AdapterError)) throw e;
+    try {
+      return await loadAdapter(dir, adapterLayout(tuned, { tune }));
+    } catch {
+      throw e;
+    }
+  }
 }
 
 /**
@@ -188,7 +225,9 @@ export function runCheckpoints(
 /**
  * Saves the trained parameters as the adapter folder `out/adapter/` (peft's format, or milec's
  * where peft has none) and returns it with every parameter's final value: the starting
- * ones under the trained ones.
+ * ones under the trained ones. With `--weights`, `base_model_name_or_path` is the weights
+ * file (weights.ts : weightsBaseModel) and the module names are the checkpoint's
+ * (`start.moduleNames`); otherwise the model's name and milec's paths.
  */
 export async function saveTrainedAdapter(
   trainer: Trainer,
@@ -198,7 +237,12 @@ export async function saveTrainedAdapter(
 ): Promise<{ dir: string; params: Map<string, Float32Array> }> {
   const trained = await trainer.trainedParams();
   const dir = join(o.out, 'adapter');
-  await saveAdapter(dir, adapterLayout(tuned, { baseModel: o.weights || tuned.model.name, tune: tuned.tune.tune ?? '(full)' }), trained);
+  const layout = adapterLayout(tuned, {
+    baseModel: o.weights ? weightsBaseModel(o.weights) : tuned.model.name,
+    tune: tuned.tune.tune ?? '(full)',
+    moduleNames: start.moduleNames,
+  });
+  await saveAdapter(dir, layout, trained);
   return { dir, params: new Map([...start.params, ...trained]) };
 }
 

@@ -167,6 +167,12 @@ export interface ModelParamInfo {
   readonly addedBy?: string;
 }
 
+export interface WeightOrigin {
+  readonly file: string;
+  readonly prefix: string;
+  readonly keys: readonly string[];
+}
+
 export interface LoadWeightsOptions {
   readonly allowMissing?: boolean;
   readonly interpolation?: PosInterp;
@@ -177,6 +183,8 @@ export interface LoadedWeights {
   readonly values: Map<string, Float32Array>;
   /** Which file key(s) each loaded parameter came from. */
   readonly sources: Map<string, string[]>;
+  /** The same, as data: the file, its `@PREFIX` (compiler spelling) and the key(s) read. */
+  readonly origins: Map<string, WeightOrigin>;
   readonly missing: string[];
   readonly unexpected: string[];
   /** Human-readable notes: interpolations done, warnings allowed by allowMissing. */
@@ -339,6 +347,7 @@ interface LoadState {
   readonly byPath: ReadonlyMap<string, ModelParamInfo>;
   readonly values: Map<string, Float32Array>;
   readonly sources: Map<string, string[]>;
+  readonly origins: Map<string, WeightOrigin>;
   readonly notes: string[];
   readonly problems: Problems;
   readonly opts: LoadWeightsOptions;
@@ -434,6 +443,7 @@ function mapFile(st: LoadState, source: WeightsSource, file: SafetensorsFile): v
       p.name,
       keys.map((k) => `${k} in ${where}`),
     );
+    st.origins.set(p.name, { file: file.path, prefix: source.prefix, keys });
   }
 }
 
@@ -469,6 +479,7 @@ export function mapWeights(
     byPath: new Map(params.map((p) => [internalPath(p.name), p])),
     values: new Map(),
     sources: new Map(),
+    origins: new Map(),
     notes: [],
     problems,
     opts,
@@ -494,7 +505,62 @@ export function mapWeights(
     throw new WeightsError(lines.join('\n'));
   }
   if (soft.length) st.notes.push(`warning: loading ${fileNames} anyway (--allow-missing):\n${soft.join('\n')}`);
-  return { values: st.values, sources: st.sources, missing: problems.missing, unexpected: problems.unexpected, notes: st.notes };
+  return {
+    values: st.values,
+    sources: st.sources,
+    origins: st.origins,
+    missing: problems.missing,
+    unexpected: problems.unexpected,
+    notes: st.notes,
+  };
+}
+
+/**
+ * The mapping inverted for export (peft's module names of an adapter trained on loaded
+ * weights): every module the load gave parameters to → its name in the checkpoint, the
+ * file's key less the parameter name (`bert.encoder.layer.0.attention.self.query` for the
+ * milec module `text_encoder.encoder.layer.0.attention.self.query` loaded from
+ * `bert.encoder.layer.0.attention.self.query.weight` at `@text_encoder`). Keys are milec module
+ * paths in the dotted spelling.
+ *
+ * With one file the names are the file's own: the file is the base model the adapter
+ * belongs to, wherever milec placed it. With several files there is no one such model, so
+ * each name is put under its file's `@PREFIX` (as milec's model places it). A module whose
+ * parameters came from several tensors at once (HF ViT's query/key/value fused into qkv) or
+ * from modules of different names maps to null: it has no checkpoint name.
+ */
+export function checkpointModuleNames(loaded: Pick<LoadedWeights, 'origins'>): Map<string, string | null> {
+  const files = new Set([...loaded.origins.values()].map((o) => `${o.file}@${o.prefix}`));
+  const out = new Map<string, string | null>();
+  for (const [param, o] of loaded.origins) {
+    const p = displayPath(param);
+    const module = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '';
+    let name: string | null = null;
+    if (o.keys.length === 1) {
+      const k = o.keys[0]!;
+      const own = k.includes('.') ? k.slice(0, k.lastIndexOf('.')) : '';
+      name = files.size === 1 ? own : join(displayPath(o.prefix), own);
+    }
+    const had = out.get(module);
+    out.set(module, had === undefined || had === name ? name : null);
+  }
+  return out;
+}
+
+/**
+ * `base_model_name_or_path` for `--weights` (`PATH[@PREFIX],…`): the file given without a
+ * prefix (the whole model) if there is one, else the first; without milec's `@PREFIX`.
+ */
+export function weightsBaseModel(weights: string): string {
+  const specs = weights
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const at = s.lastIndexOf('@');
+      return at > 0 ? { path: s.slice(0, at), prefix: s.slice(at + 1) } : { path: s, prefix: '' };
+    });
+  return (specs.find((s) => s.prefix === '') ?? specs[0])?.path ?? weights;
 }
 
 /** Parses one `PATH[@PREFIX]` item. */

@@ -8,6 +8,7 @@ export type {
   MethodOption,
   MethodOptions,
   PeftFormat,
+  PeftDerived,
   PeftKey,
   PeftMethod,
   PeftSite,

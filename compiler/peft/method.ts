@@ -64,9 +64,14 @@ export interface EnclosingHook {
 
 /** One site of a tune that uses a single method, as the peft save format sees it. */
 export interface PeftSite {
-  /** PyTorch's module path (`blocks.0.attn.query`): peft's target module name. */
+  /**
+   * peft's name of the site's module: PyTorch's module path (`blocks.0.attn.query`), or the
+   * checkpoint's name for it when the backbone came from `--weights` through a name mapping.
+   */
   readonly module: string;
   readonly attachment: Attachment;
+  /** The site's instance (its arguments and own parameters). */
+  readonly instance: Instance;
 }
 
 /** A tune that uses one method, when it is saved in peft's format. */
@@ -101,8 +106,29 @@ export interface PeftFormat {
   unsupported?(tune: PeftTune): string | undefined;
   /** The config fields after the common ones, in peft's order. */
   config(tune: PeftTune): Record<string, unknown>;
-  /** The key and shape of every parameter the method added. `moduleKey(site)` is `base_model.model.<module>`. */
+  /**
+   * The key and shape of every parameter the method saves (those it added, or with `trainsSite`
+   * the site's own). `moduleKey(site)` is `base_model.model.<module>`.
+   */
   keys(tune: PeftTune, moduleKey: (site: PeftSite) => string): readonly PeftKey[];
+  /**
+   * Tensors peft saves that are computed from the parameters instead of being them (prefix
+   * tuning's table through its encoder). Their parameters are then kept beside peft's file
+   * in milec's own (`runtime/peft-format.ts : SIDE_FILE`), for resuming.
+   */
+  derived?(tune: PeftTune): readonly PeftDerived[];
+}
+
+/** A tensor peft saves, computed from parameters on the CPU. */
+export interface PeftDerived {
+  readonly key: string;
+  readonly shape: readonly number[];
+  /** The milec parameter paths it is computed from, in the order `compute` takes them. */
+  readonly params: readonly string[];
+  /** The tensor (row-major, `shape`) from the parameters' values. */
+  compute(values: readonly Float32Array[]): Float32Array;
+  /** A hint added to the error when a folder holds this tensor without its parameters. */
+  readonly withoutParams?: string;
 }
 
 /** The parameter `name` an attachment added, if it did. */

@@ -106,8 +106,8 @@ describe('peft save format', () => {
     }
   });
 
-  it('methods peft lacks (Houlsby adapters, prefix with its encoder) use milec’s format and round-trip', async () => {
-    for (const tune of ['adapter', 'prefix', 'bitfit']) {
+  it('methods peft lacks (Houlsby adapters, BitFit) use milec’s format and round-trip', async () => {
+    for (const tune of ['adapter', 'bitfit']) {
       const { layout, values } = tuned(tune);
       expect(layout.peftType).toBe('MILEC');
       const out = dir();

@@ -21,11 +21,19 @@
  * under one BERT with different `tokens` are a tune error, and n + T past `max_positions` is a
  * located error at the tune item. Generation runs the same static graph every step, so it uses
  * the same offset. Modules without the hook (std.attention's transformer) keep their positions.
+ *
+ * Both save as peft's PREFIX_TUNING `prompt_embeddings` [n, L·2·d], whose row is peft's
+ * past_key_values of one virtual token: viewed as [L·2, heads, d/heads] (layer, then key or
+ * value, then head), which is the column layout above. With `prefix_projection` (milec
+ * `prefix`) peft's PrefixEncoder is Embedding → Linear → Tanh → Linear, and peft saves its
+ * output, the table P, not the encoder: milec computes P on the CPU (`prefixTable`) and keeps
+ * the encoder beside it for resuming (runtime/peft-format.ts).
  */
 import { shapeToString } from '../../../core/dim.ts';
 import type { NodeId } from '../../ir/graph.ts';
 import type { Instance } from '../../sema/instance.ts';
-import type { AddedParam, MethodOptions, PeftMethod, RewriteContext } from '../method.ts';
+import type { AddedParam, MethodOptions, PeftMethod, PeftTune, RewriteContext } from '../method.ts';
+import { siteInt } from '../method.ts';
 import { positive, probability, rewriteError, siteWidth } from './common.ts';
 
 /** The common key width d of an application's sites, or a message. */
@@ -80,6 +88,40 @@ function extend(ctx: RewriteContext, P: NodeId, d: number): NodeId {
   ctx.hook('keys', prepend('keys', block(2 * i)));
   ctx.hook('values', prepend('values', block(2 * i + 1)));
   return ctx.base(ctx.args);
+}
+
+/** peft's `num_attention_heads`: the sites' common `heads` argument, or null (peft then reads the model's config). */
+function heads({ sites }: PeftTune): number | null {
+  const hs = new Set(sites.map((s) => siteInt(s.instance, 'heads')));
+  const [h] = hs;
+  return hs.size === 1 && h !== undefined ? h : null;
+}
+
+/**
+ * Prefix tuning's table P = W₂·tanh(W₁·E + b₁) + b₂ per virtual token, as peft's
+ * PrefixEncoder computes it (Embedding → Linear(d, h) → Tanh → Linear(h, L·2d)); E [n, d],
+ * W₁ [h, d], b₁ [h], W₂ [w, h], b₂ [w]; accumulated in float64, returned as [n, w] float32.
+ */
+export function prefixTable(E: Float32Array, W1: Float32Array, b1: Float32Array, W2: Float32Array, b2: Float32Array): Float32Array {
+  const h = b1.length;
+  const w = b2.length;
+  const d = W1.length / h;
+  const n = E.length / d;
+  const out = new Float32Array(n * w);
+  const t = new Float64Array(h);
+  for (let r = 0; r < n; r++) {
+    for (let k = 0; k < h; k++) {
+      let acc = b1[k]!;
+      for (let j = 0; j < d; j++) acc += W1[k * d + j]! * E[r * d + j]!;
+      t[k] = Math.tanh(acc);
+    }
+    for (let c = 0; c < w; c++) {
+      let acc = b2[c]!;
+      for (let k = 0; k < h; k++) acc += W2[c * h + k]! * t[k]!;
+      out[r * w + c] = acc;
+    }
+  }
+  return out;
 }
 
 const tokens = { type: 'int', default: 10, doc: 'number of virtual tokens n', check: positive } as const;
@@ -148,6 +190,46 @@ export const prefix: PeftMethod = {
     );
     return extend(ctx, rows(ctx, P, ctx.options.dropout as number), d);
   },
+  // peft's PREFIX_TUNING with `prefix_projection`: its file holds the encoder's output P as
+  // `prompt_embeddings` (what a peft model in inference mode puts into a plain Embedding), not
+  // the encoder, so the encoder's parameters go to milec's side file.
+  peftFormat: {
+    peftType: 'PREFIX_TUNING',
+    checkedFields: ['num_virtual_tokens', 'token_dim', 'num_layers', 'prefix_projection', 'encoder_hidden_size'],
+    unsupported: ({ shared }) => (shared.length !== 1 ? 'prefix tuning applied more than once (peft has one prefix per model)' : undefined),
+    config(tune) {
+      const { sites, shared } = tune;
+      const [n, d] = shared[0]!.params.find((p) => p.name === 'embedding')!.shape as [number, number];
+      const h = shared[0]!.params.find((p) => p.name === 'transform_in_bias')!.shape[0]!;
+      return {
+        num_virtual_tokens: n,
+        token_dim: d,
+        num_layers: sites.length,
+        num_transformer_submodules: 1,
+        num_attention_heads: heads(tune),
+        encoder_hidden_size: h,
+        prefix_projection: true,
+      };
+    },
+    keys() {
+      return [];
+    },
+    derived({ sites, shared }) {
+      const p = (name: string) => shared[0]!.params.find((q) => q.name === name)!;
+      const E = p('embedding');
+      const names = ['embedding', 'transform_in_weight', 'transform_in_bias', 'transform_out_weight', 'transform_out_bias'];
+      const w = p('transform_out_bias').shape[0]!;
+      return [
+        {
+          key: 'prompt_embeddings',
+          shape: [E.shape[0]!, w],
+          params: names.map((x) => p(x).path),
+          compute: ([e, w1, b1, w2, b2]) => prefixTable(e!, w1!, b1!, w2!, b2!),
+          withoutParams: `a tune \`ptv2(tokens = ${E.shape[0]})\` on the same ${sites.length} sites loads the table itself (as peft in inference mode uses it)`,
+        },
+      ];
+    },
+  },
 };
 
 export const ptv2: PeftMethod = {
@@ -172,11 +254,14 @@ export const ptv2: PeftMethod = {
   },
   // peft's PREFIX_TUNING without `prefix_projection`: E is its `prompt_embeddings`, whose columns
   // are past_key_values in layer order, so only one application (one prefix per model) fits.
+  // `prefix_projection` is not checked on load: a folder saved with it holds the encoder's
+  // output in the same place and layout, which is exactly E (how peft in inference mode uses it).
   peftFormat: {
     peftType: 'PREFIX_TUNING',
-    checkedFields: ['num_virtual_tokens', 'token_dim', 'num_layers', 'prefix_projection'],
+    checkedFields: ['num_virtual_tokens', 'token_dim', 'num_layers'],
     unsupported: ({ shared }) => (shared.length !== 1 ? 'P-tuning v2 applied more than once (peft has one prefix per model)' : undefined),
-    config({ sites, shared }) {
+    config(tune) {
+      const { sites, shared } = tune;
       const [n, w] = shared[0]!.params[0]!.shape as [number, number];
       const d = w / (2 * sites.length);
       return {
@@ -184,6 +269,7 @@ export const ptv2: PeftMethod = {
         token_dim: d,
         num_layers: sites.length,
         num_transformer_submodules: 1,
+        num_attention_heads: heads(tune),
         encoder_hidden_size: d,
         prefix_projection: false,
       };
