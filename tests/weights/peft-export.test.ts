@@ -386,6 +386,66 @@ describe('prefix tuning with prefix_projection', () => {
   });
 });
 
+describe('milec train with prefix tuning', () => {
+  it('writes peft’s table, the encoder beside it, and loads the folder back with --adapter', async () => {
+    const out = tmp('prefix-run');
+    const r = await milec(
+      'train',
+      'examples/tiny_classifier.mile',
+      '--tune',
+      'prefix',
+      '--batch',
+      '2',
+      '--steps',
+      '1',
+      '--eval-batches',
+      '0',
+      '--json',
+      '--out',
+      out,
+    );
+    expect(r.code, r.err).toBe(0);
+    const dir = join(out, 'adapter');
+    // tokens 8, hidden 32 over 2 attentions of width 32 with 4 heads; the head is modules_to_save.
+    expect(JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'))).toMatchObject({
+      peft_type: 'PREFIX_TUNING',
+      task_type: 'SEQ_CLS',
+      inference_mode: true,
+      modules_to_save: ['head'],
+      num_virtual_tokens: 8,
+      token_dim: 32,
+      num_layers: 2,
+      num_attention_heads: 4,
+      encoder_hidden_size: 32,
+      prefix_projection: true,
+    });
+    const f = await readSafetensors(join(dir, 'adapter_model.safetensors'));
+    expect([...f.names].sort()).toEqual([`${B}head.bias`, `${B}head.weight`, 'prompt_embeddings']);
+    const side = await readSafetensors(join(dir, SIDE_FILE));
+    const g = (k: string) => side.tensors[`prefix_0.${k}`]!.data as Float32Array;
+    const E = g('embedding');
+    const W1 = g('transform_in_weight');
+    const b1 = g('transform_in_bias');
+    const W2 = g('transform_out_weight');
+    const b2 = g('transform_out_bias');
+    const table = f.tensors.prompt_embeddings!.data as Float32Array;
+    for (let t = 0; t < 8; t++)
+      for (let c = 0; c < 128; c++) {
+        let acc = b2[c]!;
+        for (let k = 0; k < 32; k++) {
+          let s = b1[k]!;
+          for (let j = 0; j < 32; j++) s += W1[k * 32 + j]! * E[t * 32 + j]!;
+          acc += W2[c * 32 + k]! * Math.tanh(s);
+        }
+        expect(Math.abs(table[t * 128 + c]! - acc)).toBeLessThan(1e-5);
+      }
+    const fe = fileFrontEnd('examples/tiny_classifier.mile', 'prefix');
+    const back = await loadAdapter(dir, adapterLayout(fe, { tune: 'prefix' }));
+    expect(Array.from(back.get('prefix_0.embedding')!)).toEqual(Array.from(E));
+    expect(back.size).toBe(7);
+  }, 60_000);
+});
+
 // ---------------------------------------------------------------------------------------
 // 3. LN tuning
 
