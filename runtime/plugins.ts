@@ -123,6 +123,11 @@ export function methodShapeError(m: Record<string, unknown>): string | undefined
   if (typeof m.params !== 'function') return 'has no `params(site, options)` function';
   if (m.shared !== undefined && typeof m.shared !== 'function') return '`shared` is not a function';
   if (m.hooks !== undefined && !isStringArray(m.hooks)) return '`hooks` is not a list of names';
+  if (m.enclosingHooks !== undefined) {
+    if (typeof m.enclosingHooks !== 'object' || m.enclosingHooks === null) return '`enclosingHooks` is not an object';
+    for (const [k, h] of Object.entries(m.enclosingHooks as Record<string, { value?: unknown; doc?: unknown }>))
+      if (typeof h?.value !== 'function' || typeof h.doc !== 'string') return `\`enclosingHooks.${k}\` is not { value(options), doc }`;
+  }
   return undefined;
 }
 

@@ -259,6 +259,8 @@ function setEnclosingHooks(
     while (owner && !hooksOf(owner).has(name)) owner = attaching.parents.get(owner);
     if (!owner) continue;
     const value = hook.value(options);
+    if (!Number.isInteger(value))
+      throw new CompileError(error('tune', `\`${method.name}\` gives \`hook ${name}\` the value ${value}, which is not an int`, span));
     const byName = attaching.hookValues.get(owner) ?? new Map<string, HookValue>();
     attaching.hookValues.set(owner, byName);
     const prev = byName.get(name);

@@ -88,5 +88,9 @@ describe('loadPlugins', () => {
     expect(methodShapeError({ ...ok, options: { r: { type: 'str', default: 1 } } })).toMatch(/option `r` has no type/);
     expect(methodShapeError({ ...ok, params: undefined })).toMatch(/no `params/);
     expect(methodShapeError({ ...ok, hooks: 'keys' })).toMatch(/`hooks` is not a list/);
+    expect(methodShapeError({ ...ok, enclosingHooks: { past_length: { value: () => 1, doc: 'the offset' } } })).toBeUndefined();
+    expect(methodShapeError({ ...ok, enclosingHooks: { past_length: 3 } })).toMatch(
+      /`enclosingHooks.past_length` is not \{ value\(options\), doc \}/,
+    );
   });
 });

@@ -11,6 +11,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compileFrontEnd } from '../../compiler/pipeline.ts';
+import type { PeftMethod } from '../../compiler/peft/method.ts';
+import { builtinMethods, MethodRegistry } from '../../compiler/peft/registry.ts';
 import { gelu } from '../../compiler/ops/reference.ts';
 import { fileHost } from '../../runtime/source-files.ts';
 import { B, compile, expectClose, floats, gradCheck, gradients, linearRows, type Params, randomParams, run } from './helpers.ts';
@@ -216,6 +218,22 @@ tune both for VqaTiny {
     expect(src.split('\n')[d.span.line - 1]!.slice(d.span.col - 1)).toMatch(/^bert\.encoder\.layer\[1\]/);
     expect(d.related?.[0]?.message).toContain(`sets \`past_length\` to ${n}`);
     expect(d.help).toContain('max_positions');
+  });
+
+  it('a method giving an enclosing hook a value that is not an int is a tune error', () => {
+    const half: PeftMethod = {
+      name: 'half',
+      summary: 'sets past_length to 1.5',
+      sites: ['Linear'],
+      options: {},
+      enclosingHooks: { past_length: { value: () => 1.5, doc: 'not an int' } },
+      params: () => [],
+      rewrite: (ctx) => ctx.base(ctx.args),
+    };
+    const src = text(`tune half for Enc { half() on bert.encoder.layer[0].attention.self.query }`);
+    const registry = new MethodRegistry([...builtinMethods, half]);
+    const r = compileFrontEnd({ host: fileHost(), file: 'test.mile', text: src, tune: 'half', training: true, registry });
+    expect(r.diagnostics.map((d) => d.message)).toEqual(['`half` gives `hook past_length` the value 1.5, which is not an int']);
   });
 
   it('positions past max_positions are a located error at the tune item', () => {
