@@ -3,8 +3,8 @@
  * procedural colour scenes of simple shapes with questions and captions about them, the
  * stand-in for the natural-image pretraining (BLIP's 129M pairs) the study starts from.
  *
- * Each scene is a textured background (a gradient, stripes, a horizon or a faint blob, in muted
- * colours no brighter than 0.7) and 0–3 copies of one shape (circle, square or triangle), all of
+ * Each scene is a textured background (a gradient, stripes, a horizon or a faint blob, in dark
+ * muted colours no brighter than 0.45) and 0–3 copies of one shape (circle, square or triangle), all of
  * one colour (red, green, blue, yellow or white), all small or all large, all on one side.
  *
  *   kind      question (one of a few phrasings)   answers                                    type
@@ -49,7 +49,7 @@ export interface SceneParams {
   side: 'left' | 'right';
   size: 'small' | 'large';
   objects: SceneObject[];
-  /** Background: pattern and its two muted colours (RGB in [0, 0.7]). */
+  /** Background: pattern and its two muted colours (RGB in [0, 0.45]). */
   pattern: 'gradient' | 'stripes' | 'horizon' | 'blob';
   backA: [number, number, number];
   backB: [number, number, number];
@@ -147,9 +147,9 @@ function sceneKey(seed: number, split: Split, index: number): number {
   return pcgHash(s ^ pcgHash((index >>> 0) ^ pcgHash(Math.floor(index / 4294967296) >>> 0)));
 }
 
-function mutedColour(rng: Rng): [number, number, number] {
-  const level = rng.range(0.12, 0.55);
-  const tint = (): number => Math.min(0.7, Math.max(0, level + rng.range(-0.12, 0.12)));
+/** A dark, muted background colour: shapes stand out against it in every channel's patch sums. */
+function mutedColour(rng: Rng, base: number): [number, number, number] {
+  const tint = (): number => Math.min(0.45, Math.max(0, base + rng.range(-0.05, 0.05)));
   return [tint(), tint(), tint()];
 }
 
@@ -216,10 +216,11 @@ export function syntheticSceneExample(seed: number, split: Split, index: number)
   };
   for (const [v0, v1] of rows[count] ?? []) {
     const u = side === 'left' ? rng.range(0.2, 0.34) : rng.range(0.66, 0.8);
-    const r = size === 'small' ? rng.range(0.06, 0.08) : rng.range(0.11, 0.13);
+    const r = size === 'small' ? rng.range(0.07, 0.09) : rng.range(0.12, 0.14);
     objects.push({ u, v: rng.range(v0, v1), r });
   }
   const pattern = pick(['gradient', 'stripes', 'horizon', 'blob'] as const);
+  const level = rng.range(0.08, 0.32);
   const params: SceneParams = {
     shape,
     colour,
@@ -228,8 +229,8 @@ export function syntheticSceneExample(seed: number, split: Split, index: number)
     size,
     objects,
     pattern,
-    backA: mutedColour(rng),
-    backB: mutedColour(rng),
+    backA: mutedColour(rng, level),
+    backB: mutedColour(rng, level + rng.range(-0.1, 0.1)),
     backParam: rng.unit(),
     noise: rng.next(),
   };
@@ -247,9 +248,10 @@ function inside(shape: Shape, du: number, dv: number, r: number): boolean {
     case 'square':
       return Math.abs(du) <= 0.85 * r && Math.abs(dv) <= 0.85 * r;
     case 'triangle': {
-      // Apex up: the half-width grows from 0 at the top (dv = -r) to r at the base (dv = 0.8 r).
-      if (dv < -r || dv > 0.8 * r) return false;
-      return Math.abs(du) <= ((dv + r) / (1.8 * r)) * r;
+      // Apex up, a little larger than r so that it covers about as many pixels as the circle:
+      // the half-width grows from 0 at the top (dv = -1.2 r) to 1.2 r at the base (dv = r).
+      if (dv < -1.2 * r || dv > r) return false;
+      return Math.abs(du) <= ((dv + 1.2 * r) / (2.2 * r)) * 1.2 * r;
     }
   }
 }
