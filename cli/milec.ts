@@ -187,7 +187,10 @@ program
     'synthetic',
   )
   .option('--vocab <path>', 'tokenizer vocabulary (vocab.txt or tokenizer.json) for vqa-rad/slake/instruction data')
-  .option('--eval-data <spec>', 'evaluation items (default: 500 eval items of a synthetic set, e.g. synthetic-vqa:500 for --data synthetic; else --data)')
+  .option(
+    '--eval-data <spec>',
+    'evaluation items (default: 500 eval items of a synthetic set, e.g. synthetic-vqa:500 for --data synthetic; else --data)',
+  )
   .option('--steps <n>', 'optimizer steps per tune', int('--steps'), 100)
   .option('--batch <n>', 'batch size', int('--batch'), 16)
   .addOption(lrOption('1e-3'))
