@@ -22,7 +22,13 @@ import {
   syntheticVqaVocab,
 } from './synthetic-vqa.ts';
 import { TokenizerError, WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
-import { syntheticScenesBatch, type SyntheticScenesOptions, syntheticScenesVocab } from './synthetic-scenes.ts';
+import {
+  SCENE_ATTRIBUTES,
+  type SceneAttribute,
+  syntheticScenesBatch,
+  type SyntheticScenesOptions,
+  syntheticScenesVocab,
+} from './synthetic-scenes.ts';
 
 export interface Dataset {
   readonly name: string;
@@ -163,8 +169,14 @@ export function syntheticScenesSetup(
   };
 }
 
-/** The general-domain pretraining set of shapes (no file needed); a decoder model only (input `answer`). */
+/**
+ * The general-domain pretraining set of shapes (no file needed): for a VQA model (inputs `image`,
+ * `question`, `answer`) its questions and captions; for an image encoder alone (input `image`
+ * and some of SCENE_ATTRIBUTES' `scene_*` inputs, i32[B]) the scenes' attributes as labels.
+ */
 function syntheticScenes(spec: string, model: ElaboratedModel, seed: number): Dataset {
+  const attributes = (Object.keys(SCENE_ATTRIBUTES) as SceneAttribute[]).filter((a) => hasInput(model, a));
+  if (attributes.length > 0 && !hasInput(model, 'question')) return sceneAttributeSet(spec, model, seed, attributes);
   const shape = vqaInputShape(model, spec);
   if (!shape.answer) throw new DataError(`--data ${spec} trains a decoder: \`${model.name}\` needs input \`answer: i32[B, alen]\``);
   const { tok, o } = syntheticScenesSetup(shape, seed);
@@ -175,6 +187,36 @@ function syntheticScenes(spec: string, model: ElaboratedModel, seed: number): Da
   return {
     name: 'synthetic-scenes',
     describe: `synthetic general-domain scenes: ${shape.imageSize}x${shape.imageSize} colour images of 0-3 circles/squares/triangles on textured backgrounds, questions on presence, shape, colour, side, size and count, and captions; ${tok.size}-token vocabulary`,
+    batch: (step, batchSize, split) => syntheticScenesBatch({ ...o, attributes }, step, batchSize, split),
+  };
+}
+
+/** The scenes as images with attribute labels, for an image encoder's own pretraining. */
+function sceneAttributeSet(spec: string, model: ElaboratedModel, seed: number, attributes: SceneAttribute[]): Dataset {
+  const img = model.inputs.find((x) => x.name === 'image');
+  const size = img?.shape[2];
+  const sizeValue = typeof size === 'string' ? model.config.get(size) : undefined;
+  const imageSize = typeof size === 'number' ? size : sizeValue?.kind === 'int' && typeof sizeValue.v === 'number' ? sizeValue.v : undefined;
+  const channels = img?.shape[1];
+  if (!img || img.dtype !== 'f32' || img.shape.length !== 4 || imageSize === undefined || typeof channels !== 'number')
+    throw new DataError(`--data ${spec} feeds \`image: f32[B, C, S, S]\` (C and S concrete) with the scene labels; \`${model.name}\` has none`);
+  for (const a of attributes) {
+    const i = model.inputs.find((x) => x.name === a)!;
+    if (i.dtype !== 'i32' || i.shape.length !== 1) throw new DataError(`--data ${spec}: input \`${a}\` must be i32[B]`);
+  }
+  const o: SyntheticScenesOptions = {
+    seed,
+    imageSize,
+    channels,
+    qlen: 0,
+    alen: 0,
+    attributes,
+    encodeQuestion: () => new Int32Array(0),
+    encodeAnswer: () => new Int32Array(0),
+  };
+  return {
+    name: 'synthetic-scenes',
+    describe: `synthetic general-domain scenes: ${imageSize}x${imageSize} colour images with their attributes as labels (${attributes.join(', ')})`,
     batch: (step, batchSize, split) => syntheticScenesBatch(o, step, batchSize, split),
   };
 }

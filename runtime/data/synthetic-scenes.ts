@@ -5,7 +5,8 @@
  *
  * Each scene is a textured background (a gradient, stripes, a horizon or a faint blob, in dark
  * muted colours no brighter than 0.45) and 0–3 copies of one shape (circle, square or triangle), all of
- * one colour (red, green, blue, yellow or white), all small or all large, all on one side.
+ * one colour (red, green, blue, yellow or white), all small or all large, all on one side. Scenes
+ * with white shapes are grey throughout (a fifth of them): the encoder also sees pictures without colour.
  *
  *   kind      question (one of a few phrasings)   answers                                    type
  *   presence  is there a circle?                  yes / no (no: no shapes, or another shape) CLOSED
@@ -281,6 +282,8 @@ export function renderScene(p: SceneParams, size: number): Float32Array {
           break;
       }
       let rgb: readonly number[] = [0, 1, 2].map((c) => p.backA[c]! * (1 - t) + p.backB[c]! * t);
+      // White shapes come in grey pictures (a photograph in black and white, or a scan).
+      if (p.colour === 'white') rgb = [0, 0, 0].fill(0.299 * rgb[0]! + 0.587 * rgb[1]! + 0.114 * rgb[2]!);
       for (const o of p.objects) if (inside(p.shape, u - o.u, v - o.v, o.r)) rgb = fg;
       const n = pcgHash((p.noise ^ pcgHash(y * size + x)) >>> 0) / 4294967296;
       for (let c = 0; c < 3; c++) out[c * plane + y * size + x] = Math.min(1, Math.max(0, rgb[c]! + (n - 0.5) * 0.06));
@@ -294,17 +297,50 @@ export interface SyntheticScenesOptions {
   imageSize: number;
   /** 3: RGB; 1: luminance; otherwise the RGB planes repeated. */
   channels: number;
+  /** Question and answer lengths; 0 for an image encoder alone (no `question`, `answer` inputs). */
   qlen: number;
   alen: number;
+  /** The SCENE_ATTRIBUTES inputs to feed. */
+  attributes?: readonly SceneAttribute[];
   encodeQuestion(text: string, maxLen: number): Int32Array;
   encodeAnswer(text: string, maxLen: number): Int32Array;
+}
+
+/**
+ * The scene's attributes as class labels, for pretraining an image encoder alone (inputs
+ * `scene_count`, `scene_colour`, `scene_shape`, `scene_side`, `scene_size`: i32[B]): the count
+ * 0–3, and 1 + the index of the colour, shape, side and size, with 0 for a scene without shapes
+ * (a loss ignores it: `cross_entropy(…, ignore = 0)`).
+ */
+export const SCENE_ATTRIBUTES = {
+  scene_count: 4,
+  scene_colour: 1 + COLOURS.length,
+  scene_shape: 1 + SHAPES.length,
+  scene_side: 3,
+  scene_size: 3,
+} as const;
+
+export type SceneAttribute = keyof typeof SCENE_ATTRIBUTES;
+
+export function sceneAttributes(p: SceneParams): Record<SceneAttribute, number> {
+  const some = p.count > 0;
+  return {
+    scene_count: p.count,
+    scene_colour: some ? 1 + COLOURS.indexOf(p.colour) : 0,
+    scene_shape: some ? 1 + SHAPES.indexOf(p.shape) : 0,
+    scene_side: some ? (p.side === 'left' ? 1 : 2) : 0,
+    scene_size: some ? (p.size === 'small' ? 1 : 2) : 0,
+  };
 }
 
 export interface SyntheticScenesBatch extends Batch {
   examples: SceneExample[];
 }
 
-/** Batches of the scene set: inputs `image` f32[B, C, S, S], `question` i32[B, qlen], `answer` i32[B, alen]. */
+/**
+ * Batches of the scene set: inputs `image` f32[B, C, S, S], `question` i32[B, qlen], `answer`
+ * i32[B, alen] (without `question` and `answer` when `qlen` is 0), and the `attributes` asked for.
+ */
 export function syntheticScenesBatch(o: SyntheticScenesOptions, step: number, batchSize: number, split: Split): SyntheticScenesBatch {
   if (!Number.isSafeInteger(step) || step < 0 || !Number.isSafeInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`syntheticScenes: step must be >= 0 and batchSize >= 1, got ${step}, ${batchSize}`);
@@ -314,6 +350,7 @@ export function syntheticScenesBatch(o: SyntheticScenesOptions, step: number, ba
   const image = new Float32Array(batchSize * o.channels * plane);
   const question = new Int32Array(batchSize * o.qlen);
   const answer = new Int32Array(batchSize * o.alen);
+  const labels = Object.fromEntries((o.attributes ?? []).map((a) => [a, new Int32Array(batchSize)]));
   const examples: SceneExample[] = [];
   for (let b = 0; b < batchSize; b++) {
     const ex = syntheticSceneExample(o.seed, split, step * batchSize + b);
@@ -325,8 +362,11 @@ export function syntheticScenesBatch(o: SyntheticScenesOptions, step: number, ba
     } else {
       for (let c = 0; c < o.channels; c++) image.set(rgb.subarray((c % 3) * plane, (c % 3) * plane + plane), base + c * plane);
     }
-    question.set(o.encodeQuestion(ex.question, o.qlen), b * o.qlen);
-    answer.set(o.encodeAnswer(ex.answer, o.alen), b * o.alen);
+    if (o.qlen) question.set(o.encodeQuestion(ex.question, o.qlen), b * o.qlen);
+    if (o.alen) answer.set(o.encodeAnswer(ex.answer, o.alen), b * o.alen);
+    const attrs = sceneAttributes(ex.params);
+    for (const a of o.attributes ?? []) labels[a]![b] = attrs[a];
   }
-  return { inputs: { image, question, answer }, size: batchSize, examples };
+  const inputs: Batch['inputs'] = o.qlen ? { image, question, answer } : { image };
+  return { inputs: { ...inputs, ...labels }, size: batchSize, examples };
 }
