@@ -191,7 +191,7 @@ program
     '--eval-data <spec>',
     'evaluation items (default: 500 eval items of a synthetic set, e.g. synthetic-vqa:500 for --data synthetic; else --data)',
   )
-  .option('--steps <n>', 'optimizer steps per tune', int('--steps'), 100)
+  .option('--steps <n>', 'optimizer steps per tune', int('--steps'), 80)
   .option('--batch <n>', 'batch size', int('--batch'), 16)
   .addOption(lrOption('1e-3'))
   .addOption(scheduleOption())
@@ -199,7 +199,7 @@ program
   .addOption(weightDecayOption())
   .option('--seed <n>', 'seed for initialisation, data order and dropout', nonNegInt, 0)
   .option('--dim <name=size...>', 'bind a symbolic size other than B')
-  .option('--beams <n>', 'beam width for evaluation (1: greedy)', int('--beams'), 3)
+  .option('--beams <n>', 'beam width for evaluation (1: greedy; BLIP generates with 3)', int('--beams'), 1)
   .option(
     '--weights <path[@prefix],...>',
     "start every tune from these backbone weights (safetensors; as for train; default: the model's weights { } block; none: random initial values)",
