@@ -196,10 +196,13 @@ function sceneAttributeSet(spec: string, model: ElaboratedModel, seed: number, a
   const img = model.inputs.find((x) => x.name === 'image');
   const size = img?.shape[2];
   const sizeValue = typeof size === 'string' ? model.config.get(size) : undefined;
-  const imageSize = typeof size === 'number' ? size : sizeValue?.kind === 'int' && typeof sizeValue.v === 'number' ? sizeValue.v : undefined;
+  const imageSize =
+    typeof size === 'number' ? size : sizeValue?.kind === 'int' && typeof sizeValue.v === 'number' ? sizeValue.v : undefined;
   const channels = img?.shape[1];
   if (!img || img.dtype !== 'f32' || img.shape.length !== 4 || imageSize === undefined || typeof channels !== 'number')
-    throw new DataError(`--data ${spec} feeds \`image: f32[B, C, S, S]\` (C and S concrete) with the scene labels; \`${model.name}\` has none`);
+    throw new DataError(
+      `--data ${spec} feeds \`image: f32[B, C, S, S]\` (C and S concrete) with the scene labels; \`${model.name}\` has none`,
+    );
   for (const a of attributes) {
     const i = model.inputs.find((x) => x.name === a)!;
     if (i.dtype !== 'i32' || i.shape.length !== 1) throw new DataError(`--data ${spec}: input \`${a}\` must be i32[B]`);

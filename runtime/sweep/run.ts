@@ -303,7 +303,7 @@ export function sweepReport(
     source,
     data: `${sweepDatasets(o.data)
       .map((data) => `${data} (eval: ${sweepEvalSpec({ ...o, data })})`)
-      .join('; ')}${o.weights ? `; every tune from --weights ${o.weights}` : ''}`,
+      .join('; ')}${o.weights ? `; every tune from ${o.weights}` : ''}`,
     device,
     rows,
     baseline,

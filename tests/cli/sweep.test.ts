@@ -75,8 +75,8 @@ describe('milec sweep', () => {
     expect(json.baseline.n_global).toBe(4);
     expect(json.baseline.trainItems).toBe(3 * 2);
     expect(json.baseline.global).toBeGreaterThanOrEqual(0);
-    // The optimizer settings the tune trained with (the sweep's defaults), last in the CSV.
-    expect(json.rows[0]).toMatchObject({ lr: 1e-3, schedule: 'constant', warmup: 0, weightDecay: 0 });
+    // The optimizer settings the tune trained with (its own block in examples/miss_tiny.mile), last in the CSV.
+    expect(json.rows[0]).toMatchObject({ lr: 1e-2, schedule: 'constant', warmup: 0, weightDecay: 0 });
     expect(readFileSync(join(out, 'sweep.csv'), 'utf8').split('\n')[0]!.endsWith(',n_global,lr,schedule,warmup,weight_decay')).toBe(true);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
   });
@@ -134,7 +134,9 @@ describe('milec sweep', () => {
       expect(fresh.code, fresh.err).toBe(0);
       expect(loaded.code, loaded.err).toBe(0);
       expect(first(loaded)).not.toBe(first(fresh));
-      expect(JSON.parse(readFileSync(join(dir, 'b', 'sweep.json'), 'utf8')).data).toContain('--weights');
+      expect(JSON.parse(readFileSync(join(dir, 'b', 'sweep.json'), 'utf8')).data).toContain(
+        `every tune from ${join(dir, 'base', 'adapter.safetensors')}`,
+      );
     });
 
     it('a missing weights file is a one-line error naming it', async () => {

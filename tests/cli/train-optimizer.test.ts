@@ -65,11 +65,11 @@ describe('milec train: the tune’s optimizer block', () => {
     expect(settings(plain)).toEqual([3e-3, 'constant', 0, 0]);
     expect(settings(fast)).toEqual([5e-2, 'constant', 0, 0]);
     expect(settings(overridden)).toEqual([3e-3, 'constant', 0, 0]);
-  }, 120_000);
+  });
 
   it('the start line states the settings: the tune’s lr with the command line’s schedule', async () => {
     const r = await train('lora_fast', '--schedule', 'cosine', '--warmup', '1');
     expect(r.code, r.err).toBe(0);
     expect(r.err).toContain('  optimizer: AdamW, lr 5e-2, cosine, warm-up 1, weight decay 0\n');
-  }, 60_000);
+  });
 });

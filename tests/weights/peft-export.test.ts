@@ -238,7 +238,7 @@ describe('module names of the checkpoint on export', () => {
     const want = hfLoraTensors();
     expect([...saved.names].sort()).toEqual(Object.keys(want).sort());
     for (const [k, t] of Object.entries(want)) expect(Array.from(saved.tensors[k]!.data as Float32Array), k).toEqual(Array.from(t.data));
-  }, 60_000);
+  });
 });
 
 // ---------------------------------------------------------------------------------------
@@ -443,7 +443,7 @@ describe('milec train with prefix tuning', () => {
     const back = await loadAdapter(dir, adapterLayout(fe, { tune: 'prefix' }));
     expect(Array.from(back.get('prefix_0.embedding')!)).toEqual(Array.from(E));
     expect(back.size).toBe(7);
-  }, 60_000);
+  });
 });
 
 // ---------------------------------------------------------------------------------------

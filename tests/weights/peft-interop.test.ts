@@ -171,7 +171,7 @@ describe('adapters saved by peft', () => {
       expect(saved.tensors[k]!.shape, k).toEqual(t.shape);
       expect(Array.from(saved.tensors[k]!.data as Float32Array), k).toEqual(Array.from(t.data));
     }
-  }, 60_000);
+  });
 
   it('milec sweep writes each tune’s adapter folder as milec train does', async () => {
     const out = mkdtempSync(join(tmpdir(), 'milec-peft-interop-sweep-'));
@@ -201,7 +201,7 @@ describe('adapters saved by peft', () => {
     });
     const { layout } = fixtureLayout('examples/miss_tiny.mile', 'f_f_lora_r4');
     expect((await loadAdapter(dir, layout)).size).toBe(layout.keys.size);
-  }, 60_000);
+  });
 
   it('milec plan: peft’s trainable share counts the classifier twice (original and modules_to_save copy)', async () => {
     const { fe } = fixtureLayout();
