@@ -76,7 +76,7 @@ describe('milec sweep', () => {
     expect(json.baseline.trainItems).toBe(3 * 2);
     expect(json.baseline.global).toBeGreaterThanOrEqual(0);
     // The optimizer settings the tune trained with (its own block in examples/miss_tiny.mile), last in the CSV.
-    expect(json.rows[0]).toMatchObject({ lr: 1e-2, schedule: 'constant', warmup: 0, weightDecay: 0 });
+    expect(json.rows[0]).toMatchObject({ lr: 3e-3, schedule: 'constant', warmup: 0, weightDecay: 0 });
     expect(readFileSync(join(out, 'sweep.csv'), 'utf8').split('\n')[0]!.endsWith(',n_global,lr,schedule,warmup,weight_decay')).toBe(true);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
   });
