@@ -6,6 +6,7 @@
 import { compileFrontEnd } from '../compiler/pipeline.ts';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import { planTraining } from '../compiler/cost/report.ts';
+import { elaborate } from '../compiler/sema/elaborate.ts';
 import { loadProgram } from '../compiler/sema/load.ts';
 import { suggestion } from '../core/diagnostic.ts';
 import { DataError } from '../runtime/data/index.ts';
@@ -43,12 +44,15 @@ export interface SweepCliOptions extends SweepSettings {
 }
 
 export async function sweepCommand(file: string, cli: SweepCliOptions): Promise<number> {
-  const tunes = tunesToSweep(file, cli);
-  if (tunes === undefined) return 1;
-  // Every tune starts from the same weights: `--weights`, else the model's `weights { ... }`.
-  const first = compileTune(file, tunes[0]!, cli);
-  if (first === undefined) return 1;
-  const start = startingWeights(cli, first.frontEnd.model);
+  const swept = tunesToSweep(file, cli);
+  if (swept === undefined) return 1;
+  const { tunes, loaded } = swept;
+  // Every tune starts from the same weights: `--weights`, else the model's `weights { ... }`
+  // (read from the elaborated model: no tune is lowered twice).
+  const modelName = cli.model ?? loaded.program!.tunes.find((t) => t.name.name === tunes[0])!.model.name;
+  const elaborated = elaborate(loaded.program!, modelName);
+  if (report({ result: elaborated.model, diagnostics: elaborated.diagnostics, sources: loaded.sources })) return 1;
+  const start = startingWeights(cli, elaborated.model!);
   const o: SweepCliOptions = { ...cli, weights: start.weights, weightsMap: start.weightsMap };
   const log = (s: string) => process.stderr.write(s + '\n');
   const ctx = await openDevice({ preferSoftware: o.software });
@@ -91,8 +95,11 @@ export async function sweepCommand(file: string, cli: SweepCliOptions): Promise<
   return 0;
 }
 
-/** The tunes of `--tunes` (all of the file's without it), each checked to exist; undefined when the file has errors (printed). */
-function tunesToSweep(file: string, o: SweepCliOptions): string[] | undefined {
+/**
+ * The tunes of `--tunes` (all of the file's without it), each checked to exist, and the loaded
+ * program; undefined when the file has errors (printed).
+ */
+function tunesToSweep(file: string, o: SweepCliOptions): { tunes: string[]; loaded: ReturnType<typeof loadProgram> } | undefined {
   const loaded = loadProgram(fileHost(), file);
   if (report({ result: loaded.program, diagnostics: loaded.diagnostics, sources: loaded.sources })) return undefined;
   const all = loaded.program!.tunes.map((t) => t.name.name);
@@ -107,7 +114,7 @@ function tunesToSweep(file: string, o: SweepCliOptions): string[] | undefined {
       throw new UserError(`no tune named \`${t}\` in ${file}${suggestion(t, all).help ? ` (${suggestion(t, all).help})` : ''}`);
   }
   if (tunes.length === 0) throw new UserError(`${file} declares no tunes to sweep`);
-  return tunes;
+  return { tunes, loaded };
 }
 
 /** The front end of `tune`, its sizes and predicted memory; undefined when it has errors (printed). */
