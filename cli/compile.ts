@@ -9,6 +9,7 @@ import { renderDiagnostics } from '../core/render.ts';
 import { printGraph } from '../compiler/ir/print.ts';
 import { compileFrontEnd, type StageResult } from '../compiler/pipeline.ts';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
+import type { ConfigOverrides } from '../compiler/sema/elaborate.ts';
 import { printPlan } from '../compiler/plan/buffers.ts';
 import { printAst } from './ast-print.ts';
 import { boundSizes, UserError } from './errors.ts';
@@ -29,8 +30,19 @@ export function report<T>(r: StageResult<T>): r is StageResult<T> & { result: un
   return failed;
 }
 
-export function checkCommand(file: string, o: { tune?: string; model?: string; registry?: MethodRegistry }): number {
-  const r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: false, registry: o.registry });
+export function checkCommand(
+  file: string,
+  o: { tune?: string; model?: string; config?: ConfigOverrides; registry?: MethodRegistry },
+): number {
+  const r = compileFrontEnd({
+    host: fileHost(),
+    file,
+    tune: o.tune,
+    model: o.model,
+    config: o.config,
+    training: false,
+    registry: o.registry,
+  });
   if (report(r)) return 1;
   const fe = r.result!;
   const params = fe.forward.params;
@@ -47,6 +59,7 @@ export function checkCommand(file: string, o: { tune?: string; model?: string; r
 export interface CompileCliOptions {
   tune?: string;
   model?: string;
+  config?: ConfigOverrides;
   emit?: EmitKind;
   batch: number;
   dim?: string[];
@@ -66,11 +79,11 @@ export async function compileCommand(file: string, o: CompileCliOptions & { regi
   }
   // `--emit ir` shows the forward (inference) graph, so it also works for models without a loss.
   const training = !o.eval && o.emit !== 'ir';
-  let r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training, registry: o.registry });
+  let r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, config: o.config, training, registry: o.registry });
   // `-o` of a model that cannot train (no `loss`, nothing trainable) writes an inference module, as `--eval` does.
   if (training && o.out && o.emit !== 'grad' && r.diagnostics.length > 0 && r.diagnostics.every((d) => d.code === 'train')) {
     process.stderr.write(`note: ${r.diagnostics.map((d) => d.message).join('; ')}: writing an inference module\n`);
-    r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: false, registry: o.registry });
+    r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, config: o.config, training: false, registry: o.registry });
   }
   if (report(r)) return 1;
   const fe = r.result!;

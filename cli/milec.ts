@@ -59,6 +59,15 @@ const scheduleOption = () =>
     '--schedule <kind>',
     "learning-rate schedule after warm-up (cosine: down to 0 at the last step, as the study; default: the tune's, else constant)",
   ).choices(['constant', 'cosine']);
+/** `--config name=value` (repeatable): config values replacing the model's own, e.g. `--config qlen=24`. */
+const configOption = () =>
+  new Option('--config <name=value>', 'set a config value of the model, e.g. --config qlen=24 (repeatable)').argParser(
+    (v: string, previous: Map<string, string> | undefined) => {
+      const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(v);
+      if (!m) throw new InvalidArgumentError(`expected name=value, got "${v}"`);
+      return new Map(previous ?? []).set(m[1]!, m[2]!);
+    },
+  );
 const warmupOption = () =>
   new Option('--warmup <n>', "steps of linear learning-rate warm-up from 0 (default: the tune's, else 0)").argParser(nonNegInt);
 const weightDecayOption = () =>
@@ -70,8 +79,9 @@ program
   .argument('<file>', '.mile file')
   .option('--tune <name>', 'also check this tune')
   .option('--model <name>', 'model to check when the file has several')
+  .addOption(configOption())
   .option('--plugin <file.ts>', 'load the PEFT methods a TypeScript file exports (repeatable)', collect, [])
-  .action(async (file: string, o: { tune?: string; model?: string; plugin: string[] }) => {
+  .action(async (file: string, o: { tune?: string; model?: string; config?: Map<string, string>; plugin: string[] }) => {
     process.exitCode = checkCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
   });
 
@@ -81,6 +91,7 @@ program
   .argument('<file>', '.mile file')
   .option('--tune <name>', 'tune to apply (default: train every parameter)')
   .option('--model <name>', 'model to compile when the file has several')
+  .addOption(configOption())
   .addOption(new Option('--emit <stage>', 'print one stage').choices(emitKinds as unknown as string[]))
   .option('--batch <n>', 'batch size that binds B for wgsl/plan', int('--batch'), 8)
   .option('--dim <name=size...>', 'bind another symbolic size, e.g. --dim T=128')
@@ -102,13 +113,19 @@ program
   .argument('<file>', '.mile file')
   .requiredOption('--tune <name>', 'tune to plan')
   .option('--model <name>', 'model to plan when the file has several')
+  .addOption(configOption())
   .option('--batch <n>', 'batch size for the memory estimate', int('--batch'), 1)
   .option('--dim <name=size...>', 'bind a symbolic size other than B, e.g. --dim T=128')
   .option('--json', 'print one JSON object')
   .option('--plugin <file.ts>', 'load the PEFT methods a TypeScript file exports (repeatable)', collect, [])
-  .action(async (file: string, o: { tune: string; model?: string; batch: number; dim?: string[]; json?: boolean; plugin: string[] }) => {
-    process.exitCode = planCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
-  });
+  .action(
+    async (
+      file: string,
+      o: { tune: string; model?: string; config?: Map<string, string>; batch: number; dim?: string[]; json?: boolean; plugin: string[] },
+    ) => {
+      process.exitCode = planCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
+    },
+  );
 
 program
   .command('new')
@@ -134,6 +151,7 @@ program
   .argument('<file>', '.mile file')
   .option('--tune <name>', 'tune to train (default: train every parameter)')
   .option('--model <name>', 'model to train when the file has several')
+  .addOption(configOption())
   .option('--data <spec>', 'dataset: synthetic, synthetic-instruction, vqa-rad:PATH, slake:PATH, instruction:PATH', 'synthetic')
   .option('--vocab <path>', 'tokenizer vocabulary (vocab.txt or tokenizer.json) for vqa-rad/slake/instruction data')
   .option('--strict', 'a malformed data item is an error instead of a reported, skipped item')

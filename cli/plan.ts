@@ -4,6 +4,7 @@
  */
 import { compileFrontEnd } from '../compiler/pipeline.ts';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
+import type { ConfigOverrides } from '../compiler/sema/elaborate.ts';
 import { planTraining, printTrainingPlan } from '../compiler/cost/report.ts';
 import { report } from './compile.ts';
 import { boundSizes } from './errors.ts';
@@ -12,6 +13,8 @@ import { fileHost } from '../runtime/source-files.ts';
 export interface PlanCliOptions {
   tune: string;
   model?: string;
+  /** `--config name=value`: config values replacing the model's own. */
+  config?: ConfigOverrides;
   batch: number;
   dim?: string[];
   json?: boolean;
@@ -20,7 +23,15 @@ export interface PlanCliOptions {
 }
 
 export function planCommand(file: string, o: PlanCliOptions): number {
-  const r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, training: true, registry: o.registry });
+  const r = compileFrontEnd({
+    host: fileHost(),
+    file,
+    tune: o.tune,
+    model: o.model,
+    config: o.config,
+    training: true,
+    registry: o.registry,
+  });
   if (report(r)) return 1;
   const fe = r.result!;
   const bindings = boundSizes(fe.train!, { batch: o.batch, dims: o.dim });

@@ -5,6 +5,7 @@
  */
 import { compileFrontEnd } from '../compiler/pipeline.ts';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
+import type { ConfigOverrides } from '../compiler/sema/elaborate.ts';
 import type { ElaboratedModel } from '../compiler/sema/instance.ts';
 import { CheckpointError } from '../runtime/checkpoint.ts';
 import { type Dataset, DataError } from '../runtime/data/index.ts';
@@ -34,6 +35,8 @@ export interface TrainCliOptions extends Omit<TrainSettings, keyof OptimizerSett
   registry?: MethodRegistry;
   tune?: string;
   model?: string;
+  /** `--config name=value`: config values replacing the model's own. */
+  config?: ConfigOverrides;
   dim?: string[];
   logEvery: number;
   checkpointEvery: number;
@@ -60,7 +63,15 @@ type ResolvedTrainOptions = TrainCliOptions & OptimizerSettings & { weightsOrigi
 const USER_FACING = [DataError, WeightsError, AdapterError, CheckpointError];
 
 export async function trainCommand(file: string, cli: TrainCliOptions): Promise<number> {
-  const fe = compileFrontEnd({ host: fileHost(), file, tune: cli.tune, model: cli.model, training: true, registry: cli.registry });
+  const fe = compileFrontEnd({
+    host: fileHost(),
+    file,
+    tune: cli.tune,
+    model: cli.model,
+    config: cli.config,
+    training: true,
+    registry: cli.registry,
+  });
   if (report(fe)) return 1;
   const tuned = fe.result!;
   const start = startingWeights(cli, tuned.model);

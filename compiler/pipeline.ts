@@ -21,7 +21,7 @@ import { simplify } from './ir/simplify.ts';
 import { withMileMethods } from './peft/mile-method.ts';
 import { MethodRegistry } from './peft/registry.ts';
 import { applyTune, type TuneReport } from './peft/tune.ts';
-import { elaborate } from './sema/elaborate.ts';
+import { type ConfigOverrides, elaborate } from './sema/elaborate.ts';
 import type { ElaboratedModel } from './sema/instance.ts';
 import { loadProgram } from './sema/load.ts';
 import type { Program } from './sema/program.ts';
@@ -40,6 +40,8 @@ export interface FrontEndOptions {
   /** Build the training graph (dropout on, gradients of trainable parameters). */
   readonly training: boolean;
   readonly registry?: MethodRegistry;
+  /** `--config name=value`: config values replacing the model's own (`elaborate`). */
+  readonly config?: ConfigOverrides;
 }
 
 export interface FrontEnd {
@@ -75,7 +77,7 @@ export function compileFrontEnd(opts: FrontEndOptions): StageResult<FrontEnd> {
   try {
     const tune = pickTune(program, opts.tune);
     const modelName = pickModel(program, opts.model, tune);
-    const el = elaborate(program, modelName, tune?.model.span);
+    const el = elaborate(program, modelName, tune?.model.span, opts.config);
     if (!el.model) return fail(el.diagnostics);
     const registry = methods.registry;
     const tuned = applyTune(el.model, tune, registry);

@@ -14,16 +14,28 @@ import type { Program } from './program.ts';
 
 const MAX_DEPTH = 64;
 
-export function elaborate(prog: Program, modelName: string, at?: Span): { model?: ElaboratedModel; diagnostics: Diagnostic[] } {
+/**
+ * Config values given from outside the file (`--config qlen=24`), by name, as typed: each
+ * replaces the file's value of that entry before the entries after it are evaluated, so values
+ * derived from it follow, as Hugging Face's `from_pretrained(…, **config_overrides)`.
+ */
+export type ConfigOverrides = ReadonlyMap<string, string>;
+
+export function elaborate(
+  prog: Program,
+  modelName: string,
+  at?: Span,
+  overrides?: ConfigOverrides,
+): { model?: ElaboratedModel; diagnostics: Diagnostic[] } {
   try {
-    return { model: elaborateModel(prog, modelName, at), diagnostics: [] };
+    return { model: elaborateModel(prog, modelName, at, overrides), diagnostics: [] };
   } catch (e) {
     if (e instanceof CompileError) return { diagnostics: [e.diagnostic] };
     throw e;
   }
 }
 
-function elaborateModel(prog: Program, modelName: string, at?: Span): ElaboratedModel {
+function elaborateModel(prog: Program, modelName: string, at?: Span, overrides?: ConfigOverrides): ElaboratedModel {
   const decl = prog.models.get(modelName);
   if (!decl) {
     const span = at ?? prog.files[0]!.span;
@@ -35,8 +47,21 @@ function elaborateModel(prog: Program, modelName: string, at?: Span): Elaborated
     for (const entry of item.entries) {
       if (config.has(entry.name.name))
         throw new CompileError(error('name', `config entry \`${entry.name.name}\` is set twice`, entry.name.span));
-      config.set(entry.name.name, constEval(entry.value, config));
+      const value = constEval(entry.value, config);
+      const given = overrides?.get(entry.name.name);
+      config.set(entry.name.name, given === undefined ? value : overrideValue(entry.name.name, given, value, entry.name.span));
     }
+  }
+  for (const name of overrides?.keys() ?? []) {
+    if (!config.has(name))
+      throw new CompileError(
+        error(
+          'name',
+          `--config ${name}: \`${modelName}\` has no config entry \`${name}\``,
+          decl.name.span,
+          suggestion(name, config.keys()),
+        ),
+      );
   }
   const inputs: ModelInput[] = [];
   for (const item of decl.items) {
@@ -47,6 +72,26 @@ function elaborateModel(prog: Program, modelName: string, at?: Span): Elaborated
   }
   const root = instantiate(prog, decl, config, '', [], decl.span, 0);
   return { name: modelName, root, inputs, config, weights: modelWeights(decl, root) };
+}
+
+/** `--config name=text` as a value of the declared entry's kind (an int stays an int, …). */
+function overrideValue(name: string, text: string, declared: Scalar, at: Span): Scalar {
+  const bad = (kind: string) => new CompileError(error('type', `--config ${name}=${text}: \`${name}\` is ${kind} here`, at));
+  switch (declared.kind) {
+    case 'int':
+      if (!/^-?\d+$/.test(text.trim())) throw bad('an int');
+      return { kind: 'int', v: Number(text) };
+    case 'float': {
+      const v = Number(text);
+      if (text.trim() === '' || !Number.isFinite(v)) throw bad('a float');
+      return { kind: 'float', v };
+    }
+    case 'bool':
+      if (text !== 'true' && text !== 'false') throw bad('a bool (true or false)');
+      return { kind: 'bool', v: text === 'true' };
+    case 'none':
+      throw bad('`none`, which cannot be set');
+  }
 }
 
 /**

@@ -48,11 +48,17 @@ function option(argv: readonly string[], name: string): string | undefined {
   return i >= 0 ? argv[i + 1] : undefined;
 }
 
+/** The command's `--config name=value` settings (the option repeats). */
+function configOverrides(argv: readonly string[]): Map<string, string> {
+  const pairs = argv.flatMap((a, i) => (a === '--config' ? [argv[i + 1]!.split('=') as [string, string]] : []));
+  return new Map(pairs);
+}
+
 describe.each(STAGES)('the shipped $file', async ({ file: shipped, model, from }) => {
   const file = await readSafetensors(shipped);
   const meta = file.metadata;
   const argv = words(meta.command ?? '');
-  const fe = compileFrontEnd({ host: fileHost(), file: model, training: true }).result!;
+  const fe = compileFrontEnd({ host: fileHost(), file: model, config: configOverrides(argv), training: true }).result!;
 
   it('records the command, seed and milec version that made it', () => {
     expect(argv.slice(0, 3)).toEqual(['milec', 'train', model]);
