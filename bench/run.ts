@@ -3,7 +3,10 @@
  *  - the tiny example's training step under LoRA vs full fine-tuning (same plan machinery),
  *  - each on the WebGPU device vs the float64 reference executor on the CPU,
  *  - the tiled matmul kernel vs a naive one-thread-per-output kernel, both on the device,
- *  - planning every tune of the 361M-parameter MISS model (front end + `milec plan` report).
+ *  - planning every tune of the 361M-parameter MISS model (front end + `milec plan` report),
+ *  - peers (`bench/peers.ts`): the same LoRA step written in TF.js (WebGPU on the same Dawn
+ *    adapter, WASM) and PyTorch (CPU), run as child processes; `BENCH_PEERS=0` skips them,
+ *    `BENCH_PEERS=only` runs nothing else.
  * Timings are medians over repeated runs after a warm-up.
  */
 import { compileFrontEnd } from '../compiler/pipeline.ts';
@@ -16,9 +19,11 @@ import { initialParams } from '../runtime/params.ts';
 import { runReference } from '../runtime/reference-run.ts';
 import { type TrainConfig, Trainer } from '../runtime/train.ts';
 import { fileHost } from '../runtime/source-files.ts';
+import { peersSection } from './peers.ts';
 
 const batch = Number(process.env.BENCH_BATCH ?? 32);
 const reps = Number(process.env.BENCH_REPS ?? 10);
+const peers = process.env.BENCH_PEERS ?? '1';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -185,6 +190,13 @@ function planTimes() {
 const ctx = await openDevice();
 try {
   console.log(`milec bench on ${ctx.description}, batch ${batch}, median of ${reps}\n`);
+  if (peers !== 'only') await sections(ctx);
+  if (peers !== '0') await peersSection(ctx, reps);
+} finally {
+  ctx.close();
+}
+
+async function sections(ctx: GpuContext) {
   const lora = await stepTimes(ctx, 'lora_qv');
   const full = await stepTimes(ctx, 'full');
   const row = (name: string, r: typeof lora) =>
@@ -211,6 +223,4 @@ try {
   console.log(
     `plan of MISS (361M parameters), ${pl.tunes} tunes: median ${pl.median.toFixed(0)} ms, worst ${pl.worst.toFixed(0)} ms per tune (in-process)`,
   );
-} finally {
-  ctx.close();
 }
