@@ -20,10 +20,11 @@
  * `cpu` target a [272, 64] @ [64, 256] product with a fused layer-norm affine took 3× as
  * long as the product plus a separate elementwise kernel.
  *
- * Epilogue fusion: a matmul read only by one binary elementwise op of its own shape (the
- * bias add of every Linear, a residual add, a gradient accumulation) is computed inside that
- * op's kernel, the op applied to each result at the store. One dispatch and one buffer
- * round trip fewer per Linear.
+ * Epilogue fusion: a matmul, reduction, row op, permute or slice (`OpTraits.epilogueCore`)
+ * read only by the fused elementwise chain of a kernel of its own shape (the bias add of
+ * every Linear, a residual add, a gradient accumulation, a layer norm's affine after its
+ * normalisation, a mean's scale after its sum) is computed inside that kernel, the chain
+ * applied to each result at the store. One dispatch and one buffer round trip fewer each.
  *
  * Not yet: recomputing a cheap producer that has several consumers.
  */
@@ -162,16 +163,39 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
     return (opts.fuse ?? true) && inlinable(n) && uses.get(s) === 1 && !rootSet.has(s) && storage.literalValue(s) === undefined;
   };
   const target = opts.target ?? 'gpu';
-  // A matmul this node can take as the core of its kernel (see `Kernel.core`).
-  const epilogueCore = (id: NodeId): NodeId | undefined => {
+  const epilogueOn = opts.epilogue ?? opts.fuse ?? true;
+  // The core this node's kernel can take (see `Kernel.core`): a node whose renderer stores
+  // through `RenderCtx.store` (`OpTraits.epilogueCore`), read once, by the chain of this
+  // node's fused elementwise members of its own shape — so element i of the core is what the
+  // chain reads at element i, and the chain applies to each result at the store.
+  const epilogueCore = (id: NodeId, members: ReadonlySet<NodeId>): NodeId | undefined => {
     const n = g.nodes[id]!;
-    if (!(opts.epilogue ?? opts.fuse ?? true) || opTraits[n.op].elementwise !== 'binary' || n.dtype !== 'f32' || n.src[0] === n.src[1])
-      return undefined;
+    if (!epilogueOn || n.dtype !== 'f32') return undefined;
     const shape = concreteShape(n.shape).join();
-    return n.src.find((s) => {
-      const m = g.nodes[s]!;
-      return opTraits[m.op].contraction && uses.get(s) === 1 && !rootSet.has(s) && concreteShape(m.shape).join() === shape;
-    });
+    const onChain = (m: NodeId) => {
+      const e = opTraits[g.nodes[m]!.op].elementwise;
+      return (e === 'unary' || e === 'binary') && concreteShape(g.nodes[m]!.shape).join() === shape;
+    };
+    if (!onChain(id)) return undefined;
+    const chain = [id];
+    for (let c = 0; c < chain.length; c++) {
+      for (const s of g.nodes[chain[c]!]!.src) {
+        if (members.has(s)) {
+          if (onChain(s) && !chain.includes(s)) chain.push(s);
+          continue;
+        }
+        const core = g.nodes[s]!;
+        if (
+          opTraits[core.op].epilogueCore &&
+          core.dtype === 'f32' &&
+          uses.get(s) === 1 &&
+          !rootSet.has(s) &&
+          concreteShape(core.shape).join() === shape
+        )
+          return s;
+      }
+    }
+    return undefined;
   };
   for (let k = order.length - 1; k >= 0; k--) {
     const id = order[k]!;
@@ -180,7 +204,7 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
     let group: Group = opTraits[n.op].fusesProducers
       ? fuseGroup(storage, id, canInline, target)
       : { nodes: [id], inputs: kernelInputs(storage, n.src) };
-    const core = epilogueCore(id);
+    const core = epilogueCore(id, new Set(group.nodes));
     if (core !== undefined) {
       const members = new Set([...group.nodes, ...fuseGroup(storage, core, canInline, target).nodes]);
       const external: NodeId[] = [];

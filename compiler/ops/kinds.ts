@@ -118,6 +118,12 @@ export interface OpTraits {
    */
   readonly contraction: boolean;
   /**
+   * Its renderer writes every output element through `RenderCtx.store`, so it can be the core
+   * of an epilogue kernel: an elementwise consumer (chain) applied to each result at the store
+   * (compiler/fuse/schedule.ts). Matmuls, reductions, row ops, permutes and slices.
+   */
+  readonly epilogueCore: boolean;
+  /**
    * A kernel can write the part of its output that comes from a run of its sources (concat),
    * so one with more sources than a kernel can bind is split into several kernels.
    */
@@ -134,6 +140,7 @@ const computed = {
   fusable: false,
   fusesProducers: true,
   contraction: false,
+  epilogueCore: false,
   splitsOverSources: false,
   stopsGradient: false,
 } as const;
@@ -161,22 +168,22 @@ export const opTraits = {
   mul: binary,
   div: binary,
   eq: binary,
-  sum: computed,
-  max: computed,
-  matmul: { ...computed, contraction: true },
+  sum: { ...computed, epilogueCore: true },
+  max: { ...computed, epilogueCore: true },
+  matmul: { ...computed, contraction: true, epilogueCore: true },
   reshape: { ...computed, alias: true, folds: 'source', fusable: true, fusesProducers: false },
-  permute: computed,
+  permute: { ...computed, epilogueCore: true },
   expand: { ...computed, elementwise: 'broadcast', folds: 'source', fusable: true },
-  slice: computed,
+  slice: { ...computed, epilogueCore: true },
   pad: computed,
   concat: { ...computed, fusesProducers: false, splitsOverSources: true },
   gather: computed,
   scatter_add: computed,
   one_hot: computed,
-  softmax: computed,
-  log_softmax: computed,
-  normalize: computed,
-  normalize_grad: computed,
+  softmax: { ...computed, epilogueCore: true },
+  log_softmax: { ...computed, epilogueCore: true },
+  normalize: { ...computed, epilogueCore: true },
+  normalize_grad: { ...computed, epilogueCore: true },
   detach: { ...computed, alias: true, folds: 'source', fusable: true, fusesProducers: false, stopsGradient: true },
   causal_mask: computed,
   dropout_mask: { ...computed, elementwise: 'generated', fusable: true },

@@ -33,13 +33,13 @@ export function renderExpand(ctx: RenderCtx<'expand'>): KernelBody {
 export function renderPermute(ctx: RenderCtx<'permute'>): KernelBody {
   const st = stridesOf(ctx.src[0]!.shape);
   const strides = ctx.attrs.perm.map((p) => st[p]!);
-  return flatKernel(ctx.numel, ctx.maxWg, `${coordLines(ctx.shape, 'i')}  ${OUT}[i] = ${ctx.src[0]!.at(offsetExpr(strides))};\n`);
+  return flatKernel(ctx.numel, ctx.maxWg, `${coordLines(ctx.shape, 'i')}  ${ctx.store('i', ctx.src[0]!.at(offsetExpr(strides)))}\n`);
 }
 
 export function renderSlice(ctx: RenderCtx<'slice'>): KernelBody {
   const st = stridesOf(ctx.src[0]!.shape);
   const base = ctx.attrs.ranges.reduce((acc, r, d) => acc + r.start * st[d]!, 0);
-  return flatKernel(ctx.numel, ctx.maxWg, `${coordLines(ctx.shape, 'i')}  ${OUT}[i] = ${ctx.src[0]!.at(offsetExpr(st, base))};\n`);
+  return flatKernel(ctx.numel, ctx.maxWg, `${coordLines(ctx.shape, 'i')}  ${ctx.store('i', ctx.src[0]!.at(offsetExpr(st, base)))}\n`);
 }
 
 export function renderPad(ctx: RenderCtx<'pad'>): KernelBody {

@@ -75,7 +75,7 @@ ${o.preR}    let x = ${src.at(`base + ${o.off}`)};
     acc = ${combine('acc', 'x')};
   }
   let total = ${workgroupTotal}(lid, acc);
-  if (lid == 0u) { ${OUT}[row] = total; }
+  if (lid == 0u) { ${ctx.store('row', 'total')} }
 `;
     return rowKernel(ctx.numel, wg, ctx.maxWg, body, wgReduceFns(wg));
   }
@@ -86,7 +86,7 @@ ${o.preR}    let x = ${src.at(`base + ${o.off}`)};
 ${o.preR}    let x = ${src.at(`base + ${o.off}`)};
     acc = ${combine('acc', 'x')};
   }
-  ${OUT}[i] = acc;
+  ${ctx.store('i', 'acc')}
 `;
   return flatKernel(ctx.numel, ctx.maxWg, body, '', 64);
 }
@@ -128,16 +128,16 @@ export function renderRowOp(ctx: RenderCtx<RowOp>): KernelBody {
   switch (ctx.node.op) {
     case 'softmax':
       body = `${maxAndSum}  let inv = 1.0 / s;
-  ${loop} { ${OUT}[base + j] = exp(${x()} - m) * inv; }
+  ${loop} { ${ctx.store('base + j', `exp(${x()} - m) * inv`)} }
 `;
       break;
     case 'log_softmax':
       body = `${maxAndSum}  let lse = m + log(s);
-  ${loop} { ${OUT}[base + j] = ${x()} - lse; }
+  ${loop} { ${ctx.store('base + j', `${x()} - lse`)} }
 `;
       break;
     case 'normalize':
-      body = `${stats((ctx.attrs as { eps: number }).eps)}  ${loop} { ${OUT}[base + j] = (${x()} - mean) * rstd; }
+      body = `${stats((ctx.attrs as { eps: number }).eps)}  ${loop} { ${ctx.store('base + j', `(${x()} - mean) * rstd`)} }
 `;
       break;
     case 'normalize_grad': {
@@ -147,7 +147,7 @@ export function renderRowOp(ctx: RenderCtx<RowOp>): KernelBody {
   ${loop} { let g = ${dy}; t1 += g; t2 += g * (${x()} - mean); }
   let mdy = ${total('wg_sum', 't1')} * ${invD};
   let mdyx = ${total('wg_sum', 't2')} * ${invD} * rstd;
-  ${loop} { ${OUT}[base + j] = rstd * (${dy} - mdy - (${x()} - mean) * rstd * mdyx); }
+  ${loop} { ${ctx.store('base + j', `rstd * (${dy} - mdy - (${x()} - mean) * rstd * mdyx)`)} }
 `;
       break;
     }

@@ -55,6 +55,9 @@ import { renderReduce, renderRowOp } from './reduce.ts';
 
 export type { KernelTarget, RenderOptions } from './common.ts';
 
+/** The private variable that holds an epilogue core's value while its consumer chain runs. */
+const CORE_VALUE = 'core_v';
+
 export interface ShaderModule {
   kernel: number;
   /** The op the kernel runs: its output node's, or its core's (a matmul with an epilogue). For plans, profiles and error messages. */
@@ -179,30 +182,33 @@ export function renderKernel(g: Graph, k: Kernel, opts: RenderOptions = {}, stor
   if (!k.nodes.includes(k.output)) throw new Error(`kernel ${k.id}: its nodes do not include its output %${k.output}`);
   // Fused producers become functions of the element index, named by position in the kernel
   // (not by node id, so identical kernels still share one pipeline).
-  // With an epilogue, the core (a matmul) is rendered and `output` applies at its stores.
+  // With an epilogue, the core (a matmul, reduction, row op, …) is rendered and `output`, with
+  // the chain of fused elementwise nodes between them, applies at its stores: the stored value
+  // goes to a private variable that the chain reads where it reads the core.
   const coreId = k.core ?? k.output;
   const fused = k.nodes.filter((id) => id !== k.output && id !== coreId);
   const inlined = (s: NodeId) => (fused.includes(s) ? `fused${fused.indexOf(s)}` : undefined);
+  const withEpilogue = coreId !== k.output;
+  const access = (srcs: readonly NodeId[]) =>
+    srcs.map((s) =>
+      withEpilogue && s === coreId
+        ? { shape: concreteShape(g.nodes[s]!.shape), dtype: g.nodes[s]!.dtype, literal: undefined, at: () => CORE_VALUE }
+        : sourceAccess(storage, k, [s], inlined)[0]!,
+    );
   const helperSet = new Set<string>();
   const fns: string[] = [];
   for (const id of fused) {
     const n = g.nodes[id]! as Node;
-    const { body, helpers } = inlineBody(n, concreteShape(n.shape), sourceAccess(storage, k, n.src, inlined));
+    const { body, helpers } = inlineBody(n, concreteShape(n.shape), access(n.src));
     if (helpers) helperSet.add(helpers);
     fns.push(`fn ${inlined(id)}(i: u32) -> f32 {\n${body}}\n`);
   }
   let epilogue = '';
-  if (coreId !== k.output) {
+  if (withEpilogue) {
     const out = g.nodes[k.output]! as Node;
-    const core = g.nodes[coreId]!;
-    const src = out.src.map((s) =>
-      s === coreId
-        ? { shape: concreteShape(core.shape), dtype: core.dtype, literal: undefined, at: () => 'v' }
-        : sourceAccess(storage, k, [s], inlined)[0]!,
-    );
-    const { body, helpers } = inlineBody(out, concreteShape(out.shape), src);
+    const { body, helpers } = inlineBody(out, concreteShape(out.shape), access(out.src));
     if (helpers) helperSet.add(helpers);
-    epilogue = `fn epilogue(i: u32, v: f32) -> f32 {\n${body}}\n`;
+    epilogue = `var<private> ${CORE_VALUE}: f32;\nfn epilogue(i: u32, v: f32) -> f32 {\n  ${CORE_VALUE} = v;\n${body}}\n`;
   }
   const node = g.nodes[coreId]! as Node;
   const shape = concreteShape(node.shape);

@@ -68,11 +68,18 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
     c('sum [2,300] axis 1 (workgroup per output)', (t) => t.b.op('sum', [t.input([2, 300])], { axes: [1], keepdims: false })),
     c('sum [300,3] axis 0 (workgroup, strided)', (t) => t.b.op('sum', [t.input([300, 3])], { axes: [0], keepdims: false })),
     c('sum everything', (t) => t.b.op('sum', [t.input([7, 6])], { axes: [0, 1], keepdims: false })),
+    c('epilogue: a mean (sum, then a literal scale)', (t) =>
+      t.b.mul(t.b.op('sum', [t.input([3, 4, 5])], { axes: [1], keepdims: false }), t.b.scalar(0.25)),
+    ),
+    c('epilogue: a scaled sum over a workgroup per output', (t) =>
+      t.b.mul(t.b.op('sum', [t.input([2, 300])], { axes: [1], keepdims: false }), t.input([2])),
+    ),
   ],
   max: [
     c('max [3,4,5] axis 2', (t) => t.b.op('max', [t.input([3, 4, 5])], { axes: [2], keepdims: false })),
     c('max [2,3] axis 0 keepdims', (t) => t.b.op('max', [t.input([2, 3])], { axes: [0], keepdims: true })),
     c('max [2,257] axis 1 (workgroup)', (t) => t.b.op('max', [t.input([2, 257])], { axes: [1], keepdims: false })),
+    c('epilogue: exp of a max', (t) => t.b.op('exp', [t.b.op('max', [t.input([3, 4, 5])], { axes: [2], keepdims: false })], {})),
   ],
   matmul: [
     // Fusion: the layer-norm affine (mul, add with broadcasting) is computed inside the matmul's loads.
@@ -137,6 +144,9 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
   permute: [
     c('permute [2,3,4] by [2,0,1]', (t) => t.b.op('permute', [t.input([2, 3, 4])], { perm: [2, 0, 1] })),
     c('transpose last two', (t) => t.b.transposeLast(t.input([2, 3, 5]))),
+    c('epilogue: a scaled head permute', (t) =>
+      t.b.mul(t.b.op('permute', [t.input([2, 3, 4, 5])], { perm: [0, 2, 1, 3] }), t.b.scalar(-0.5)),
+    ),
   ],
   expand: [c('expand [1,3,1] to [2,3,4]', (t) => t.b.op('expand', [t.input([1, 3, 1])], { shape: [2, 3, 4] }))],
   slice: [
@@ -156,6 +166,18 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
           { start: 0, stop: 3 },
         ],
       }),
+    ),
+    c('epilogue: a slice plus a buffer', (t) =>
+      t.b.add(
+        t.b.op('slice', [t.input([4, 5, 6])], {
+          ranges: [
+            { start: 1, stop: 3 },
+            { start: 0, stop: null },
+            { start: 2, stop: 5 },
+          ],
+        }),
+        t.input([2, 5, 3]),
+      ),
     ),
   ],
   pad: [c('pad [3,4] by (1,0)/(2,3)', (t) => t.b.op('pad', [t.input([3, 4])], { before: [1, 0], after: [2, 3] }))],
@@ -204,6 +226,9 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
   softmax: [
     c('softmax [3,7]', (t) => t.b.op('softmax', [t.input([3, 7], { scale: 4 })], {})),
     c('softmax row of 1100 (256 invocations)', (t) => t.b.op('softmax', [t.input([2, 1100], { scale: 4 })], {})),
+    c('epilogue: softmax − one-hot-like buffer, through a fused exp', (t) =>
+      t.b.sub(t.b.op('exp', [t.b.mul(t.b.op('softmax', [t.input([5, 7], { scale: 4 })], {}), t.b.scalar(0.5))], {}), t.input([5, 7])),
+    ),
   ],
   // (softmax of a fused chain: exp → mul by a broadcast row → neg, all inside the row kernel)
   log_softmax: [
@@ -211,10 +236,22 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
       t.b.op('log_softmax', [t.b.neg(t.b.mul(t.b.op('exp', [t.input([3, 9])], {}), t.input([1, 9])))], {}),
     ),
     c('log_softmax [2,3,7]', (t) => t.b.op('log_softmax', [t.input([2, 3, 7], { scale: 4 })], {})),
+    c('epilogue: a log_softmax times a buffer', (t) =>
+      t.b.mul(t.b.op('log_softmax', [t.input([2, 3, 7], { scale: 4 })], {}), t.input([2, 3, 7])),
+    ),
   ],
-  normalize: [c('normalize [4,9]', (t) => t.b.op('normalize', [t.input([4, 9], { scale: 3 })], { eps: 1e-5 }))],
+  normalize: [
+    c('normalize [4,9]', (t) => t.b.op('normalize', [t.input([4, 9], { scale: 3 })], { eps: 1e-5 })),
+    // Epilogue chain: a layer norm's affine (mul, then add, each with a broadcast operand) at the normalisation's store.
+    c('epilogue: layer-norm affine after normalize [2,70,33]', (t) =>
+      t.b.add(t.b.mul(t.b.op('normalize', [t.input([2, 70, 33], { scale: 3 })], { eps: 1e-5 }), t.input([33])), t.input([33])),
+    ),
+  ],
   normalize_grad: [
     c('normalize_grad [4,9]', (t) => t.b.op('normalize_grad', [t.input([4, 9], { scale: 3 }), t.input([4, 9])], { eps: 1e-5 })),
+    c('epilogue: gradient accumulation after normalize_grad [3,1100]', (t) =>
+      t.b.add(t.input([3, 1100]), t.b.op('normalize_grad', [t.input([3, 1100], { scale: 3 }), t.input([3, 1100])], { eps: 1e-5 })),
+    ),
   ],
   dropout_mask: [
     c('dropout_mask p=0.3', (t) => t.b.op('dropout_mask', [t.ids([], 1, [123456789])], { shape: [4, 50], p: 0.3, salt: 7 })),
@@ -306,10 +343,13 @@ describe('WGSL kernels match the float64 reference', () => {
     expect(fusedKernels).toBeGreaterThanOrEqual(3);
   });
 
-  it('includes epilogue kernels (a matmul computed inside its consumer), for both targets', () => {
+  it('includes epilogue kernels (a matmul, reduction, row op or permute computed inside its consumer), for both targets', () => {
     for (const target of targets) {
       const kernels = planGraph(main.g, { roots: main.roots.map((r) => r.node), keep: [], target }).kernels;
-      expect(kernels.filter((k) => k.core !== undefined).length, target).toBeGreaterThanOrEqual(4);
+      const coreOps = kernels.filter((k) => k.core !== undefined).map((k) => main.g.nodes[k.core!]!.op);
+      expect(coreOps.filter((op) => op === 'matmul').length, target).toBeGreaterThanOrEqual(4);
+      for (const op of ['sum', 'max', 'permute', 'slice', 'softmax', 'log_softmax', 'normalize', 'normalize_grad'])
+        expect(coreOps, `${target}: an epilogue on ${op}`).toContain(op);
     }
   });
 
