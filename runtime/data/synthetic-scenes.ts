@@ -28,6 +28,13 @@
  * Balance and determinism as the medical set: the kind uniformly, the answer uniformly among
  * the kind's, then the scene uniformly among those consistent with it; example i of a split is
  * a pure function of (seed, split, i).
+ *
+ * Half the answers start at a random later position within the room `alen` leaves (leading
+ * [PAD]s, hidden by the decoder's attention mask): HF starts position ids at the number of
+ * virtual tokens when prefix tuning or P-tuning v2 prefix the decoder, so a fine-tune with 10
+ * of them reads the answer at positions 10…, rows a pretraining on short answers alone never
+ * trains (BERT's pretraining on long text trains them all). Pretrain with room to spare
+ * (scripts/pretrain.sh: `--config alen=16`; the fine-tunes use 5).
  */
 import { pcgHash } from '../../compiler/ops/hash.ts';
 import type { Batch, Split } from './synthetic.ts';
@@ -338,6 +345,23 @@ export interface SyntheticScenesBatch extends Batch {
 }
 
 /**
+ * `tokens` (text, then [PAD]s, id 0) as they are when `hash` is even; when it is odd, moved
+ * right by 1 + (hash >> 1) modulo the number of trailing [PAD]s: the same text, starting at a
+ * uniformly random later position that still fits. Half the texts stay at position 0, where
+ * the fine-tunes without prefixes read them.
+ */
+export function atRandomOffset(tokens: Int32Array, hash: number): Int32Array {
+  let used = tokens.length;
+  while (used > 0 && tokens[used - 1] === 0) used--;
+  const room = tokens.length - used;
+  const offset = (hash & 1) === 0 || room === 0 ? 0 : 1 + ((hash >>> 1) % room);
+  if (offset === 0) return tokens;
+  const out = new Int32Array(tokens.length);
+  out.set(tokens.subarray(0, used), offset);
+  return out;
+}
+
+/**
  * Batches of the scene set: inputs `image` f32[B, C, S, S], `question` i32[B, qlen], `answer`
  * i32[B, alen] (without `question` and `answer` when `qlen` is 0), and the `attributes` asked for.
  */
@@ -363,7 +387,11 @@ export function syntheticScenesBatch(o: SyntheticScenesOptions, step: number, ba
       for (let c = 0; c < o.channels; c++) image.set(rgb.subarray((c % 3) * plane, (c % 3) * plane + plane), base + c * plane);
     }
     if (o.qlen) question.set(o.encodeQuestion(ex.question, o.qlen), b * o.qlen);
-    if (o.alen) answer.set(o.encodeAnswer(ex.answer, o.alen), b * o.alen);
+    if (o.alen)
+      answer.set(
+        atRandomOffset(o.encodeAnswer(ex.answer, o.alen), pcgHash(sceneKey(o.seed, split, step * batchSize + b) ^ 0xa5)),
+        b * o.alen,
+      );
     const attrs = sceneAttributes(ex.params);
     for (const a of o.attributes ?? []) labels[a]![b] = attrs[a];
   }

@@ -10,6 +10,8 @@ export interface FakeVqaModel {
   /** Adds input `answer_class: i32[B]`, with config `answers` when a number is given. */
   answerClass?: boolean;
   answers?: number;
+  /** The answer length when `answer` is set (default 5). */
+  alen?: number;
 }
 
 export function fakeVqaModel(o: FakeVqaModel): ElaboratedModel {
@@ -18,7 +20,7 @@ export function fakeVqaModel(o: FakeVqaModel): ElaboratedModel {
     ['image', { kind: 'int', v: o.image ?? 8 }],
     ['qlen', { kind: 'int', v: 12 }],
   ]);
-  if (o.answer) config.set('alen', { kind: 'int', v: 5 });
+  if (o.answer) config.set('alen', { kind: 'int', v: o.alen ?? 5 });
   if (o.answers !== undefined) config.set('answers', { kind: 'int', v: o.answers });
   const span = undefined as never;
   return {
@@ -30,7 +32,7 @@ export function fakeVqaModel(o: FakeVqaModel): ElaboratedModel {
     inputs: [
       { name: 'image', dtype: 'f32', shape: ['B', 3, 'image', 'image'], span },
       { name: 'question', dtype: 'i32', shape: ['B', 'qlen'], span },
-      ...(o.answer ? [{ name: 'answer', dtype: 'i32', shape: ['B', 5], span }] : []),
+      ...(o.answer ? [{ name: 'answer', dtype: 'i32', shape: ['B', o.alen ?? 5], span }] : []),
       ...(o.answerClass ? [{ name: 'answer_class', dtype: 'i32', shape: ['B'], span }] : []),
     ],
   } as unknown as ElaboratedModel;

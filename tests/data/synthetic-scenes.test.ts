@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { DataError, openDataset } from '../../runtime/data/index.ts';
 import {
+  atRandomOffset,
   renderScene,
   SCENE_KINDS,
   sceneCaption,
@@ -101,5 +102,36 @@ describe('synthetic scenes', () => {
     expect(src.name).toBe('synthetic-scenes (20 eval items)');
     expect(() => openDataset('synthetic-scenes', model(48), 0)).toThrow(DataError);
     expect(() => openDataset('synthetic-scenes', model(48), 0)).toThrow(/64 tokens .* vocab = 48/);
+  });
+
+  it('starts half the answers at a random later position within the room the answer input leaves', () => {
+    // An even hash keeps the text at 0; an odd one moves it by 1 + (hash >> 1) % room.
+    expect([...atRandomOffset(Int32Array.from([5, 6, 7, 0, 0]), 2)]).toEqual([5, 6, 7, 0, 0]);
+    expect([...atRandomOffset(Int32Array.from([5, 6, 7, 0, 0]), 1)]).toEqual([0, 5, 6, 7, 0]);
+    expect([...atRandomOffset(Int32Array.from([5, 6, 7, 0, 0]), 3)]).toEqual([0, 0, 5, 6, 7]);
+    expect([...atRandomOffset(Int32Array.from([5, 6, 7]), 7)]).toEqual([5, 6, 7]);
+    const tok = new WordPieceTokenizer(syntheticScenesVocab());
+    const alen = 16;
+    const b = openDataset('synthetic-scenes', fakeVqaModel({ vocab: 64, image: 32, answer: true, alen }), 0).batch(
+      0,
+      64,
+      'train',
+    ) as SyntheticScenesBatch;
+    const a = b.inputs.answer as Int32Array;
+    const q = b.inputs.question as Int32Array;
+    const starts: number[] = [];
+    b.examples.forEach((ex, i) => {
+      const row = a.subarray(i * alen, (i + 1) * alen);
+      const start = row.findIndex((t) => t !== 0);
+      starts.push(start);
+      // The same answer, shifted: leading [PAD]s, then the answer as encoded at offset 0.
+      expect([...row.subarray(start)]).toEqual([...tok.encodeAnswer(ex.answer, alen - start)]);
+      // Questions stay where they were.
+      expect(q[i * 12]).not.toBe(0);
+    });
+    expect(Math.max(...starts)).toBeGreaterThanOrEqual(10);
+    const atZero = starts.filter((s) => s === 0).length;
+    expect(atZero).toBeGreaterThan(16);
+    expect(atZero).toBeLessThan(48);
   });
 });
