@@ -4,7 +4,8 @@
  * their consumers' WGSL as literals.
  *
  * Fusion (producer inlining): a realized node's kernel absorbs every source that is an
- * elementwise op (unary, binary, expand, dropout mask), used once, and not a root —
+ * elementwise op (unary, binary, expand, dropout mask) or a static index remap (permute: a
+ * head split or merge; slice: position rows), used once, and not a root —
  * recursively, while the kernel's bindings fit in `MAX_STORAGE_BUFFERS` (WebGPU guarantees
  * only 8 storage buffers per stage). The renderer turns each absorbed node into a WGSL
  * function of the element index, read through the consumer's ordinary source accessor, so
@@ -20,7 +21,7 @@
  * `cpu` target a [272, 64] @ [64, 256] product with a fused layer-norm affine took 3× as
  * long as the product plus a separate elementwise kernel.
  *
- * Epilogue fusion: a matmul, reduction, row op, permute or slice (`OpTraits.epilogueCore`)
+ * Epilogue fusion: a matmul, reduction or row op (`OpTraits.epilogueCore`)
  * read only by the fused elementwise chain of a kernel of its own shape (the bias add of
  * every Linear, a residual add, a gradient accumulation, a layer norm's affine after its
  * normalisation, a mean's scale after its sum) is computed inside that kernel, the chain

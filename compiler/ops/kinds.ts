@@ -105,7 +105,10 @@ export interface OpTraits {
    * reference applied to its literal sources (arithmetic). Null: never a literal.
    */
   readonly folds: 'value' | 'source' | 'evaluate' | null;
-  /** Can be computed inside its single consumer's kernel, as a WGSL function of the element index (f32 results only). */
+  /**
+   * Can be computed inside its single consumer's kernel, as a WGSL function of the element index
+   * (f32 results only): elementwise ops, aliases, and the static index remaps permute and slice.
+   */
   readonly fusable: boolean;
   /**
    * Its kernel may take fused producers. Not a concat (a large one is split into kernels over
@@ -120,7 +123,8 @@ export interface OpTraits {
   /**
    * Its renderer writes every output element through `RenderCtx.store`, so it can be the core
    * of an epilogue kernel: an elementwise consumer (chain) applied to each result at the store
-   * (compiler/fuse/schedule.ts). Matmuls, reductions, row ops, permutes and slices.
+   * (compiler/fuse/schedule.ts). Matmuls, reductions and row ops. (Permutes and slices, also
+   * storing through it, are fused into their consumers instead: `fusable`.)
    */
   readonly epilogueCore: boolean;
   /**
@@ -172,9 +176,9 @@ export const opTraits = {
   max: { ...computed, epilogueCore: true },
   matmul: { ...computed, contraction: true, epilogueCore: true },
   reshape: { ...computed, alias: true, folds: 'source', fusable: true, fusesProducers: false },
-  permute: { ...computed, epilogueCore: true },
+  permute: { ...computed, fusable: true },
   expand: { ...computed, elementwise: 'broadcast', folds: 'source', fusable: true },
-  slice: { ...computed, epilogueCore: true },
+  slice: { ...computed, fusable: true },
   pad: computed,
   concat: { ...computed, fusesProducers: false, splitsOverSources: true },
   gather: computed,

@@ -18,7 +18,7 @@ import {
   u32Lit,
   wgslType,
 } from './common.ts';
-import { broadcastLoads } from './elementwise.ts';
+import { broadcastLoads, type InlineRenderer } from './elementwise.ts';
 
 /** A reshape that could not alias its source (a root over a param, input or literal): a copy. */
 export function renderReshape(ctx: RenderCtx<'reshape'>): KernelBody {
@@ -29,6 +29,19 @@ export function renderExpand(ctx: RenderCtx<'expand'>): KernelBody {
   const { prelude, loads } = broadcastLoads(ctx.shape, ctx.src);
   return flatKernel(ctx.numel, ctx.maxWg, `${prelude}  ${OUT}[i] = ${loads[0]};\n`);
 }
+
+/** A permute fused into its consumer: the source read at the permuted coordinates of element i. */
+export const inlinePermute: InlineRenderer<'permute'> = (node, shape, src) => {
+  const st = stridesOf(src[0]!.shape);
+  return { body: `${coordLines(shape, 'i')}  return ${src[0]!.at(offsetExpr(node.attrs.perm.map((p) => st[p]!)))};\n`, helpers: '' };
+};
+
+/** A slice fused into its consumer: the source read at element i's coordinates plus the ranges' starts. */
+export const inlineSlice: InlineRenderer<'slice'> = (node, shape, src) => {
+  const st = stridesOf(src[0]!.shape);
+  const base = node.attrs.ranges.reduce((acc, r, d) => acc + r.start * st[d]!, 0);
+  return { body: `${coordLines(shape, 'i')}  return ${src[0]!.at(offsetExpr(st, base))};\n`, helpers: '' };
+};
 
 export function renderPermute(ctx: RenderCtx<'permute'>): KernelBody {
   const st = stridesOf(ctx.src[0]!.shape);

@@ -47,8 +47,10 @@ describe('op traits', () => {
     const arity = opInfo[op].arity;
     // Exactly the fusable ops can be rendered inside a consumer's kernel.
     expect(inliners[op] !== null, 'fusable ⇔ has a fused WGSL body').toBe(t.fusable);
-    // Elementwise ops and aliases are what fusion inlines; nothing else is fusable.
-    expect(t.fusable, 'fusable ⇔ elementwise or alias').toBe(t.elementwise !== null || t.alias);
+    // Elementwise ops, aliases and static index remaps (element i is one element of the source,
+    // at coordinates known at compile time) are what fusion inlines; nothing else is fusable.
+    const indexRemap = op === 'permute' || op === 'slice';
+    expect(t.fusable, 'fusable ⇔ elementwise, alias or index remap').toBe(t.elementwise !== null || t.alias || indexRemap);
     expect(isUnary(op)).toBe(t.elementwise === 'unary');
     expect(isBinary(op)).toBe(t.elementwise === 'binary');
     if (t.elementwise === 'unary' || t.elementwise === 'broadcast' || t.elementwise === 'generated') expect(arity).toBe(1);
