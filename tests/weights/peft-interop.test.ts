@@ -175,6 +175,8 @@ describe('adapters saved by peft', () => {
 
   it('milec sweep writes each tune’s adapter folder as milec train does', async () => {
     const out = mkdtempSync(join(tmpdir(), 'milec-peft-interop-sweep-'));
+    // The sizes of tests/cli/sweep.test.ts's sweeps (batch 2, 4 eval items), so whichever of the
+    // two files runs second finds the kernels compiled (about 16 s on a cold shader cache alone).
     const r = await milec(
       'sweep',
       'examples/miss_tiny.mile',
@@ -187,7 +189,7 @@ describe('adapters saved by peft', () => {
       '--beams',
       '1',
       '--eval-data',
-      'synthetic-vqa:2',
+      'synthetic-vqa:4',
       '--out',
       out,
       '--json',
