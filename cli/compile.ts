@@ -7,7 +7,7 @@ import { hasErrors } from '../core/diagnostic.ts';
 import { elementCount } from '../core/dim.ts';
 import { renderDiagnostics } from '../core/render.ts';
 import { printGraph } from '../compiler/ir/print.ts';
-import { compileFrontEnd, type StageResult } from '../compiler/pipeline.ts';
+import { compileFrontEnd, type FrontEnd, type StageResult } from '../compiler/pipeline.ts';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import type { ConfigOverrides } from '../compiler/sema/elaborate.ts';
 import { printPlan } from '../compiler/plan/buffers.ts';
@@ -30,19 +30,21 @@ export function report<T>(r: StageResult<T>): r is StageResult<T> & { result: un
   return failed;
 }
 
-export function checkCommand(
-  file: string,
-  o: { tune?: string; model?: string; config?: ConfigOverrides; registry?: MethodRegistry },
-): number {
-  const r = compileFrontEnd({
-    host: fileHost(),
-    file,
-    tune: o.tune,
-    model: o.model,
-    config: o.config,
-    training: false,
-    registry: o.registry,
-  });
+/** What every compiling command passes on to the front end: `--tune`, `--model`, `--config`, `--plugin`'s methods. */
+export interface FrontEndCliOptions {
+  tune?: string;
+  model?: string;
+  config?: ConfigOverrides;
+  registry?: MethodRegistry;
+}
+
+/** `compileFrontEnd` on a file on disk with a command's options. */
+export function compileFile(file: string, o: FrontEndCliOptions, training: boolean): StageResult<FrontEnd> {
+  return compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, config: o.config, training, registry: o.registry });
+}
+
+export function checkCommand(file: string, o: FrontEndCliOptions): number {
+  const r = compileFile(file, o, false);
   if (report(r)) return 1;
   const fe = r.result!;
   const params = fe.forward.params;
@@ -79,11 +81,11 @@ export async function compileCommand(file: string, o: CompileCliOptions & { regi
   }
   // `--emit ir` shows the forward (inference) graph, so it also works for models without a loss.
   const training = !o.eval && o.emit !== 'ir';
-  let r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, config: o.config, training, registry: o.registry });
+  let r = compileFile(file, o, training);
   // `-o` of a model that cannot train (no `loss`, nothing trainable) writes an inference module, as `--eval` does.
   if (training && o.out && o.emit !== 'grad' && r.diagnostics.length > 0 && r.diagnostics.every((d) => d.code === 'train')) {
     process.stderr.write(`note: ${r.diagnostics.map((d) => d.message).join('; ')}: writing an inference module\n`);
-    r = compileFrontEnd({ host: fileHost(), file, tune: o.tune, model: o.model, config: o.config, training: false, registry: o.registry });
+    r = compileFile(file, o, false);
   }
   if (report(r)) return 1;
   const fe = r.result!;

@@ -2,13 +2,11 @@
  * `milec plan`: the sites a tune matches, parameter counts and a training-memory estimate,
  * from the front end alone (training graph, symbolic sizes): no GPU, no buffers.
  */
-import { compileFrontEnd } from '../compiler/pipeline.ts';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import type { ConfigOverrides } from '../compiler/sema/elaborate.ts';
 import { planTraining, printTrainingPlan } from '../compiler/cost/report.ts';
-import { report } from './compile.ts';
+import { compileFile, report } from './compile.ts';
 import { boundSizes } from './errors.ts';
-import { fileHost } from '../runtime/source-files.ts';
 
 export interface PlanCliOptions {
   tune: string;
@@ -23,15 +21,7 @@ export interface PlanCliOptions {
 }
 
 export function planCommand(file: string, o: PlanCliOptions): number {
-  const r = compileFrontEnd({
-    host: fileHost(),
-    file,
-    tune: o.tune,
-    model: o.model,
-    config: o.config,
-    training: true,
-    registry: o.registry,
-  });
+  const r = compileFile(file, o, true);
   if (report(r)) return 1;
   const fe = r.result!;
   const bindings = boundSizes(fe.train!, { batch: o.batch, dims: o.dim });

@@ -3,7 +3,6 @@
  * device (trainer, starting state, loop, adapter, summary record) is runtime/train-run.ts and
  * the held-out evaluation runtime/eval/held-out.ts; this file compiles, calls and prints.
  */
-import { compileFrontEnd } from '../compiler/pipeline.ts';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import type { ConfigOverrides } from '../compiler/sema/elaborate.ts';
 import type { ElaboratedModel } from '../compiler/sema/instance.ts';
@@ -12,7 +11,6 @@ import { type Dataset, DataError } from '../runtime/data/index.ts';
 import { openDevice } from '../runtime/device.ts';
 import { evaluateHeldOut } from '../runtime/eval/held-out.ts';
 import { AdapterError } from '../runtime/peft-format.ts';
-import { fileHost } from '../runtime/source-files.ts';
 import { stepRecord, type TrainedLoop, type TrainRecord, TrainRun } from '../runtime/train-run.ts';
 import {
   describeOptimizer,
@@ -25,7 +23,7 @@ import {
 import { NonFiniteLossError } from '../runtime/train.ts';
 import { WeightsError } from '../runtime/weights.ts';
 import { type StartingWeights, startingWeights, weightsNote, withWeightsOrigin } from '../runtime/starting-weights.ts';
-import { report } from './compile.ts';
+import { compileFile, report } from './compile.ts';
 import { asUserError, boundSizes, UserError } from './errors.ts';
 import { progressBar, withProgress } from './progress.ts';
 
@@ -63,15 +61,7 @@ type ResolvedTrainOptions = TrainCliOptions & OptimizerSettings & { weightsOrigi
 const USER_FACING = [DataError, WeightsError, AdapterError, CheckpointError];
 
 export async function trainCommand(file: string, cli: TrainCliOptions): Promise<number> {
-  const fe = compileFrontEnd({
-    host: fileHost(),
-    file,
-    tune: cli.tune,
-    model: cli.model,
-    config: cli.config,
-    training: true,
-    registry: cli.registry,
-  });
+  const fe = compileFile(file, cli, true);
   if (report(fe)) return 1;
   const tuned = fe.result!;
   const start = startingWeights(cli, tuned.model);
