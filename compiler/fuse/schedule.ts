@@ -109,9 +109,11 @@ function loadsPerElement(g: Graph, n: Node, i: number, target: KernelTarget): nu
   if (!opTraits[n.op].contraction) return 1;
   const shape = concreteShape(n.shape);
   const [M, N] = [shape[shape.length - 2]!, shape[shape.length - 1]!];
-  // A shared B is reused across the batch too (the renderer folds the batch into M).
-  const rows = i === 1 && concreteShape(g.nodes[n.src[1]!]!.shape).length === 2 ? elementCount(shape.slice(0, -1)) : M;
-  return operandLoads(target, i === 0 ? 'A' : 'B', rows, N, (n.attrs as { transB: boolean }).transB);
+  const { transA, transB } = n.attrs as { transA: boolean; transB: boolean };
+  // A shared B is reused across the batch too: the renderer folds the batch into M (for A not
+  // transposed), and the block shape depends on the folded size.
+  const folded = !transA && concreteShape(g.nodes[n.src[1]!]!.shape).length === 2 ? elementCount(shape.slice(0, -1)) : M;
+  return operandLoads(target, i === 0 ? 'A' : 'B', folded, N, transB);
 }
 
 /**

@@ -23,13 +23,19 @@ export function tiling(M: number, N: number): Tiling {
 /**
  * The `cpu` kernel: 8×8 invocations, each an RM×RN block of outputs in registers. A software
  * adapter runs the invocations of a workgroup in SIMD lanes, so every operand load that differs
- * across lanes is a gather, and a larger block amortises more of them per FMA: 8×8 when B is
- * read transposed (a Linear's weight: both operands contiguous along K), 8×4 otherwise. On
- * lavapipe (2 cores), a [256, 128] @ [128, 512] product took 3.7 ms with 8×8 against 5.9 ms with
- * the 4×4 blocks used before (9.0 against 5.7 GFLOP/s), and with B not transposed 4.8 ms with
- * 8×4 against 10.3 ms (8×8: 5.9 ms).
+ * across lanes is a gather, and a larger block amortises more of them per FMA: for products of
+ * at least `LARGE_BLOCK_OUTPUTS` outputs 8×8 when B is read transposed (a Linear's weight: both
+ * operands contiguous along K), 8×4 otherwise. On lavapipe (2 cores), a [256, 128] @ [128, 512]
+ * product took 3.7 ms with 8×8 against 5.9 ms with 4×4 (9.0 against 5.7 GFLOP/s), and with B not
+ * transposed 4.8 ms with 8×4 against 10.3 ms. Smaller products keep 4×4: a large block's
+ * unrolled code (64 accumulators, 64 guarded stores, each through the epilogue) takes LLVM
+ * several times longer to compile, which a cold shader cache pays for every kernel (the GPU
+ * generation test went from 15 s to 44 s with 8×8 everywhere) and a small product never earns back.
  */
-export function registerTiling(transB: boolean): { RM: number; RN: number; WX: number; WY: number } {
+export const LARGE_BLOCK_OUTPUTS = 32768;
+
+export function registerTiling(M: number, N: number, transB: boolean): { RM: number; RN: number; WX: number; WY: number } {
+  if (M * N < LARGE_BLOCK_OUTPUTS) return { RM: 4, RN: 4, WX: 8, WY: 8 };
   return transB ? { RM: 8, RN: 8, WX: 8, WY: 8 } : { RM: 8, RN: 4, WX: 8, WY: 8 };
 }
 
@@ -40,7 +46,7 @@ export function registerTiling(transB: boolean): { RM: number; RN: number; WX: n
  */
 export function operandLoads(target: KernelTarget, which: 'A' | 'B', M: number, N: number, transB = false): number {
   if (target === 'cpu') {
-    const r = registerTiling(transB);
+    const r = registerTiling(M, N, transB);
     return Math.ceil((which === 'A' ? N : M) / (which === 'A' ? r.RN : r.RM));
   }
   const t = tiling(M, N);

@@ -71,7 +71,7 @@ function renderRegisterMatmul(ctx: RenderCtx<'matmul'>): KernelBody {
   const { transA, transB } = ctx.attrs;
   const [a, b] = [ctx.src[0]!, ctx.src[1]!];
   const { M, N, K, batch, aShape, bShape } = matmulShape(ctx);
-  const { RM, RN, WX, WY } = registerTiling(ctx.attrs.transB);
+  const { RM, RN, WX, WY } = registerTiling(M, N, ctx.attrs.transB);
   const [TM, TN] = [RM * WY, RN * WX];
   const wg: [number, number, number] = [Math.ceil(N / TN), Math.ceil(M / TM), elementCount(batch)];
   if (wg.some((w) => w > ctx.maxWg))
