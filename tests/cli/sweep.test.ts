@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { displayPath } from '../../core/param-path.ts';
 import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { initialParams } from '../../runtime/params.ts';
+import { adapterLayout, loadAdapter } from '../../runtime/peft-format.ts';
 import { type TensorToWrite, writeSafetensorsAtomic } from '../../runtime/safetensors.ts';
 import { fileHost } from '../../runtime/source-files.ts';
 import { jsonLines, milec } from '../helpers/milec.ts';
@@ -79,6 +80,16 @@ describe('milec sweep', () => {
     expect(json.rows[0]).toMatchObject({ lr: 3e-3, schedule: 'constant', warmup: 0, weightDecay: 0 });
     expect(readFileSync(join(out, 'sweep.csv'), 'utf8').split('\n')[0]!.endsWith(',n_global,lr,schedule,warmup,weight_decay')).toBe(true);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
+    // Each tune's adapter as milec train writes it: the peft folder, whose keys are the tune's layout.
+    const adapter = join(out, 'f_f_lora_r4', 'adapter');
+    expect(JSON.parse(readFileSync(join(adapter, 'adapter_config.json'), 'utf8'))).toMatchObject({
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      r: 4,
+    });
+    const fe = compileFrontEnd({ host: fileHost(), file: 'examples/miss_tiny.mile', tune: 'f_f_lora_r4', training: true }).result!;
+    const layout = adapterLayout(fe, { tune: 'f_f_lora_r4' });
+    expect((await loadAdapter(adapter, layout)).size).toBe(layout.keys.size);
   });
 
   it('runs every tune asked for, in order, one row each', async () => {

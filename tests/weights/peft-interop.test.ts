@@ -173,38 +173,6 @@ describe('adapters saved by peft', () => {
     }
   });
 
-  it('milec sweep writes each tune’s adapter folder as milec train does', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'milec-peft-interop-sweep-'));
-    // The sizes of tests/cli/sweep.test.ts's sweeps (batch 2, 4 eval items), so whichever of the
-    // two files runs second finds the kernels compiled (about 16 s on a cold shader cache alone).
-    const r = await milec(
-      'sweep',
-      'examples/miss_tiny.mile',
-      '--tunes',
-      'f_f_lora_r4',
-      '--steps',
-      '1',
-      '--batch',
-      '2',
-      '--beams',
-      '1',
-      '--eval-data',
-      'synthetic-vqa:4',
-      '--out',
-      out,
-      '--json',
-    );
-    expect(r.code, r.err).toBe(0);
-    const dir = join(out, 'f_f_lora_r4', 'adapter');
-    expect(JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'))).toMatchObject({
-      peft_type: 'LORA',
-      task_type: 'CAUSAL_LM',
-      r: 4,
-    });
-    const { layout } = fixtureLayout('examples/miss_tiny.mile', 'f_f_lora_r4');
-    expect((await loadAdapter(dir, layout)).size).toBe(layout.keys.size);
-  });
-
   it('milec plan: peft’s trainable share counts the classifier twice (original and modules_to_save copy)', async () => {
     const { fe } = fixtureLayout();
     const plan = planTraining(fe, { bindings: { B: 1 } });
