@@ -41,6 +41,22 @@ interface PeerResult {
   readonly error?: string;
 }
 
+/** A trainer's settings for timing steps only: no checkpoints, no evaluation, lr 1e-3. */
+export function benchTrainConfig(batch: number, evalBatches = 0): TrainConfig {
+  return {
+    steps: 0,
+    batch,
+    lr: 1e-3,
+    weightDecay: 0,
+    seed: 0,
+    bindings: { B: batch },
+    checkpointEvery: 1e9,
+    evalBatches,
+    outDir: '/tmp',
+    metadata: {},
+  };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
@@ -56,18 +72,7 @@ async function milecStep(ctx: GpuContext, reps: number): Promise<PeerResult> {
     training: true,
   }).result!;
   const data = openDataset('synthetic', fe.model, 0);
-  const cfg: TrainConfig = {
-    steps: 0,
-    batch: BATCH,
-    lr: 1e-3,
-    weightDecay: 0,
-    seed: 0,
-    bindings: { B: BATCH },
-    checkpointEvery: 1e9,
-    evalBatches: 0,
-    outDir: '/tmp',
-    metadata: {},
-  };
+  const cfg = benchTrainConfig(BATCH);
   const trainer = await Trainer.create(ctx, fe.train!, cfg);
   try {
     const g = trainer.backend.graph;

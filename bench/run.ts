@@ -17,9 +17,9 @@ import { openDataset } from '../runtime/data/index.ts';
 import { type GpuContext, openDevice } from '../runtime/device.ts';
 import { initialParams } from '../runtime/params.ts';
 import { runReference } from '../runtime/reference-run.ts';
-import { type TrainConfig, Trainer } from '../runtime/train.ts';
+import { Trainer } from '../runtime/train.ts';
 import { fileHost } from '../runtime/source-files.ts';
-import { peersSection } from './peers.ts';
+import { benchTrainConfig, peersSection } from './peers.ts';
 
 const batch = Number(process.env.BENCH_BATCH ?? 32);
 const reps = Number(process.env.BENCH_REPS ?? 10);
@@ -33,18 +33,7 @@ function median(xs: number[]): number {
 async function stepTimes(ctx: GpuContext, tune: string) {
   const fe = compileFrontEnd({ host: fileHost(), file: 'examples/tiny_classifier.mile', tune, training: true }).result!;
   const data = openDataset('synthetic', fe.model, 0);
-  const cfg: TrainConfig = {
-    steps: 0,
-    batch,
-    lr: 1e-3,
-    weightDecay: 0,
-    seed: 0,
-    bindings: { B: batch },
-    checkpointEvery: 1e9,
-    evalBatches: 1,
-    outDir: '/tmp',
-    metadata: {},
-  };
+  const cfg = benchTrainConfig(batch, 1);
   const trainer = await Trainer.create(ctx, fe.train!, cfg);
   try {
     const init = initialParams(trainer.backend.graph, 0);
@@ -144,18 +133,7 @@ async function targetStepTimes(ctx: GpuContext, tune: string) {
   const data = openDataset('synthetic', fe.model, 0);
   const out: Record<string, { ms: number; dispatches: number }> = {};
   for (const target of ['gpu', 'cpu'] as const) {
-    const cfg: TrainConfig = {
-      steps: 0,
-      batch: 16,
-      lr: 1e-3,
-      weightDecay: 0,
-      seed: 0,
-      bindings: { B: 16 },
-      checkpointEvery: 1e9,
-      evalBatches: 0,
-      outDir: '/tmp',
-      metadata: {},
-    };
+    const cfg = benchTrainConfig(16);
     const trainer = await Trainer.create({ ...ctx, target }, fe.train!, cfg);
     try {
       trainer.load(initialParams(trainer.backend.graph, 0));
