@@ -22,7 +22,11 @@ export const CmpOp = createToken({ name: 'CmpOp', pattern: Lexer.NA, label: 'a c
 // ---------------------------------------------------------------- trivia
 
 export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n\f]+/, group: Lexer.SKIPPED, line_breaks: true });
-export const Comment = createToken({ name: 'Comment', pattern: /(?:#|\/\/)[^\n\r]*/, group: Lexer.SKIPPED });
+/**
+ * Comments go to the lexer's `comments` group: the parser never sees them, but the formatter and
+ * the language server (semantic tokens) read them from `lexResult.groups.comments`.
+ */
+export const Comment = createToken({ name: 'Comment', pattern: /(?:#|\/\/)[^\n\r]*/, group: 'comments' });
 
 // ---------------------------------------------------------------- literals
 
