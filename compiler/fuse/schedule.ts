@@ -27,7 +27,12 @@
  * normalisation, a mean's scale after its sum) is computed inside that kernel, the chain
  * applied to each result at the store. One dispatch and one buffer round trip fewer each.
  *
- * Not yet: recomputing a cheap producer that has several consumers.
+ * Recompute: a cheap producer read by several kernels (the LoRA scale `s·dY` that both
+ * factor gradients read, a residual gradient sum read by two matmuls) is inlined into every
+ * one of them instead of getting a kernel and a buffer of its own — one level deep: what it
+ * reads must be in buffers, so the copies never nest. If any reader cannot take its copy
+ * (bindings, reloads, a reshape of it), it is realized after all and the copies already
+ * inlined stay (they are correct, only redundant).
  */
 import { elementCount } from '../../core/dim.ts';
 import type { Graph, Node, NodeId } from '../ir/graph.ts';
@@ -100,6 +105,8 @@ export interface ScheduleOptions {
   readonly target?: KernelTarget;
   /** Compute a single-use matmul inside its elementwise consumer's kernel (default: as `fuse`). */
   readonly epilogue?: boolean;
+  /** Inline a cheap producer read by several kernels into each of them (default: as `fuse`). */
+  readonly recompute?: boolean;
   /** The graph's storage view, when the caller already has one (the planner shares it with the renderer). */
   readonly storage?: NodeStorage;
 }
@@ -126,6 +133,7 @@ function fuseGroup(
   id: NodeId,
   canInline: (s: NodeId) => boolean,
   target: KernelTarget,
+  isShared: (s: NodeId) => boolean = () => false,
 ): { nodes: NodeId[]; inputs: NodeId[] } {
   const g = storage.g;
   const group = new Set<NodeId>([id]);
@@ -135,16 +143,18 @@ function fuseGroup(
     return kernelInputs(storage, srcs);
   };
   const root = g.nodes[id]!;
-  // Each entry carries how often the kernel evaluates it per element (its consumer's reloads).
-  const frontier = root.src.map((s, i) => ({ s, loads: loadsPerElement(g, root, i, target) }));
+  // Each entry carries how often the kernel evaluates it per element (its consumer's reloads),
+  // and whether it is read by a shared (recomputed) producer, whose sources stay in buffers.
+  const frontier = root.src.map((s, i) => ({ s, loads: loadsPerElement(g, root, i, target), belowShared: false }));
   while (frontier.length) {
-    const { s, loads } = frontier.shift()!;
-    if (group.has(s) || !canInline(s)) continue;
+    const { s, loads, belowShared } = frontier.shift()!;
+    if (belowShared || group.has(s) || !canInline(s)) continue;
     if (loads > MAX_FUSED_RELOADS && !opTraits[g.nodes[s]!.op].alias) continue;
     const trial = new Set(group).add(s);
     if (buffersOf(trial).length + 1 > MAX_STORAGE_BUFFERS) continue;
     group.add(s);
-    frontier.push(...g.nodes[s]!.src.map((src) => ({ s: src, loads })));
+    const shared = isShared(s);
+    frontier.push(...g.nodes[s]!.src.map((src) => ({ s: src, loads, belowShared: shared })));
   }
   const nodes = [...group].sort((a, b) => a - b);
   return { nodes, inputs: buffersOf(group) };
@@ -161,10 +171,30 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
   const absorbed = new Set<NodeId>();
   type Group = { nodes: NodeId[]; inputs: NodeId[]; core?: NodeId };
   const groups = new Map<NodeId, Group>();
+  const recompute = opts.recompute ?? opts.fuse ?? true;
+  const isShared = (s: NodeId) => (uses.get(s) ?? 0) > 1;
   const canInline = (s: NodeId) => {
     const n = g.nodes[s]!;
-    return (opts.fuse ?? true) && inlinable(n) && uses.get(s) === 1 && !rootSet.has(s) && storage.literalValue(s) === undefined;
+    const used = uses.get(s) ?? 0;
+    return (
+      (opts.fuse ?? true) &&
+      inlinable(n) &&
+      (used === 1 || (recompute && used > 1 && !opTraits[n.op].alias)) &&
+      !rootSet.has(s) &&
+      storage.literalValue(s) === undefined
+    );
   };
+  // The roots of the groups each node is computed in (a shared producer: several).
+  const groupsOf = new Map<NodeId, NodeId[]>();
+  const readers = new Map<NodeId, NodeId[]>();
+  for (const id of order) for (const s of new Set(g.nodes[id]!.src)) readers.set(s, [...(readers.get(s) ?? []), id]);
+  // A shared producer needs no kernel when every node reading it does so inside a group that holds a copy of it.
+  const copiedIntoEveryReader = (s: NodeId) =>
+    (readers.get(s) ?? []).every((r) => {
+      if (storage.literalValue(r) !== undefined) return true;
+      const holders = groupsOf.get(r) ?? [];
+      return holders.length > 0 && holders.every((h) => groups.get(h)!.nodes.includes(s));
+    });
   const target = opts.target ?? 'gpu';
   const epilogueOn = opts.epilogue ?? opts.fuse ?? true;
   // The core this node's kernel can take (see `Kernel.core`): a node whose renderer stores
@@ -184,7 +214,8 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
     for (let c = 0; c < chain.length; c++) {
       for (const s of g.nodes[chain[c]!]!.src) {
         if (members.has(s)) {
-          if (onChain(s) && !chain.includes(s)) chain.push(s);
+          // Not through a shared copy: what it reads must stay in a buffer for its other copies.
+          if (onChain(s) && !isShared(s) && !chain.includes(s)) chain.push(s);
           continue;
         }
         const core = g.nodes[s]!;
@@ -202,20 +233,32 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
   };
   for (let k = order.length - 1; k >= 0; k--) {
     const id = order[k]!;
-    if (absorbed.has(id) || !needsKernel(storage, id, rootSet.has(id))) continue;
     const n = g.nodes[id]!;
-    let group: Group = opTraits[n.op].fusesProducers
-      ? fuseGroup(storage, id, canInline, target)
-      : { nodes: [id], inputs: kernelInputs(storage, n.src) };
-    const core = epilogueCore(id, new Set(group.nodes));
+    let group: Group;
+    let realizedAfterAll = false;
+    if (absorbed.has(id)) {
+      if (!isShared(id) || copiedIntoEveryReader(id)) continue;
+      // Realized after all; alone, because the inlined copies read its sources from buffers.
+      absorbed.delete(id);
+      realizedAfterAll = true;
+      group = { nodes: [id], inputs: kernelInputs(storage, n.src) };
+    } else if (!needsKernel(storage, id, rootSet.has(id))) continue;
+    else
+      group = opTraits[n.op].fusesProducers
+        ? fuseGroup(storage, id, canInline, target, isShared)
+        : { nodes: [id], inputs: kernelInputs(storage, n.src) };
+    const core = realizedAfterAll ? undefined : epilogueCore(id, new Set(group.nodes));
     if (core !== undefined) {
-      const members = new Set([...group.nodes, ...fuseGroup(storage, core, canInline, target).nodes]);
+      const members = new Set([...group.nodes, ...fuseGroup(storage, core, canInline, target, isShared).nodes]);
       const external: NodeId[] = [];
       for (const m of members) for (const s of g.nodes[m]!.src) if (!members.has(s)) external.push(s);
       const inputs = kernelInputs(storage, external);
       if (inputs.length + 1 <= MAX_STORAGE_BUFFERS) group = { nodes: [...members].sort((a, b) => a - b), inputs, core };
     }
-    for (const m of group.nodes) if (m !== id) absorbed.add(m);
+    for (const m of group.nodes) {
+      if (m !== id) absorbed.add(m);
+      groupsOf.set(m, [...(groupsOf.get(m) ?? []), id]);
+    }
     groups.set(id, group);
   }
   const kernels: Kernel[] = [];

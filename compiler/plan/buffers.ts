@@ -79,6 +79,8 @@ export interface PlanOptions extends RenderOptions {
   fuse?: boolean;
   /** Compute single-use matmuls inside their elementwise consumers (default: as `fuse`). */
   epilogue?: boolean;
+  /** Inline a cheap producer read by several kernels into each of them (default: as `fuse`). */
+  recompute?: boolean;
 }
 
 /** Storage buffers need a non-zero size that is a multiple of 4. */
@@ -95,6 +97,7 @@ export function planGraph(g: Graph, opts: PlanOptions): Plan {
   const kernels = schedule(g, [...new Set([...opts.roots, ...keep])], {
     fuse: opts.fuse,
     epilogue: opts.epilogue,
+    recompute: opts.recompute,
     target: opts.target,
     storage,
   });

@@ -136,17 +136,49 @@ describe('planGraph', () => {
     expect(p.steps.length).toBe(2);
   });
 
-  it('never fuses a node with two consumers, or a root', () => {
+  it('never fuses a node with two consumers, or a root, when recompute is off', () => {
     const t = new TestGraph();
     const x = t.input([8]);
     const shared = t.b.op('exp', [x], {});
     const a = t.b.op('neg', [shared], {});
     const b = t.b.mul(shared, a);
     const g = t.build();
-    const p = planGraph(g, { roots: [b, a], keep: [b, a] });
+    const p = planGraph(g, { roots: [b, a], keep: [b, a], recompute: false });
     const owners = p.kernels.map((k) => k.output);
     expect(owners).toContain(shared);
     expect(owners).toContain(a);
+  });
+
+  it('recomputes a cheap shared producer in each reader, one level deep, never a root', () => {
+    const t = new TestGraph();
+    const x = t.input([8]);
+    const inner = t.b.op('exp', [x], {});
+    const shared = t.b.neg(inner);
+    const a = t.b.op('exp', [shared], {});
+    const b = t.b.mul(shared, a);
+    const g = t.build();
+    const p = planGraph(g, { roots: [b, a], keep: [b, a] });
+    checkLiveness(g, p);
+    const owners = p.kernels.map((k) => k.output);
+    expect(owners).not.toContain(shared);
+    expect(owners).toContain(a);
+    // Copies read what they need from buffers: the shared node's own source is realized.
+    expect(owners).toContain(inner);
+    for (const k of p.kernels) if (k.output !== inner) expect(k.nodes).toContain(shared);
+  });
+
+  it('realizes a shared producer after all when a reader cannot take a copy', () => {
+    const t = new TestGraph();
+    const shared = t.b.op('exp', [t.input([2, 4])], {});
+    // A reshape that is itself a root shares its source's buffer: the source must have one.
+    const viaAlias = t.b.reshape(shared, [8]);
+    const direct = t.b.op('sum', [t.b.mul(shared, shared)], { axes: [0, 1], keepdims: false });
+    const g = t.build();
+    const p = planGraph(g, { roots: [viaAlias, direct], keep: [viaAlias, direct] });
+    checkLiveness(g, p);
+    expect(p.kernels.map((k) => k.output)).toContain(shared);
+    expect(p.kernels.filter((k) => k.nodes.includes(shared)).length).toBe(2);
+    expect(p.nodeBuffer.get(viaAlias)).toBe(p.nodeBuffer.get(shared));
   });
 
   it('prints deterministically', () => {

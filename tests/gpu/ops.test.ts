@@ -132,6 +132,25 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
         t.b.scalar(0.25),
       ),
     ),
+    // Recompute: a cheap producer read by several kernels is inlined into each (one level deep).
+    c('recompute: a scaled operand shared by two matmuls (LoRA factor gradients)', (t) => {
+      const scaled = t.b.mul(t.input([2, 9, 12]), t.b.scalar(0.37));
+      return t.b.add(
+        t.b.op('matmul', [scaled, t.input([7, 12])], { transA: false, transB: true }),
+        t.b.op('matmul', [scaled, t.input([12, 7])], { transA: false, transB: false }),
+      );
+    }),
+    c('recompute: a residual sum read by a matmul and a softmax', (t) => {
+      const residual = t.b.add(t.input([4, 10, 16]), t.b.op('exp', [t.input([4, 10, 16], { scale: 0.3 })], {}));
+      return t.b.add(t.b.op('matmul', [residual, t.input([16, 16])], { transA: false, transB: false }), t.b.op('softmax', [residual], {}));
+    }),
+    c('recompute, realized after all: a shared producer also read through a reshape', (t) => {
+      const shared = t.b.op('exp', [t.input([6, 8], { scale: 0.5 })], {});
+      return t.b.add(
+        t.b.op('matmul', [shared, t.input([8, 8])], { transA: false, transB: false }),
+        t.b.reshape(t.b.neg(t.b.reshape(shared, [48])), [6, 8]),
+      );
+    }),
   ],
   reshape: [
     c('reshape of a param (copy)', (t) => t.b.reshape(t.param([2, 6]), [3, 4])),
@@ -360,6 +379,15 @@ function check(name: string): void {
 describe('WGSL kernels match the float64 reference', () => {
   it('includes fused kernels (elementwise producers inlined into their consumers)', () => {
     expect(fusedKernels).toBeGreaterThanOrEqual(3);
+  });
+
+  it('includes recomputed producers (one node inlined into several kernels), for both targets', () => {
+    for (const target of targets) {
+      const kernels = planGraph(main.g, { roots: main.roots.map((r) => r.node), keep: [], target }).kernels;
+      const homes = new Map<number, number>();
+      for (const k of kernels) for (const id of k.nodes) if (id !== k.output) homes.set(id, (homes.get(id) ?? 0) + 1);
+      expect([...homes.values()].filter((n) => n > 1).length, target).toBeGreaterThanOrEqual(2);
+    }
   });
 
   it('includes epilogue kernels (a matmul, reduction or row op computed inside its consumer), for both targets', () => {
