@@ -63,6 +63,8 @@ export interface SweepBaseline extends Accuracies {
 
 export interface SweepRow extends AccuracyIntervals {
   readonly tune: string;
+  /** The seed the tune trained from, when the sweep crossed several (`--seeds`): the tables then name it after the tune. */
+  readonly seed?: number;
   /** The `--data` spec the tune trained on (a `data` column once any row has one). */
   readonly data?: string;
   readonly trainableParams: number;
@@ -100,7 +102,31 @@ export interface SweepReport {
   readonly rows: readonly SweepRow[];
   /** Absent when the training data has no answers to count (or no tune got evaluated). */
   readonly baseline?: SweepBaseline;
+  /** How many cells the sweep has and how many finished (runtime/sweep/cells.ts), when it ran as cells. */
+  readonly cells?: { readonly total: number; readonly done: number };
+  /** The cells without a result, when any: listed under the table with the tail of their log. */
+  readonly missing?: readonly MissingCell[];
 }
+
+/** A cell of a sweep that has no result (runtime/sweep/collect.ts). */
+export interface MissingCell {
+  readonly index: number;
+  readonly tune: string;
+  readonly data: string;
+  readonly seed: number;
+  /** failed: it started (a log or an error record) but wrote no result; missing: it never ran. */
+  readonly status: 'failed' | 'missing';
+  readonly reason: string;
+  /** The last lines of its log, when it has one. */
+  readonly logTail?: string;
+}
+
+/** `cell 3 (f_f_ia3 on synthetic, seed 0): failed: …`. */
+const describeMissing = (m: MissingCell) => `cell ${m.index} (${m.tune} on ${m.data}, seed ${m.seed}): ${m.status}: ${m.reason}`;
+
+/** The heading of the missing cells' list: `2 of 6 cells have no result`. */
+const missingHeading = (rep: SweepReport) =>
+  `${rep.missing!.length} of ${rep.cells?.total ?? rep.rows.length + rep.missing!.length} cells have no result`;
 
 const mib = (b: number) => (b / 1048576).toFixed(1);
 const pct = (x: number | undefined) => (x === undefined ? '–' : (100 * x).toFixed(1));
@@ -151,9 +177,12 @@ function accuracyCells(a: Accuracies): string[] {
   return kinds.map((k) => pctCi(a[k], ciOf(a, k)));
 }
 
+/** The tune column: its name, and its seed when the sweep crossed several. */
+const tuneCell = (r: SweepRow) => (r.seed === undefined ? r.tune : `${r.tune} (seed ${r.seed})`);
+
 function cells(r: SweepRow, data: boolean, optimizer: boolean): string[] {
   return [
-    r.tune,
+    tuneCell(r),
     ...(data ? [r.data ?? '–'] : []),
     ...(optimizer ? [optimizerCell(r)] : []),
     r.trainableParams.toLocaleString('en-US'),
@@ -202,6 +231,13 @@ export function sweepMarkdown(rep: SweepReport): string {
   for (const r of tableRows(rep)) lines.push(`| ${r.join(' | ')} |`);
   const notes = tableNotes(rep);
   if (notes.length) lines.push('', ...notes);
+  if (rep.missing?.length) {
+    lines.push('', `## ${missingHeading(rep)}`, '');
+    for (const m of rep.missing) {
+      lines.push(`- ${describeMissing(m)}`);
+      if (m.logTail) lines.push('', '  ```', ...m.logTail.split('\n').map((l) => `  ${l}`), '  ```');
+    }
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -221,6 +257,8 @@ function intervalFields(a: AccuracyIntervals): (number | string)[] {
  */
 export function sweepCsv(rep: SweepReport): string {
   const [data, optimizer] = [hasData(rep), hasOptimizer(rep)];
+  // A seed column, last, when the sweep crossed several seeds.
+  const seeds = rep.rows.some((r) => r.seed !== undefined);
   const head = [
     'tune',
     ...(data ? ['data'] : []),
@@ -237,6 +275,7 @@ export function sweepCsv(rep: SweepReport): string {
     ...kinds.flatMap((k) => [`${k}_lo`, `${k}_hi`]),
     ...kinds.map((k) => `n_${k}`),
     ...(optimizer ? ['lr', 'schedule', 'warmup', 'weight_decay'] : []),
+    ...(seeds ? ['seed'] : []),
   ];
   const rows = rep.rows.map((r) => [
     r.tune,
@@ -253,6 +292,7 @@ export function sweepCsv(rep: SweepReport): string {
     r.global ?? '',
     ...intervalFields(r),
     ...(optimizer ? [r.lr ?? '', r.schedule ?? '', r.warmup ?? '', r.weightDecay ?? ''] : []),
+    ...(seeds ? [r.seed ?? ''] : []),
   ]);
   const b = rep.baseline;
   if (b)
@@ -271,6 +311,7 @@ export function sweepCsv(rep: SweepReport): string {
       b.global ?? '',
       ...intervalFields(b),
       ...(optimizer ? ['', '', '', ''] : []),
+      ...(seeds ? [''] : []),
     ]);
   return [head.join(','), ...rows.map((r) => r.map((v) => csvField(String(v))).join(','))].join('\n') + '\n';
 }
@@ -396,6 +437,11 @@ export function sweepHtml(rep: SweepReport): string {
   const notes = tableNotes(rep)
     .map((n) => `<p>${escape(n)}</p>\n`)
     .join('');
+  const missing = rep.missing?.length
+    ? `<h2>${escape(missingHeading(rep))}</h2>\n<ul>\n${rep.missing
+        .map((m) => `<li>${escape(describeMissing(m))}${m.logTail ? `<pre>${escape(m.logTail)}</pre>` : ''}</li>`)
+        .join('\n')}\n</ul>\n`
+    : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escape(rep.title)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}td.n{text-align:right}figure{display:inline-block;margin:1em 1em 0 0}</style>
@@ -405,7 +451,7 @@ export function sweepHtml(rep: SweepReport): string {
 <table><thead><tr>${head}</tr></thead><tbody>
 ${body}
 </tbody></table>
-${notes}<figure>${lossChart(rep.rows)}</figure>
+${notes}${missing}<figure>${lossChart(rep.rows)}</figure>
 <figure>${accuracyChart(rep.rows, undefined, undefined, rep.baseline)}</figure>
 </body></html>
 `;

@@ -5,7 +5,8 @@
  * `--weights` backbone and the eval items — is read once, by the first tune that needs it.
  * Bad files surface as the runtime's own errors (`DataError`, `WeightsError`, `EvalError`).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../atomic.ts';
 import { join } from 'node:path';
 import type { Bindings } from '../../compiler/ir/specialize.ts';
 import type { FrontEnd } from '../../compiler/pipeline.ts';
@@ -310,11 +311,11 @@ export function sweepReport(
   };
 }
 
-/** The four reports as files in `dir`: sweep.md, sweep.csv, sweep.json and report.html. */
-export function writeSweepReports(dir: string, rep: SweepReport): void {
+/** The four reports as files in `dir`: sweep.md, sweep.csv, sweep.json and report.html, each replaced atomically. */
+export async function writeSweepReports(dir: string, rep: SweepReport): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'sweep.md'), sweepMarkdown(rep));
-  writeFileSync(join(dir, 'sweep.csv'), sweepCsv(rep));
-  writeFileSync(join(dir, 'sweep.json'), sweepJson(rep));
-  writeFileSync(join(dir, 'report.html'), sweepHtml(rep));
+  await writeFileAtomic(join(dir, 'sweep.md'), sweepMarkdown(rep));
+  await writeFileAtomic(join(dir, 'sweep.csv'), sweepCsv(rep));
+  await writeFileAtomic(join(dir, 'sweep.json'), sweepJson(rep));
+  await writeFileAtomic(join(dir, 'report.html'), sweepHtml(rep));
 }
