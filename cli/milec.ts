@@ -195,10 +195,13 @@ program
 
 program
   .command('sweep')
-  .description('train and evaluate every tune of a file with the same data and schedule; write a comparison table and report')
-  .argument('<file>', '.mile file')
+  .description(
+    'train and evaluate every tune of a file with the same data and schedule; write a comparison table and report (here, or as a Slurm job array with --on slurm)',
+  )
+  .argument('[file]', '.mile file (none with --collect)')
   .option('--tunes <a,b,...>', 'tunes to run (default: all in the file)')
   .option('--model <name>', 'model when the file has several')
+  .addOption(configOption())
   .option(
     '--data <spec>',
     'training data: synthetic, synthetic-instruction, vqa-rad:PATH, slake:PATH, instruction:PATH; a,b runs every tune on each',
@@ -216,6 +219,9 @@ program
   .addOption(warmupOption())
   .addOption(weightDecayOption())
   .option('--seed <n>', 'seed for initialisation, data order and dropout', nonNegInt, 0)
+  .option('--seeds <a,b,...>', 'run every tune from each of these seeds (a cell per seed; default: --seed)', (v: string) =>
+    v.split(',').map((x) => nonNegInt(x.trim())),
+  )
   .option('--dim <name=size...>', 'bind a symbolic size other than B')
   .option('--beams <n>', 'beam width for evaluation (1: greedy; BLIP generates with 3)', int('--beams'), 1)
   .option(
@@ -228,9 +234,22 @@ program
   .option('--json', 'print one JSON object per tune instead of progress')
   .option('--software', 'use the software (CPU) adapter even when a GPU is present')
   .option('--plugin <file.ts>', 'load the PEFT methods a TypeScript file exports (repeatable)', collect, [])
-  .action(async (file: string, o) => {
+  // Cells (docs/cluster.md): tune × dataset × seed, numbered dataset-major, then seed, then tune.
+  .option('--cell <n>', 'run only cell n, writing OUT/cells/n.json (default: $SLURM_ARRAY_TASK_ID when set, without --on)', nonNegInt)
+  .option('--collect <out>', 'merge the cells of the sweep in this folder into its reports, listing missing and failed cells')
+  .option('--parallel <k>', 'cells at once: K processes here, or the job array limit (%K) with --on slurm', int('--parallel'))
+  .addOption(new Option('--on <scheduler>', 'submit the cells as a job array instead of running them here').choices(['slurm']))
+  .option('--partition <name>', 'with --on slurm: the partition')
+  .option('--account <name>', 'with --on slurm: the account to charge')
+  .option('--gpus-per-cell <n>', 'with --on slurm: GPUs per array task (--gres=gpu:N)', nonNegInt)
+  .option('--time <limit>', 'with --on slurm: time limit per task, as sbatch takes it (e.g. 1:00:00)')
+  .option('--sbatch-arg <arg>', 'with --on slurm: an extra #SBATCH line, e.g. --sbatch-arg=--mem=16G (repeatable)', collect, [])
+  .option('--slurm-config <file.json>', 'with --on slurm: partition, account, gpusPerCell, parallel, time, sbatchArgs, setup (flags win)')
+  .option('--dry-run', 'with --on slurm: write OUT/sweep.sbatch and OUT/collect.sbatch without submitting')
+  .action(async (file: string | undefined, o) => {
     const { sweepCommand } = await import('./sweep.ts');
-    process.exitCode = await sweepCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
+    const argv = process.argv.slice(process.argv.indexOf('sweep') + 1);
+    process.exitCode = await sweepCommand(file, { ...o, sbatchArgs: o.sbatchArg, argv, registry: await pluginRegistry(o.plugin) });
   });
 
 program
