@@ -27,13 +27,15 @@
 import type { CstNode, IToken, TokenType } from 'chevrotain';
 import { error, hasErrors, type Diagnostic } from '../core/diagnostic.ts';
 import { MileSyntax, parseMile } from './parse.ts';
+import { breakLongLine } from './format-break.ts';
 import { alignLines, type AlignKind, type Piece, type RenderedLine } from './format-align.ts';
 import * as T from './tokens.ts';
 
 export interface FormatOptions {
   /**
-   * Lines longer than this are reported by `overlongLines` (and `milec fmt --check` names them);
-   * they are not re-broken: the formatter keeps the author's line breaks. Default 100.
+   * Split lines longer than this at their widest `( … )` list, one element per line
+   * (`format-break.ts`). Unset (the default), the author's line breaks are kept, as std and the
+   * examples have long module headers by choice.
    */
   width?: number;
   /** The file name used in diagnostics. Default `input.mile`. */
@@ -47,10 +49,20 @@ export interface FormatResult {
   diagnostics: Diagnostic[];
 }
 
-export const DEFAULT_WIDTH = 100;
-
 export function formatMile(source: string, options: FormatOptions = {}): FormatResult {
   const file = options.file ?? 'input.mile';
+  const first = formatOnce(source, file);
+  if (first.diagnostics.length || options.width === undefined) return first;
+  let text = first.text;
+  for (let next = breakLongLine(text, options.width); next !== undefined; next = breakLongLine(text, options.width)) {
+    const r = formatOnce(next, file);
+    if (r.diagnostics.length) return { text: source, diagnostics: r.diagnostics };
+    text = r.text;
+  }
+  return { text, diagnostics: [] };
+}
+
+function formatOnce(source: string, file: string): FormatResult {
   const parsed = parseMile(source, file);
   if (hasErrors(parsed.diagnostics)) return { text: source, diagnostics: parsed.diagnostics };
   const lexed = T.mileLexer.tokenize(source);
@@ -63,15 +75,6 @@ export function formatMile(source: string, options: FormatOptions = {}): FormatR
   const problem = sameTokens(source, text);
   if (problem) return { text: source, diagnostics: [internal(file, problem)] };
   return { text, diagnostics: [] };
-}
-
-/** 1-based numbers of the lines of `text` longer than `width` characters. */
-export function overlongLines(text: string, width: number = DEFAULT_WIDTH): number[] {
-  const out: number[] = [];
-  text.split('\n').forEach((l, i) => {
-    if ([...l].length > width) out.push(i + 1);
-  });
-  return out;
 }
 
 function internal(file: string, why: string): Diagnostic {

@@ -1,0 +1,108 @@
+/**
+ * Re-breaking over-long lines for `formatMile(…, { width })`: the widest `( … )` list that opens
+ * and closes on a line too long is split one element per line, the closer on a line of its own:
+ *
+ *     module BertLayer(                    text_encoder = BertModel(
+ *       dim: int,                            vocab,
+ *       heads: int,                          dim,
+ *       cross: bool = false                  cross = true
+ *     ) {                                  )
+ *
+ * (the grammar has no trailing commas). `formatMile` re-formats after each split, so the new
+ * lines are indented by the usual rules, and repeats until no over-long line has a list left to split.
+ */
+import type { IToken } from 'chevrotain';
+import * as T from './tokens.ts';
+
+interface Group {
+  open: IToken;
+  close: IToken;
+  /** Commas directly inside the group. */
+  commas: IToken[];
+}
+
+/** `(…)` groups that open and close on one line, by line. */
+function groupsByLine(tokens: IToken[]): Map<number, Group[]> {
+  const byLine = new Map<number, Group[]>();
+  const stack: Group[] = [];
+  const other: IToken[] = [];
+  for (const t of tokens) {
+    if (t.tokenType === T.LParen) stack.push({ open: t, close: t, commas: [] });
+    else if (t.tokenType === T.LBracket || t.tokenType === T.LBrace) other.push(t);
+    else if (t.tokenType === T.RBracket || t.tokenType === T.RBrace) other.pop();
+    else if (t.tokenType === T.RParen) {
+      const g = stack.pop();
+      if (g && g.open.startLine === t.startLine && g.close === g.open) {
+        g.close = t;
+        const line = t.startLine ?? 0;
+        byLine.set(line, [...(byLine.get(line) ?? []), g]);
+      }
+    } else if (t.tokenType === T.Comma && stack.length) {
+      // A comma inside a `[…]` or `{…}` nested in the group belongs to that bracket, not the group.
+      const g = stack[stack.length - 1]!;
+      const innerOpen = other.filter((o) => o.startOffset > g.open.startOffset).length;
+      if (innerOpen === 0) g.commas.push(t);
+    }
+  }
+  return byLine;
+}
+
+/** `text` with the widest list of its first splittable over-long line split, or undefined when there is none. */
+export function breakLongLine(text: string, width: number): string | undefined {
+  const lines = text.split('\n');
+  const tokens = T.mileLexer.tokenize(text).tokens;
+  const groups = groupsByLine(tokens);
+  for (let i = 0; i < lines.length; i++) {
+    if ([...lines[i]!].length <= width) continue;
+    const candidates = (groups.get(i + 1) ?? []).filter((g) => g.close.startOffset > g.open.startOffset + 1);
+    // Outermost groups only: an inner list is split on a later round if its line is still too long.
+    const outer = candidates.filter(
+      (g) => !candidates.some((h) => h !== g && h.open.startOffset < g.open.startOffset && h.close.startOffset > g.close.startOffset),
+    );
+    const ops = chainOperators(tokens, i + 1);
+    if (ops.length)
+      return insertBreaks(
+        text,
+        ops.map((t) => t.startOffset),
+      );
+    if (!outer.length) continue;
+    const widest = outer.reduce((a, b) => (b.close.startOffset - b.open.startOffset > a.close.startOffset - a.open.startOffset ? b : a));
+    const cuts = [widest.open.endOffset! + 1, ...widest.commas.map((c) => c.endOffset! + 1), widest.close.startOffset];
+    return insertBreaks(text, cuts);
+  }
+  return undefined;
+}
+
+function insertBreaks(text: string, offsets: number[]): string {
+  let out = text;
+  for (const at of [...offsets].sort((a, b) => b - a)) out = out.slice(0, at) + '\n' + out.slice(at);
+  return out;
+}
+
+const VALUE_ENDS = new Set([T.Identifier, T.NumberLit, T.StringLit, T.RParen, T.RBracket, T.Transpose, T.True, T.False, T.None]);
+const CHAIN_OPS = new Set([T.Plus, T.Minus, T.And, T.Or]);
+
+/**
+ * The binary `+ - and or` of line `line` outside the brackets it opens: a long sum is broken before each of them (the continuation lines indent one level).
+ */
+function chainOperators(tokens: IToken[], line: number): IToken[] {
+  let depth = 0;
+  let depthAtLine: number | undefined;
+  const ops: IToken[] = [];
+  tokens.forEach((t, k) => {
+    if (t.startLine === line && depthAtLine === undefined) depthAtLine = depth;
+    if (
+      t.startLine === line &&
+      depth === depthAtLine &&
+      CHAIN_OPS.has(t.tokenType) &&
+      k > 0 &&
+      VALUE_ENDS.has(tokens[k - 1]!.tokenType) &&
+      tokens[k - 1]!.startLine === line
+    ) {
+      ops.push(t);
+    }
+    if (t.tokenType === T.LParen || t.tokenType === T.LBracket || t.tokenType === T.LBrace) depth++;
+    else if (t.tokenType === T.RParen || t.tokenType === T.RBracket || t.tokenType === T.RBrace) depth--;
+  });
+  return ops;
+}
