@@ -7,6 +7,8 @@ import { hasErrors } from '../core/diagnostic.ts';
 import { elementCount } from '../core/dim.ts';
 import { renderDiagnostics } from '../core/render.ts';
 import { printGraph } from '../compiler/ir/print.ts';
+import { pictureDot } from '../compiler/picture/dot.ts';
+import { modelPicture } from '../compiler/picture/model-picture.ts';
 import { compileFrontEnd, type FrontEnd, type StageResult } from '../compiler/pipeline.ts';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import type { ConfigOverrides } from '../compiler/sema/elaborate.ts';
@@ -16,7 +18,7 @@ import { boundSizes, UserError } from './errors.ts';
 import { readFileSync, existsSync } from 'node:fs';
 import { fileHost } from '../runtime/source-files.ts';
 
-export const emitKinds = ['ast', 'ir', 'grad', 'wgsl', 'plan'] as const;
+export const emitKinds = ['ast', 'ir', 'grad', 'wgsl', 'plan', 'graph'] as const;
 export type EmitKind = (typeof emitKinds)[number];
 
 /** Prints diagnostics; returns true when there were errors. */
@@ -79,8 +81,8 @@ export async function compileCommand(file: string, o: CompileCliOptions & { regi
     process.stdout.write(printAst(ast) + '\n');
     return 0;
   }
-  // `--emit ir` shows the forward (inference) graph, so it also works for models without a loss.
-  const training = !o.eval && o.emit !== 'ir';
+  // `--emit ir` shows the forward (inference) graph and `--emit graph` the model picture, so they also work for models without a loss.
+  const training = !o.eval && o.emit !== 'ir' && o.emit !== 'graph';
   let r = compileFile(file, o, training);
   // `-o` of a model that cannot train (no `loss`, nothing trainable) writes an inference module, as `--eval` does.
   if (training && o.out && o.emit !== 'grad' && r.diagnostics.length > 0 && r.diagnostics.every((d) => d.code === 'train')) {
@@ -92,6 +94,10 @@ export async function compileCommand(file: string, o: CompileCliOptions & { regi
   const graph = fe.train ?? fe.forward;
   if (o.emit === 'ir') {
     process.stdout.write(printGraph(fe.forward) + '\n');
+    return 0;
+  }
+  if (o.emit === 'graph') {
+    process.stdout.write(pictureDot(modelPicture(fe.model, fe.tune)));
     return 0;
   }
   if (o.emit === 'grad') {

@@ -92,7 +92,7 @@ program
   .option('--tune <name>', 'tune to apply (default: train every parameter)')
   .option('--model <name>', 'model to compile when the file has several')
   .addOption(configOption())
-  .addOption(new Option('--emit <stage>', 'print one stage').choices(emitKinds as unknown as string[]))
+  .addOption(new Option('--emit <stage>', 'print one stage (graph: the model picture, DOT)').choices(emitKinds as unknown as string[]))
   .option('--batch <n>', 'batch size that binds B for wgsl/plan', int('--batch'), 8)
   .option('--dim <name=size...>', 'bind another symbolic size, e.g. --dim T=128')
   .option('--eval', 'compile the inference graph (no dropout, no gradients)')
@@ -111,19 +111,29 @@ program
   .command('plan')
   .description('show the sites a tune matches, parameter counts and estimated training memory (no GPU)')
   .argument('<file>', '.mile file')
-  .requiredOption('--tune <name>', 'tune to plan')
+  .requiredOption('--tune <name>', 'tune to plan; several as a,b,c, or all')
   .option('--model <name>', 'model to plan when the file has several')
   .addOption(configOption())
   .option('--batch <n>', 'batch size for the memory estimate', int('--batch'), 1)
   .option('--dim <name=size...>', 'bind a symbolic size other than B, e.g. --dim T=128')
-  .option('--json', 'print one JSON object')
+  .option('--json', 'print one JSON object (one line per tune)')
+  .option('--svg <out>', 'also draw the model picture: to this .svg file, or with several tunes into this folder as <tune>.svg')
   .option('--plugin <file.ts>', 'load the PEFT methods a TypeScript file exports (repeatable)', collect, [])
   .action(
     async (
       file: string,
-      o: { tune: string; model?: string; config?: Map<string, string>; batch: number; dim?: string[]; json?: boolean; plugin: string[] },
+      o: {
+        tune: string;
+        model?: string;
+        config?: Map<string, string>;
+        batch: number;
+        dim?: string[];
+        json?: boolean;
+        svg?: string;
+        plugin: string[];
+      },
     ) => {
-      process.exitCode = planCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
+      process.exitCode = await planCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
     },
   );
 

@@ -1,14 +1,22 @@
 /**
  * `milec plan`: the sites a tune matches, parameter counts and a training-memory estimate,
- * from the front end alone (training graph, symbolic sizes): no GPU, no buffers.
+ * from the front end alone (training graph, symbolic sizes): no GPU, no buffers. `--svg`
+ * also draws each tune's model picture (compiler/picture/).
  */
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import type { ConfigOverrides } from '../compiler/sema/elaborate.ts';
+import { loadProgram } from '../compiler/sema/load.ts';
 import { planTraining, printTrainingPlan } from '../compiler/cost/report.ts';
+import { tunePictureSvg } from '../compiler/picture/svg.ts';
+import { writeFileAtomic } from '../runtime/atomic.ts';
+import { fileHost } from '../runtime/source-files.ts';
 import { compileFile, report } from './compile.ts';
-import { boundSizes } from './errors.ts';
+import { boundSizes, UserError } from './errors.ts';
 
 export interface PlanCliOptions {
+  /** One tune, several comma-separated, or `all` (every tune of the file, of `--model` when given). */
   tune: string;
   model?: string;
   /** `--config name=value`: config values replacing the model's own. */
@@ -16,16 +24,49 @@ export interface PlanCliOptions {
   batch: number;
   dim?: string[];
   json?: boolean;
+  /** Write the model picture: to this SVG file for one tune, or as `<tune>.svg` into this folder for several. */
+  svg?: string;
   /** PEFT methods of `--plugin` files, with the built-ins (built-ins only when absent). */
   registry?: MethodRegistry;
 }
 
-export function planCommand(file: string, o: PlanCliOptions): number {
-  const r = compileFile(file, o, true);
-  if (report(r)) return 1;
-  const fe = r.result!;
-  const bindings = boundSizes(fe.train!, { batch: o.batch, dims: o.dim });
-  const plan = planTraining(fe, { bindings });
-  process.stdout.write(o.json ? JSON.stringify({ source: file, ...plan }) + '\n' : printTrainingPlan(plan, file));
+export async function planCommand(file: string, o: PlanCliOptions): Promise<number> {
+  const tunes = tunesToPlan(file, o);
+  if (tunes === undefined) return 1;
+  if (tunes.length === 0)
+    throw new UserError(`${o.tune === 'all' ? `${file} declares no tunes` : 'no tune named'}${o.model ? ` for ${o.model}` : ''}`);
+  const several = tunes.length > 1;
+  if (several && o.svg) mkdirSync(o.svg, { recursive: true });
+  for (const [i, tune] of tunes.entries()) {
+    const r = compileFile(file, { ...o, tune }, true);
+    if (report(r)) return 1;
+    const fe = r.result!;
+    const bindings = boundSizes(fe.train!, { batch: o.batch, dims: o.dim });
+    const plan = planTraining(fe, { bindings });
+    const text = o.json ? JSON.stringify({ source: file, ...plan }) + '\n' : printTrainingPlan(plan, file);
+    process.stdout.write(i > 0 && !o.json ? `\n${text}` : text);
+    if (o.svg) {
+      const out = several ? join(o.svg, `${tune}.svg`) : o.svg;
+      await writeFileAtomic(out, await tunePictureSvg(fe));
+      process.stderr.write(`wrote ${out}\n`);
+    }
+  }
   return 0;
+}
+
+/**
+ * The tunes `--tune` names: `all` is every tune of the file (of `--model` when given) unless
+ * the file has a tune called `all`; `a,b` is a list. Unknown names are reported by the front end.
+ */
+function tunesToPlan(file: string, o: PlanCliOptions): string[] | undefined {
+  const names = o.tune
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  if (names.length !== 1 || names[0] !== 'all') return names;
+  const loaded = loadProgram(fileHost(), file);
+  if (report({ result: loaded.program, diagnostics: loaded.diagnostics, sources: loaded.sources })) return undefined;
+  const tunes = loaded.program!.tunes;
+  if (tunes.some((t) => t.name.name === 'all')) return names;
+  return tunes.filter((t) => o.model === undefined || t.model.name === o.model).map((t) => t.name.name);
 }
