@@ -4,7 +4,7 @@
  * sizes; every shape error is located at the expression that caused it. Calls of sites
  * that carry PEFT attachments are rewritten by their methods.
  */
-import type { Arg, Block, Expr, ForwardDecl, IndexItem, TensorType } from '../../grammar/ast.ts';
+import type { Arg, Block, Expr, ForwardDecl, Ident, IndexItem, TensorType } from '../../grammar/ast.ts';
 import { CompileError, type Diagnostic, error, suggestion } from '../../core/diagnostic.ts';
 import type { Span } from '../../core/span.ts';
 import type { MethodLookup, RewriteContext } from './rewrite.ts';
@@ -29,6 +29,19 @@ export interface LowerOptions {
   readonly training: boolean;
   /** The PEFT methods a tune attached (`applyTune`'s report); none by default. */
   readonly attachments?: Attachments;
+  /**
+   * Called with every name a forward binds (its inputs, `let`s and `output`s) and the value
+   * bound, in evaluation order: an editor shows these as the shapes of a model's values.
+   */
+  readonly observeBinding?: (binding: ObservedBinding) => void;
+}
+
+/** A name bound while a forward was evaluated, its value described (`f32[B, T, 768]`, `int 64`). */
+export interface ObservedBinding {
+  readonly name: Ident;
+  /** The instance whose forward bound it (the model's root for the model's own forward). */
+  readonly instance: Instance;
+  readonly type: string;
 }
 
 const MAX_CALL_DEPTH = 256;
@@ -115,11 +128,18 @@ class Lowering implements LowerOps {
 
   // ------------------------------------------------------------ blocks and statements
 
+  private observe(name: Ident, v: Value, instance: Instance): void {
+    if (!this.opts.observeBinding) return;
+    const type = v.kind === 'tensor' ? `${this.b.node(v.id).dtype}${shapeToString(this.b.shape(v.id))}` : describeValue(v);
+    this.opts.observeBinding({ name, instance, type });
+  }
+
   private evalBlock(block: Block, scope: Scope): Value | undefined {
     for (const s of block.stmts) {
       switch (s.kind) {
         case 'let':
           scope.vars.set(s.name.name, this.eval(s.value, scope));
+          this.observe(s.name, scope.vars.get(s.name.name)!, scope.inst);
           break;
         case 'output':
         case 'loss': {
@@ -136,7 +156,10 @@ class Lowering implements LowerOps {
             );
           }
           this.b.outputs[name] = id;
-          if (s.kind === 'output') scope.vars.set(name, tensor(id));
+          if (s.kind === 'output') {
+            scope.vars.set(name, tensor(id));
+            this.observe(s.name, tensor(id), scope.inst);
+          }
           break;
         }
       }
@@ -406,7 +429,10 @@ class Lowering implements LowerOps {
         // Sizes bound by the input patterns are variables; module arguments are looked up
         // after parameters and children, so a `bias` param shadows a `bias` flag.
         const vars = new Map<string, Value>([...dims].filter(([k]) => !inst.args.has(k)));
-        fwd.params.forEach((p, i) => vars.set(p.name.name, vals[i]!));
+        fwd.params.forEach((p, i) => {
+          vars.set(p.name.name, vals[i]!);
+          this.observe(p.name, vals[i]!, inst);
+        });
         const result = this.withHookValues(inst, () => this.evalBlock(fwd.body, { vars, inst, isModel: false }));
         if (!result) throw new CompileError(error('module', `the forward of \`${inst.type}\` has no result expression`, fwd.body.span));
         if (fwd.returns) {

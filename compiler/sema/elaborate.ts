@@ -304,7 +304,8 @@ function paramSlot(p: ParamDecl, env: ScalarEnv, parent: string): ParamSlot {
   };
 }
 
-const initArgs: Record<string, string[]> = {
+/** The initializers a `param` may name, with their argument names in order (exported for editors). */
+export const initArgs: Readonly<Record<string, readonly string[]>> = {
   zeros: [],
   ones: [],
   normal: ['mean', 'std'],

@@ -10,13 +10,17 @@ import { type Diagnostic, error, hasErrors, suggestion } from '../../core/diagno
 import type { Program } from './program.ts';
 import type { SourceHost } from './source-host.ts';
 
-/** Loads through `host`; `text` overrides the main file's contents (for tests and editors). */
+/**
+ * Loads through `host`; `text` overrides the main file's contents (for tests and editors).
+ * `files` are the ASTs of every file read, also when there were errors (the parser recovers,
+ * so an editor still finds the declarations of a half-typed file).
+ */
 export function loadProgram(
   host: SourceHost,
   mainPath: string,
   text?: string,
   syntax: MileSyntax = MileSyntax.shared,
-): { program?: Program; diagnostics: Diagnostic[]; sources: ReadonlyMap<string, string> } {
+): { program?: Program; diagnostics: Diagnostic[]; sources: ReadonlyMap<string, string>; files: readonly MileFile[] } {
   const reader = new SourceReader(host, syntax);
   const { files, sources, diagnostics } = reader;
   const absMain = resolve(mainPath);
@@ -24,17 +28,18 @@ export function loadProgram(
   if (mainText === undefined) {
     return {
       sources,
+      files,
       diagnostics: [error('io', `cannot read ${mainPath}: no such file`, { file: mainPath, line: 0, col: 0, endLine: 0, endCol: 0 })],
     };
   }
   const main = reader.read(absMain, mainPath, mainText)!;
-  if (hasErrors(diagnostics)) return { diagnostics, sources };
+  if (hasErrors(diagnostics)) return { diagnostics, sources, files };
 
   const { modules, models } = collectModulesAndModels(files, diagnostics);
   const methods = collectMethods(files, diagnostics);
   const tunes = collectTunes(main, diagnostics);
-  if (hasErrors(diagnostics)) return { diagnostics, sources };
-  return { program: { files, modules, models, tunes, methods, sources }, diagnostics, sources };
+  if (hasErrors(diagnostics)) return { diagnostics, sources, files };
+  return { program: { files, modules, models, tunes, methods, sources }, diagnostics, sources, files };
 }
 
 type UsePath = UseDecl['paths'][number];
