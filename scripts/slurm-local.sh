@@ -22,7 +22,16 @@ if [ -z "$cmd" ] || [ -z "$dir" ]; then
 fi
 
 stop() {
-  # Reverse order of starting: the node, the controller, then munge. Only our own pids.
+  # First the cluster's jobs (all of them ours: the cluster is private to DIR), so that no task
+  # outlives the slurmd that would end it; then the daemons in reverse order of starting.
+  if [ -f "$dir/slurm.conf" ] && [ -f "$dir/slurmctld.pid" ] && kill -0 "$(cat "$dir/slurmctld.pid")" 2>/dev/null; then
+    export SLURM_CONF="$dir/slurm.conf"
+    local jobs
+    jobs=$(squeue -h -o %A 2>/dev/null | sort -u | tr '\n' ' ')
+    # shellcheck disable=SC2086 # one job id per word
+    [ -z "${jobs// /}" ] || scancel --quiet $jobs || true
+    for _ in $(seq 75); do [ -z "$(squeue -h -o %A 2>/dev/null)" ] && break; sleep 0.2; done
+  fi
   for d in slurmd slurmctld munged; do
     local f="$dir/$d.pid"
     [ -f "$f" ] || continue
