@@ -17,7 +17,7 @@ function newestSource() {
       else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
     }
   };
-  for (const d of ['cli', 'compiler', 'grammar', 'runtime']) walk(join(root, d));
+  for (const d of ['cli', 'compiler', 'editor', 'grammar', 'runtime']) walk(join(root, d));
   return newest;
 }
 

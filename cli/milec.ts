@@ -138,6 +138,15 @@ program
   );
 
 program
+  .command('lsp')
+  .description('run the .mile language server (LSP) for editors: diagnostics, hover, definition, completion, rename, formatting')
+  .option('--stdio', 'talk LSP over stdin/stdout (the only transport; editors pass it)')
+  .action(async () => {
+    const { lspCommand } = await import('./lsp.ts');
+    lspCommand();
+  });
+
+program
   .command('new')
   .description('scaffold a new source file')
   .command('method')
