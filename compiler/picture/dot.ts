@@ -177,7 +177,7 @@ class DotWriter {
     const lines = [`${font(`<B>${html(m.name)}</B>`, st.text)} ${font(html(m.type) + (m.count > 1 ? ` ×${m.count}` : ''), st.sub, 9)}`];
     lines.push(
       font(
-        `${int(m.params)}${m.count > 1 ? ' each' : ''}${m.own.trainedNames.length ? ` · trains ${m.own.trainedNames.join(', ')}` : ''}`,
+        `${int(m.params)}${m.count > 1 ? ' each' : ''}${m.own.trainedNames.length ? ` · ${int(m.own.trained)} trainable: ${m.own.trainedNames.join(', ')}` : ''}`,
         st.sub,
         9,
       ),
