@@ -107,7 +107,9 @@ function lexerDisagreements(text: string, lines: LineToken[][]): string[] {
   const lexed = T.mileLexer.tokenize(text);
   /** A keyword where only a name can be: a member (`x.output`), a named argument or entry (`input = 3`), a selector segment. */
   const inNamePlace = (i: number, tm: LineToken) =>
-    lexed.tokens[i - 1]?.tokenType === T.Dot || lexed.tokens[i + 1]?.tokenType === T.Equals || tm.scopes.includes('meta.selector.mile');
+    lexed.tokens[i - 1]?.tokenType === T.Dot ||
+    lexed.tokens[i + 1]?.tokenType === T.Equals ||
+    tm.scopes.includes('meta.selector-list.mile');
   const check = (tok: IToken, i: number) => {
     const line = tok.startLine! - 1;
     const col = tok.startColumn! - 1;

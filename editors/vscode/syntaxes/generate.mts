@@ -321,7 +321,7 @@ function selectors(): Rule {
     begin: String.raw`\b(?:(train)|(freeze)|(on))\b`,
     // vscode-textmate hands the grammar each line with its `\n`: `$` matches before and after it.
     end: String.raw`(?=[};]|#|//)|(?<![,\n])$`,
-    name: mile('meta.selector'),
+    name: mile('meta.selector-list'),
     beginCaptures: caps(kw('train'), kw('freeze'), kw('on')),
     patterns: inner,
   };
