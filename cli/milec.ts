@@ -213,6 +213,35 @@ program
   });
 
 program
+  .command('export')
+  .description('write a self-contained PyTorch package for a model and tune (data-parallel training with torch.distributed)')
+  .argument('<file>', '.mile file')
+  .option('--torch <dir>', 'folder to write: model.py, the PEFT methods, weights, data shards, train.py (docs/export-torch.md)')
+  .option('--tune <name>', 'tune to export (default: train every parameter)')
+  .option('--model <name>', 'model to export when the file has several')
+  .addOption(configOption())
+  .option('--data <spec>', 'dataset to pre-process into shards (as milec train --data)', 'synthetic')
+  .option('--vocab <path>', 'tokenizer vocabulary (vocab.txt or tokenizer.json) for vqa-rad/slake/instruction data')
+  .option('--strict', 'a malformed data item is an error instead of a reported, skipped item')
+  .option('--steps <n>', 'global batches to export (train.py wraps around after them)', int('--steps'), 300)
+  .option('--batch <n>', 'global batch size (split over the ranks)', int('--batch'), 32)
+  .addOption(lrOption('3e-3'))
+  .addOption(scheduleOption())
+  .addOption(warmupOption())
+  .addOption(weightDecayOption())
+  .option('--seed <n>', 'seed for initial values, data order and dropout', nonNegInt, 0)
+  .option('--dim <name=size...>', 'bind a symbolic size other than B, e.g. --dim T=128')
+  .option('--weights <path[@prefix],...>', "backbone weights (as milec train; default: the model's weights { } block; none: random)")
+  .addOption(new Option('--weights-map <name>', 'key-name mapping for --weights: hf-bert, timm-vit, hf-vit, blip, none').default('none'))
+  .option('--allow-missing', 'with --weights: warn about missing and unexpected keys instead of failing')
+  .option('--adapter <dir>', 'start from a saved adapter folder')
+  .option('--plugin <file.ts>', 'load the PEFT methods a TypeScript file exports (repeatable)', collect, [])
+  .action(async (file: string, o) => {
+    const { exportCommand } = await import('./export.ts');
+    process.exitCode = await exportCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
+  });
+
+program
   .command('sweep')
   .description(
     'train and evaluate every tune of a file with the same data and schedule; write a comparison table and report (here, or as a Slurm job array with --on slurm)',
