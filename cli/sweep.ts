@@ -75,6 +75,7 @@ const log = (s: string) => process.stderr.write(s + '\n');
 
 export async function sweepCommand(file: string | undefined, cli: SweepCliOptions): Promise<number> {
   try {
+    checkCombination(cli);
     if (cli.collect !== undefined) {
       if (file !== undefined)
         throw new UserError(`--collect ${cli.collect} reads the sweep's own plan: give no .mile file with it (got ${file})`);
@@ -96,6 +97,23 @@ export async function sweepCommand(file: string | undefined, cli: SweepCliOption
   } catch (e) {
     throw asUserError(e, [SweepFolderError, SlurmConfigError, SubmitError]);
   }
+}
+
+/** The submit-only flags (`--partition`, …) need `--on slurm`; `--cell` and `--collect` exclude it and each other. */
+function checkCombination(cli: SweepCliOptions): void {
+  const slurmOnly: [string, unknown][] = [
+    ['--partition', cli.partition],
+    ['--account', cli.account],
+    ['--gpus-per-cell', cli.gpusPerCell],
+    ['--time', cli.time],
+    ['--sbatch-arg', cli.sbatchArgs?.length ? cli.sbatchArgs : undefined],
+    ['--slurm-config', cli.slurmConfig],
+    ['--dry-run', cli.dryRun],
+  ];
+  if (cli.on === undefined)
+    for (const [flag, v] of slurmOnly) if (v !== undefined) throw new UserError(`${flag} is an option of --on slurm, which is not given`);
+  const modes = [cli.on && `--on ${cli.on}`, cli.cell !== undefined && '--cell', cli.collect !== undefined && '--collect'].filter(Boolean);
+  if (modes.length > 1) throw new UserError(`${modes.join(' and ')} do not go together: each is a way to run the sweep`);
 }
 
 /**

@@ -173,6 +173,7 @@ export function sweepSbatch(job: SweepJobs, s: SlurmSettings): string {
   const cellCommand = ['node', shellWord(job.milec), 'sweep', ...job.cellArgs.map(shellWord), '--cell', '"$SLURM_ARRAY_TASK_ID"'].join(' ');
   const array = `${arrayRanges(job.toRun)}${s.parallel ? `%${s.parallel}` : ''}`;
   const width = Math.max(4, ...job.cells.map((c) => c.tune.length));
+  const dataWidth = Math.max(4, ...job.cells.map((c) => c.data.length));
   return [
     '#!/bin/bash',
     `# milec sweep of ${job.source}: ${job.cells.length} cells as a Slurm job array, one cell per task.`,
@@ -185,7 +186,7 @@ export function sweepSbatch(job: SweepJobs, s: SlurmSettings): string {
     '# `milec sweep --collect OUT` (collect.sbatch) merges whatever finished into the reports.',
     '#',
     '# The cells (index = (dataset × seeds + seed) × tunes + tune):',
-    ...job.cells.map((c) => `#   ${String(c.index).padStart(3)}  ${c.tune.padEnd(width)}  ${c.data}  seed ${c.seed}`),
+    ...job.cells.map((c) => `#   ${String(c.index).padStart(3)}  ${c.tune.padEnd(width)}  ${c.data.padEnd(dataWidth)}  seed ${c.seed}`),
     '#',
     '#SBATCH --job-name=milec-sweep',
     `#SBATCH --array=${array}`,
