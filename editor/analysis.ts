@@ -14,7 +14,8 @@ import type { MethodDecl, MileFile, ModelDecl, ModuleDecl, TuneDecl } from '../g
 import { MileSyntax } from '../grammar/parse.ts';
 import { CompileError, type Diagnostic, error } from '../core/diagnostic.ts';
 import type { Span } from '../core/span.ts';
-import { loadProgram } from '../compiler/sema/load.ts';
+import { loadProgram, type ParseCache } from '../compiler/sema/load.ts';
+import type { ParseResult } from '../grammar/parse.ts';
 import type { Program } from '../compiler/sema/program.ts';
 import { memoryHost, type SourceHost } from '../compiler/sema/source-host.ts';
 import { elaborate } from '../compiler/sema/elaborate.ts';
@@ -35,6 +36,21 @@ export interface AnalysisInput {
   readonly syntax?: MileSyntax;
   /** Built-in methods and plugins (default: the built-ins). */
   readonly registry?: MethodRegistry;
+  /** Parses kept between analyses (the server's: `use`d files are parsed once, not on every edit). */
+  readonly parseCache?: ParseCache;
+}
+
+/** A `ParseCache` of at most `limit` texts, dropping the oldest first. */
+export class BoundedParseCache implements ParseCache {
+  private readonly parses = new Map<string, ParseResult>();
+  constructor(private readonly limit = 256) {}
+  get(name: string, text: string): ParseResult | undefined {
+    return this.parses.get(`${name}\0${text}`);
+  }
+  set(name: string, text: string, parsed: ParseResult): void {
+    if (this.parses.size >= this.limit) this.parses.delete(this.parses.keys().next().value!);
+    this.parses.set(`${name}\0${text}`, parsed);
+  }
 }
 
 export const spanKey = (s: Span) => `${s.file}:${s.line}:${s.col}`;
@@ -75,7 +91,7 @@ export class Analysis {
     readonly stdDir: string,
   ) {
     const host = this.recordingHost(memoryHost(input.documents, input.files));
-    const loaded = loadProgram(host, input.path, input.text, input.syntax ?? MileSyntax.shared);
+    const loaded = loadProgram(host, input.path, input.text, input.syntax ?? MileSyntax.shared, input.parseCache);
     this.pathOf.set(input.path, input.path);
     this.nameOf.set(input.path, input.path);
     this.files = loaded.files;

@@ -25,27 +25,30 @@ export function definitionLocation(a: Analysis, d: Definition): Location {
 }
 
 /**
- * Every occurrence of the declaration with key `key` in the analyses' files (each file once), as
- * locations; selector segments count for children and parameters.
+ * Every occurrence of `target` (whose identity is `key`) in the analyses' files (each file once),
+ * as locations; selector segments count for children and parameters.
  */
-export function referencesTo(analyses: readonly Analysis[], key: string, includeDeclaration: boolean): Location[] {
+export function referencesTo(analyses: readonly Analysis[], target: Definition, key: string, includeDeclaration: boolean): Location[] {
   const out = new Map<string, Location>();
   const visited = new Set<string>();
+  const throughSelectors = target.kind === 'child' || target.kind === 'param';
   for (const a of analyses) {
     for (const f of a.files) {
       const abs = absolutePath(a, f.file);
       if (visited.has(abs)) continue;
       visited.add(abs);
       for (const o of a.occurrences(f)) {
-        if (o.isDecl && !includeDeclaration) continue;
-        const defs = o.selector ? (o.selector ? definitionsOf(a, o) : []) : o.def ? [o.def] : [];
-        if (defs.some((d) => definitionKey(a, d) === key)) out.set(`${abs}:${o.span.line}:${o.span.col}`, location(abs, o.span));
+        // Every reference spells the declared name (a `use` path names its file).
+        if ((o.name !== target.name && target.kind !== 'file') || (o.isDecl && !includeDeclaration)) continue;
+        if (o.selector && !throughSelectors) continue;
+        if (definitionsOf(a, o).some((d) => definitionKey(a, d) === key))
+          out.set(`${abs}:${o.span.line}:${o.span.col}`, location(abs, o.span));
       }
     }
   }
-  return [...out.values()].sort(
-    (x, y) => x.uri.localeCompare(y.uri) || x.range.start.line - y.range.start.line || x.range.start.character - y.range.start.character,
-  );
+  const order = (x: Location, y: Location) =>
+    x.uri.localeCompare(y.uri) || x.range.start.line - y.range.start.line || x.range.start.character - y.range.start.character;
+  return [...out.values()].sort(order);
 }
 
 const RENAMABLE = new Set<Definition['kind']>(['module', 'model', 'method', 'config', 'let', 'output', 'tune']);

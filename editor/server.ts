@@ -22,7 +22,7 @@ import { MileSyntax } from '../grammar/parse.ts';
 import { formatMile } from '../grammar/format.ts';
 import type { SourceHost } from '../compiler/sema/source-host.ts';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
-import { Analysis, deepCheck } from './analysis.ts';
+import { Analysis, BoundedParseCache, deepCheck } from './analysis.ts';
 import { completions } from './completion.ts';
 import { hoverText } from './hover.ts';
 import {
@@ -60,13 +60,14 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
   const documents = new TextDocuments(TextDocument);
   const states = new Map<string, DocumentState>();
   const syntax = new MileSyntax();
+  const parseCache = new BoundedParseCache();
   let roots: string[] = [];
   const workspaceCache = new Map<string, { text: string; analysis: Analysis }>();
 
   const openTexts = () => new Map(documents.all().map((d) => [pathOfUri(d.uri), d.getText()]));
 
   const analyse = (path: string, text: string) =>
-    Analysis.create({ files: env.files, documents: openTexts(), path, text, syntax, registry: env.registry });
+    Analysis.create({ files: env.files, documents: openTexts(), path, text, syntax, registry: env.registry, parseCache });
 
   /** The analysis of a document's current text (made now when an edit made it stale). */
   function current(uri: string): Analysis | undefined {
@@ -197,7 +198,7 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
         (d) => d.kind === 'module' || d.kind === 'model' || d.kind === 'method' || d.kind === 'arg' || d.kind === 'file',
       );
       const analyses = global ? workspaceAnalyses(hit.a) : [hit.a];
-      return defs.flatMap((d) => referencesTo(analyses, definitionKey(hit.a, d), p.context.includeDeclaration));
+      return defs.flatMap((d) => referencesTo(analyses, d, definitionKey(hit.a, d), p.context.includeDeclaration));
     }),
   );
 
@@ -221,7 +222,7 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
     if (global && (hit!.a.globals.module(p.newName) || hit!.a.globals.method(p.newName)))
       throw new ResponseError(0, `\`${p.newName}\` is already declared`);
     const analyses = global ? workspaceAnalyses(hit!.a) : [hit!.a];
-    const refs = referencesTo(analyses, definitionKey(hit!.a, def!), true);
+    const refs = referencesTo(analyses, def!, definitionKey(hit!.a, def!), true);
     if (refs.some((r) => pathOfUri(r.uri).startsWith(hit!.a.stdDir)))
       throw new ResponseError(0, 'the rename would edit the standard library');
     return renameEdit(refs, p.newName);

@@ -5,10 +5,20 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import type { Ident, MethodDecl, MileFile, ModelDecl, ModuleDecl, TuneDecl, UseDecl } from '../../grammar/ast.ts';
-import { MileSyntax, parseMile } from '../../grammar/parse.ts';
+import { MileSyntax, parseMile, type ParseResult } from '../../grammar/parse.ts';
 import { type Diagnostic, error, hasErrors, suggestion } from '../../core/diagnostic.ts';
 import type { Program } from './program.ts';
 import type { SourceHost } from './source-host.ts';
+
+/**
+ * Parsed files a caller keeps between loads (a language server re-loads a program on every
+ * edit, and the files it `use`s rarely change): `get` answers for the same name and text.
+ * The ASTs are immutable, so one parse can serve many programs.
+ */
+export interface ParseCache {
+  get(name: string, text: string): ParseResult | undefined;
+  set(name: string, text: string, parsed: ParseResult): void;
+}
 
 /**
  * Loads through `host`; `text` overrides the main file's contents (for tests and editors).
@@ -20,8 +30,9 @@ export function loadProgram(
   mainPath: string,
   text?: string,
   syntax: MileSyntax = MileSyntax.shared,
+  cache?: ParseCache,
 ): { program?: Program; diagnostics: Diagnostic[]; sources: ReadonlyMap<string, string>; files: readonly MileFile[] } {
-  const reader = new SourceReader(host, syntax);
+  const reader = new SourceReader(host, syntax, cache);
   const { files, sources, diagnostics } = reader;
   const absMain = resolve(mainPath);
   const mainText = text ?? host.readFile(absMain);
@@ -58,6 +69,7 @@ class SourceReader {
   constructor(
     private readonly host: SourceHost,
     private readonly syntax: MileSyntax,
+    private readonly cache?: ParseCache,
   ) {}
 
   /** Parses `body` (the text of the absolute path `abs`, shown as `name`) and reads its `use`s; undefined when `abs` was read already. */
@@ -65,7 +77,12 @@ class SourceReader {
     if (this.seen.has(abs)) return undefined;
     this.seen.add(abs);
     this.sources.set(name, body);
-    const { ast, diagnostics } = parseMile(body, name, this.syntax);
+    let parsed = this.cache?.get(name, body);
+    if (!parsed) {
+      parsed = parseMile(body, name, this.syntax);
+      this.cache?.set(name, body, parsed);
+    }
+    const { ast, diagnostics } = parsed;
     this.diagnostics.push(...diagnostics);
     this.files.push(ast);
     for (const d of ast.decls) {
