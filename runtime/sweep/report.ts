@@ -427,7 +427,8 @@ export function accuracyChart(rows: readonly SweepRow[], w = 640, h = 360, basel
   );
 }
 
-export function sweepHtml(rep: SweepReport): string {
+/** The HTML report; `pictures` (SVG by tune, `tunePicturesHtml`) adds each tune's model picture after the charts. */
+export function sweepHtml(rep: SweepReport, pictures?: ReadonlyMap<string, string>): string {
   const head = columns(rep)
     .map((c) => `<th>${escape(c)}</th>`)
     .join('');
@@ -453,6 +454,23 @@ ${body}
 </tbody></table>
 ${notes}${missing}<figure>${lossChart(rep.rows)}</figure>
 <figure>${accuracyChart(rep.rows, undefined, undefined, rep.baseline)}</figure>
-</body></html>
+${tunePicturesHtml(rep.rows, pictures)}</body></html>
 `;
+}
+
+// ------------------------------------------------------------------------------ model pictures
+
+/**
+ * Each tune's model picture (compiler/picture/: what it freezes, trains in full, and where its
+ * PEFT sites are), one collapsible section per tune in row order; empty without pictures. The
+ * SVGs are inlined without their XML prologue, each in a box that scrolls when it is wider than the page.
+ */
+function tunePicturesHtml(rows: readonly SweepRow[], pictures: ReadonlyMap<string, string> | undefined): string {
+  const tunes = [...new Set(rows.map((r) => r.tune))].filter((t) => pictures?.has(t));
+  if (tunes.length === 0) return '';
+  const inline = (svg: string) => svg.slice(Math.max(0, svg.search(/<svg\b/)));
+  const sections = tunes.map(
+    (t) => `<details><summary>${escape(t)}</summary>\n<div style="overflow-x:auto">${inline(pictures!.get(t)!)}</div></details>`,
+  );
+  return `<h2>model pictures</h2>\n${sections.join('\n')}\n`;
 }
