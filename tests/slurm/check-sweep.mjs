@@ -51,14 +51,28 @@ function same(refDir, outDir) {
   const [ref, out] = [readJson(join(refDir, 'sweep.json')), readJson(join(outDir, 'sweep.json'))];
   if (out.missing?.length) fail(`${outDir} still misses cells ${out.missing.map((m) => m.index).join(', ')}`);
   if (ref.rows.length !== out.rows.length) fail(`${ref.rows.length} rows locally, ${out.rows.length} on Slurm`);
-  const exactKeys = ['tune', 'data', 'seed', 'trainableParams', 'totalParams', 'steps', 'lr', 'schedule', 'open', 'closed', 'global', 'n_global'];
+  const exactKeys = [
+    'tune',
+    'data',
+    'seed',
+    'trainableParams',
+    'totalParams',
+    'steps',
+    'lr',
+    'schedule',
+    'open',
+    'closed',
+    'global',
+    'n_global',
+  ];
   let bitEqual = 0;
   let losses = 0;
   let worst = 0;
   ref.rows.forEach((r, i) => {
     const s = out.rows[i];
     for (const k of exactKeys)
-      if (JSON.stringify(r[k]) !== JSON.stringify(s[k])) fail(`row ${i} (${r.tune}): ${k} is ${JSON.stringify(r[k])} locally, ${JSON.stringify(s[k])} on Slurm`);
+      if (JSON.stringify(r[k]) !== JSON.stringify(s[k]))
+        fail(`row ${i} (${r.tune}): ${k} is ${JSON.stringify(r[k])} locally, ${JSON.stringify(s[k])} on Slurm`);
     if (r.losses.length !== s.losses.length) fail(`row ${i} (${r.tune}): ${r.losses.length} losses locally, ${s.losses.length} on Slurm`);
     r.losses.forEach((l, j) => {
       const d = Math.abs(l - s.losses[j]) / Math.max(Math.abs(l), 1e-12);
