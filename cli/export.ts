@@ -84,6 +84,8 @@ export async function exportCommand(file: string, o: ExportCliOptions): Promise<
       params,
       baseModel: start.weights ? weightsBaseModel(start.weights) : fe.model.name,
       moduleNames,
+      weights: start.weights,
+      weightsMap: start.weightsMap,
     });
     for (const n of backbone?.notes ?? []) process.stderr.write(`  ${n}\n`);
     process.stderr.write(

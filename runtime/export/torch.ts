@@ -11,7 +11,11 @@
  *   data/shard-NNNNN.safetensors   `steps` global batches of `batch` rows, by input name,
  *                            pre-processed by milec's own loaders (one data pipeline)
  *   export.json              what train.py needs: trainable names, the tune's sites, data
- *                            shards, optimizer, and the adapter folder's layout (runtime/peft-format.ts)
+ *                            shards, optimizer, the adapter folder's layout (runtime/peft-format.ts)
+ *                            and the metadata of milec train's checkpoint
+ *
+ * train.py writes a run folder as `milec train --out` does: `adapter/` (peft's format, what
+ * `milec train --adapter` loads) and `adapter.safetensors` (what `milec eval --checkpoint` reads).
  *
  * The folder is written atomically (runtime/atomic.ts : writeDirAtomic).
  */
@@ -60,6 +64,9 @@ export interface TorchExportOptions {
   readonly baseModel?: string;
   /** The checkpoint's module names, when the backbone came from `--weights` (peft's names for the adapter). */
   readonly moduleNames?: ReadonlyMap<string, string | null>;
+  /** The backbone in `--weights` form and its mapping (recorded for `milec eval --checkpoint`), if any. */
+  readonly weights?: string;
+  readonly weightsMap?: string;
 }
 
 export class ExportError extends Error {
@@ -102,6 +109,16 @@ export async function exportTorch(fe: TorchExportInput, o: TorchExportOptions): 
     },
     optimizer: { ...o.optimizer, beta1: ADAMW_DEFAULTS.beta1, beta2: ADAMW_DEFAULTS.beta2, eps: ADAMW_DEFAULTS.eps },
     adapter: adapterSpec(layout),
+    // The metadata of milec train's `adapter.safetensors`, which `milec eval --checkpoint` reads
+    // (runtime/eval/checkpoint.ts): train.py writes its run folder in milec train's layout.
+    checkpoint: {
+      model: fe.model.name,
+      tune: tuneName,
+      source: o.source,
+      seed: String(o.seed),
+      weights: o.weights ?? '',
+      weights_map: o.weights ? (o.weightsMap ?? 'none') : '',
+    },
   };
   files['export.json'] = JSON.stringify(spec, null, 2) + '\n';
   await writeDirAtomic(o.out, files);

@@ -2,14 +2,16 @@
  * train.py of `milec export --torch` with torch.distributed: two gloo ranks (started with
  * MASTER_ADDR/MASTER_PORT/WORLD_SIZE/RANK set, as Debian's torchrun crashes under Python 3.11),
  * each taking half of every exported global batch, end with the same adapter as one process
- * taking the whole batch; the adapter folder is the one `milec eval --adapter` reads, and
- * training moved it off its start.
+ * taking the whole batch; training moved it off its start, and milec reads the run folder back:
+ * the peft folder (as `milec train --adapter`) and adapter.safetensors (as `milec eval --checkpoint`).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { specialize } from '../../compiler/ir/specialize.ts';
+import { paramsWithCheckpoint, readEvalCheckpoint } from '../../runtime/eval/checkpoint.ts';
 import { adapterLayout, loadAdapter } from '../../runtime/peft-format.ts';
 import { type Exported, exportTune, python, relError, tensorsOf, torchMissing } from './helpers.ts';
 
@@ -68,15 +70,20 @@ describe.skipIf(missing !== undefined)('export --torch: data-parallel training',
     expect(l1).toHaveLength(STEPS);
     for (let s = 0; s < STEPS; s++) expect(Math.abs(l1[s]! - l2[s]!), `step ${s + 1}: ${l1[s]} vs ${l2[s]}`).toBeLessThan(1e-5 * l1[0]!);
 
-    const a = await tensorsOf(join(dir, 'one', 'adapter_model.safetensors'));
-    const b = await tensorsOf(join(dir, 'two', 'adapter_model.safetensors'));
+    const a = await tensorsOf(join(dir, 'one', 'adapter', 'adapter_model.safetensors'));
+    const b = await tensorsOf(join(dir, 'two', 'adapter', 'adapter_model.safetensors'));
     expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
     for (const [k, v] of a) expect(relError(b.get(k)!, v), k).toBeLessThan(1e-4);
 
     // milec reads the folder back (as `milec eval --adapter` does), and training moved every tensor.
     const { fe, params } = exported;
-    const loaded = await loadAdapter(join(dir, 'two'), adapterLayout(fe, { tune: 'x_lora' }));
+    const loaded = await loadAdapter(join(dir, 'two', 'adapter'), adapterLayout(fe, { tune: 'x_lora' }));
     expect(loaded.size).toBe(a.size);
     for (const [name, v] of loaded) expect(relError(v, params.get(name)!), `${name} moved`).toBeGreaterThan(1e-3);
+    // The run folder is milec train's: `milec eval --checkpoint` reads adapter.safetensors with its metadata.
+    const ckpt = await readEvalCheckpoint(join(dir, 'two'));
+    expect([ckpt.model, ckpt.tune, ckpt.seed]).toEqual(['MissTiny', 'x_lora', 1]);
+    const evaluated = paramsWithCheckpoint(specialize(fe.infer, { B: 4 }), ckpt, ckpt.seed!);
+    for (const [name, v] of loaded) expect(evaluated.get(name), name).toEqual(v);
   }, 40_000);
 });

@@ -90,6 +90,16 @@ def scheduled_lr(o, step):
     return lr * max(0.0, 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def save_run(model, spec, out, step):
+    """The run folder of `milec train --out`: OUT/adapter/ (peft's format) and OUT/adapter.safetensors
+    (the trainable parameters by name, with the metadata `milec eval --checkpoint OUT` reads)."""
+    os.makedirs(out, exist_ok=True)
+    save_adapter(model, spec, os.path.join(out, "adapter"))
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    meta = dict(spec["checkpoint"], step=str(step), format="milec-adapter")
+    st.save(trainable, os.path.join(out, "adapter.safetensors"), metadata=meta)
+
+
 def save_adapter(model, spec, out):
     """Writes the adapter folder `out` (replacing it whole) from the model's current values."""
     layout = spec["adapter"]

@@ -9,7 +9,8 @@ Each step takes the next exported global batch; rank r of W processes rows
 the frozen ones get no gradient buckets) averages the gradients, so W processes train exactly
 as one process with the whole batch. NCCL on GPUs, gloo on CPUs. AdamW with the tune's
 learning rate, schedule, warm-up and weight decay (milec's betas and eps); rank 0 writes the
-adapter in the folder format `milec eval --adapter` reads.
+run folder as `milec train --out` does: the adapter in peft's folder format (adapter/, what
+`milec train --adapter` loads) and adapter.safetensors (what `milec eval --checkpoint` reads).
 """
 import argparse
 import json
@@ -44,7 +45,7 @@ def setup():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, help="optimizer steps (default: the exported number)")
-    ap.add_argument("--out", default=os.path.join(HERE, "adapter"), help="adapter folder to write (default: adapter/ here)")
+    ap.add_argument("--out", default=os.path.join(HERE, "run"), help="run folder to write (default: run/ here): adapter/ and adapter.safetensors")
     ap.add_argument("--log-every", type=int, default=10)
     ap.add_argument("--seed", type=int, help="dropout seed (default: the exported one); rank r uses seed + r")
     a = ap.parse_args()
@@ -80,8 +81,8 @@ def main():
             if rank == 0:
                 print(json.dumps({"step": step + 1, "loss": mean.item(), "lr": lr, "sec": round(time.time() - start, 3)}), flush=True)
     if rank == 0:
-        milec_export.save_adapter(model, spec, a.out)
-        print(json.dumps({"adapter": a.out, "steps": o["steps"], "world": world}), flush=True)
+        milec_export.save_run(model, spec, a.out, o["steps"])
+        print(json.dumps({"run": a.out, "adapter": os.path.join(a.out, "adapter"), "steps": o["steps"], "world": world}), flush=True)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
