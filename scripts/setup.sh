@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-vulkan.sh
 
 # Debian's PyTorch for the `milec export --torch` tests (tests/export/; they skip without it).
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then apt-get install -y --no-install-recommends python3-torch; fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then apt-get install -y --no-install-recommends python3-torch || { apt-get update -qq && apt-get install -y --no-install-recommends python3-torch; }; fi
 
 # npm ci installs exactly the lockfile; skip it when node_modules was installed from this one.
 stamp=node_modules/.milec-lockfile.sha256
