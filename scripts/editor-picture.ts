@@ -118,25 +118,30 @@ function squiggle(d: Diagnostic): string {
   return `<polyline points="${points.join(' ')}" fill="none" stroke="${UI.error}" stroke-width="1.2"/>`;
 }
 
-/** The hover VS Code shows over a diagnostic: the message, the help, `source(code)`, then its action bar. */
+/**
+ * The hover VS Code shows over a diagnostic: the message and `source(code)`, then its related
+ * information (`milec lsp` sends the compiler's `help` as one, at the same span), then the action bar.
+ */
 function hover(d: Diagnostic): string {
-  const lines = [d.message, ...(d.help ? [d.help] : [])];
-  const footer = `milec(${d.code})`;
+  const file = EXAMPLE.split('/').pop()!;
+  const message = `${d.message}  `;
+  const source = `milec(${d.code})`;
+  const related = d.help ? [`${file}(${d.span.line}, ${d.span.col}): help: ${d.help}`] : [];
   const action = 'View Problem (Alt+F8)';
   const size = 13;
   const charWidth = (size * 1233) / 2048;
-  const width = Math.max(...[...lines, footer, action].map((l) => l.length)) * charWidth + 24;
-  const messageHeight = (lines.length + 1) * 20 + 12;
-  const height = messageHeight + 28;
+  const width = Math.max(message.length + source.length, ...related.map((l) => l.length), action.length) * charWidth + 24;
+  const messageHeight = (1 + related.length) * 20 + 12;
   const x = columnX(d.span.col - 1) - 4;
   const y = lineTop(d.span.line) + LINE_HEIGHT + 4;
   const row = (i: number) => y + 22 + i * 20;
   return [
-    `<rect x="${x}" y="${y}" width="${width.toFixed(1)}" height="${height}" rx="3" fill="${UI.hoverBackground}" stroke="${UI.hoverBorder}"/>`,
+    `<rect x="${x}" y="${y}" width="${width.toFixed(1)}" height="${messageHeight + 28}" rx="3" fill="${UI.hoverBackground}" stroke="${UI.hoverBorder}"/>`,
     `<line x1="${x}" y1="${y + messageHeight}" x2="${(x + width).toFixed(1)}" y2="${y + messageHeight}" stroke="${UI.hoverBorder}"/>`,
     `<g font-size="${size}">`,
-    ...lines.map((l, i) => `<text x="${x + 12}" y="${row(i)}" fill="${UI.foreground}">${escapeXml(l)}</text>`),
-    `<text x="${x + 12}" y="${row(lines.length)}" fill="${UI.hoverMuted}">${escapeXml(footer)}</text>`,
+    `<text x="${x + 12}" y="${row(0)}" fill="${UI.foreground}">${escapeXml(message)}</text>`,
+    `<text x="${(x + 12 + message.length * charWidth).toFixed(2)}" y="${row(0)}" fill="${UI.hoverMuted}">${escapeXml(source)}</text>`,
+    ...related.map((l, i) => `<text x="${x + 12}" y="${row(1 + i)}" fill="${UI.link}">${escapeXml(l)}</text>`),
     `<text x="${x + 12}" y="${y + messageHeight + 19}" fill="${UI.link}">${escapeXml(action)}</text>`,
     '</g>',
   ].join('\n');
