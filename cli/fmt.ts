@@ -10,7 +10,7 @@
  * - A file that does not parse is left as it is; its diagnostics are printed and the exit code is 1.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { formatMile } from '../grammar/format.ts';
 import { renderDiagnostics } from '../core/render.ts';
 import { writeFileAtomic } from '../runtime/atomic.ts';
@@ -21,6 +21,8 @@ export interface FmtOptions {
   stdout?: boolean;
   /** Re-break lines longer than this (see `formatMile`); by default the author's line breaks are kept. */
   width?: number;
+  /** Files and folders left out of a folder search (paths as given, or relative to the current folder). */
+  exclude?: string[];
 }
 
 export interface FmtIo {
@@ -35,13 +37,18 @@ const processIo: FmtIo = {
   readStdin: () => readFileSync(0, 'utf8'),
 };
 
-/** The `.mile` files named by `paths` (files as given; folders searched), sorted per folder. */
-export function mileFiles(paths: readonly string[]): string[] {
+/**
+ * The `.mile` files named by `paths` (files as given; folders searched, sorted per folder),
+ * without those under an `exclude` path.
+ */
+export function mileFiles(paths: readonly string[], exclude: readonly string[] = []): string[] {
   const out: string[] = [];
+  const skipped = new Set(exclude.map((p) => resolve(p)));
   const walk = (dir: string): void => {
     const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
     for (const e of entries) {
       const p = join(dir, e.name);
+      if (skipped.has(resolve(p))) continue;
       if (e.isDirectory()) {
         if (e.name !== 'node_modules' && !e.name.startsWith('.')) walk(p);
       } else if (e.isFile() && e.name.endsWith('.mile')) out.push(p);
@@ -68,7 +75,7 @@ export async function fmtCommand(paths: readonly string[], o: FmtOptions, io: Fm
     io.out(r.text);
     return 0;
   }
-  const files = mileFiles(paths.length ? paths : ['.']);
+  const files = mileFiles(paths.length ? paths : ['.'], o.exclude);
   let unformatted = 0;
   let broken = 0;
   let written = 0;

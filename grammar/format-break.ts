@@ -47,30 +47,33 @@ function groupsByLine(tokens: IToken[]): Map<number, Group[]> {
   return byLine;
 }
 
-/** `text` with the widest list of its first splittable over-long line split, or undefined when there is none. */
-export function breakLongLine(text: string, width: number): string | undefined {
+/**
+ * `text` with every over-long line split once (before its chain operators, else at its widest
+ * outermost list), or undefined when no over-long line can be split. Lines split this round
+ * that are still too long are split again on the next.
+ */
+export function breakLongLines(text: string, width: number): string | undefined {
   const lines = text.split('\n');
   const tokens = T.mileLexer.tokenize(text).tokens;
   const groups = groupsByLine(tokens);
+  const cuts: number[] = [];
   for (let i = 0; i < lines.length; i++) {
     if ([...lines[i]!].length <= width) continue;
+    const ops = chainOperators(tokens, i + 1);
+    if (ops.length) {
+      cuts.push(...ops.map((t) => t.startOffset));
+      continue;
+    }
     const candidates = (groups.get(i + 1) ?? []).filter((g) => g.close.startOffset > g.open.startOffset + 1);
     // Outermost groups only: an inner list is split on a later round if its line is still too long.
     const outer = candidates.filter(
       (g) => !candidates.some((h) => h !== g && h.open.startOffset < g.open.startOffset && h.close.startOffset > g.close.startOffset),
     );
-    const ops = chainOperators(tokens, i + 1);
-    if (ops.length)
-      return insertBreaks(
-        text,
-        ops.map((t) => t.startOffset),
-      );
     if (!outer.length) continue;
     const widest = outer.reduce((a, b) => (b.close.startOffset - b.open.startOffset > a.close.startOffset - a.open.startOffset ? b : a));
-    const cuts = [widest.open.endOffset! + 1, ...widest.commas.map((c) => c.endOffset! + 1), widest.close.startOffset];
-    return insertBreaks(text, cuts);
+    cuts.push(widest.open.endOffset! + 1, ...widest.commas.map((c) => c.endOffset! + 1), widest.close.startOffset);
   }
-  return undefined;
+  return cuts.length ? insertBreaks(text, cuts) : undefined;
 }
 
 function insertBreaks(text: string, offsets: number[]): string {

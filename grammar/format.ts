@@ -27,7 +27,7 @@
 import type { CstNode, IToken, TokenType } from 'chevrotain';
 import { error, hasErrors, type Diagnostic } from '../core/diagnostic.ts';
 import { MileSyntax, parseMile } from './parse.ts';
-import { breakLongLine } from './format-break.ts';
+import { breakLongLines } from './format-break.ts';
 import { alignLines, type AlignKind, type Piece, type RenderedLine } from './format-align.ts';
 import * as T from './tokens.ts';
 
@@ -54,7 +54,7 @@ export function formatMile(source: string, options: FormatOptions = {}): FormatR
   const first = formatOnce(source, file);
   if (first.diagnostics.length || options.width === undefined) return first;
   let text = first.text;
-  for (let next = breakLongLine(text, options.width); next !== undefined; next = breakLongLine(text, options.width)) {
+  for (let next = breakLongLines(text, options.width); next !== undefined; next = breakLongLines(text, options.width)) {
     const r = formatOnce(next, file);
     if (r.diagnostics.length) return { text: source, diagnostics: r.diagnostics };
     text = r.text;
@@ -94,18 +94,19 @@ interface Syntax {
 
 const STATEMENT_RULES = new Set(['topDecl', 'moduleItem', 'modelItem', 'tuneItem', 'methodItem', 'configEntry', 'statement']);
 const BLOCK_RULES = new Set(['block', 'rewriteBody', 'hookBody']);
+const CLASSIFIED_RULES = new Set(['childDecl', 'paramDecl', 'inputDecl', 'methodItem']);
 
 function isToken(x: CstNode | IToken): x is IToken {
   return (x as IToken).tokenType !== undefined;
 }
 
+/** The node's first token: each child list is in source order, so only its head can hold it. */
 function firstToken(node: CstNode): IToken | undefined {
   let best: IToken | undefined;
-  for (const list of Object.values(node.children)) {
-    for (const c of list) {
-      const t = isToken(c) ? c : firstToken(c);
-      if (t && (!best || t.startOffset < best.startOffset)) best = t;
-    }
+  for (const key in node.children) {
+    const c = node.children[key]![0];
+    const t = c === undefined ? undefined : isToken(c) ? c : firstToken(c);
+    if (t && (!best || t.startOffset < best.startOffset)) best = t;
   }
   return best;
 }
@@ -125,7 +126,7 @@ function childNode(node: CstNode, name: string): CstNode | undefined {
 function analyse(root: CstNode): Syntax {
   const s: Syntax = { starts: new Set(), align: new Map(), selectorBraces: new Set() };
   const visit = (node: CstNode): void => {
-    const first = firstToken(node);
+    const first = STATEMENT_RULES.has(node.name) || CLASSIFIED_RULES.has(node.name) ? firstToken(node) : undefined;
     if (first && STATEMENT_RULES.has(node.name)) s.starts.add(first);
     if (BLOCK_RULES.has(node.name)) {
       for (const c of [...(node.children['expr'] ?? []), ...(node.children['Semicolon'] ?? [])]) {
