@@ -352,6 +352,19 @@ program
     process.exitCode = await evalCommand(file, { ...o, registry: await pluginRegistry(o.plugin) });
   });
 
+program
+  .command('fmt')
+  .description('rewrite .mile files in the canonical layout; --check lists the files it would change (exit 1)')
+  .argument('[paths...]', '.mile files or folders (searched recursively; default: the current folder); - reads standard input')
+  .option('--check', 'write nothing; list unformatted files with a diff and exit 1 if there is one')
+  .option('--stdout', 'print the formatted text instead of writing the files')
+  .option('--exclude <path>', 'leave this file or folder out of the folder search (repeatable)', collect, [])
+  .option('--width <n>', "re-break lines longer than n characters at their widest (...) list (default: keep the author's line breaks)", int('--width'))
+  .action(async (paths: string[], o: { check?: boolean; stdout?: boolean; width?: number; exclude: string[] }) => {
+    const { fmtCommand } = await import('./fmt.ts');
+    process.exitCode = await fmtCommand(paths, o);
+  });
+
 // `milec compile … --emit ir | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
