@@ -384,18 +384,6 @@ try {
     process.stderr.write(
       `internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\nThis is a bug in milec; please report it with the input that caused it.\n`,
     );
-program
-  .command('fmt')
-  .description('rewrite .mile files in the canonical layout; --check lists the files it would change (exit 1)')
-  .argument('[paths...]', '.mile files or folders (searched recursively; default: the current folder); - reads standard input')
-  .option('--check', 'write nothing; list unformatted files with a diff and exit 1 if there is one')
-  .option('--stdout', 'print the formatted text instead of writing the files')
-  .option('--width <n>', "re-break lines longer than n characters at their widest (...) list (default: keep the author's line breaks)", int('--width'))
-  .action(async (paths: string[], o: { check?: boolean; stdout?: boolean; width?: number }) => {
-    const { fmtCommand } = await import('./fmt.ts');
-    process.exitCode = await fmtCommand(paths, o);
-  });
-
     process.exitCode = 70;
   }
 }
