@@ -1,0 +1,93 @@
+/**
+ * The PyTorch export's compiler side, without PyTorch: model.py mirrors the .mile modules
+ * (one class each, the config as constructor defaults), and what it cannot translate is a
+ * located diagnostic (a PEFT method without a PyTorch implementation, a parameter named like a
+ * Python keyword); `milec export` reports it and writes nothing.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { emitTorchModel } from '../../compiler/emit/torch/model.ts';
+import { torchPeftSpec } from '../../compiler/emit/torch/peft-spec.ts';
+import { compileFrontEnd } from '../../compiler/pipeline.ts';
+import { CompileError } from '../../core/diagnostic.ts';
+import { fileHost } from '../../runtime/source-files.ts';
+import { milec } from '../helpers/milec.ts';
+import { compileTune } from './helpers.ts';
+
+function compile(text: string, tune?: string) {
+  const r = compileFrontEnd({ host: fileHost(), file: 'test.mile', text, tune, training: true });
+  if (!r.result) throw new Error(r.diagnostics.map((d) => d.message).join('; '));
+  return r.result;
+}
+
+function diagnosticOf(f: () => unknown) {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof CompileError) return e.diagnostic;
+    throw e;
+  }
+  throw new Error('expected a CompileError');
+}
+
+describe('model.py', () => {
+  it('has one class per .mile module with its forward, and the model with its config (overrides included)', () => {
+    const fe = compileTune('prefix');
+    const { text } = emitTorchModel(fe.model, 'examples/miss_tiny.mile', fe.program.modules);
+    for (const m of ['Linear', 'LayerNorm', 'BertSelfAttention', 'BertLMHeadModel', 'VisionTransformer', 'Conv2d', 'MissTiny'])
+      expect(text).toMatch(new RegExp(`^class ${m}\\(mile\\.Module\\):$`, 'm'));
+    // Absent in this configuration, but a constructor may build it.
+    expect(text).toMatch(/^class BertPooler\(mile\.Module\):$/m);
+    expect(text).toContain('def __init__(self, image=16, patch=8, dim=16, depth=2, heads=2, hidden=32, vocab=64, qlen=6, alen=4, p=0.0');
+    // A keyword argument is renamed, a hook is a method call, select is lazy, `/` between ints exact.
+    expect(text).toContain('def __init__(self, in_, out, bias=True, std=0.02):');
+    expect(text).toContain('self.milec_hook("keys", ');
+    expect(text).toContain('self.crossattention(a, context, context_mask) if self.cross else a');
+    expect(text).toContain('hd = mile.div(self.dim, self.heads)');
+    expect(text).toContain('mile.dropout(self.LayerNorm(mile.add(x, tt)), self.p, training=self.training)');
+  });
+});
+
+describe('what the export cannot translate', () => {
+  it('a method milec_peft.py lacks is an error at its tune item', () => {
+    const fe = compile(
+      `use std.nn
+model M { input x: f32[B, 4]
+  l = Linear(4, 2)
+  forward { loss mean(l(x)) } }
+tune d for M {
+  dora(r = 2) on l
+}`,
+      'd',
+    );
+    const d = diagnosticOf(() => torchPeftSpec(fe.model, fe.tune));
+    expect(d.message).toContain('no implementation of the method `dora`');
+    expect(d.help).toContain('lora, ia3, prefix, ptv2');
+    expect(d.span.line).toBe(6);
+  });
+
+  it('a parameter named like a Python keyword is an error at its declaration', () => {
+    const fe = compile(`model M { input x: f32[B, 4]
+  param lambda: f32[4] = ones
+  forward { loss mean(x * lambda) } }`);
+    const d = diagnosticOf(() => emitTorchModel(fe.model, 'test.mile', fe.program.modules));
+    expect(d.message).toContain('`lambda` is a Python keyword');
+    expect(d.span.line).toBe(2);
+  });
+
+  it('milec export prints the located error and writes nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'milec-export-'));
+    try {
+      const r = await milec('export', 'examples/tiny_classifier.mile', '--tune', 'dora', '--torch', join(dir, 'out'), '--steps', '1');
+      expect(r.code).toBe(1);
+      expect(r.err).toContain('cannot export to PyTorch: milec_peft.py has no implementation of the method `dora`');
+      expect(r.err).toMatch(/tiny_classifier\.mile:\d+:\d+/);
+      expect(existsSync(join(dir, 'out'))).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
