@@ -73,14 +73,7 @@ export function selectorSites(a: Analysis, ctx: SelectorContext): SelectorSites 
   const item = ctx.item;
   const methodName = item.kind === 'apply' ? item.method.name : item.kind;
   const match = report?.matches.find((m) => m.selector === text && m.method === methodName);
-  const instances = instancesMatching(model, ctx.selector.segments);
-  const sites = match
-    ? match.sites
-    : item.kind === 'apply'
-      ? instances.map((i) => i.path)
-      : [...walkInstances(model.root)].flatMap((i) =>
-          i.params.filter((p) => selectorMatches(ctx.selector, [...i.segments, p.name]) || instances.includes(i)).map((p) => p.path),
-        );
+  const sites = match ? match.sites : unappliedSites(model, ctx.selector, item.kind === 'apply');
   if (item.kind !== 'apply' || !report) return { selector: text, sites };
   const application = applicationIndex(ctx.tune.items, item);
   const byPath = new Map([...walkInstances(model.root)].map((i) => [i.path, i]));
@@ -97,6 +90,15 @@ export function selectorSites(a: Analysis, ctx: SelectorContext): SelectorSites 
     total += att.params.reduce((n, p) => n + p.shape.reduce((x, y) => x * y, 1), 0);
   }
   return { selector: text, sites, types, added: { params: first ?? [], total } };
+}
+
+/** Sites by matching alone (the tune does not apply): instances for a method, parameters for train/freeze. */
+function unappliedSites(model: ElaboratedModel, selector: Selector, method: boolean): string[] {
+  const instances = new Set(instancesMatching(model, selector.segments));
+  if (method) return [...instances].map((i) => i.path);
+  return [...walkInstances(model.root)].flatMap((i) =>
+    i.params.filter((p) => instances.has(i) || selectorMatches(selector, [...i.segments, p.name])).map((p) => p.path),
+  );
 }
 
 /** Which method application (counted over the tune's `apply` items) an item is. */

@@ -47,6 +47,8 @@ export interface ServerEnvironment {
   readonly registry?: MethodRegistry;
   /** Milliseconds between the last edit and the check (default 200). */
   readonly debounceMs?: number;
+  /** The check's next step waits until no request came for this long (default 150 ms): requests come first. */
+  readonly idleMs?: number;
 }
 
 interface DocumentState {
@@ -63,6 +65,9 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
   const parseCache = new BoundedParseCache();
   let roots: string[] = [];
   const workspaceCache = new Map<string, { text: string; analysis: Analysis }>();
+  /** When the last request was answered: the background check steps aside while requests come. */
+  let lastRequest = 0;
+  const idleMs = env.idleMs ?? 150;
 
   const openTexts = () => new Map(documents.all().map((d) => [pathOfUri(d.uri), d.getText()]));
 
@@ -96,23 +101,28 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
     const a = current(uri);
     if (!a) return;
     const steps = deepCheck(a);
-    let r = steps.next();
-    while (!r.done) {
+    let r: IteratorResult<void, Diagnostic[]>;
+    do {
       await new Promise((resolve) => setImmediate(resolve));
+      // One step (lowering a tune of a large model) takes up to a few hundred ms: none starts while the editor is asking.
+      while (performance.now() - lastRequest < idleMs) await new Promise((resolve) => setTimeout(resolve, idleMs));
       if (documents.get(uri)?.version !== version || state.checking !== version) return;
       r = safeStep(() => steps.next(), a);
-    }
+    } while (!r.done);
     await connection.sendDiagnostics({ uri, version, diagnostics: r.value.map((d) => toLspDiagnostic(a, d)) });
   }
 
   /** A request handler that answers `fallback` instead of failing when the server has a bug. */
   function guard<P, R>(name: string, fallback: R, f: (p: P) => R): (p: P) => R {
     return (p: P) => {
+      lastRequest = performance.now();
       try {
         return f(p);
       } catch (e) {
         connection.console.error(`${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
         return fallback;
+      } finally {
+        lastRequest = performance.now();
       }
     };
   }
