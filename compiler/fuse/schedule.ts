@@ -111,6 +111,18 @@ export interface ScheduleOptions {
   readonly storage?: NodeStorage;
 }
 
+/**
+ * Which producers a kernel may copy although other kernels read them too (see Recompute
+ * above): `isShared` nodes, and below one only nodes that read nothing but leaves (a dropout
+ * mask from the seed; their sources are in buffers whoever computes them).
+ */
+interface CopyPolicy {
+  readonly isShared: (s: NodeId) => boolean;
+  readonly readsOnlyLeaves: (s: NodeId) => boolean;
+}
+
+const NO_COPIES: CopyPolicy = { isShared: () => false, readsOnlyLeaves: () => false };
+
 /** Times the kernel of `n` reads each element of its source `i`. */
 function loadsPerElement(g: Graph, n: Node, i: number, target: KernelTarget): number {
   if (!opTraits[n.op].contraction) return 1;
@@ -133,7 +145,7 @@ function fuseGroup(
   id: NodeId,
   canInline: (s: NodeId) => boolean,
   target: KernelTarget,
-  isShared: (s: NodeId) => boolean = () => false,
+  copies: CopyPolicy = NO_COPIES,
 ): { nodes: NodeId[]; inputs: NodeId[] } {
   const g = storage.g;
   const group = new Set<NodeId>([id]);
@@ -148,12 +160,13 @@ function fuseGroup(
   const frontier = root.src.map((s, i) => ({ s, loads: loadsPerElement(g, root, i, target), belowShared: false }));
   while (frontier.length) {
     const { s, loads, belowShared } = frontier.shift()!;
-    if (belowShared || group.has(s) || !canInline(s)) continue;
+    if (group.has(s) || !canInline(s) || (belowShared && !copies.readsOnlyLeaves(s))) continue;
     if (loads > MAX_FUSED_RELOADS && !opTraits[g.nodes[s]!.op].alias) continue;
     const trial = new Set(group).add(s);
     if (buffersOf(trial).length + 1 > MAX_STORAGE_BUFFERS) continue;
     group.add(s);
-    const shared = isShared(s);
+    // A shared alias is an index identity: the level that counts is the node behind it.
+    const shared = belowShared || (copies.isShared(s) && !opTraits[g.nodes[s]!.op].alias);
     frontier.push(...g.nodes[s]!.src.map((src) => ({ s: src, loads, belowShared: shared })));
   }
   const nodes = [...group].sort((a, b) => a - b);
@@ -172,26 +185,41 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
   type Group = { nodes: NodeId[]; inputs: NodeId[]; core?: NodeId };
   const groups = new Map<NodeId, Group>();
   const recompute = opts.recompute ?? opts.fuse ?? true;
-  const isShared = (s: NodeId) => (uses.get(s) ?? 0) > 1;
+  const isAlias = (s: NodeId) => opTraits[g.nodes[s]!.op].alias;
+  const readers = new Map<NodeId, NodeId[]>();
+  for (const id of order) for (const s of new Set(g.nodes[id]!.src)) readers.set(s, [...(readers.get(s) ?? []), id]);
+  // Reads of a node, counting those through an alias (a reshape) as the alias's own reads.
+  const reads = new Map<NodeId, number>();
+  for (let k = order.length - 1; k >= 0; k--) {
+    const id = order[k]!;
+    const viaAlias = isAlias(id) && !rootSet.has(id) ? (reads.get(id) ?? 0) : 1;
+    for (const s of g.nodes[id]!.src) reads.set(s, (reads.get(s) ?? 0) + viaAlias);
+  }
+  const isShared = (s: NodeId) => (reads.get(s) ?? 0) > 1;
+  const readsOnlyLeaves = (s: NodeId) =>
+    g.nodes[s]!.src.every((src) => {
+      const r = storage.resolve(src);
+      return r.kind !== 'buffer' || isLeaf(g.nodes[r.node]!);
+    });
+  const copies: CopyPolicy = recompute ? { isShared, readsOnlyLeaves } : NO_COPIES;
   const canInline = (s: NodeId) => {
     const n = g.nodes[s]!;
-    const used = uses.get(s) ?? 0;
     return (
       (opts.fuse ?? true) &&
       inlinable(n) &&
-      (used === 1 || (recompute && used > 1 && !opTraits[n.op].alias)) &&
+      (uses.get(s) === 1 || (recompute && isShared(s))) &&
       !rootSet.has(s) &&
       storage.literalValue(s) === undefined
     );
   };
   // The roots of the groups each node is computed in (a shared producer: several).
   const groupsOf = new Map<NodeId, NodeId[]>();
-  const readers = new Map<NodeId, NodeId[]>();
-  for (const id of order) for (const s of new Set(g.nodes[id]!.src)) readers.set(s, [...(readers.get(s) ?? []), id]);
-  // A shared producer needs no kernel when every node reading it does so inside a group that holds a copy of it.
+  // A shared producer needs no kernel when every node reading it does so inside a group that
+  // holds a copy of it; an alias reader counts when it was copied everywhere itself.
   const copiedIntoEveryReader = (s: NodeId) =>
     (readers.get(s) ?? []).every((r) => {
       if (storage.literalValue(r) !== undefined) return true;
+      if (isAlias(r) && !absorbed.has(r)) return false;
       const holders = groupsOf.get(r) ?? [];
       return holders.length > 0 && holders.every((h) => groups.get(h)!.nodes.includes(s));
     });
@@ -215,7 +243,7 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
       for (const s of g.nodes[chain[c]!]!.src) {
         if (members.has(s)) {
           // Not through a shared copy: what it reads must stay in a buffer for its other copies.
-          if (onChain(s) && !isShared(s) && !chain.includes(s)) chain.push(s);
+          if (onChain(s) && !(recompute && isShared(s)) && !chain.includes(s)) chain.push(s);
           continue;
         }
         const core = g.nodes[s]!;
@@ -238,18 +266,24 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
     let realizedAfterAll = false;
     if (absorbed.has(id)) {
       if (!isShared(id) || copiedIntoEveryReader(id)) continue;
-      // Realized after all; alone, because the inlined copies read its sources from buffers.
       absorbed.delete(id);
+      // An alias has no kernel: its source, which holds its value, is realized in turn.
+      if (isAlias(id)) continue;
+      // Realized after all, without what its copies read from buffers (only leaf readers
+      // were copied below it, and those it may copy as well).
       realizedAfterAll = true;
-      group = { nodes: [id], inputs: kernelInputs(storage, n.src) };
+      const leafFed = n.src.filter((x) => absorbed.has(x) && readsOnlyLeaves(x));
+      const members = [id, ...new Set(leafFed)];
+      const external = members.flatMap((m) => g.nodes[m]!.src).filter((x) => !members.includes(x));
+      group = { nodes: members.sort((a, b) => a - b), inputs: kernelInputs(storage, external) };
     } else if (!needsKernel(storage, id, rootSet.has(id))) continue;
     else
       group = opTraits[n.op].fusesProducers
-        ? fuseGroup(storage, id, canInline, target, isShared)
+        ? fuseGroup(storage, id, canInline, target, copies)
         : { nodes: [id], inputs: kernelInputs(storage, n.src) };
     const core = realizedAfterAll ? undefined : epilogueCore(id, new Set(group.nodes));
     if (core !== undefined) {
-      const members = new Set([...group.nodes, ...fuseGroup(storage, core, canInline, target, isShared).nodes]);
+      const members = new Set([...group.nodes, ...fuseGroup(storage, core, canInline, target, copies).nodes]);
       const external: NodeId[] = [];
       for (const m of members) for (const s of g.nodes[m]!.src) if (!members.has(s)) external.push(s);
       const inputs = kernelInputs(storage, external);

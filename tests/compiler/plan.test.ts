@@ -151,8 +151,7 @@ describe('planGraph', () => {
 
   it('recomputes a cheap shared producer in each reader, one level deep, never a root', () => {
     const t = new TestGraph();
-    const x = t.input([8]);
-    const inner = t.b.op('exp', [x], {});
+    const inner = t.b.op('exp', [t.b.op('matmul', [t.input([2, 8]), t.input([8, 8])], { transA: false, transB: false })], {});
     const shared = t.b.neg(inner);
     const a = t.b.op('exp', [shared], {});
     const b = t.b.mul(shared, a);
@@ -165,6 +164,20 @@ describe('planGraph', () => {
     // Copies read what they need from buffers: the shared node's own source is realized.
     expect(owners).toContain(inner);
     for (const k of p.kernels) if (k.output !== inner) expect(k.nodes).toContain(shared);
+  });
+
+  it('copies below a shared producer only what reads nothing but leaves (a dropout mask)', () => {
+    const t = new TestGraph();
+    const mask = t.b.op('exp', [t.input([2, 8])], {});
+    const shared = t.b.mul(t.b.op('matmul', [t.input([2, 8]), t.input([8, 8])], { transA: false, transB: false }), mask);
+    const a = t.b.op('exp', [shared], {});
+    const b = t.b.mul(shared, a);
+    const g = t.build();
+    const p = planGraph(g, { roots: [b, a], keep: [b, a] });
+    checkLiveness(g, p);
+    expect(p.kernels.map((k) => g.nodes[k.output]!.op).sort()).toEqual(['exp', 'matmul', 'mul']);
+    for (const k of p.kernels.filter((k) => k.output !== shared && g.nodes[k.output]!.op !== 'matmul'))
+      expect(k.nodes).toEqual(expect.arrayContaining([mask, shared]));
   });
 
   it('realizes a shared producer after all when a reader cannot take a copy', () => {

@@ -144,6 +144,19 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
       const residual = t.b.add(t.input([4, 10, 16]), t.b.op('exp', [t.input([4, 10, 16], { scale: 0.3 })], {}));
       return t.b.add(t.b.op('matmul', [residual, t.input([16, 16])], { transA: false, transB: false }), t.b.op('softmax', [residual], {}));
     }),
+    c('recompute through a shared reshape (a head merge read by a matmul and a residual)', (t) => {
+      const heads = t.b.op('permute', [t.b.op('exp', [t.input([2, 3, 5, 4], { scale: 0.5 })], {})], { perm: [0, 2, 1, 3] });
+      const merged = t.b.reshape(heads, [2, 5, 12]);
+      return t.b.add(t.b.op('matmul', [merged, t.input([12, 12])], { transA: false, transB: false }), t.b.mul(merged, t.b.scalar(0.5)));
+    }),
+    c('recompute with a leaf-fed mask copied below the shared node', (t) => {
+      const mask = t.b.op('exp', [t.input([3, 6, 10], { scale: 0.2 })], {});
+      const shared = t.b.mul(t.b.op('matmul', [t.input([3, 6, 5]), t.input([5, 10])], { transA: false, transB: false }), mask);
+      return t.b.add(
+        t.b.op('matmul', [shared, t.input([10, 4])], { transA: false, transB: false }),
+        t.b.op('matmul', [shared, t.input([4, 10])], { transA: false, transB: true }),
+      );
+    }),
     c('recompute, realized after all: a shared producer also read through a reshape', (t) => {
       const shared = t.b.op('exp', [t.input([6, 8], { scale: 0.5 })], {});
       return t.b.add(
