@@ -12,7 +12,7 @@ import { planTraining, printTrainingPlan } from '../compiler/cost/report.ts';
 import { tunePictureSvg } from '../compiler/picture/svg.ts';
 import { writeFileAtomic } from '../runtime/atomic.ts';
 import { fileHost } from '../runtime/source-files.ts';
-import { compileFile, report } from './compile.ts';
+import { compileFile, type FrontEndCliOptions, report } from './compile.ts';
 import { boundSizes, UserError } from './errors.ts';
 
 export interface PlanCliOptions {
@@ -69,4 +69,18 @@ function tunesToPlan(file: string, o: PlanCliOptions): string[] | undefined {
   const tunes = loaded.program!.tunes;
   if (tunes.some((t) => t.name.name === 'all')) return names;
   return tunes.filter((t) => o.model === undefined || t.model.name === o.model).map((t) => t.name.name);
+}
+
+/**
+ * Each tune's model picture (SVG) by name, for the sweep report. A tune that does not compile
+ * (the file changed since, or it needs a `--plugin`'s method) is left out: a report without
+ * its picture is still a report.
+ */
+export async function tunePictures(file: string, tunes: readonly string[], o: FrontEndCliOptions = {}): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const tune of tunes) {
+    const r = compileFile(file, { ...o, tune }, false);
+    if (r.result) out.set(tune, await tunePictureSvg(r.result));
+  }
+  return out;
 }

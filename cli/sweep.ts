@@ -43,6 +43,7 @@ import { describeOptimizer } from '../runtime/train-setup.ts';
 import { WeightsError } from '../runtime/weights.ts';
 import { type StartingWeights, startingWeights, weightsNote, withWeightsOrigin } from '../runtime/starting-weights.ts';
 import { report } from './compile.ts';
+import { tunePictures } from './plan.ts';
 import { asUserError, boundSizes, UserError } from './errors.ts';
 import { progressBar, withProgress } from './progress.ts';
 
@@ -335,8 +336,9 @@ async function submitCommand(plan: SweepPlan, cli: SweepCliOptions): Promise<num
  * reports and prints the table (or one JSON line). Missing and failed cells are listed, not an error.
  */
 async function writeCollected(out: string, cli: Pick<SweepCliOptions, 'json'>): Promise<number> {
-  const { report: rep, missing, results } = collectSweep(out);
-  await writeSweepReports(out, rep);
+  const { report: rep, missing, results, plan } = collectSweep(out);
+  // Each tune's model picture for report.html, drawn from the sweep's source as it is now.
+  await writeSweepReports(out, rep, await tunePictures(plan.source, plan.tunes));
   if (cli.json)
     process.stdout.write(
       JSON.stringify({

@@ -312,10 +312,10 @@ export function sweepReport(
 }
 
 /** The four reports as files in `dir`: sweep.md, sweep.csv, sweep.json and report.html, each replaced atomically. */
-export async function writeSweepReports(dir: string, rep: SweepReport): Promise<void> {
+export async function writeSweepReports(dir: string, rep: SweepReport, pictures?: ReadonlyMap<string, string>): Promise<void> {
   mkdirSync(dir, { recursive: true });
   await writeFileAtomic(join(dir, 'sweep.md'), sweepMarkdown(rep));
   await writeFileAtomic(join(dir, 'sweep.csv'), sweepCsv(rep));
   await writeFileAtomic(join(dir, 'sweep.json'), sweepJson(rep));
-  await writeFileAtomic(join(dir, 'report.html'), sweepHtml(rep));
+  await writeFileAtomic(join(dir, 'report.html'), sweepHtml(rep, pictures));
 }

@@ -11,6 +11,7 @@ import { modelPicture, type ModelPicture, type PictureModule, printModelPicture 
 import { pictureSvg, tunePictureSvg } from '../../compiler/picture/svg.ts';
 import { compileFrontEnd, type FrontEnd } from '../../compiler/pipeline.ts';
 import { fileHost } from '../../runtime/source-files.ts';
+import { sweepHtml, type SweepReport } from '../../runtime/sweep/report.ts';
 
 const tiny = 'examples/tiny_classifier.mile';
 const missTiny = 'examples/miss_tiny.mile';
@@ -319,5 +320,40 @@ describe('the study model', () => {
     expect([...d.values()].filter((x) => x.classes.has('peft-lora') && x.kind === 'node' && !x.classes.has('legend'))).toHaveLength(8);
     expect(d.get('f_lora_lora_r4')!.text).toContain('589,824 of 362,068,796 parameters trainable (0.1629%)');
     expect(Number(/viewBox="[\d.]+ [\d.]+ ([\d.]+)/.exec(svg)![1])).toBeLessThan(2400);
+  });
+});
+
+describe('the sweep report', () => {
+  it('embeds each tune’s picture, inline and collapsible, in row order; without pictures nothing changes', async () => {
+    const row = (tune: string) => ({
+      tune,
+      trainableParams: 1,
+      totalParams: 2,
+      trainablePercent: 50,
+      predictedPeakBytes: 0,
+      measuredPeakBytes: 0,
+      msPerStep: 1,
+      steps: 1,
+      losses: [1],
+    });
+    const rep: SweepReport = {
+      title: 't',
+      source: tiny,
+      data: 'synthetic',
+      device: 'cpu',
+      rows: [row('bitfit'), row('lora_qv'), row('ia3')],
+    };
+    const svg = (tune: string) => tunePictureSvg(frontEnd(tiny, tune));
+    const pictures = new Map([
+      ['lora_qv', await svg('lora_qv')],
+      ['bitfit', await svg('bitfit')],
+    ]);
+    const html = sweepHtml(rep, pictures);
+    const sections = [...html.matchAll(/<details><summary>(\w+)<\/summary>\n<div style="overflow-x:auto"><svg [^>]*>/g)].map((m) => m[1]);
+    expect(sections).toEqual(['bitfit', 'lora_qv']);
+    expect(html).not.toContain('<?xml');
+    expect(html).toContain('<title>blocks[0..1].attn.query</title>');
+    expect(sweepHtml(rep, new Map())).toBe(sweepHtml(rep));
+    expect(sweepHtml(rep)).not.toContain('<details>');
   });
 });
