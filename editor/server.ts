@@ -119,6 +119,7 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
       try {
         return f(p);
       } catch (e) {
+        if (e instanceof ResponseError) throw e; // an answer: the editor shows it
         connection.console.error(`${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
         return fallback;
       } finally {

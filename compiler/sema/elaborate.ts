@@ -13,6 +13,8 @@ import { modelWeights } from './model-weights.ts';
 import type { Program } from './program.ts';
 
 const MAX_DEPTH = 64;
+/** The most copies one `repeat` makes: a count typed on the way to another (an editor checks every keystroke) must not take the process down. */
+const MAX_REPEAT = 4096;
 
 /**
  * Config values given from outside the file (`--config qlen=24`), by name, as typed: each
@@ -216,6 +218,7 @@ function instantiateChild(
   if (!c.repeat) return instantiate(prog, mod, args, path, [...segments, c.name.name], c.span, depth + 1);
   const n = evalInt(c.repeat, env);
   if (n < 1) throw new CompileError(error('value', `repeat count must be at least 1, got ${n}`, c.repeat.span));
+  if (n > MAX_REPEAT) throw new CompileError(error('value', `repeat count ${n} is more than ${MAX_REPEAT}`, c.repeat.span));
   return Array.from({ length: n }, (_, i) =>
     instantiate(prog, mod, args, `${path}[${i}]`, [...segments, c.name.name, String(i)], c.span, depth + 1),
   );

@@ -17,6 +17,7 @@ import {
   PublishDiagnosticsNotification,
   ShutdownRequest,
   ExitNotification,
+  LogMessageNotification,
 } from 'vscode-languageserver-protocol/node';
 import { startServer } from '../../editor/server.ts';
 import { fileHost } from '../../runtime/source-files.ts';
@@ -27,6 +28,8 @@ export interface Harness {
   client: ProtocolConnection;
   open(path: string, text: string): Promise<PublishDiagnosticsParams>;
   change(path: string, text: string): Promise<PublishDiagnosticsParams>;
+  /** Messages the server logged (its request handlers log what they caught). */
+  readonly logs: string[];
   /** The next diagnostics published for `path` with at least `version`. */
   diagnostics(path: string, version: number): Promise<PublishDiagnosticsParams>;
   close(): Promise<void>;
@@ -34,11 +37,11 @@ export interface Harness {
 
 export const uri = (path: string) => pathToFileURL(path).href;
 
-export async function startHarness(roots: string[] = []): Promise<Harness> {
+export async function startHarness(roots: string[] = [], options: { idleMs?: number } = {}): Promise<Harness> {
   const toServer = new PassThrough();
   const toClient = new PassThrough();
   const serverConnection = createConnection(new StreamMessageReader(toServer), new StreamMessageWriter(toClient));
-  startServer(serverConnection, { files: fileHost(), workspaceFiles: mileFilesUnder, debounceMs: 10 });
+  startServer(serverConnection, { files: fileHost(), workspaceFiles: mileFilesUnder, debounceMs: 10, idleMs: options.idleMs });
   const client = createProtocolConnection(new StreamMessageReader(toClient), new StreamMessageWriter(toServer));
   const published: PublishDiagnosticsParams[] = [];
   const waiters: (() => void)[] = [];
@@ -46,6 +49,8 @@ export async function startHarness(roots: string[] = []): Promise<Harness> {
     published.push(p);
     for (const w of waiters.splice(0)) w();
   });
+  const logs: string[] = [];
+  client.onNotification(LogMessageNotification.type, (m) => logs.push(m.message));
   client.listen();
   await client.sendRequest(InitializeRequest.type, {
     processId: null,
@@ -64,6 +69,7 @@ export async function startHarness(roots: string[] = []): Promise<Harness> {
   };
   return {
     client,
+    logs,
     diagnostics,
     async open(path, text) {
       versions.set(path, 1);
