@@ -97,7 +97,7 @@ const allowedScopes = new Map<TokenType, readonly string[]>([
   [T.RBrace, ['punctuation.section.block.end.', 'punctuation.section.braces.end.']],
 ]);
 /** The roles a name (or a keyword in a name's place: `x.output`, `f(input = 3)`, `**.output`) is coloured by. */
-const NAME_SCOPES = ['variable.', 'entity.name.', 'support.function.builtin.'];
+const NAME_SCOPES = ['variable.', 'entity.name.', 'support.function.'];
 const SOFT_WORDS: ReadonlySet<string> = new Set([...T.SOFT_KEYWORDS, ...BLOCK_WORDS]);
 
 /** Disagreements between the compiler's lexer and the grammar, as `line:col text: problem` lines. */

@@ -6,7 +6,8 @@
  *   over `Keyword`, so a keyword added there is a type error here until it gets a scope;
  * - the number, name, string and comment patterns mirror the lexer's (a number glued to letters,
  *   `3px`, is `invalid` as it is a lexical error);
- * - builtin function names come from `compiler/lower/builtins.ts`.
+ * - builtin function names come from `compiler/lower/builtins.ts`, initializers from
+ *   `compiler/sema/elaborate.ts : initArgs`.
  *
  * `tests/editor/textmate.test.ts` fails when the committed JSON differs from `mileGrammar()`.
  * Regenerate with `npx tsx editors/vscode/syntaxes/generate.mts`.
@@ -20,6 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
 import { builtins } from '../../../compiler/lower/builtins.ts';
+import { initArgs } from '../../../compiler/sema/elaborate.ts';
 import { KEYWORDS, SOFT_KEYWORDS, type Keyword } from '../../../grammar/tokens.ts';
 
 type SoftKeyword = (typeof SOFT_KEYWORDS)[number];
@@ -327,6 +329,22 @@ function selectors(): Rule {
   };
 }
 
+/** `param NAME: TYPE = INIT [if COND]` to the end of its line: the initializer after `=` is a builtin, called or not (`zeros`). */
+function param(): Rule {
+  return {
+    begin: `\\b(param)\\s+(${NAME})`,
+    end: String.raw`(?=[};]|#|//)|$`,
+    beginCaptures: caps(kw('param'), mile('variable.other.member.param')),
+    patterns: [
+      {
+        match: `(${ASSIGN})\\s*\\b(${Object.keys(initArgs).sort().join('|')})\\b`,
+        captures: caps(mile('keyword.operator.assignment'), mile('support.function.initializer')),
+      },
+      inc('expressions'),
+    ],
+  };
+}
+
 /** The header of a `.mile` method: `method NAME(OPTIONS) on SITE(BINDINGS) | SITE(BINDINGS)`, up to its body. */
 function methodHeader(): Rule {
   return {
@@ -375,7 +393,7 @@ function items(): Rule {
       entryBlock(BLOCK_WORDS, soft, mile('variable.other.property.setting')),
       inc('selectors'),
       { match: String.raw`\b(shared)(?=\s+param\b)`, name: soft('shared') },
-      decl('param', kw('param'), mile('variable.other.member.param')),
+      inc('param'),
       decl('input', kw('input'), mile('variable.other.member.input'), '(?=\\s*:)'),
       decl('let', kw('let'), mile('variable.other.local')),
       decl('output', soft('output'), mile('variable.other.local.output'), `(?=\\s*${ASSIGN})`),
@@ -437,6 +455,7 @@ export function mileGrammar(): TmGrammar {
       selectors: selectors(),
       'selector-segments': { patterns: selectorSegments },
       'method-header': methodHeader(),
+      param: param(),
     },
   };
 }
