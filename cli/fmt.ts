@@ -10,7 +10,7 @@
  * - A file that does not parse is left as it is; its diagnostics are printed and the exit code is 1.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { formatMile } from '../grammar/format.ts';
 import { renderDiagnostics } from '../core/render.ts';
 import { writeFileAtomic } from '../runtime/atomic.ts';
@@ -81,11 +81,10 @@ export async function fmtCommand(paths: readonly string[], o: FmtOptions, io: Fm
   let written = 0;
   for (const file of files) {
     const text = readFileSync(file, 'utf8');
-    const shown = relative(process.cwd(), file) || file;
-    const r = formatMile(text, { ...options, file: shown });
+    const r = formatMile(text, { ...options, file });
     if (r.diagnostics.length) {
-      io.err(renderDiagnostics(r.diagnostics, new Map([[shown, text]])) + '\n');
-      io.err(`${shown}: not formatted (it does not parse)\n`);
+      io.err(renderDiagnostics(r.diagnostics, new Map([[file, text]])) + '\n');
+      io.err(`${file}: not formatted (it does not parse)\n`);
       broken++;
       continue;
     }
@@ -96,11 +95,11 @@ export async function fmtCommand(paths: readonly string[], o: FmtOptions, io: Fm
     if (r.text === text) continue;
     if (o.check) {
       unformatted++;
-      io.out(`${shown}: not formatted\n${diffHint(text, r.text)}`);
+      io.out(`${file}: not formatted\n${diffHint(text, r.text)}`);
     } else {
       await writeFileAtomic(file, r.text);
       written++;
-      io.out(`formatted ${shown}\n`);
+      io.out(`formatted ${file}\n`);
     }
   }
   if (o.check && unformatted) io.err(`${unformatted} of ${files.length} .mile files not formatted: run \`milec fmt\` on them\n`);
