@@ -89,7 +89,6 @@ const ASSIGN = '=(?!=)';
 type Captures = Record<string, { name?: string; patterns?: Rule[] }>;
 export interface Rule {
   name?: string;
-  contentName?: string;
   match?: string;
   begin?: string;
   end?: string;
@@ -118,10 +117,9 @@ const caps = (...names: (string | undefined)[]): Captures =>
 const whole = (name: string): Captures => ({ '0': { name } });
 const words = (ws: readonly string[]) => `\\b(?:${ws.join('|')})\\b`;
 
-/** One rule per keyword scope, longest word first (as the lexer tries them). */
+/** One rule per keyword, whole words only: `forward_fn` and `model2` are names, as in the lexer (`longer_alt`). */
 function keywordRules(): Rule[] {
-  const byLength = [...KEYWORDS].sort((a, b) => b.length - a.length);
-  return byLength.map((w) => ({ match: `\\b${w}\\b`, name: kw(w) }));
+  return KEYWORDS.map((w) => ({ match: `\\b${w}\\b`, name: kw(w) }));
 }
 
 /** `# …` and `// …` to the end of the line. */
