@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup-vulkan.sh
+# Slurm and munge for scripts/test-slurm.sh: only as root with apt-get, skipped when installed.
+bash scripts/setup-slurm.sh || echo "setup: Slurm not installed; scripts/test-slurm.sh will fail on this machine (see above)"
 
 # Debian's PyTorch for the `milec export --torch` tests (tests/export/; they skip without it).
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then apt-get install -y --no-install-recommends python3-torch || { apt-get update -qq && apt-get install -y --no-install-recommends python3-torch; }; fi

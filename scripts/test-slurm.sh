@@ -47,7 +47,7 @@ echo "test-slurm: cluster up after $(elapsed) s"
 
 # The sweep: three MISS-tiny tunes, a few steps of batch 2, 50 eval items. Relative paths on
 # purpose: the array tasks start in this folder (#SBATCH --chdir).
-sweep=(sweep examples/miss_tiny.mile --tunes f_f_lora_r4,f_f_ia3,f_t_ia3 --steps 3 --batch 2 --eval-data synthetic-vqa:50)
+sweep=(sweep examples/miss_tiny.mile --tunes f_f_lora_r4,f_f_ia3,f_f_lora_r8 --steps 3 --batch 2 --eval-data synthetic-vqa:50)
 milec() { node "$root/bin/milec.js" "$@"; }
 
 # The local reference, in one process (it also warms the shader cache for the tasks).
