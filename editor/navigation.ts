@@ -51,14 +51,27 @@ export function referencesTo(analyses: readonly Analysis[], target: Definition, 
   return [...out.values()].sort(order);
 }
 
-const RENAMABLE = new Set<Definition['kind']>(['module', 'model', 'method', 'config', 'let', 'output', 'tune']);
+// Not children or parameters (their names are checkpoint keys), nor outputs (commands read them by name).
+const RENAMABLE = new Set<Definition['kind']>(['module', 'model', 'method', 'config', 'let', 'tune']);
 
 /** Why a definition cannot be renamed, or undefined when it can. */
 export function renameRefusal(a: Analysis, d: Definition | undefined): string | undefined {
   if (!d) return 'nothing to rename here';
-  if (!RENAMABLE.has(d.kind)) return `a ${d.kind} cannot be renamed (modules, models, methods, tunes, config entries and values can)`;
+  if (!RENAMABLE.has(d.kind))
+    return `a ${d.kind} cannot be renamed (modules, models, methods, tunes, config entries and \`let\` values can)`;
   if (absolutePath(a, d.span.file).startsWith(a.stdDir)) return `\`${d.name}\` is declared in the standard library`;
   return undefined;
+}
+
+/** Whether `name` is declared already where renaming `d` would make it clash (the program's globals, or `d`'s container). */
+export function nameTaken(a: Analysis, d: Definition, name: string): boolean {
+  if (d.kind === 'module' || d.kind === 'model') return a.globals.module(name) !== undefined;
+  if (d.kind === 'method') return a.globals.method(name) !== undefined || a.registry.get(name) !== undefined;
+  if (d.kind === 'tune') return a.main.decls.some((x) => x.kind === 'tune' && x.name.name === name);
+  const file = a.fileNamed(d.span.file);
+  return (file ? a.occurrences(file) : []).some(
+    (o) => o.isDecl && o.name === name && o.def?.container === d.container && o.def?.kind !== 'param',
+  );
 }
 
 export function renameEdit(refs: readonly Location[], newName: string): WorkspaceEdit {

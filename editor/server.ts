@@ -27,6 +27,7 @@ import { completions } from './completion.ts';
 import { hoverText } from './hover.ts';
 import {
   badNewName,
+  nameTaken,
   definitionKey,
   definitionLocation,
   definitionsOf,
@@ -230,8 +231,7 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
     const bad = badNewName(p.newName);
     if (bad) throw new ResponseError(0, bad);
     const global = def!.kind === 'module' || def!.kind === 'model' || def!.kind === 'method';
-    if (global && (hit!.a.globals.module(p.newName) || hit!.a.globals.method(p.newName)))
-      throw new ResponseError(0, `\`${p.newName}\` is already declared`);
+    if (nameTaken(hit!.a, def!, p.newName)) throw new ResponseError(0, `\`${p.newName}\` is already declared`);
     const analyses = global ? workspaceAnalyses(hit!.a) : [hit!.a];
     const refs = referencesTo(analyses, def!, definitionKey(hit!.a, def!), true);
     if (refs.some((r) => pathOfUri(r.uri).startsWith(hit!.a.stdDir)))

@@ -50,7 +50,9 @@ export async function startHarness(roots: string[] = [], options: { idleMs?: num
     for (const w of waiters.splice(0)) w();
   });
   const logs: string[] = [];
-  client.onNotification(LogMessageNotification.type, (m) => logs.push(m.message));
+  client.onNotification(LogMessageNotification.type, (m: { message: string }) => {
+    logs.push(m.message);
+  });
   client.listen();
   await client.sendRequest(InitializeRequest.type, {
     processId: null,

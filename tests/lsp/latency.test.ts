@@ -55,7 +55,7 @@ it('answers hover, definition, completion, symbols and semantic tokens on miss_v
   };
   const times: Record<string, number> = {};
   for (const [name, f] of Object.entries(requests)) {
-    const { ms, result } = await timed(f);
+    const { ms, result } = await timed<unknown>(f);
     expect(result, name).toBeTruthy();
     times[name] = Math.round(ms);
   }

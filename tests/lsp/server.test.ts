@@ -181,5 +181,13 @@ describe('requests', () => {
     const changes = edit.changes![uri(MAIN)]!;
     expect(changes.map((c) => c.range.start)).toEqual([positionOf(MODEL, 'Head(dim: int'), positionOf(MODEL, 'Head(dim, classes)')]);
     expect(changes.every((c) => c.newText === 'Classifier')).toBe(true);
+    // A config entry: its uses in the model, not the module argument of the same name.
+    const cfg = (await h.client.sendRequest(RenameRequest.type, { ...at('dim = 32', 1), newName: 'width' })) as WorkspaceEdit;
+    const starts = cfg.changes![uri(MAIN)]!.map((c) => c.range.start);
+    expect(starts).toEqual([positionOf(MODEL, 'dim = 32'), positionOf(MODEL, 'dim]', 0, 1), positionOf(MODEL, 'dim, classes)', 0, 0)]);
+    await expect(h.client.sendRequest(RenameRequest.type, { ...at('seq = 8', 1), newName: 'classes' })).rejects.toThrow('already declared');
+    await expect(h.client.sendRequest(RenameRequest.type, { ...at('query = Linear', 1), newName: 'q' })).rejects.toThrow(
+      'cannot be renamed',
+    );
   });
 });
