@@ -168,7 +168,13 @@ class DotWriter {
   /** Two lines: `lora r=4 alpha=32 dropout=0.1` and `+6,144: lora_A, lora_B` (what it adds at one site). */
   private siteText(s: PictureSite): [string, string] {
     const options = siteOptionsText(s.options);
-    const adds = s.shared ? `uses ${s.shared}` : s.added ? `+${int(s.added)}: ${s.names.join(', ')}` : 'adds no parameters';
+    const adds = s.shared
+      ? `uses ${s.shared}`
+      : s.trainsSite
+        ? 'trains its own parameters'
+        : s.added
+          ? `+${int(s.added)}: ${s.names.join(', ')}`
+          : 'adds no parameters';
     return [`${s.method}${options ? ` ${options}` : ''}`, adds];
   }
 

@@ -15,6 +15,7 @@
  * lowered graph, so models without a `loss` can be drawn.
  */
 import { elementCount } from '../../core/dim.ts';
+import type { PeftMethod } from '../peft/method.ts';
 import type { TuneReport } from '../peft/tune.ts';
 import { type Attachment, type ElaboratedModel, type Instance, type ParamSlot, scalarText, walkInstances } from '../sema/instance.ts';
 
@@ -35,6 +36,8 @@ export interface PictureSite {
   readonly names: readonly string[];
   /** The shared parameter group this site uses (`prefix_0`), when the method shares one across its sites. */
   readonly shared?: string;
+  /** The method trains the site's own parameters instead of adding any (LN-tuning). */
+  readonly trainsSite?: boolean;
 }
 
 /** A module's own parameters, apart from its children's (the ViT's `cls_token` and `pos_embed`). */
@@ -102,7 +105,7 @@ const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 
 /** Builds the picture of `model` as `tune` trains it (the front end's `model` and `tune`). */
 export function modelPicture(model: ElaboratedModel, tune: TuneReport): ModelPicture {
-  const ctx = new PictureBuilder(tune.attachments.bySite);
+  const ctx = new PictureBuilder(tune.attachments.bySite, tune.methods);
   const root = ctx.module(model.root, '', model.name, 1);
   const shared = tune.attachments.shared.map((s): PictureShared => {
     const name = s.params[0]?.path.split('.')[0] ?? s.method;
@@ -140,7 +143,10 @@ class PictureBuilder {
   /** Each instance's likeness key (`signature`), memoized: repeats compare subtrees. */
   private readonly keys = new Map<Instance, string>();
 
-  constructor(private readonly bySite: ReadonlyMap<Instance, readonly Attachment[]>) {}
+  constructor(
+    private readonly bySite: ReadonlyMap<Instance, readonly Attachment[]>,
+    private readonly methods: ReadonlyMap<string, PeftMethod>,
+  ) {}
 
   module(inst: Instance, id: string, name: string, count: number): PictureModule {
     const children: PictureModule[] = [];
@@ -156,7 +162,7 @@ class PictureBuilder {
       }
     }
     const own = ownParams(inst.params);
-    const sites = (this.bySite.get(inst) ?? []).map(pictureSite);
+    const sites = (this.bySite.get(inst) ?? []).map((a) => pictureSite(a, this.methods.get(a.method)?.trainsSite === true));
     const params = own.params + sum(children.map((c) => c.count * c.params));
     const trained = own.trained + sum(children.map((c) => c.count * c.trained));
     const added = sum(sites.map((s) => s.added)) + sum(children.map((c) => c.count * c.added));
@@ -205,9 +211,10 @@ function ownParams(params: readonly ParamSlot[]): OwnParams {
   };
 }
 
-function pictureSite(a: Attachment): PictureSite {
+function pictureSite(a: Attachment, trainsSite: boolean): PictureSite {
   const shared = a.shared?.params[0]?.path.split('.')[0];
   return {
+    ...(trainsSite ? { trainsSite } : {}),
     method: a.method,
     options: { ...a.options },
     added: sum(a.params.map(size)),
@@ -250,7 +257,7 @@ export function printModelPicture(p: ModelPicture): string {
       );
     if (m.own.trainedNames.length) out.push(`${'  '.repeat(depth + 1)}trains ${m.own.trainedNames.join(', ')}`);
     for (const s of m.sites) {
-      const adds = s.shared ? `uses ${s.shared}` : `+${int(s.added)} (${s.names.join(', ')})`;
+      const adds = s.shared ? `uses ${s.shared}` : s.trainsSite ? 'trains its own parameters' : `+${int(s.added)} (${s.names.join(', ')})`;
       out.push(`${'  '.repeat(depth + 1)}${s.method} ${siteOptionsText(s.options)}: ${adds}`.replace(/ +:/, ':'));
     }
     for (const c of m.children) visit(c, depth + 1);

@@ -227,6 +227,21 @@ describe('the model picture of the tiny classifier', () => {
   });
 });
 
+describe('a method that trains its sites instead of adding parameters (LN-tuning)', () => {
+  it('draws its sites trained in full, saying so', async () => {
+    const fe = frontEnd(tiny, 'ln_tuning', { training: true });
+    const svg = await tunePictureSvg(fe);
+    const d = drawn(svg);
+    for (const id of ['blocks[0..1].norm1', 'blocks[0..1].norm2', 'norm']) {
+      const m = moduleOf(d, id);
+      expect([...m.shape.classes]).toEqual(expect.arrayContaining(['trained', 'peft', 'peft-ln_tuning']));
+      expect(m.text).toContain('ln_tuning trains its own parameters');
+    }
+    expect(moduleOf(d, 'blocks[0..1].attn').shape.classes.has('frozen')).toBe(true);
+    expectPlanCounts(svg, planTraining(fe, { bindings: { B: 1 } }));
+  });
+});
+
 describe('repeats collapse only while their copies are alike', () => {
   const text = readFileSync(tiny, 'utf8');
   const fixture = `${text}
