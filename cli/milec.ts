@@ -359,7 +359,11 @@ program
   .option('--check', 'write nothing; list unformatted files with a diff and exit 1 if there is one')
   .option('--stdout', 'print the formatted text instead of writing the files')
   .option('--exclude <path>', 'leave this file or folder out of the folder search (repeatable)', collect, [])
-  .option('--width <n>', "re-break lines longer than n characters at their widest (...) list (default: keep the author's line breaks)", int('--width'))
+  .option(
+    '--width <n>',
+    "split lines longer than n characters: before a top-level + - and or, else at their widest (...) list (default: keep the author's line breaks)",
+    int('--width'),
+  )
   .action(async (paths: string[], o: { check?: boolean; stdout?: boolean; width?: number; exclude: string[] }) => {
     const { fmtCommand } = await import('./fmt.ts');
     process.exitCode = await fmtCommand(paths, o);
