@@ -1,11 +1,11 @@
 /**
  * The PyTorch export's compiler side, without PyTorch: model.py mirrors the .mile modules
  * (one class each, the config as constructor defaults), and what it cannot translate is a
- * located diagnostic (a PEFT method without a PyTorch implementation, a parameter named like a
+ * located diagnostic (a PEFT method without a PyTorch implementation: one written in .mile, a parameter named like a
  * Python keyword); `milec export` reports it and writes nothing.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +16,18 @@ import { CompileError } from '../../core/diagnostic.ts';
 import { fileHost } from '../../runtime/source-files.ts';
 import { milec } from '../helpers/milec.ts';
 import { compileTune } from './helpers.ts';
+
+const WITH_MILE_METHOD = `use std.nn
+method my_lora(r: int = 2) on Linear(in, out) {
+  param A: f32[r, in] = normal(0, 0.5)
+  param B: f32[out, r] = zeros
+  rewrite(x) { base(x) + x @ A^T @ B^T }
+}
+model M { input x: f32[B, 4]
+  l = Linear(4, 2)
+  forward { loss mean(l(x)) } }
+tune d for M { my_lora(r = 2) on l }
+`;
 
 function compile(text: string, tune?: string) {
   const r = compileFrontEnd({ host: fileHost(), file: 'test.mile', text, tune, training: true });
@@ -52,21 +64,12 @@ describe('model.py', () => {
 });
 
 describe('what the export cannot translate', () => {
-  it('a method milec_peft.py lacks is an error at its tune item', () => {
-    const fe = compile(
-      `use std.nn
-model M { input x: f32[B, 4]
-  l = Linear(4, 2)
-  forward { loss mean(l(x)) } }
-tune d for M {
-  dora(r = 2) on l
-}`,
-      'd',
-    );
+  it('a method milec_peft.py lacks (one written in .mile) is an error at its tune item', () => {
+    const fe = compile(WITH_MILE_METHOD, 'd');
     const d = diagnosticOf(() => torchPeftSpec(fe.model, fe.tune));
-    expect(d.message).toContain('no implementation of the method `dora`');
-    expect(d.help).toContain('lora, ia3, prefix, ptv2');
-    expect(d.span.line).toBe(6);
+    expect(d.message).toContain('no implementation of the method `my_lora`');
+    expect(d.help).toContain('lora, dora, ia3, adapter, prompt, ln_tuning, prefix, ptv2');
+    expect(d.span.line).toBe(10);
   });
 
   it('a parameter named like a Python keyword is an error at its declaration', () => {
@@ -81,10 +84,11 @@ tune d for M {
   it('milec export prints the located error and writes nothing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'milec-export-'));
     try {
-      const r = await milec('export', 'examples/tiny_classifier.mile', '--tune', 'dora', '--torch', join(dir, 'out'), '--steps', '1');
+      await writeFile(join(dir, 'm.mile'), WITH_MILE_METHOD);
+      const r = await milec('export', join(dir, 'm.mile'), '--tune', 'd', '--torch', join(dir, 'out'), '--steps', '1');
       expect(r.code).toBe(1);
-      expect(r.err).toContain('cannot export to PyTorch: milec_peft.py has no implementation of the method `dora`');
-      expect(r.err).toMatch(/tiny_classifier\.mile:\d+:\d+/);
+      expect(r.err).toContain('cannot export to PyTorch: milec_peft.py has no implementation of the method `my_lora`');
+      expect(r.err).toMatch(/m\.mile:10:\d+/);
       expect(existsSync(join(dir, 'out'))).toBe(false);
     } finally {
       await rm(dir, { recursive: true, force: true });

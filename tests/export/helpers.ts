@@ -49,11 +49,30 @@ export const TUNES: Record<string, string> = {
   ptv2: `tune x_ptv2 for MissTiny {
   ptv2(tokens = 3) on text_encoder.encoder.layer.*.attention.self
 }`,
+  // The other exported methods in one tune (saved in milec's own adapter format).
+  more: `tune x_more for MissTiny {
+  dora(r = 2, alpha = 4) on text_decoder.**.attention.self.{query, value}
+  adapter(size = 4) on visual_encoder.blocks.*.mlp, text_decoder.**.output.dense
+  adapter(size = 4, parallel = true, scale = 0.5) on text_encoder.encoder.layer.*.attention.output.dense
+  ln_tuning() on text_decoder.bert.encoder.layer.*.output.LayerNorm
+}`,
 };
 
-export function compileTune(method: string, extraText = ''): FrontEnd {
-  const text = readFileSync(MISS_TINY, 'utf8') + '\n' + TUNES[method] + '\n' + extraText;
-  const r = compileFrontEnd({ host: fileHost(), file: MISS_TINY, text, tune: `x_${method}`, training: true, config: SMALL });
+/** A tune of another example (its own tune, unchanged): prompt tuning, which MISS-tiny's masks do not allow. */
+const OTHER: Record<string, { file: string; tune: string }> = { prompt: { file: 'examples/tiny_classifier.mile', tune: 'prompt' } };
+
+export function compileTune(method: string): FrontEnd {
+  const other = OTHER[method];
+  const r = other
+    ? compileFrontEnd({ host: fileHost(), file: other.file, tune: other.tune, training: true })
+    : compileFrontEnd({
+        host: fileHost(),
+        file: MISS_TINY,
+        text: readFileSync(MISS_TINY, 'utf8') + '\n' + TUNES[method] + '\n',
+        tune: `x_${method}`,
+        training: true,
+        config: SMALL,
+      });
   if (!r.result) throw new Error(r.diagnostics.map((d) => `${d.span.line}:${d.span.col} ${d.message}`).join('; '));
   return r.result;
 }
@@ -90,7 +109,7 @@ export async function exportTune(method: string, out: string, o: { batch: number
   const params = startingParams(fe, o.batch);
   const summary = await exportTorch(fe, {
     out,
-    source: MISS_TINY,
+    source: OTHER[method]?.file ?? MISS_TINY,
     data,
     steps: o.steps,
     batch: o.batch,

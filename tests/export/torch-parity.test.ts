@@ -3,7 +3,9 @@
  * batch, the generated PyTorch model (Debian's python3-torch, CPU, float32) gives the loss and
  * the trainable parameters' gradients that the compiled training plan gives on Dawn, within
  * 1e-4 relative, for LoRA (Linear and the patch Conv2d), IA3 (output and feed-forward sites),
- * prefix tuning and P-tuning v2 on MISS-tiny (shrunk with --config overrides). One python
+ * prefix tuning and P-tuning v2 on MISS-tiny (shrunk with --config overrides), and the other
+ * exported methods together in one tune (DoRA, sequential and parallel adapters,
+ * LN tuning), and prompt tuning on the tiny classifier (examples/tiny_classifier.mile). One python
  * process checks all four exports (check.py); each test then runs its plan on Dawn.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,7 +17,7 @@ import { type GpuContext, openDevice } from '../../runtime/device.ts';
 import { Session } from '../../runtime/session.ts';
 import { type Exported, exportTune, python, relError, tensorsOf, torchMissing } from './helpers.ts';
 
-const METHODS = ['lora', 'ia3', 'prefix', 'ptv2'];
+const METHODS = ['lora', 'ia3', 'prefix', 'ptv2', 'more', 'prompt'];
 const BATCH = 4;
 const missing = torchMissing();
 if (missing) console.warn(`skipping the PyTorch parity tests: ${missing}`);

@@ -15,7 +15,11 @@ import { attachmentsAt, walkInstances } from '../../sema/instance.ts';
 /** The methods milec_peft.py implements, with the site types each takes. */
 export const TORCH_METHODS: Readonly<Record<string, readonly string[] | '*'>> = {
   lora: ['Linear', 'Conv2d'],
+  dora: ['Linear'],
   ia3: ['Linear'],
+  adapter: ['MultiHeadAttention', 'MLP', 'Attention', 'Mlp', 'Linear'],
+  prompt: ['Embedding'],
+  ln_tuning: ['LayerNorm'],
   prefix: '*',
   ptv2: '*',
 };

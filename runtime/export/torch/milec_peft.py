@@ -8,6 +8,11 @@ are those of compiler/peft/methods/*.ts (HF peft's):
 
   lora    y = base(x) + (alpha / r) * B(A(dropout(x)))   (alpha / sqrt(r) with rslora); on a
           stride-k Conv2d, A and B act on the non-overlapping k x k patches
+  dora    y = base(x) + (m/|W + sBA| - 1) * (x~ W^T) + (m/|W + sBA|) * s (x~ A^T B^T), row norm
+          detached, x~ = dropout(x)
+  adapter y = base(x) + scale * up(relu(down(h))), h = base(x) (sequential) or x (parallel)
+  prompt  [P; base(ids)] along the sequence axis (P [n, dim] expanded over the batch)
+  ln_tuning  nothing added: the LayerNorm's own parameters train (export.json lists them)
   ia3     y = base(x) * l, or base(x * l) for feed-forward sites
   prefix  P = W2 tanh(W1 E + b1) + b2 over E [n, d]; site i prepends columns [2i d, (2i+1) d) of P
           to its keys and the next d to its values (split into heads, expanded over the batch)
@@ -59,6 +64,48 @@ def _conv_update(site, x):
     return up.permute(0, 2, 1).reshape(b, cout, hp, wp)
 
 
+def dora(model, site, spec):
+    o = spec["options"]
+    scale = o["alpha"] / (o["r"] ** 0.5 if o.get("rslora") else o["r"])
+    p = o.get("dropout", 0.0)
+
+    def around(base, x, *rest, **named):
+        W = site.weight
+        merged = W + scale * (site.lora_B @ site.lora_A)
+        mag = site.lora_magnitude_vector / merged.pow(2).sum(1).sqrt().detach()
+        xd = F.dropout(x, p, site.training) if p > 0 else x
+        update = (xd @ site.lora_A.t()) @ site.lora_B.t()
+        return base(x, *rest, **named) + (mag - 1) * (xd @ W.t()) + mag * scale * update
+
+    _wrap_forward(site, around)
+
+
+def adapter(model, site, spec):
+    o = spec["options"]
+    scale = o.get("scale", 1.0)
+
+    def around(base, x, *rest, **named):
+        y = base(x, *rest, **named)
+        h = x if o.get("parallel") else y
+        up = torch.relu(h @ site.adapter_down.t() + site.adapter_down_bias) @ site.adapter_up.t() + site.adapter_up_bias
+        return y + (up if scale == 1 else up * scale)
+
+    _wrap_forward(site, around)
+
+
+def prompt(model, site, spec):
+    def around(base, ids, *rest, **named):
+        e = base(ids, *rest, **named)
+        p = site.prompt_embeddings
+        return torch.cat([p.expand(e.shape[0], *p.shape), e], dim=1)
+
+    _wrap_forward(site, around)
+
+
+def ln_tuning(model, site, spec):
+    """The site's own weight and bias train; its forward is unchanged."""
+
+
 def ia3(model, site, spec):
     if spec["options"].get("feedforward"):
         _wrap_forward(site, lambda base, x, *rest, **named: base(x * site.ia3_l, *rest, **named))
@@ -106,7 +153,16 @@ def ptv2(model, site, spec):
     _prefixes(model, site, spec, lambda: group.embedding, width, 0.0)
 
 
-METHODS = {"lora": lora, "ia3": ia3, "prefix": prefix, "ptv2": ptv2}
+METHODS = {
+    "lora": lora,
+    "dora": dora,
+    "ia3": ia3,
+    "adapter": adapter,
+    "prompt": prompt,
+    "ln_tuning": ln_tuning,
+    "prefix": prefix,
+    "ptv2": ptv2,
+}
 
 
 def attach(model, spec):
