@@ -9,10 +9,12 @@ import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import type { ConfigOverrides } from '../compiler/sema/elaborate.ts';
 import { loadProgram } from '../compiler/sema/load.ts';
 import { planTraining, printTrainingPlan } from '../compiler/cost/report.ts';
-import { tunePictureSvg } from '../compiler/picture/svg.ts';
+import { pictureDot } from '../compiler/picture/dot.ts';
+import { tunePicture } from '../compiler/picture/model-picture.ts';
+import { pictureSvg, tunePictureSvg } from '../compiler/picture/svg.ts';
 import { writeFileAtomic } from '../runtime/atomic.ts';
 import { fileHost } from '../runtime/source-files.ts';
-import { compileFile, type FrontEndCliOptions, report } from './compile.ts';
+import { compileFile, report } from './compile.ts';
 import { boundSizes, UserError } from './errors.ts';
 
 export interface PlanCliOptions {
@@ -72,15 +74,17 @@ function tunesToPlan(file: string, o: PlanCliOptions): string[] | undefined {
 }
 
 /**
- * Each tune's model picture (SVG) by name, for the sweep report. A tune that does not compile
- * (the file changed since, or it needs a `--plugin`'s method) is left out: a report without
- * its picture is still a report.
+ * Each tune's model picture (SVG) by name, for the sweep report, from the file's elaborated
+ * model (no lowering). A tune that does not compile (the file changed since, or it needs a
+ * `--plugin`'s method) is left out: a report without its picture is still a report.
  */
-export async function tunePictures(file: string, tunes: readonly string[], o: FrontEndCliOptions = {}): Promise<Map<string, string>> {
+export async function tunePictures(file: string, tunes: readonly string[], registry?: MethodRegistry): Promise<Map<string, string>> {
   const out = new Map<string, string>();
+  const { program } = loadProgram(fileHost(), file);
+  if (!program) return out;
   for (const tune of tunes) {
-    const r = compileFile(file, { ...o, tune }, false);
-    if (r.result) out.set(tune, await tunePictureSvg(r.result));
+    const { picture } = tunePicture(program, tune, registry);
+    if (picture) out.set(tune, await pictureSvg(pictureDot(picture)));
   }
   return out;
 }

@@ -15,8 +15,13 @@
  * lowered graph, so models without a `loss` can be drawn.
  */
 import { elementCount } from '../../core/dim.ts';
+import type { Diagnostic } from '../../core/diagnostic.ts';
 import type { PeftMethod } from '../peft/method.ts';
-import type { TuneReport } from '../peft/tune.ts';
+import { withMileMethods } from '../peft/mile-method.ts';
+import { MethodRegistry } from '../peft/registry.ts';
+import { applyTune, type TuneReport } from '../peft/tune.ts';
+import { elaborate } from '../sema/elaborate.ts';
+import type { Program } from '../sema/program.ts';
 import { type Attachment, type ElaboratedModel, type Instance, type ParamSlot, scalarText, walkInstances } from '../sema/instance.ts';
 
 /**
@@ -137,6 +142,27 @@ export function modelPicture(model: ElaboratedModel, tune: TuneReport): ModelPic
     root,
     shared,
   };
+}
+
+/**
+ * The picture of a tune of a loaded program, from its elaborated model and the tune applied to
+ * it, without lowering anything: what a sweep report draws for each of its tunes in a fraction
+ * of a front end's time. The diagnostics of a tune that does not elaborate or apply.
+ */
+export function tunePicture(
+  program: Program,
+  tune: string,
+  registry: MethodRegistry = new MethodRegistry(),
+): { picture?: ModelPicture; diagnostics: readonly Diagnostic[] } {
+  const decl = program.tunes.find((t) => t.name.name === tune);
+  if (!decl) return { diagnostics: [] };
+  const methods = withMileMethods(registry, program);
+  if (methods.diagnostics.length) return { diagnostics: methods.diagnostics };
+  const el = elaborate(program, decl.model.name, decl.model.span);
+  if (!el.model) return { diagnostics: el.diagnostics };
+  const tuned = applyTune(el.model, decl, methods.registry);
+  if (!tuned.report) return { diagnostics: tuned.diagnostics };
+  return { picture: modelPicture(el.model, tuned.report), diagnostics: [] };
 }
 
 class PictureBuilder {

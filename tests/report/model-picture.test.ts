@@ -7,7 +7,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { planTraining, type TrainingPlan } from '../../compiler/cost/report.ts';
 import { methodColours, pictureDot } from '../../compiler/picture/dot.ts';
-import { modelPicture, type ModelPicture, type PictureModule, printModelPicture } from '../../compiler/picture/model-picture.ts';
+import {
+  modelPicture,
+  type ModelPicture,
+  type PictureModule,
+  printModelPicture,
+  tunePicture,
+} from '../../compiler/picture/model-picture.ts';
+import { loadProgram } from '../../compiler/sema/load.ts';
 import { pictureSvg, tunePictureSvg } from '../../compiler/picture/svg.ts';
 import { compileFrontEnd, type FrontEnd } from '../../compiler/pipeline.ts';
 import { fileHost } from '../../runtime/source-files.ts';
@@ -335,6 +342,17 @@ describe('the study model', () => {
     expect([...d.values()].filter((x) => x.classes.has('peft-lora') && x.kind === 'node' && !x.classes.has('legend'))).toHaveLength(8);
     expect(d.get('f_lora_lora_r4')!.text).toContain('589,824 of 362,068,796 parameters trainable (0.1629%)');
     expect(Number(/viewBox="[\d.]+ [\d.]+ ([\d.]+)/.exec(svg)![1])).toBeLessThan(2400);
+  });
+});
+
+describe('tunePicture (the sweep report’s pictures, without lowering)', () => {
+  it('draws what the front end’s picture draws, for every tune of a file from one loaded program', () => {
+    const { program } = loadProgram(fileHost(), missTiny);
+    for (const tune of ['f_f_t', 't_lora_lora_r4', 'f_prefix_prefix', 'ia3_ia3_ia3']) {
+      const fe = frontEnd(missTiny, tune);
+      expect(printModelPicture(tunePicture(program!, tune).picture!), tune).toBe(printModelPicture(modelPicture(fe.model, fe.tune)));
+    }
+    expect(tunePicture(program!, 'no_such_tune').picture).toBeUndefined();
   });
 });
 
