@@ -4,9 +4,11 @@
  *
  * A module with children is a cluster (nested boxes show nesting; no edges are drawn), a module
  * without children is a box. The top-level modules stand side by side as columns; inside a
- * module, its parts go top to bottom in their declaration order, small ones packed side by
- * side into rows (`ROW_WIDTH`) so the picture grows downwards, not sideways. Invisible edges
- * between consecutive rows give dot that order.
+ * module, its heading comes first, then its parts top to bottom in declaration order, small
+ * ones packed side by side into rows (`ROW_WIDTH`) so the picture grows downwards, not
+ * sideways. Graphviz's `osage` layout packs each cluster on its own in that order
+ * (`packmode="array_tlu<columns>"`, `sortv`): no global ranks, so a tall column leaves no gaps
+ * in the one beside it (docs/pictures.md).
  *
  * Colours: frozen grey, trained solid blue, partly trained white; a PEFT site is tinted and
  * outlined in its method's colour and names the method, its options and the parameters it
