@@ -17,33 +17,25 @@ import * as T from './tokens.ts';
 interface Group {
   open: IToken;
   close: IToken;
-  /** Commas directly inside the group. */
+  /** Commas directly inside the group (not inside a bracket nested in it). */
   commas: IToken[];
 }
 
-/** `(…)` groups that open and close on one line, by line. */
+/** Non-empty `(…)` groups that open and close on one line, by line. */
 function groupsByLine(tokens: IToken[]): Map<number, Group[]> {
   const byLine = new Map<number, Group[]>();
-  const stack: Group[] = [];
-  const other: IToken[] = [];
-  for (const t of tokens) {
-    if (t.tokenType === T.LParen) stack.push({ open: t, close: t, commas: [] });
-    else if (t.tokenType === T.LBracket || t.tokenType === T.LBrace) other.push(t);
-    else if (t.tokenType === T.RBracket || t.tokenType === T.RBrace) other.pop();
-    else if (t.tokenType === T.RParen) {
-      const g = stack.pop();
-      if (g && g.open.startLine === t.startLine && g.close === g.open) {
-        g.close = t;
+  const open: { token: IToken; index: number; commas: IToken[] }[] = [];
+  tokens.forEach((t, index) => {
+    if (t.tokenType === T.LParen || t.tokenType === T.LBracket || t.tokenType === T.LBrace) open.push({ token: t, index, commas: [] });
+    else if (t.tokenType === T.Comma) open[open.length - 1]?.commas.push(t);
+    else if (t.tokenType === T.RParen || t.tokenType === T.RBracket || t.tokenType === T.RBrace) {
+      const g = open.pop();
+      if (g && t.tokenType === T.RParen && g.token.startLine === t.startLine && index > g.index + 1) {
         const line = t.startLine ?? 0;
-        byLine.set(line, [...(byLine.get(line) ?? []), g]);
+        byLine.set(line, [...(byLine.get(line) ?? []), { open: g.token, close: t, commas: g.commas }]);
       }
-    } else if (t.tokenType === T.Comma && stack.length) {
-      // A comma inside a `[…]` or `{…}` nested in the group belongs to that bracket, not the group.
-      const g = stack[stack.length - 1]!;
-      const innerOpen = other.filter((o) => o.startOffset > g.open.startOffset).length;
-      if (innerOpen === 0) g.commas.push(t);
     }
-  }
+  });
   return byLine;
 }
 
@@ -64,7 +56,7 @@ export function breakLongLines(text: string, width: number): string | undefined 
       cuts.push(...ops.map((t) => t.startOffset));
       continue;
     }
-    const candidates = (groups.get(i + 1) ?? []).filter((g) => g.close.startOffset > g.open.startOffset + 1);
+    const candidates = groups.get(i + 1) ?? [];
     // Outermost groups only: an inner list is split on a later round if its line is still too long.
     const outer = candidates.filter(
       (g) => !candidates.some((h) => h !== g && h.open.startOffset < g.open.startOffset && h.close.startOffset > g.close.startOffset),
@@ -86,26 +78,22 @@ const VALUE_ENDS = new Set([T.Identifier, T.NumberLit, T.StringLit, T.RParen, T.
 const CHAIN_OPS = new Set([T.Plus, T.Minus, T.And, T.Or]);
 
 /**
- * The binary `+ - and or` of line `line` outside the brackets it opens: a long sum is broken before each of them (the continuation lines indent one level).
+ * The binary `+ - and or` of line `line` that are not inside a `( … )` or `[ … ]` opened on that
+ * line (a one-line block's `{` does not count), at the shallowest such depth: a long sum is
+ * broken before each of them, and the continuation lines indent one level.
  */
 function chainOperators(tokens: IToken[], line: number): IToken[] {
-  let depth = 0;
-  let depthAtLine: number | undefined;
-  const ops: IToken[] = [];
+  const open: IToken[] = [];
+  const found: { op: IToken; depth: number }[] = [];
   tokens.forEach((t, k) => {
-    if (t.startLine === line && depthAtLine === undefined) depthAtLine = depth;
-    if (
-      t.startLine === line &&
-      depth === depthAtLine &&
-      CHAIN_OPS.has(t.tokenType) &&
-      k > 0 &&
-      VALUE_ENDS.has(tokens[k - 1]!.tokenType) &&
-      tokens[k - 1]!.startLine === line
-    ) {
-      ops.push(t);
+    const prev = tokens[k - 1];
+    if (t.startLine === line && CHAIN_OPS.has(t.tokenType) && prev && VALUE_ENDS.has(prev.tokenType) && prev.startLine === line) {
+      const inList = open.some((o) => o.startLine === line && o.tokenType !== T.LBrace);
+      if (!inList) found.push({ op: t, depth: open.length });
     }
-    if (t.tokenType === T.LParen || t.tokenType === T.LBracket || t.tokenType === T.LBrace) depth++;
-    else if (t.tokenType === T.RParen || t.tokenType === T.RBracket || t.tokenType === T.RBrace) depth--;
+    if (t.tokenType === T.LParen || t.tokenType === T.LBracket || t.tokenType === T.LBrace) open.push(t);
+    else if (t.tokenType === T.RParen || t.tokenType === T.RBracket || t.tokenType === T.RBrace) open.pop();
   });
-  return ops;
+  const shallowest = Math.min(...found.map((f) => f.depth));
+  return found.filter((f) => f.depth === shallowest).map((f) => f.op);
 }

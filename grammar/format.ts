@@ -49,12 +49,18 @@ export interface FormatResult {
   diagnostics: Diagnostic[];
 }
 
+const MAX_SPLIT_ROUNDS = 32;
+
 export function formatMile(source: string, options: FormatOptions = {}): FormatResult {
   const file = options.file ?? 'input.mile';
   const first = formatOnce(source, file);
   if (first.diagnostics.length || options.width === undefined) return first;
   let text = first.text;
-  for (let next = breakLongLines(text, options.width); next !== undefined; next = breakLongLines(text, options.width)) {
+  // Each round splits every over-long line once; a split is never undone, so rounds are bounded by
+  // the nesting of lists. The cap only guards an editor against a bug here looping forever.
+  for (let round = 0; round < MAX_SPLIT_ROUNDS; round++) {
+    const next = breakLongLines(text, options.width);
+    if (next === undefined) break;
     const r = formatOnce(next, file);
     if (r.diagnostics.length) return { text: source, diagnostics: r.diagnostics };
     text = r.text;
