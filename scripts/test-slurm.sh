@@ -104,6 +104,7 @@ grep -q -- "--array=1%2" "$out/sweep.sbatch" || die "the resubmission is not an 
 wait_jobs 180 "$array_job" "$collect_job"
 node tests/slurm/check-sweep.mjs rerun "$out" "$first_job" "$array_job" 1
 node tests/slurm/check-sweep.mjs same "$work/local" "$out"
+node tests/slurm/check-sweep.mjs timings "$out"
 
 # `milec sweep --collect` by hand gives the same report the collect job wrote.
 cp "$out/sweep.json" "$work/by-job.json"

@@ -4,7 +4,7 @@
  * error record, or a log without a result: the task was killed, timed out or crashed) or missing
  * (never started), each with the tail of its log. Collecting never fails on missing cells.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import {
   cellFailurePath,
   cellLogPath,
@@ -17,7 +17,6 @@ import {
 } from './cells.ts';
 import type { MissingCell, SweepBaseline, SweepReport, SweepRow } from './report.ts';
 import { sweepReport } from './run.ts';
-import { readFileSync } from 'node:fs';
 
 /** What a collect found: the report, and the cells behind it. */
 export interface Collected {
@@ -68,9 +67,19 @@ function missingCell(out: string, plan: SweepPlan, index: number): MissingCell {
   const failurePath = cellFailurePath(out, index);
   const base = { index, tune: cell.tune, data: cell.data, seed: cell.seed, ...(logTail !== undefined ? { logTail } : {}) };
   if (existsSync(failurePath)) {
-    const f = JSON.parse(readFileSync(failurePath, 'utf8')) as CellFailure;
+    const f = readFailure(failurePath);
+    if (typeof f === 'string') return { ...base, status: 'failed', reason: f };
     if (f.fingerprint === plan.fingerprint) return { ...base, status: 'failed', reason: f.error };
   }
   if (logTail !== undefined) return { ...base, status: 'failed', reason: `no result: its task ended without writing one (log: ${log})` };
   return { ...base, status: 'missing', reason: 'not run (no result and no log)' };
+}
+
+/** An error record, or what is wrong with it (a collect reports a damaged record rather than failing on it). */
+function readFailure(path: string): CellFailure | string {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as CellFailure;
+  } catch (e) {
+    return `its error record ${path} cannot be read (${(e as Error).message})`;
+  }
 }

@@ -122,7 +122,8 @@ describe('sweep cells: the Slurm scripts', () => {
     // Every #SBATCH line comes before the first command, or sbatch ignores it.
     const lines = full.split('\n');
     const firstCommand = lines.findIndex((l) => l === 'set -euo pipefail');
-    expect(lines.findLastIndex((l) => l.startsWith('#SBATCH'))).toBeLessThan(firstCommand);
+    const lastDirective = lines.reduce((last, l, i) => (l.startsWith('#SBATCH') ? i : last), -1);
+    expect(lastDirective).toBeLessThan(firstCommand);
     expect(lines.indexOf('module load nodejs/20')).toBeGreaterThan(firstCommand);
   });
 

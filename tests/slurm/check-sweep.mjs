@@ -7,6 +7,7 @@
 //   node tests/slurm/check-sweep.mjs same REF OUT       the sweep in OUT has the rows of the sweep
 //                                                       in REF: same tunes, data, seeds, sizes and
 //                                                       accuracies, and the same loss per step
+//   node tests/slurm/check-sweep.mjs timings OUT         prints each cell's seconds (not a check)
 //   node tests/slurm/check-sweep.mjs rerun OUT JOB1 JOB2 INDEX
 //                                                       cell INDEX ran in array job JOB2, every
 //                                                       other cell in JOB1 (not rerun)
@@ -99,8 +100,21 @@ function rerun(out, job1, job2, index) {
   console.log(`check-sweep: only cell ${index} ran again (array job ${job2}); the others kept their results from job ${job1}`);
 }
 
+/** Where each cell's time went, from its result (compile, train, eval, all of it), and on which Slurm job. */
+function timings(out) {
+  const plan = readJson(join(out, 'sweep-plan.json'));
+  for (const c of plan.cells) {
+    const r = readJson(join(out, 'cells', `${c.index}.json`));
+    const s = r.seconds;
+    console.log(
+      `check-sweep: cell ${c.index} ${c.tune} (job ${r.slurmJob ?? '-'}): ${s.compile.toFixed(1)} s compiling, ${s.train.toFixed(1)} s training, ${s.eval.toFixed(1)} s evaluating, ${s.total.toFixed(1)} s in all`,
+    );
+  }
+}
+
 const [what, ...args] = process.argv.slice(2);
 if (what === 'killed') killed(args[0], Number(args[1]));
 else if (what === 'same') same(args[0], args[1]);
 else if (what === 'rerun') rerun(args[0], args[1], args[2], Number(args[3]));
-else fail(`unknown check "${what}" (killed, same, rerun)`);
+else if (what === 'timings') timings(args[0]);
+else fail(`unknown check "${what}" (killed, same, rerun, timings)`);
