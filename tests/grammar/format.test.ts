@@ -320,3 +320,22 @@ describe('whitespace mutations of the examples and std format back to the same t
     }
   });
 });
+
+describe('mangled input', () => {
+  it('never throws: text with a token deleted is either formatted with the same tokens or returned as it was', () => {
+    const src = readFileSync('examples/tiny_classifier.mile', 'utf8');
+    const tokens = mileLexer.tokenize(src).tokens;
+    const random = rng(42);
+    let broken = 0;
+    for (let n = 0; n < 30; n++) {
+      const t = tokens[Math.floor(random() * tokens.length)]!;
+      const mangled = src.slice(0, t.startOffset) + src.slice(t.endOffset! + 1);
+      const r = formatMile(mangled);
+      if (r.diagnostics.length) {
+        broken++;
+        expect(r.text).toBe(mangled);
+      } else expect(sameTokens(mangled, r.text)).toBeUndefined();
+    }
+    expect(broken).toBeGreaterThan(10);
+  });
+});
