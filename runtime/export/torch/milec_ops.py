@@ -169,11 +169,15 @@ def one_hot(labels, classes):
     return (labels.long().unsqueeze(-1) == torch.arange(classes, device=labels.device)).float()
 
 
+# Where tensors made from sizes alone (causal_mask) are created: train.py sets the training device.
+DEVICE = None
+
+
 def causal_mask(rows, cols):
     """0 where key j may be seen by query i (j <= i + cols - rows), -1e9 elsewhere."""
-    i = torch.arange(rows).unsqueeze(1)
-    j = torch.arange(cols).unsqueeze(0)
-    return torch.where(j <= i + (cols - rows), torch.tensor(0.0), torch.tensor(-1e9))
+    i = torch.arange(rows, device=DEVICE).unsqueeze(1)
+    j = torch.arange(cols, device=DEVICE).unsqueeze(0)
+    return (j > i + (cols - rows)).float() * -1e9
 
 
 def attention_mask(ids, pad=0):

@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import milec_export  # noqa: E402
+import milec_ops  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -55,6 +56,7 @@ def main():
     o["steps"] = a.steps or spec["data"]["steps"]
     torch.manual_seed((a.seed if a.seed is not None else spec["seed"]) + rank)
 
+    milec_ops.DEVICE = device
     model = milec_export.build_model(HERE, spec).to(device)
     model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]
