@@ -3,7 +3,7 @@
  * from the front end alone (training graph, symbolic sizes): no GPU, no buffers. `--svg`
  * also draws each tune's model picture (compiler/picture/).
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { MethodRegistry } from '../compiler/peft/registry.ts';
 import type { ConfigOverrides } from '../compiler/sema/elaborate.ts';
@@ -38,7 +38,7 @@ export async function planCommand(file: string, o: PlanCliOptions): Promise<numb
   if (tunes.length === 0)
     throw new UserError(`${o.tune === 'all' ? `${file} declares no tunes` : 'no tune named'}${o.model ? ` for ${o.model}` : ''}`);
   const several = tunes.length > 1;
-  if (several && o.svg) mkdirSync(o.svg, { recursive: true });
+
   for (const [i, tune] of tunes.entries()) {
     const r = compileFile(file, { ...o, tune }, true);
     if (report(r)) return 1;
@@ -49,11 +49,21 @@ export async function planCommand(file: string, o: PlanCliOptions): Promise<numb
     process.stdout.write(i > 0 && !o.json ? `\n${text}` : text);
     if (o.svg) {
       const out = several ? join(o.svg, `${tune}.svg`) : o.svg;
-      await writeFileAtomic(out, await tunePictureSvg(fe));
+      await writePicture(out, await tunePictureSvg(fe));
       process.stderr.write(`wrote ${out}\n`);
     }
   }
   return 0;
+}
+
+/** Writes an SVG atomically, making its folder; a path that cannot be written is the user's error. */
+async function writePicture(out: string, svg: string): Promise<void> {
+  try {
+    mkdirSync(dirname(out), { recursive: true });
+    await writeFileAtomic(out, svg);
+  } catch (e) {
+    throw new UserError(`cannot write ${out}: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 /**
