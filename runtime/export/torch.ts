@@ -100,6 +100,8 @@ export async function exportTorch(fe: TorchExportInput, o: TorchExportOptions): 
     seed: o.seed,
     weights: 'weights.safetensors',
     trainable: fe.forward.params.filter((p) => p.trainable).map((p) => displayPath(p.name)),
+    // DistributedDataParallel must be told when some trainable parameter gets no gradient.
+    unusedTrainable: unusedByLoss(fe.forward).map(displayPath),
     peft,
     data: {
       spec: o.data.name,
@@ -128,6 +130,20 @@ export async function exportTorch(fe: TorchExportInput, o: TorchExportOptions): 
     trainable: spec.trainable.length,
     shards: shards.length,
   };
+}
+
+/** Trainable parameters the loss does not depend on (milec gives them zero gradients). */
+function unusedByLoss(g: Graph): string[] {
+  const loss = g.outputs.loss;
+  const reached = new Set<number>();
+  const stack = loss === undefined ? [] : [loss];
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (reached.has(id)) continue;
+    reached.add(id);
+    stack.push(...g.nodes[id]!.src);
+  }
+  return g.params.filter((p) => p.trainable && !reached.has(p.node)).map((p) => p.name);
 }
 
 function weightsFile(g: Graph, params: ReadonlyMap<string, Float32Array>, meta: Record<string, string>): Uint8Array {

@@ -62,7 +62,11 @@ def main():
     trainable = [p for p in model.parameters() if p.requires_grad]
     net = model
     if world > 1:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=bool(spec.get("unusedTrainable")),
+        )
     opt = torch.optim.AdamW(trainable, lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"], weight_decay=o["weightDecay"])
     data = milec_export.Batches(HERE, spec, rank, world)
     start = time.time()
