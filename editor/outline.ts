@@ -120,6 +120,12 @@ export const semanticTokensLegend: SemanticTokensLegend = { tokenTypes: [...TOKE
 
 type TokenType = (typeof TOKEN_TYPES)[number];
 
+/** `output`, `rewrite`, `shared`, and the block words `weights { … }` and `optimizer { … }`, where they start what they name. */
+function isSoftKeyword(t: IToken, next: IToken | undefined): boolean {
+  if ((T.SOFT_KEYWORDS as readonly string[]).includes(t.image)) return true;
+  return (t.image === 'weights' || t.image === 'optimizer') && next?.image === '{';
+}
+
 /**
  * Semantic tokens (LSP's relative encoding) of `text`: keywords, numbers, strings and comments from
  * the lexer; names coloured by what they resolve to (`occurrences`), the rest as variables.
@@ -134,17 +140,14 @@ export function semanticTokens(text: string, occurrences: readonly Occurrence[])
     const lines = t.image.split('\n');
     lines.forEach((l, i) => tokens.push({ line: t.startLine! + i, col: i === 0 ? t.startColumn! : 1, length: l.length, type, mods }));
   };
-  for (const t of lexed.tokens) {
+  lexed.tokens.forEach((t, i) => {
     const o = byStart.get(`${t.startLine}:${t.startColumn}`);
-    if (o) {
-      push(t, o.role as Role, (o.isDecl ? 1 : 0) | (o.builtin ? 2 : 0));
-      continue;
-    }
+    if (o) return push(t, o.role as Role, (o.isDecl ? 1 : 0) | (o.builtin ? 2 : 0));
     if (T.keywordTokenTypes.has(t.tokenType)) push(t, 'keyword');
     else if (t.tokenType === T.NumberLit || t.tokenType === T.BadNumber) push(t, 'number');
     else if (t.tokenType === T.StringLit || t.tokenType === T.UnterminatedString) push(t, 'string');
-    else if (t.tokenType === T.Identifier) push(t, (T.SOFT_KEYWORDS as readonly string[]).includes(t.image) ? 'keyword' : 'variable');
-  }
+    else if (t.tokenType === T.Identifier) push(t, isSoftKeyword(t, lexed.tokens[i + 1]) ? 'keyword' : 'variable');
+  });
   for (const c of (lexed.groups['comments'] ?? []) as IToken[]) push(c, 'comment');
   tokens.sort((a, b) => a.line - b.line || a.col - b.col);
   const data: number[] = [];

@@ -53,7 +53,8 @@ export interface ServerEnvironment {
 }
 
 interface DocumentState {
-  analysis?: { version: number; value: Analysis };
+  /** The analysis of one version of the document, made while the open documents were at `epoch`. */
+  analysis?: { version: number; epoch: number; value: Analysis };
   timer?: ReturnType<typeof setTimeout>;
   /** The version whose check is running or done. */
   checking?: number;
@@ -68,6 +69,8 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
   const workspaceCache = new Map<string, { text: string; analysis: Analysis }>();
   /** When the last request was answered: the background check steps aside while requests come. */
   let lastRequest = 0;
+  /** Counts edits to any open document: a document's analysis is stale when a file it `use`s changed too. */
+  let epoch = 0;
   const idleMs = env.idleMs ?? 150;
 
   const openTexts = () => new Map(documents.all().map((d) => [pathOfUri(d.uri), d.getText()]));
@@ -81,15 +84,17 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
     if (!doc) return undefined;
     const state = states.get(uri) ?? {};
     states.set(uri, state);
-    if (state.analysis?.version !== doc.version) state.analysis = { version: doc.version, value: analyse(pathOfUri(uri), doc.getText()) };
+    if (state.analysis?.version !== doc.version || state.analysis.epoch !== epoch)
+      state.analysis = { version: doc.version, epoch, value: analyse(pathOfUri(uri), doc.getText()) };
     return state.analysis.value;
   }
 
-  function schedule(uri: string): void {
+  /** Checks the document after the debounce (`slower` times it, for documents that were not the one edited). */
+  function schedule(uri: string, slower = 1): void {
     const state = states.get(uri) ?? {};
     states.set(uri, state);
     if (state.timer) clearTimeout(state.timer);
-    state.timer = setTimeout(() => void check(uri), env.debounceMs ?? 200);
+    state.timer = setTimeout(() => void check(uri), (env.debounceMs ?? 200) * slower);
   }
 
   /** Runs the deep check of the current version in steps; a newer edit stops it. */
@@ -107,7 +112,7 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
       await new Promise((resolve) => setImmediate(resolve));
       // One step (lowering a tune of a large model) takes up to a few hundred ms: none starts while the editor is asking.
       while (performance.now() - lastRequest < idleMs) await new Promise((resolve) => setTimeout(resolve, idleMs));
-      if (documents.get(uri)?.version !== version || state.checking !== version) return;
+      if (documents.get(uri)?.version !== version || state.checking !== version || state.analysis?.value !== a) return;
       r = safeStep(() => steps.next(), a);
     } while (!r.done);
     await connection.sendDiagnostics({ uri, version, diagnostics: r.value.map((d) => toLspDiagnostic(a, d)) });
@@ -175,9 +180,17 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
     };
   });
 
-  documents.onDidOpen((e) => schedule(e.document.uri));
-  documents.onDidChangeContent((e) => schedule(e.document.uri));
+  /** An edit of one document re-checks it, and the other open documents after it (they may `use` it). */
+  function edited(uri: string): void {
+    epoch++;
+    schedule(uri);
+    for (const d of documents.all()) if (d.uri !== uri) schedule(d.uri, 4);
+  }
+
+  documents.onDidOpen((e) => edited(e.document.uri));
+  documents.onDidChangeContent((e) => edited(e.document.uri));
   documents.onDidClose((e) => {
+    epoch++;
     const s = states.get(e.document.uri);
     if (s?.timer) clearTimeout(s.timer);
     states.delete(e.document.uri);

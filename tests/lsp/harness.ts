@@ -30,6 +30,8 @@ export interface Harness {
   change(path: string, text: string): Promise<PublishDiagnosticsParams>;
   /** Messages the server logged (its request handlers log what they caught). */
   readonly logs: string[];
+  /** The first diagnostics published for `path` after this call. */
+  next(path: string): Promise<PublishDiagnosticsParams>;
   /** The next diagnostics published for `path` with at least `version`. */
   diagnostics(path: string, version: number): Promise<PublishDiagnosticsParams>;
   close(): Promise<void>;
@@ -69,9 +71,18 @@ export async function startHarness(roots: string[] = [], options: { idleMs?: num
       await new Promise<void>((resolve) => waiters.push(resolve));
     }
   };
+  const next = async (path: string) => {
+    const from = published.length;
+    for (;;) {
+      const hit = published.slice(from).find((p) => p.uri === uri(path));
+      if (hit) return hit;
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  };
   return {
     client,
     logs,
+    next,
     diagnostics,
     async open(path, text) {
       versions.set(path, 1);
