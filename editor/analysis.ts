@@ -38,6 +38,8 @@ export interface AnalysisInput {
   readonly registry?: MethodRegistry;
   /** Parses kept between analyses (the server's: `use`d files are parsed once, not on every edit). */
   readonly parseCache?: ParseCache;
+  /** The document's previous analysis: its shapes answer hovers until this one is checked. */
+  readonly previous?: Analysis;
 }
 
 /** A `ParseCache` of at most `limit` texts, dropping the oldest first. */
@@ -79,6 +81,12 @@ export class Analysis {
   readonly nameOf = new Map<string, string>();
   /** Shapes of bound names by the name's span (`spanKey`), filled by `deepCheck`. */
   readonly bindings = new Map<string, BoundShape[]>();
+  /** The same shapes by `Module:name` (the spans move with every edit; the names mostly do not). */
+  readonly bindingsByName = new Map<string, BoundShape[]>();
+  /** Shapes by name from the last checked analysis of this document, until this one is checked. */
+  readonly carried?: ReadonlyMap<string, BoundShape[]>;
+  /** Set when `deepCheck` has run to its end. */
+  checked = false;
   private readonly occurrenceCache = new Map<MileFile, Occurrence[]>();
   private readonly models = new Map<string, { model?: ElaboratedModel; diagnostics: readonly Diagnostic[] }>();
   private readonly tunes = new Map<string, { report?: TuneReport; diagnostics: readonly Diagnostic[] }>();
@@ -114,6 +122,8 @@ export class Analysis {
       }
     }
     this.globals = this.makeGlobals();
+    const prev = input.previous;
+    this.carried = prev?.checked ? prev.bindingsByName : prev?.carried;
     this.recovered = this.program ?? {
       files: this.files,
       modules: new Map([...this.moduleDecls].filter((e): e is [string, ModuleDecl] => e[1].kind === 'module')),
@@ -223,13 +233,19 @@ function guarded<T extends { diagnostics: readonly Diagnostic[] }>(f: () => T): 
  */
 export function* deepCheck(a: Analysis): Generator<void, Diagnostic[]> {
   const out: Diagnostic[] = [...a.diagnostics];
-  if (!a.program || a.diagnostics.some((d) => d.severity === 'error')) return out;
+  if (!a.program || a.diagnostics.some((d) => d.severity === 'error')) {
+    a.checked = true;
+    return out;
+  }
   const mainModels = a.main.decls.filter((d): d is ModelDecl => d.kind === 'model');
-  const observeBinding = (b: ObservedBinding) => {
-    const key = spanKey(b.name.span);
-    let list = a.bindings.get(key);
-    if (!list) a.bindings.set(key, (list = []));
+  const record = (map: Map<string, BoundShape[]>, key: string, b: ObservedBinding) => {
+    let list = map.get(key);
+    if (!list) map.set(key, (list = []));
     if (list.length < 64) list.push({ instance: b.instance.path, type: b.type });
+  };
+  const observeBinding = (b: ObservedBinding) => {
+    record(a.bindings, spanKey(b.name.span), b);
+    record(a.bindingsByName, `${b.instance.type}:${b.name.name}`, b);
   };
   for (const m of mainModels) {
     const el = a.elaborated(m.name.name);
@@ -247,6 +263,7 @@ export function* deepCheck(a: Analysis): Generator<void, Diagnostic[]> {
     }
     yield;
   }
+  a.checked = true;
   const seen = new Set<string>();
   return out.filter((d) => {
     const key = `${spanKey(d.span)}:${d.code}:${d.message}`;

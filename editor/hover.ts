@@ -3,7 +3,7 @@
  * elaborated and lowered, the concrete values — a module's signature and parameter count, a
  * `let` value's shape, a config value, a PEFT method's options, the sites a selector matches.
  */
-import type { ArgDecl, ChildDecl, ConfigEntry, InputDecl, MethodDecl, ModelDecl, ModuleDecl, ParamDecl, TuneDecl } from '../grammar/ast.ts';
+import type { ArgDecl, ChildDecl, ConfigEntry, InputDecl, ModelDecl, ModuleDecl, ParamDecl, TuneDecl } from '../grammar/ast.ts';
 import { builtins } from '../compiler/lower/builtins.ts';
 import { describeValue } from '../compiler/lower/value.ts';
 import { initArgs } from '../compiler/sema/elaborate.ts';
@@ -138,9 +138,11 @@ function argText(a: Analysis, x: ArgDecl): string {
 /** `let q: f32[B, 12, T, 64]`, or the shapes per instance when the instances differ. */
 function valueHover(a: Analysis, d: Definition): string {
   const word = d.kind === 'forward-input' ? 'input' : d.kind;
-  const seen = a.bindings.get(spanKey(d.span)) ?? [];
+  const carried = a.checked ? undefined : a.carried?.get(`${d.container}:${d.name}`);
+  const seen = a.bindings.get(spanKey(d.span)) ?? carried ?? [];
   const types = [...new Set(seen.map((s) => s.type))];
-  if (types.length === 0) return code(`${word} ${d.name}`) + '\n\n(shape known once the model is checked)';
+  if (types.length === 0)
+    return code(`${word} ${d.name}`) + `\n\n(shape known once the model is ${a.checked ? 'checked without errors' : 'checked'})`;
   if (types.length === 1) return code(`${word} ${d.name}: ${types[0]}`) + (seen.length > 1 ? `\n\nthe same in ${seen.length} calls` : '');
   const rows = seen.slice(0, MAX_LISTED).map((s) => `- \`${s.instance || '(model)'}\`: \`${s.type}\``);
   return code(`${word} ${d.name}`) + `\n\n${types.length} shapes:\n${rows.join('\n')}`;
@@ -208,8 +210,7 @@ function builtinHover(name: string): string | undefined {
   return code(`${name}(${params.join(', ')})`) + `\n\nbuilt-in: ${b.doc}`;
 }
 
-export function methodHover(m: PeftMethod, decl?: MethodDecl): string {
-  void decl;
+export function methodHover(m: PeftMethod): string {
   const options = Object.entries(m.options).map(
     ([k, o]) => `| \`${k}\` | ${o.type} | ${o.required ? '(required)' : `\`${o.default}\``} | ${o.doc.replace(/\|/g, '\\|')} |`,
   );

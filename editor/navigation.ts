@@ -3,7 +3,7 @@ import type { Location, TextEdit, WorkspaceEdit } from 'vscode-languageserver';
 import { KEYWORDS } from '../grammar/tokens.ts';
 import type { Analysis } from './analysis.ts';
 import type { Definition, Occurrence } from './occurrences.ts';
-import { location, toRange, uriOf } from './positions.ts';
+import { location, uriOf } from './positions.ts';
 import { segmentDefinitions } from './selectors.ts';
 
 /** The absolute path of a span's file as an analysis names it. */
@@ -86,5 +86,3 @@ export function badNewName(name: string): string | undefined {
   if ((KEYWORDS as readonly string[]).includes(name)) return `\`${name}\` is a reserved word`;
   return undefined;
 }
-
-export { toRange };

@@ -10,7 +10,6 @@ import {
   type Connection,
   type Diagnostic as LspDiagnostic,
   DiagnosticSeverity,
-  DiagnosticTag,
   type InitializeResult,
   ResponseError,
   TextDocuments,
@@ -75,8 +74,8 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
 
   const openTexts = () => new Map(documents.all().map((d) => [pathOfUri(d.uri), d.getText()]));
 
-  const analyse = (path: string, text: string) =>
-    Analysis.create({ files: env.files, documents: openTexts(), path, text, syntax, registry: env.registry, parseCache });
+  const analyse = (path: string, text: string, previous?: Analysis) =>
+    Analysis.create({ files: env.files, documents: openTexts(), path, text, syntax, registry: env.registry, parseCache, previous });
 
   /** The analysis of a document's current text (made now when an edit made it stale). */
   function current(uri: string): Analysis | undefined {
@@ -85,7 +84,7 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
     const state = states.get(uri) ?? {};
     states.set(uri, state);
     if (state.analysis?.version !== doc.version || state.analysis.epoch !== epoch)
-      state.analysis = { version: doc.version, epoch, value: analyse(pathOfUri(uri), doc.getText()) };
+      state.analysis = { version: doc.version, epoch, value: analyse(pathOfUri(uri), doc.getText(), state.analysis?.value) };
     return state.analysis.value;
   }
 
@@ -352,6 +351,5 @@ export function toLspDiagnostic(a: Analysis, d: Diagnostic): LspDiagnostic {
     message: here ? d.message : `in ${d.span.file}: ${d.message}`,
     ...(related.length ? { relatedInformation: related } : {}),
     ...(replacement ? { data: { replacement } } : {}),
-    ...(d.code === 'unused' ? { tags: [DiagnosticTag.Unnecessary] } : {}),
   };
 }
