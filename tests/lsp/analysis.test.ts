@@ -23,7 +23,7 @@ model Small {
 }
 
 tune a for Small { lora(r = 2) on proj }
-tune b for Small { lora(rank = 2) on proj }
+tune b for Small { lora(alpah = 2) on proj }
 tune c for Small { train prj }
 `;
 
@@ -50,10 +50,10 @@ describe('analysis', () => {
   it('reports the error of every tune, each with its own range', () => {
     const diags = run(analyse(TEXT));
     expect(diags.map((d) => [d.span.line, d.message])).toEqual([
-      [14, '`lora` has no option `rank`'],
+      [14, '`lora` has no option `alpah`'],
       [15, 'selector `prj` matches nothing in the model'],
     ]);
-    expect(diags[0]!.help).toBe('did you mean `r`?');
+    expect(diags[0]!.help).toBe('did you mean `alpha`?');
   });
 
   it('answers a let hover with the last check until the edited text is checked', () => {
