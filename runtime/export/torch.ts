@@ -19,6 +19,7 @@
  *
  * The folder is written atomically (runtime/atomic.ts : writeDirAtomic).
  */
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Graph } from '../../compiler/ir/graph.ts';
@@ -123,6 +124,7 @@ export async function exportTorch(fe: TorchExportInput, o: TorchExportOptions): 
     },
   };
   files['export.json'] = JSON.stringify(spec, null, 2) + '\n';
+  await checkReplaceable(o.out, files);
   await writeDirAtomic(o.out, files);
   return {
     files: Object.keys(files).sort(),
@@ -130,6 +132,26 @@ export async function exportTorch(fe: TorchExportInput, o: TorchExportOptions): 
     trainable: spec.trainable.length,
     shards: shards.length,
   };
+}
+
+/**
+ * The folder is replaced whole, so it may only hold what an export writes (an earlier export
+ * of this or another tune, check.py's output): a run of train.py inside it, or any other file,
+ * is never deleted.
+ */
+async function checkReplaceable(out: string, files: Record<string, AtomicData>): Promise<void> {
+  if (!existsSync(out)) return;
+  const ours = new Set([...Object.keys(files).map((f) => f.split('/')[0]!), 'check.safetensors', '__pycache__']);
+  const entries = await readdir(out).catch((e: NodeJS.ErrnoException) => {
+    throw new ExportError(`${out}: cannot read it (${e.code ?? e.message})`);
+  });
+  const other = entries.filter((e) => !ours.has(e));
+  if (entries.length && !entries.includes('export.json'))
+    throw new ExportError(`${out} exists and is not a folder milec export wrote (no export.json): choose another --torch folder`);
+  if (other.length)
+    throw new ExportError(
+      `${out} holds ${other.slice(0, 3).join(', ')}${other.length > 3 ? ', …' : ''} besides an earlier export: move ${other.length > 1 ? 'them' : 'it'} or choose another --torch folder (the folder is replaced whole)`,
+    );
 }
 
 /** Trainable parameters the loss does not depend on (milec gives them zero gradients). */

@@ -5,7 +5,7 @@
  * Python keyword); `milec export` reports it and writes nothing.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import { compileFrontEnd } from '../../compiler/pipeline.ts';
 import { CompileError } from '../../core/diagnostic.ts';
 import { fileHost } from '../../runtime/source-files.ts';
 import { milec } from '../helpers/milec.ts';
-import { compileTune } from './helpers.ts';
+import { compileTune, exportTune } from './helpers.ts';
 
 const WITH_MILE_METHOD = `use std.nn
 method my_lora(r: int = 2) on Linear(in, out) {
@@ -90,6 +90,25 @@ describe('what the export cannot translate', () => {
       expect(r.err).toContain('cannot export to PyTorch: milec_peft.py has no implementation of the method `my_lora`');
       expect(r.err).toMatch(/m\.mile:10:\d+/);
       expect(existsSync(join(dir, 'out'))).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the export folder', () => {
+  it('an export replaces an earlier one, but not a folder holding anything else (a run of train.py)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'milec-export-'));
+    try {
+      const out = join(dir, 'pkg');
+      await exportTune('ptv2', out, { batch: 2, steps: 1 });
+      await exportTune('ptv2', out, { batch: 2, steps: 1 });
+      await mkdir(join(out, 'run'));
+      await expect(exportTune('ptv2', out, { batch: 2, steps: 1 })).rejects.toThrow(/holds run besides an earlier export/);
+      expect(existsSync(join(out, 'run'))).toBe(true);
+      await mkdir(join(dir, 'other'));
+      await writeFile(join(dir, 'other', 'notes.txt'), 'mine');
+      await expect(exportTune('ptv2', join(dir, 'other'), { batch: 2, steps: 1 })).rejects.toThrow(/not a folder milec export wrote/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
