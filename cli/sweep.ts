@@ -142,13 +142,21 @@ function cellIndex(cli: SweepCliOptions, plan: SweepPlan): number | undefined {
 
 interface PlannedSweep {
   readonly plan: SweepPlan;
-  readonly loaded: ReturnType<typeof loadProgram>;
+  /** Where every tune starts: `--weights`, else the model's `weights { ... }`, else random values. */
+  readonly start: StartingWeights;
 }
 
 /** The sweep's cells and fingerprint; undefined when the file has errors (printed). */
 function planSweep(file: string, cli: SweepCliOptions): PlannedSweep | undefined {
   const swept = tunesToSweep(file, cli);
   if (swept === undefined) return undefined;
+  // Every tune starts from the same weights: `--weights`, else the model's `weights { ... }`
+  // (read from the elaborated model: no tune is lowered twice).
+  const { loaded } = swept;
+  const modelName = cli.model ?? loaded.program!.tunes.find((t) => t.name.name === swept.tunes[0])!.model.name;
+  const elaborated = elaborate(loaded.program!, modelName, undefined, cli.config);
+  if (report({ result: elaborated.model, diagnostics: elaborated.diagnostics, sources: loaded.sources })) return undefined;
+  const start = startingWeights(cli, elaborated.model!);
   const datasets = sweepDatasets(cli.data);
   const seeds = cli.seeds?.length ? [...new Set(cli.seeds)] : [cli.seed];
   // Every setting that changes what a cell computes; the output and progress options do not.
@@ -182,9 +190,9 @@ function planSweep(file: string, cli: SweepCliOptions): PlannedSweep | undefined
     seeds,
     cells: sweepCells(swept.tunes, datasets, seeds),
     evalData: cli.evalData,
-    weights: cli.weights,
+    weights: start.weights,
   };
-  return { plan, loaded: swept.loaded };
+  return { plan, start };
 }
 
 /**
@@ -193,7 +201,7 @@ function planSweep(file: string, cli: SweepCliOptions): PlannedSweep | undefined
  * its row. Cells of one dataset and seed share the data, backbone and eval items.
  */
 async function runCellsHere(file: string, planned: PlannedSweep, indices: number[], cli: SweepCliOptions): Promise<number> {
-  const { plan, loaded } = planned;
+  const { plan, start } = planned;
   const whole = indices.length === plan.cells.length;
   await ensurePlan(cli.out, plan, whole);
   const todo = indices.filter((i) => {
@@ -202,12 +210,6 @@ async function runCellsHere(file: string, planned: PlannedSweep, indices: number
     return !done;
   });
   if (todo.length > 0) {
-    // Every tune starts from the same weights: `--weights`, else the model's `weights { ... }`
-    // (read from the elaborated model: no tune is lowered twice).
-    const modelName = cli.model ?? loaded.program!.tunes.find((t) => t.name.name === plan.tunes[0])!.model.name;
-    const elaborated = elaborate(loaded.program!, modelName, undefined, cli.config);
-    if (report({ result: elaborated.model, diagnostics: elaborated.diagnostics, sources: loaded.sources })) return 1;
-    const start = startingWeights(cli, elaborated.model!);
     const o: SweepCliOptions = { ...cli, weights: start.weights, weightsMap: start.weightsMap };
     const ctx = await openDevice({ preferSoftware: o.software });
     try {
