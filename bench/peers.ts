@@ -28,7 +28,7 @@ const CONFIG: ReadonlyArray<[string, string]> = [
 ];
 
 /** One system's measurement; the peers print this as a JSON line. */
-interface PeerResult {
+export interface PeerResult {
   readonly peer: string;
   readonly msPerStep?: number;
   readonly steps?: number;
@@ -39,6 +39,39 @@ interface PeerResult {
   readonly params?: { readonly total: number; readonly trainable: number };
   readonly firstLoss?: number;
   readonly error?: string;
+  /** milec only: each matmul dispatch's best time and floating-point operations (`PlanExecutor.profile`). */
+  readonly matmuls?: readonly MatmulTiming[];
+  /** milec only: the step's dispatches by op of the kernel (its core when it has one). */
+  readonly dispatchesByOp?: Readonly<Record<string, number>>;
+}
+
+export interface MatmulTiming {
+  readonly step: number;
+  readonly shape: readonly number[];
+  readonly flops: number;
+  readonly ms: number;
+}
+
+/** Each matmul step of a plan with its FLOPs (2·M·N·K per output element row), and the step count by op. */
+function planProfile(trainer: Trainer, best: readonly { step: number; ms: number }[]) {
+  const g = trainer.backend.graph;
+  const matmuls: MatmulTiming[] = [];
+  const byOp: Record<string, number> = {};
+  for (const [i, st] of trainer.backend.plan.steps.entries()) {
+    const coreId = st.kernel.core ?? st.kernel.output;
+    const core = g.nodes[coreId]!;
+    byOp[core.op] = (byOp[core.op] ?? 0) + 1;
+    if (core.op !== 'matmul') continue;
+    const a = g.nodes[core.src[0]!]!.shape as number[];
+    const { transA } = core.attrs as { transA: boolean };
+    const k = transA ? a[a.length - 2]! : a[a.length - 1]!;
+    const out = core.shape as number[];
+    const numel = out.reduce((n, d) => n * d, 1);
+    matmuls.push({ step: i, shape: out, flops: 2 * numel * k, ms: best[i]?.ms ?? 0 });
+  }
+  const updates = trainer.executor.dispatchCount - trainer.backend.plan.steps.length;
+  if (updates > 0) byOp['optimizer'] = updates;
+  return { matmuls, byOp };
 }
 
 /** A trainer's settings for timing steps only: no checkpoints, no evaluation, lr 1e-3. */
@@ -88,7 +121,10 @@ async function milecStep(ctx: GpuContext, reps: number): Promise<PeerResult> {
       ms.push(performance.now() - t);
     }
     const size = (s: readonly unknown[]) => s.reduce<number>((n, d) => n * (d as number), 1);
+    const { matmuls, byOp } = planProfile(trainer, await trainer.executor.profile(3));
     return {
+      matmuls,
+      dispatchesByOp: byOp,
       peer: 'milec',
       msPerStep: median(ms),
       steps: reps,
@@ -137,7 +173,8 @@ function torchPython(): string | undefined {
   return candidates.find((py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 }).status === 0);
 }
 
-export async function peersSection(ctx: GpuContext, reps: number): Promise<void> {
+/** Prints the peer table; returns every system's result (milec first) for the targets section. */
+export async function peersSection(ctx: GpuContext, reps: number): Promise<PeerResult[]> {
   const what = `examples/tiny_classifier.mile --tune lora_qv ${CONFIG.map(([k, v]) => `--config ${k}=${v}`).join(' ')}, batch ${BATCH}`;
   console.log(`\npeers: the training step of ${what}, median of ${reps} after 3 warm-up steps, loss read back each step`);
   const rows: PeerResult[] = [await milecStep(ctx, reps)];
@@ -182,4 +219,5 @@ export async function peersSection(ctx: GpuContext, reps: number): Promise<void>
   console.log(
     '  kernels/step: milec counts its GPU dispatches; TF.js counts the kernels it runs (tf.profile), some of them on the CPU; PyTorch is not counted',
   );
+  return rows;
 }

@@ -6,7 +6,8 @@
  *  - planning every tune of the 361M-parameter MISS model (front end + `milec plan` report),
  *  - peers (`bench/peers.ts`): the same LoRA step written in TF.js (WebGPU on the same Dawn
  *    adapter, WASM) and PyTorch (CPU), run as child processes; `BENCH_PEERS=0` skips them,
- *    `BENCH_PEERS=only` runs nothing else.
+ *    `BENCH_PEERS=only` runs nothing else;
+ *  - issue 10's targets next to this run's measurements (`bench/targets.ts`), after the peers.
  * Timings are medians over repeated runs after a warm-up.
  */
 import { compileFrontEnd } from '../compiler/pipeline.ts';
@@ -20,6 +21,7 @@ import { runReference } from '../runtime/reference-run.ts';
 import { Trainer } from '../runtime/train.ts';
 import { fileHost } from '../runtime/source-files.ts';
 import { benchTrainConfig, peersSection } from './peers.ts';
+import { targetsSection } from './targets.ts';
 
 const batch = Number(process.env.BENCH_BATCH ?? 32);
 const reps = Number(process.env.BENCH_REPS ?? 10);
@@ -169,7 +171,7 @@ const ctx = await openDevice();
 try {
   console.log(`milec bench on ${ctx.description}, batch ${batch}, median of ${reps}\n`);
   if (peers !== 'only') await sections(ctx);
-  if (peers !== '0') await peersSection(ctx, reps);
+  if (peers !== '0') await targetsSection(ctx, await peersSection(ctx, reps));
 } finally {
   ctx.close();
 }

@@ -31,8 +31,8 @@
  * factor gradients read, a residual gradient sum read by two matmuls) is inlined into every
  * one of them instead of getting a kernel and a buffer of its own — one level deep: what it
  * reads must be in buffers, so the copies never nest. If any reader cannot take its copy
- * (bindings, reloads, a reshape of it), it is realized after all and the copies already
- * inlined stay (they are correct, only redundant).
+ * (bindings, reloads, a reshape of it), it is realized after all and the copies are taken
+ * back out (or, when a kernel cannot bind its buffer instead, they stay: correct, redundant).
  */
 import { elementCount } from '../../core/dim.ts';
 import type { Graph, Node, NodeId } from '../ir/graph.ts';
@@ -259,6 +259,38 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
     }
     return undefined;
   };
+  // Takes a shared producer's copies back out of the groups that hold one (with what they
+  // copied below it), when every such group still fits its bindings reading its buffer instead.
+  const withdrawCopies = (s: NodeId): boolean => {
+    const planned: { root: NodeId; nodes: NodeId[]; inputs: NodeId[]; dropped: NodeId[] }[] = [];
+    for (const root of new Set(groupsOf.get(s) ?? [])) {
+      const old = groups.get(root)!;
+      const kept = new Set<NodeId>([root]);
+      const stack = [root];
+      while (stack.length)
+        for (const x of g.nodes[stack.pop()!]!.src)
+          if (x !== s && old.nodes.includes(x) && !kept.has(x)) {
+            kept.add(x);
+            stack.push(x);
+          }
+      const nodes = old.nodes.filter((m) => kept.has(m));
+      const inputs = kernelInputs(
+        storage,
+        nodes.flatMap((m) => g.nodes[m]!.src).filter((x) => !kept.has(x)),
+      );
+      if (inputs.length + 1 > MAX_STORAGE_BUFFERS) return false;
+      planned.push({ root, nodes, inputs, dropped: old.nodes.filter((m) => !kept.has(m)) });
+    }
+    for (const { root, nodes, inputs, dropped } of planned) {
+      groups.set(root, { ...groups.get(root)!, nodes, inputs });
+      for (const m of dropped) {
+        const left = (groupsOf.get(m) ?? []).filter((h) => h !== root);
+        groupsOf.set(m, left);
+        if (!left.length) absorbed.delete(m);
+      }
+    }
+    return true;
+  };
   for (let k = order.length - 1; k >= 0; k--) {
     const id = order[k]!;
     const n = g.nodes[id]!;
@@ -269,13 +301,18 @@ export function schedule(g: Graph, roots: readonly NodeId[], opts: ScheduleOptio
       absorbed.delete(id);
       // An alias has no kernel: its source, which holds its value, is realized in turn.
       if (isAlias(id)) continue;
-      // Realized after all, without what its copies read from buffers (only leaf readers
-      // were copied below it, and those it may copy as well).
-      realizedAfterAll = true;
-      const leafFed = n.src.filter((x) => absorbed.has(x) && readsOnlyLeaves(x));
-      const members = [id, ...new Set(leafFed)];
-      const external = members.flatMap((m) => g.nodes[m]!.src).filter((x) => !members.includes(x));
-      group = { nodes: members.sort((a, b) => a - b), inputs: kernelInputs(storage, external) };
+      if (withdrawCopies(id))
+        // Realized after all, as if it had never been shared: its readers read its buffer.
+        group = fuseGroup(storage, id, canInline, target, copies);
+      else {
+        // Some copy must stay (its kernel would bind too many buffers without it), so what the
+        // copies read stays in buffers: realized alone, but for sources that read only leaves.
+        realizedAfterAll = true;
+        const leafFed = n.src.filter((x) => absorbed.has(x) && readsOnlyLeaves(x));
+        const members = [id, ...new Set(leafFed)];
+        const external = members.flatMap((m) => g.nodes[m]!.src).filter((x) => !members.includes(x));
+        group = { nodes: members.sort((a, b) => a - b), inputs: kernelInputs(storage, external) };
+      }
     } else if (!needsKernel(storage, id, rootSet.has(id))) continue;
     else
       group = opTraits[n.op].fusesProducers
