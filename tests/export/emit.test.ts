@@ -72,13 +72,18 @@ describe('what the export cannot translate', () => {
     expect(d.span.line).toBe(10);
   });
 
-  it('a parameter named like a Python keyword is an error at its declaration', () => {
+  it('a parameter named like a Python keyword or an nn.Module attribute is an error at its declaration', () => {
     const fe = compile(`model M { input x: f32[B, 4]
   param lambda: f32[4] = ones
   forward { loss mean(x * lambda) } }`);
     const d = diagnosticOf(() => emitTorchModel(fe.model, 'test.mile', fe.program.modules));
     expect(d.message).toContain('`lambda` is a Python keyword');
     expect(d.span.line).toBe(2);
+    const shadowing = compile(`model M { input x: f32[B, 4]
+  param buffers: f32[4] = ones
+  forward { loss mean(x * buffers) } }`);
+    const e = diagnosticOf(() => emitTorchModel(shadowing.model, 'test.mile', shadowing.program.modules));
+    expect(e.message).toContain('`buffers` is an attribute of every PyTorch module');
   });
 
   it('milec export prints the located error and writes nothing', async () => {

@@ -21,7 +21,7 @@ import { CompileError, error } from '../../../core/diagnostic.ts';
 import type { ArgDecl, Block, ChildDecl, Expr, ForwardDecl, ModelDecl, ModuleDecl, ParamDecl, TensorType } from '../../../grammar/ast.ts';
 import type { ElaboratedModel, Instance, Scalar } from '../../sema/instance.ts';
 import { bare, emitExpr, type ExprScope, type Kind, type NameBinding, unsupported } from './expr.ts';
-import { pyAttr, pyLiteral, pyLocal, pyNumber } from './python.ts';
+import { pyAttr, pyLiteral, pyLocal, pyNumber, pyStored } from './python.ts';
 
 type Decl = ModuleDecl | ModelDecl;
 
@@ -157,7 +157,7 @@ function emitModule(d: ModuleDecl): string[] {
 /** Arguments the forward reads (as `self.<name>`), stored by `__init__`. */
 function storedArgs(d: Decl, used: ReadonlySet<string>): string[] {
   void d;
-  return [...used].map((n) => `self.${pyLocal(n)} = ${pyLocal(n)}`);
+  return [...used].map((n) => `self.${pyStored(n)} = ${pyLocal(n)}`);
 }
 
 function members(d: Decl, items: Decl['items'], scope: ExprScope): string[] {
@@ -225,7 +225,7 @@ function bodyScope(d: Decl, locals: Map<string, Kind>, args: ReadonlyMap<string,
       const a = args.get(name);
       if (a !== undefined) {
         used.add(name);
-        return { code: `self.${pyLocal(name)}`, kind: a };
+        return { code: `self.${pyStored(name)}`, kind: a };
       }
       return undefined;
     },

@@ -13,6 +13,21 @@ const PYTHON_KEYWORDS = new Set(
   ).split(' '),
 );
 
+/** Attributes every nn.Module has (and milec_ops.Module's own): a .mile name may not shadow them. */
+const MODULE_ATTRIBUTES = new Set(
+  (
+    'training forward train eval parameters named_parameters buffers named_buffers children named_children modules ' +
+    'named_modules state_dict load_state_dict to cpu cuda half float double type apply zero_grad requires_grad_ ' +
+    'register_buffer register_parameter register_module add_module get_submodule get_parameter extra_repr ' +
+    'milec_hooks milec_hook dump_patches call_super_init'
+  ).split(' '),
+);
+
+/** How `__init__` stores a module argument the forward reads: `self.<name>`, renamed where nn.Module has the name. */
+export function pyStored(name: string): string {
+  return MODULE_ATTRIBUTES.has(name) ? `${name}_` : pyLocal(name);
+}
+
 /** A local variable or argument name: `in` → `in_` (also names the generated code uses itself). */
 export function pyLocal(name: string): string {
   return PYTHON_KEYWORDS.has(name) ? `${name}_` : name;
@@ -23,6 +38,12 @@ export function pyLocal(name: string): string {
  * a keyword there is an error (`self` is fine as an attribute: `self.self`).
  */
 export function pyAttr(name: string, at: Span): string {
+  if (MODULE_ATTRIBUTES.has(name))
+    throw new CompileError(
+      error('export', `\`${name}\` is an attribute of every PyTorch module, so it cannot name a parameter or child`, at, {
+        help: 'rename it in the .mile source (parameter names are state-dict keys, so the export cannot rename them)',
+      }),
+    );
   if (name !== 'self' && name !== 'torch' && name !== 'nn' && name !== 'mile' && name !== 'math' && PYTHON_KEYWORDS.has(name))
     throw new CompileError(
       error('export', `\`${name}\` is a Python keyword, so a PyTorch module cannot have a parameter or child of that name`, at, {
