@@ -35,7 +35,7 @@ import {
   renameRefusal,
   absolutePath,
 } from './navigation.ts';
-import { occurrenceAt } from './occurrences.ts';
+import { type Definition, type Occurrence, occurrenceAt } from './occurrences.ts';
 import { documentSymbols, semanticTokens, semanticTokensLegend } from './outline.ts';
 import { fromPosition, location, pathOfUri, toRange, uriOf } from './positions.ts';
 
@@ -59,109 +59,155 @@ interface DocumentState {
   checking?: number;
 }
 
-export function startServer(connection: Connection, env: ServerEnvironment): void {
-  const documents = new TextDocuments(TextDocument);
-  const states = new Map<string, DocumentState>();
-  const syntax = new MileSyntax();
-  const parseCache = new BoundedParseCache();
-  let roots: string[] = [];
-  const workspaceCache = new Map<string, { text: string; analysis: Analysis }>();
+type Position = { line: number; character: number };
+
+/**
+ * The open documents and what the server knows about them: their analyses (remade on demand),
+ * the background checks that publish diagnostics, and analyses of the other workspace files.
+ */
+class Workspace {
+  readonly documents = new TextDocuments(TextDocument);
+  roots: string[] = [];
+  private readonly states = new Map<string, DocumentState>();
+  private readonly syntax = new MileSyntax();
+  private readonly parseCache = new BoundedParseCache();
+  private readonly others = new Map<string, { text: string; analysis: Analysis }>();
   /** When the last request was answered: the background check steps aside while requests come. */
-  let lastRequest = 0;
+  private lastRequest = 0;
   /** Counts edits to any open document: a document's analysis is stale when a file it `use`s changed too. */
-  let epoch = 0;
-  const idleMs = env.idleMs ?? 150;
+  private epoch = 0;
 
-  const openTexts = () => new Map(documents.all().map((d) => [pathOfUri(d.uri), d.getText()]));
+  constructor(
+    private readonly connection: Connection,
+    private readonly env: ServerEnvironment,
+  ) {}
 
-  const analyse = (path: string, text: string, previous?: Analysis) =>
-    Analysis.create({ files: env.files, documents: openTexts(), path, text, syntax, registry: env.registry, parseCache, previous });
+  private openTexts(): Map<string, string> {
+    return new Map(this.documents.all().map((d) => [pathOfUri(d.uri), d.getText()]));
+  }
+
+  private analyse(path: string, text: string, previous?: Analysis): Analysis {
+    const { files, registry } = this.env;
+    return Analysis.create({
+      files,
+      documents: this.openTexts(),
+      path,
+      text,
+      syntax: this.syntax,
+      registry,
+      parseCache: this.parseCache,
+      previous,
+    });
+  }
+
+  private state(uri: string): DocumentState {
+    let s = this.states.get(uri);
+    if (!s) this.states.set(uri, (s = {}));
+    return s;
+  }
 
   /** The analysis of a document's current text (made now when an edit made it stale). */
-  function current(uri: string): Analysis | undefined {
-    const doc = documents.get(uri);
+  current(uri: string): Analysis | undefined {
+    const doc = this.documents.get(uri);
     if (!doc) return undefined;
-    const state = states.get(uri) ?? {};
-    states.set(uri, state);
-    if (state.analysis?.version !== doc.version || state.analysis.epoch !== epoch)
-      state.analysis = { version: doc.version, epoch, value: analyse(pathOfUri(uri), doc.getText(), state.analysis?.value) };
+    const state = this.state(uri);
+    if (state.analysis?.version !== doc.version || state.analysis.epoch !== this.epoch) {
+      const value = this.analyse(pathOfUri(uri), doc.getText(), state.analysis?.value);
+      state.analysis = { version: doc.version, epoch: this.epoch, value };
+    }
     return state.analysis.value;
   }
 
-  /** Checks the document after the debounce (`slower` times it, for documents that were not the one edited). */
-  function schedule(uri: string, slower = 1): void {
-    const state = states.get(uri) ?? {};
-    states.set(uri, state);
-    if (state.timer) clearTimeout(state.timer);
-    state.timer = setTimeout(() => void check(uri), (env.debounceMs ?? 200) * slower);
+  /** The analysis and the name at a position, if there is a name there. */
+  at(uri: string, position: Position): { a: Analysis; o: Occurrence } | undefined {
+    const a = this.current(uri);
+    if (!a) return undefined;
+    const { line, col } = fromPosition(position);
+    const o = occurrenceAt(a.occurrences(), line, col);
+    return o ? { a, o } : undefined;
   }
 
-  /** Runs the deep check of the current version in steps; a newer edit stops it. */
-  async function check(uri: string): Promise<void> {
-    const doc = documents.get(uri);
+  /** An edit of one document re-checks it, and the other open documents after it (they may `use` it). */
+  edited(uri: string): void {
+    this.epoch++;
+    this.schedule(uri);
+    for (const d of this.documents.all()) if (d.uri !== uri) this.schedule(d.uri, 4);
+  }
+
+  closed(uri: string): void {
+    this.epoch++;
+    const s = this.states.get(uri);
+    if (s?.timer) clearTimeout(s.timer);
+    this.states.delete(uri);
+    void this.connection.sendDiagnostics({ uri, diagnostics: [] });
+  }
+
+  /** Checks the document after the debounce (`slower` times it, for documents that were not the one edited). */
+  private schedule(uri: string, slower = 1): void {
+    const state = this.state(uri);
+    if (state.timer) clearTimeout(state.timer);
+    state.timer = setTimeout(() => void this.check(uri), (this.env.debounceMs ?? 200) * slower);
+  }
+
+  /** Runs the deep check of the current version in steps and publishes its diagnostics; a newer edit stops it. */
+  private async check(uri: string): Promise<void> {
+    const doc = this.documents.get(uri);
     if (!doc) return;
     const version = doc.version;
-    const state = states.get(uri)!;
+    const state = this.state(uri);
     state.checking = version;
-    const a = current(uri);
+    const a = this.current(uri);
     if (!a) return;
+    const idleMs = this.env.idleMs ?? 150;
     const steps = deepCheck(a);
     let r: IteratorResult<void, Diagnostic[]>;
     do {
       await new Promise((resolve) => setImmediate(resolve));
       // One step (lowering a tune of a large model) takes up to a few hundred ms: none starts while the editor is asking.
-      while (performance.now() - lastRequest < idleMs) await new Promise((resolve) => setTimeout(resolve, idleMs));
-      if (documents.get(uri)?.version !== version || state.checking !== version || state.analysis?.value !== a) return;
+      while (performance.now() - this.lastRequest < idleMs) await new Promise((resolve) => setTimeout(resolve, idleMs));
+      if (this.documents.get(uri)?.version !== version || state.checking !== version || state.analysis?.value !== a) return;
       r = safeStep(() => steps.next(), a);
     } while (!r.done);
-    await connection.sendDiagnostics({ uri, version, diagnostics: r.value.map((d) => toLspDiagnostic(a, d)) });
+    await this.connection.sendDiagnostics({ uri, version, diagnostics: r.value.map((d) => toLspDiagnostic(a, d)) });
   }
 
   /** A request handler that answers `fallback` instead of failing when the server has a bug. */
-  function guard<P, R>(name: string, fallback: R, f: (p: P) => R): (p: P) => R {
+  guard<P, R>(name: string, fallback: R, f: (p: P) => R): (p: P) => R {
     return (p: P) => {
-      lastRequest = performance.now();
+      this.lastRequest = performance.now();
       try {
         return f(p);
       } catch (e) {
         if (e instanceof ResponseError) throw e; // an answer: the editor shows it
-        connection.console.error(`${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+        this.connection.console.error(`${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
         return fallback;
       } finally {
-        lastRequest = performance.now();
+        this.lastRequest = performance.now();
       }
     };
   }
 
-  const at = (uri: string, position: { line: number; character: number }) => {
-    const a = current(uri);
-    if (!a) return undefined;
-    const { line, col } = fromPosition(position);
-    const o = occurrenceAt(a.occurrences(), line, col);
-    return o ? { a, o } : undefined;
-  };
-
-  /** Analyses of every workspace file and open document (cached by text), for references across files. */
-  function workspaceAnalyses(main: Analysis): Analysis[] {
+  /** `main` and analyses of every other workspace file and open document (cached by text), for references across files. */
+  withOtherFiles(main: Analysis): Analysis[] {
     const out = [main];
-    const open = openTexts();
-    const paths = new Set([...env.workspaceFiles(roots), ...open.keys()]);
-    for (const path of paths) {
+    const open = this.openTexts();
+    for (const path of new Set([...this.env.workspaceFiles(this.roots), ...open.keys()])) {
       if (path === main.input.path || !path.endsWith('.mile')) continue;
-      const text = open.get(path) ?? env.files.readFile(path);
+      const text = open.get(path) ?? this.env.files.readFile(path);
       if (text === undefined) continue;
-      let cached = workspaceCache.get(path);
-      if (!cached || cached.text !== text) {
-        cached = { text, analysis: analyse(path, text) };
-        workspaceCache.set(path, cached);
-      }
+      let cached = this.others.get(path);
+      if (!cached || cached.text !== text) this.others.set(path, (cached = { text, analysis: this.analyse(path, text) }));
       out.push(cached.analysis);
     }
     return out;
   }
+}
 
+export function startServer(connection: Connection, env: ServerEnvironment): void {
+  const ws = new Workspace(connection, env);
   connection.onInitialize((params): InitializeResult => {
-    roots = (params.workspaceFolders?.map((f) => pathOfUri(f.uri)) ?? (params.rootUri ? [pathOfUri(params.rootUri)] : [])).filter(Boolean);
+    const folders = params.workspaceFolders?.map((f) => pathOfUri(f.uri)) ?? (params.rootUri ? [pathOfUri(params.rootUri)] : []);
+    ws.roots = folders.filter(Boolean);
     return {
       capabilities: {
         textDocumentSync: TextDocumentSyncKind.Incremental,
@@ -178,107 +224,105 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
       serverInfo: { name: 'milec', version: '0.1.0' },
     };
   });
+  ws.documents.onDidOpen((e) => ws.edited(e.document.uri));
+  ws.documents.onDidChangeContent((e) => ws.edited(e.document.uri));
+  ws.documents.onDidClose((e) => ws.closed(e.document.uri));
+  answerNavigation(connection, ws);
+  answerRename(connection, ws);
+  answerViews(connection, ws);
+  answerEdits(connection, ws);
+  ws.documents.listen(connection);
+  connection.listen();
+}
 
-  /** An edit of one document re-checks it, and the other open documents after it (they may `use` it). */
-  function edited(uri: string): void {
-    epoch++;
-    schedule(uri);
-    for (const d of documents.all()) if (d.uri !== uri) schedule(d.uri, 4);
-  }
+const isGlobal = (d: Definition) => d.kind === 'module' || d.kind === 'model' || d.kind === 'method';
 
-  documents.onDidOpen((e) => edited(e.document.uri));
-  documents.onDidChangeContent((e) => edited(e.document.uri));
-  documents.onDidClose((e) => {
-    epoch++;
-    const s = states.get(e.document.uri);
-    if (s?.timer) clearTimeout(s.timer);
-    states.delete(e.document.uri);
-    void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
-  });
-
+/** Hover, definition and references. */
+function answerNavigation(connection: Connection, ws: Workspace): void {
   connection.onHover(
-    guard('hover', null, (p) => {
-      const hit = at(p.textDocument.uri, p.position);
+    ws.guard('hover', null, (p) => {
+      const hit = ws.at(p.textDocument.uri, p.position);
       const text = hit && hoverText(hit.a, hit.o);
       return text ? { contents: { kind: 'markdown', value: text }, range: toRange(hit.o.span) } : null;
     }),
   );
-
   connection.onDefinition(
-    guard('definition', null, (p) => {
-      const hit = at(p.textDocument.uri, p.position);
-      if (!hit) return null;
-      const defs = definitionsOf(hit.a, hit.o);
-      return defs.length ? defs.map((d) => definitionLocation(hit.a, d)) : null;
+    ws.guard('definition', null, (p) => {
+      const hit = ws.at(p.textDocument.uri, p.position);
+      const defs = hit ? definitionsOf(hit.a, hit.o) : [];
+      return defs.length ? defs.map((d) => definitionLocation(hit!.a, d)) : null;
     }),
   );
-
   connection.onReferences(
-    guard('references', [], (p) => {
-      const hit = at(p.textDocument.uri, p.position);
+    ws.guard('references', [], (p) => {
+      const hit = ws.at(p.textDocument.uri, p.position);
       if (!hit) return [];
       const defs = definitionsOf(hit.a, hit.o);
-      const global = defs.some(
-        (d) => d.kind === 'module' || d.kind === 'model' || d.kind === 'method' || d.kind === 'arg' || d.kind === 'file',
-      );
-      const analyses = global ? workspaceAnalyses(hit.a) : [hit.a];
+      // Module arguments are named from other files too (`Linear(dim, dim, bias = false)`), and so are files.
+      const wide = defs.some((d) => isGlobal(d) || d.kind === 'arg' || d.kind === 'file');
+      const analyses = wide ? ws.withOtherFiles(hit.a) : [hit.a];
       return defs.flatMap((d) => referencesTo(analyses, d, definitionKey(hit.a, d), p.context.includeDeclaration));
     }),
   );
+}
 
+/** Rename: what can be renamed, and the edits in every file that names it. */
+function answerRename(connection: Connection, ws: Workspace): void {
+  const target = (p: { textDocument: { uri: string }; position: Position }) => {
+    const hit = ws.at(p.textDocument.uri, p.position);
+    const refusal = hit ? renameRefusal(hit.a, hit.o.def) : 'nothing to rename here';
+    if (refusal) throw new ResponseError(0, refusal);
+    return { a: hit!.a, o: hit!.o, def: hit!.o.def! };
+  };
   connection.onPrepareRename(
-    guard('prepareRename', null, (p) => {
-      const hit = at(p.textDocument.uri, p.position);
-      const refusal = hit ? renameRefusal(hit.a, hit.o.def) : 'nothing to rename here';
-      if (refusal) throw new ResponseError(0, refusal);
-      return { range: toRange(hit!.o.span), placeholder: hit!.o.name };
+    ws.guard('prepareRename', null, (p) => {
+      const { o } = target(p);
+      return { range: toRange(o.span), placeholder: o.name };
     }),
   );
+  connection.onRenameRequest(
+    ws.guard('rename', null, (p) => {
+      const { a, def } = target(p);
+      const bad = badNewName(p.newName) ?? (nameTaken(a, def, p.newName) ? `\`${p.newName}\` is already declared` : undefined);
+      if (bad) throw new ResponseError(0, bad);
+      const refs = referencesTo(isGlobal(def) ? ws.withOtherFiles(a) : [a], def, definitionKey(a, def), true);
+      if (refs.some((r) => pathOfUri(r.uri).startsWith(a.stdDir))) throw new ResponseError(0, 'the rename would edit the standard library');
+      return renameEdit(refs, p.newName);
+    }),
+  );
+}
 
-  connection.onRenameRequest((p) => {
-    const hit = at(p.textDocument.uri, p.position);
-    const def = hit?.o.def;
-    const refusal = hit ? renameRefusal(hit.a, def) : 'nothing to rename here';
-    if (refusal) throw new ResponseError(0, refusal);
-    const bad = badNewName(p.newName);
-    if (bad) throw new ResponseError(0, bad);
-    const global = def!.kind === 'module' || def!.kind === 'model' || def!.kind === 'method';
-    if (nameTaken(hit!.a, def!, p.newName)) throw new ResponseError(0, `\`${p.newName}\` is already declared`);
-    const analyses = global ? workspaceAnalyses(hit!.a) : [hit!.a];
-    const refs = referencesTo(analyses, def!, definitionKey(hit!.a, def!), true);
-    if (refs.some((r) => pathOfUri(r.uri).startsWith(hit!.a.stdDir)))
-      throw new ResponseError(0, 'the rename would edit the standard library');
-    return renameEdit(refs, p.newName);
-  });
-
+/** Completion, outline and semantic tokens. */
+function answerViews(connection: Connection, ws: Workspace): void {
   connection.onCompletion(
-    guard('completion', [], (p) => {
-      const a = current(p.textDocument.uri);
-      const doc = documents.get(p.textDocument.uri);
+    ws.guard('completion', [], (p) => {
+      const a = ws.current(p.textDocument.uri);
+      const doc = ws.documents.get(p.textDocument.uri);
       if (!a || !doc) return [];
       const { line, col } = fromPosition(p.position);
       return completions(a, doc.getText(), line, col);
     }),
   );
-
   connection.onDocumentSymbol(
-    guard('documentSymbol', [], (p) => {
-      const a = current(p.textDocument.uri);
+    ws.guard('documentSymbol', [], (p) => {
+      const a = ws.current(p.textDocument.uri);
       return a ? documentSymbols(a.main) : [];
     }),
   );
-
   connection.languages.semanticTokens.on(
-    guard('semanticTokens', { data: [] }, (p) => {
-      const a = current(p.textDocument.uri);
-      const doc = documents.get(p.textDocument.uri);
+    ws.guard('semanticTokens', { data: [] }, (p) => {
+      const a = ws.current(p.textDocument.uri);
+      const doc = ws.documents.get(p.textDocument.uri);
       return a && doc ? { data: semanticTokens(doc.getText(), a.occurrences()) } : { data: [] };
     }),
   );
+}
 
+/** Formatting (the whole document through `formatMile`) and the did-you-mean quick fixes. */
+function answerEdits(connection: Connection, ws: Workspace): void {
   connection.onDocumentFormatting(
-    guard('formatting', null, (p) => {
-      const doc = documents.get(p.textDocument.uri);
+    ws.guard('formatting', null, (p) => {
+      const doc = ws.documents.get(p.textDocument.uri);
       if (!doc) return null;
       const text = doc.getText();
       const r = formatMile(text, { file: pathOfUri(p.textDocument.uri) });
@@ -286,17 +330,15 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
       return [{ range: { start: { line: 0, character: 0 }, end: doc.positionAt(text.length) }, newText: r.text }];
     }),
   );
-
   connection.onCodeAction(
-    guard('codeAction', [], (p) => {
+    ws.guard('codeAction', [], (p) => {
       const out: CodeAction[] = [];
+      const doc = ws.documents.get(p.textDocument.uri);
       for (const d of p.context.diagnostics) {
         const replacement = (d.data as { replacement?: string } | undefined)?.replacement;
         if (!replacement) continue;
-        const doc = documents.get(p.textDocument.uri);
-        const was = doc?.getText(d.range) ?? '';
         out.push({
-          title: `replace \`${was}\` with \`${replacement}\``,
+          title: `replace \`${doc?.getText(d.range) ?? ''}\` with \`${replacement}\``,
           kind: CodeActionKind.QuickFix,
           diagnostics: [d],
           isPreferred: true,
@@ -306,9 +348,6 @@ export function startServer(connection: Connection, env: ServerEnvironment): voi
       return out;
     }),
   );
-
-  documents.listen(connection);
-  connection.listen();
 }
 
 function safeStep<T>(f: () => IteratorResult<void, T>, a: Analysis): IteratorResult<void, T> {
