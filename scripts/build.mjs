@@ -12,7 +12,7 @@ await build({
   outfile: 'dist/milec.mjs',
   // Native (webgpu), large and lazily loaded (ts-morph, typescript; tsx, for --plugin files), or loaded from its own
   // single-file bundle at run time (chevrotain): resolved from node_modules instead.
-  external: ['webgpu', 'ts-morph', 'typescript', 'chevrotain', 'tsx'],
+  external: ['webgpu', 'ts-morph', 'typescript', 'chevrotain', 'tsx', '@hpcc-js/wasm-graphviz'],
   // CommonJS dependencies call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __milecRequire } from 'node:module'; const require = __milecRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 npm ci --no-audit --no-fund --loglevel=error
+# The README's picture travels inside the package (the repository has no public URL to link to).
+mkdir -p images && cp ../../docs/images/editor.png images/editor.png
 npm run --silent package
 ls -l milec-mile.vsix
