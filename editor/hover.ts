@@ -206,7 +206,9 @@ function parentTypeOf(m: ElaboratedModel, inst: Instance): string | undefined {
 function builtinHover(name: string): string | undefined {
   const b = builtins[name];
   if (!b) return undefined;
-  const params = b.params.map((p) => (p.default ? `${p.name} = ${describeValue(p.default).replace(/^(int|float|bool) /, '')}` : p.name));
+  const valueText = (v: NonNullable<(typeof b.params)[number]['default']>) =>
+    v.kind === 'string' ? JSON.stringify(v.v) : describeValue(v).replace(/^(int|float|bool) /, '');
+  const params = b.params.map((p) => (p.default ? `${p.name} = ${valueText(p.default)}` : p.name));
   return code(`${name}(${params.join(', ')})`) + `\n\nbuilt-in: ${b.doc}`;
 }
 
@@ -241,7 +243,7 @@ function selectorHover(a: Analysis, o: Occurrence): string | undefined {
   ];
   if (s.added && s.added.params.length) {
     parts.push(
-      `adds per site: ${s.added.params.map((p) => `\`${p.name}: f32[${p.shape.join(', ')}]\``).join(', ')}; ${fmt(s.added.total)} parameters in all`,
+      `adds at \`${s.sites[0]}\`: ${s.added.params.map((p) => `\`${p.name}: f32[${p.shape.join(', ')}]\``).join(', ')}; ${fmt(s.added.total)} parameters ${s.sites.length === 1 ? 'in all' : `at all ${s.sites.length} sites`}`,
     );
   }
   return parts.join('\n\n');
@@ -264,6 +266,8 @@ function tuneHover(a: Analysis, t: TuneDecl): string {
   }
   let trained = 0;
   for (const i of walkInstances(model.root)) for (const p of i.params) if (trainedPaths.has(p.path)) trained += size(p.shape);
-  const rows = r.matches.map((m) => `- ${m.method} \`${m.selector}\`: ${m.sites.length}`);
+  const rows = r.matches.map(
+    (m) => `- ${m.method} \`${m.selector}\`: ${m.sites.length} ${m.method === 'train' || m.method === 'freeze' ? 'parameters' : 'sites'}`,
+  );
   return [head, `${fmt(added)} parameters added, ${fmt(trained)} of the model's trained`, rows.join('\n')].join('\n\n');
 }

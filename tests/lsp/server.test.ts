@@ -109,7 +109,7 @@ describe('requests', () => {
     const sel = hoverText(await h.client.sendRequest(HoverRequest.type, at('on head.query', 9)));
     expect(sel).toContain('matches 1 site');
     expect(sel).toContain('`head.query` (Linear)');
-    expect(sel).toContain('lora_A: f32[4, 32]');
+    expect(sel).toContain('adds at `head.query`: `lora_A: f32[4, 32]`, `lora_B: f32[32, 4]`; 256 parameters in all');
   });
 
   it('definition: a child module, a std module, a selector segment and a let', async () => {
