@@ -134,6 +134,10 @@ export function semanticTokens(text: string, occurrences: readonly Occurrence[])
   const lexed = T.mileLexer.tokenize(text);
   const byStart = new Map<string, Occurrence>();
   for (const o of occurrences) byStart.set(`${o.span.line}:${o.span.col}`, o);
+  // A `use` path (`std.nn`) is one occurrence over several tokens.
+  const paths = occurrences.filter((o) => o.role === 'namespace' && o.name.includes('.'));
+  const inPath = (t: IToken) =>
+    paths.find((o) => o.span.line === t.startLine && o.span.col <= t.startColumn! && t.endColumn! < o.span.endCol);
   const tokens: { line: number; col: number; length: number; type: TokenType; mods: number }[] = [];
   const push = (t: IToken, type: TokenType, mods = 0) => {
     if (t.startLine === undefined || t.startColumn === undefined) return;
@@ -143,6 +147,7 @@ export function semanticTokens(text: string, occurrences: readonly Occurrence[])
   lexed.tokens.forEach((t, i) => {
     const o = byStart.get(`${t.startLine}:${t.startColumn}`);
     if (o) return push(t, o.role as Role, (o.isDecl ? 1 : 0) | (o.builtin ? 2 : 0));
+    if (t.tokenType === T.Identifier && inPath(t)) return push(t, 'namespace');
     if (T.keywordTokenTypes.has(t.tokenType)) push(t, 'keyword');
     else if (t.tokenType === T.NumberLit || t.tokenType === T.BadNumber) push(t, 'number');
     else if (t.tokenType === T.StringLit || t.tokenType === T.UnterminatedString) push(t, 'string');

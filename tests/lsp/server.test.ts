@@ -64,6 +64,38 @@ afterAll(async () => {
   await h.close();
 });
 
+/** Semantic tokens as `text:type+modifiers`, decoded from LSP's relative encoding with the server's legend. */
+function decodeTokens(text: string, data: number[]): string[] {
+  const types = [
+    'namespace',
+    'type',
+    'function',
+    'method',
+    'variable',
+    'parameter',
+    'property',
+    'decorator',
+    'typeParameter',
+    'keyword',
+    'number',
+    'string',
+    'comment',
+    'operator',
+  ];
+  const mods = ['declaration', 'defaultLibrary'];
+  const lines = text.split('\n');
+  const out: string[] = [];
+  let line = 0;
+  let col = 0;
+  for (let i = 0; i < data.length; i += 5) {
+    line += data[i]!;
+    col = data[i] ? data[i + 1]! : col + data[i + 1]!;
+    const m = mods.filter((_, k) => data[i + 4]! & (1 << k));
+    out.push(`${lines[line]!.slice(col, col + data[i + 2]!)}:${types[data[i + 3]!]}${m.map((x) => `+${x}`).join('')}`);
+  }
+  return out;
+}
+
 const at = (needle: string, offset = 1, n = 0) => ({ textDocument: { uri: uri(MAIN) }, position: positionOf(MODEL, needle, offset, n) });
 const hoverText = (r: Hover | null) => (r && typeof r.contents === 'object' && 'value' in r.contents ? r.contents.value : '');
 
@@ -163,8 +195,17 @@ describe('requests', () => {
     expect(syms.map((s) => s.name)).toEqual(['std.nn', 'Head', 'Tiny', 'adapt']);
     expect(syms[2]!.children!.map((s) => s.name)).toEqual(['dim', 'classes', 'seq', 'tokens', 'label', 'head', 'forward']);
     const tokens = await h.client.sendRequest(SemanticTokensRequest.type, { textDocument: { uri: uri(MAIN) } });
-    expect(tokens!.data.length % 5).toBe(0);
-    expect(tokens!.data.length / 5).toBeGreaterThan(60);
+    const decoded = decodeTokens(MODEL, tokens!.data);
+    expect(decoded.slice(0, 3)).toEqual(['use:keyword', 'std:namespace', 'nn:namespace']);
+    for (const t of [
+      'Head:type+declaration',
+      'query:property+declaration',
+      'Linear:type',
+      'gelu:function+defaultLibrary',
+      'B:typeParameter+declaration',
+    ])
+      expect(decoded).toContain(t);
+    expect(decoded).toContain('lora:method+defaultLibrary');
     const messy = MODEL.replace('  query = Linear(dim, dim)', 'query    =   Linear( dim,dim )');
     await h.change(MAIN, messy);
     const edits = await h.client.sendRequest(DocumentFormattingRequest.type, {
