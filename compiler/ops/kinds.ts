@@ -183,13 +183,13 @@ export const opTraits = {
   concat: { ...computed, fusesProducers: false, splitsOverSources: true },
   gather: computed,
   scatter_add: computed,
-  one_hot: computed,
+  one_hot: { ...computed, fusable: true },
   softmax: { ...computed, epilogueCore: true },
   log_softmax: { ...computed, epilogueCore: true },
   normalize: { ...computed, epilogueCore: true },
   normalize_grad: { ...computed, epilogueCore: true },
   detach: { ...computed, alias: true, folds: 'source', fusable: true, fusesProducers: false, stopsGradient: true },
-  causal_mask: computed,
+  causal_mask: { ...computed, fusable: true },
   dropout_mask: { ...computed, elementwise: 'generated', fusable: true },
 } as const satisfies { readonly [K in OpKind]: OpTraits };
 

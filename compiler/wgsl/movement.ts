@@ -8,6 +8,7 @@ import { elementCount } from '../../core/dim.ts';
 import {
   type KernelBody,
   type RenderCtx,
+  type SrcAccess,
   NAN,
   OUT,
   coordLines,
@@ -158,12 +159,31 @@ export function renderDetach(ctx: RenderCtx<'detach'>): KernelBody {
 
 export function renderCausalMask(ctx: RenderCtx<'causal_mask'>): KernelBody {
   const { rows, cols } = ctx.attrs;
-  const body = `  ${OUT}[i] = select(-1e9, 0.0, i % ${u32Lit(cols)} <= i / ${u32Lit(cols)} + ${u32Lit(cols - rows)});\n`;
+  const body = `  ${OUT}[i] = ${causalValue(rows, cols)};\n`;
   return flatKernel(ctx.numel, ctx.maxWg, body);
 }
 
+function causalValue(rows: number, cols: number): string {
+  return `select(-1e9, 0.0, i % ${u32Lit(cols)} <= i / ${u32Lit(cols)} + ${u32Lit(cols - rows)})`;
+}
+
+function oneHotValue(classes: number, labels: SrcAccess): string {
+  return `select(0.0, 1.0, ${labels.at(`i / ${u32Lit(classes)}`)} == i32(i % ${u32Lit(classes)}))`;
+}
+
+/** A causal mask computed where it is read (a softmax's bias): a function of the element index alone. */
+export const inlineCausalMask: InlineRenderer<'causal_mask'> = (node) => ({
+  body: `  return ${causalValue(node.attrs.rows, node.attrs.cols)};\n`,
+  helpers: '',
+});
+
+/** A one-hot row computed where it is read (the cross-entropy's pick and its gradient), from the labels buffer. */
+export const inlineOneHot: InlineRenderer<'one_hot'> = (node, _shape, src) => ({
+  body: `  return ${oneHotValue(node.attrs.classes, src[0]!)};\n`,
+  helpers: '',
+});
+
 export function renderOneHot(ctx: RenderCtx<'one_hot'>): KernelBody {
-  const C = ctx.attrs.classes;
-  const body = `  ${OUT}[i] = select(0.0, 1.0, ${ctx.src[0]!.at(`i / ${u32Lit(C)}`)} == i32(i % ${u32Lit(C)}));\n`;
+  const body = `  ${OUT}[i] = ${oneHotValue(ctx.attrs.classes, ctx.src[0]!)};\n`;
   return flatKernel(ctx.numel, ctx.maxWg, body);
 }

@@ -273,7 +273,15 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
     c('causal_mask 4×4', (t) => t.b.add(t.b.op('causal_mask', [], { rows: 4, cols: 4 }), t.input([4, 4]))),
     c('causal_mask 3×5 (prefix columns visible)', (t) => t.b.op('causal_mask', [], { rows: 3, cols: 5 })),
   ],
-  one_hot: [c('one_hot with an ignored label', (t) => t.b.op('one_hot', [t.ids([5], 4, [2, 0, -1, 3, 1])], { classes: 4 }))],
+  one_hot: [
+    c('one_hot with an ignored label', (t) => t.b.op('one_hot', [t.ids([5], 4, [2, 0, -1, 3, 1])], { classes: 4 })),
+    c('one_hot fused into a cross-entropy pick and its gradient (shared)', (t) => {
+      const picked = t.b.op('one_hot', [t.ids([2, 3], 5, [4, 0, -1, 2, 1, 3])], { classes: 5 });
+      const logits = t.input([2, 3, 5]);
+      const pick = t.b.op('sum', [t.b.mul(t.b.op('log_softmax', [logits], {}), picked)], { axes: [2], keepdims: true });
+      return t.b.add(t.b.sub(t.b.op('softmax', [logits], {}), picked), pick);
+    }),
+  ],
   softmax: [
     c('softmax [3,7]', (t) => t.b.op('softmax', [t.input([3, 7], { scale: 4 })], {})),
     c('softmax row of 1100 (256 invocations)', (t) => t.b.op('softmax', [t.input([2, 1100], { scale: 4 })], {})),

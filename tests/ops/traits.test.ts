@@ -50,7 +50,11 @@ describe('op traits', () => {
     // Elementwise ops, aliases and static index remaps (element i is one element of the source,
     // at coordinates known at compile time) are what fusion inlines; nothing else is fusable.
     const indexRemap = op === 'permute' || op === 'slice';
-    expect(t.fusable, 'fusable ⇔ elementwise, alias or index remap').toBe(t.elementwise !== null || t.alias || indexRemap);
+    // …and functions of the element index (a causal mask; a one-hot row, one label read per element).
+    const indexFunction = op === 'causal_mask' || op === 'one_hot';
+    expect(t.fusable, 'fusable ⇔ elementwise, alias, index remap or index function').toBe(
+      t.elementwise !== null || t.alias || indexRemap || indexFunction,
+    );
     expect(isUnary(op)).toBe(t.elementwise === 'unary');
     expect(isBinary(op)).toBe(t.elementwise === 'binary');
     if (t.elementwise === 'unary' || t.elementwise === 'broadcast' || t.elementwise === 'generated') expect(arity).toBe(1);
