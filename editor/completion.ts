@@ -11,6 +11,7 @@ import { builtins } from '../compiler/lower/builtins.ts';
 import { initArgs } from '../compiler/sema/elaborate.ts';
 import type { Analysis } from './analysis.ts';
 import { type DefKind, itemsOf } from './occurrences.ts';
+import { spanText } from './positions.ts';
 import { selectorContinuations, selectorPrefix } from './selectors.ts';
 
 const TOP_KEYWORDS = ['use', 'module', 'model', 'tune', 'method'];
@@ -203,11 +204,14 @@ function argumentCompletions(a: Analysis, decl: TopDecl, callee: string): Comple
     insertText: `${label} = `,
   });
   const mod = a.globals.module(callee);
-  if (mod?.kind === 'module') return mod.args.map((x) => named(x.name.name, x.type));
+  if (mod?.kind === 'module') return mod.args.map((x) => named(x.name.name, x.type + (x.default ? ' (optional)' : '')));
   const child = bodyItems(decl).find((i): i is ChildDecl => i.kind === 'child' && i.name.name === callee);
   const target = child && a.globals.module(child.module.name);
   const fwd = target && itemsOf(target).find((i): i is ForwardDecl => i.kind === 'forward');
-  if (fwd) return fwd.params.map((p) => named(p.name.name, p.type ? 'tensor' : 'value'));
+  if (fwd) {
+    const typeText = (p: ForwardDecl['params'][number]) => (p.type ? spanText(a.sourceOf(p.type.span.file) ?? '', p.type.span) : 'value');
+    return fwd.params.map((p) => named(p.name.name, typeText(p) + (p.default ? ' (optional)' : '')));
+  }
   const b = builtins[callee];
   if (b) return b.params.map((p) => named(p.name, p.default ? 'optional' : 'required'));
   return [];

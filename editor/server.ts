@@ -146,7 +146,12 @@ class Workspace {
   private schedule(uri: string, slower = 1): void {
     const state = this.state(uri);
     if (state.timer) clearTimeout(state.timer);
-    state.timer = setTimeout(() => void this.check(uri), (this.env.debounceMs ?? 200) * slower);
+    const run = () =>
+      this.check(uri).catch((e: unknown) => {
+        // A bug in the server must not end it (an unhandled rejection would): log it and go on.
+        this.connection.console.error(`check: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      });
+    state.timer = setTimeout(run, (this.env.debounceMs ?? 200) * slower);
   }
 
   /** Runs the deep check of the current version in steps and publishes its diagnostics; a newer edit stops it. */

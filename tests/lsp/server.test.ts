@@ -187,6 +187,13 @@ describe('requests', () => {
     expect(await labels('Linear(dim, classes, ', 21)).toEqual(expect.arrayContaining(['in', 'out', 'bias', 'std']));
     expect(await labels('let logits', 0)).toEqual(expect.arrayContaining(['let', 'tokens', 'head', 'dim', 'mean']));
     expect(await labels('let logits', 0)).not.toContain('logits');
+    const items = async (needle: string, offset: number) =>
+      (await h.client.sendRequest(CompletionRequest.type, {
+        textDocument: { uri: uri(MAIN) },
+        position: positionOf(text, needle, offset),
+      })) as CompletionItem[];
+    expect((await items('Linear(dim, classes, ', 21)).find((c) => c.label === 'bias')?.detail).toBe('bool (optional)');
+    expect((await items('head(tokens', 5)).find((c) => c.label === 'x')?.detail).toBe('f32[B, T, dim]');
     await h.change(MAIN, MODEL);
   });
 
