@@ -7,6 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { Analysis, deepCheck } from '../../editor/analysis.ts';
 import { hoverText } from '../../editor/hover.ts';
 import { occurrenceAt } from '../../editor/occurrences.ts';
+import { completions } from '../../editor/completion.ts';
+import { definitionsOf } from '../../editor/navigation.ts';
+import { semanticTokens } from '../../editor/outline.ts';
 import { fileHost } from '../../runtime/source-files.ts';
 
 const PATH = '/virtual/analysis.mile';
@@ -74,5 +77,28 @@ describe('analysis', () => {
     expect(a.diagnostics.some((d) => d.severity === 'error')).toBe(true);
     expect(a.elaborated('Small').model?.root.children.has('proj')).toBe(true);
     expect(hoverAt(a, half, 'dim = 8')).toContain('value: `8` (int)');
+  });
+
+  it('answers hover, definition and completion at every few characters of every prefix of a file (each a half-typed file)', () => {
+    let answered = 0;
+    for (let cut = 0; cut <= TEXT.length; cut += 11) {
+      const text = TEXT.slice(0, cut);
+      const a = analyse(text);
+      run(a);
+      expect(semanticTokens(text, a.occurrences()).length % 5).toBe(0);
+      const lines = text.split('\n');
+      for (let line = 1; line <= lines.length; line++) {
+        for (let col = 1; col <= lines[line - 1]!.length + 1; col += 2) {
+          const o = occurrenceAt(a.occurrences(), line, col);
+          if (o) {
+            hoverText(a, o);
+            definitionsOf(a, o);
+          }
+          expect(Array.isArray(completions(a, text, line, col))).toBe(true);
+          answered++;
+        }
+      }
+    }
+    expect(answered).toBeGreaterThan(1500);
   });
 });
