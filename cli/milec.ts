@@ -324,14 +324,20 @@ program
     'generate answers with trained weights on WebGPU (or, for a classifier head — output answer_logits, input answer_class — take the argmax over the answer list); print open, closed and global accuracy',
   )
   .argument('<file>', '.mile file')
-  .requiredOption('--checkpoint <path>', 'weights saved by milec train (adapter.safetensors, or its run folder)')
+  .option('--checkpoint <path>', 'weights saved by milec train (adapter.safetensors, or its run folder)')
+  .option('--adapter <dir>', 'an adapter folder (peft adapter_config.json + adapter_model.safetensors) instead of --checkpoint')
+  .option(
+    '--weights <path[@prefix],...>',
+    "with --adapter: the backbone it was trained on (default: the model's weights { } block; none: random values)",
+  )
+  .option('--weights-map <name>', 'with --weights: the name mapping of the file (hf-bert, timm-vit, hf-vit, blip, none)')
   .requiredOption(
     '--data <spec>',
     'dataset: synthetic-vqa[:N], synthetic-instruction[:N], vqa-rad:PATH, slake:PATH, instruction:PATH, items:PATH.json',
   )
   .option('--vocab <path>', 'tokenizer vocabulary (vocab.txt or tokenizer.json) for vqa-rad/slake/instruction data')
   .option('--strict', 'a malformed data item is an error instead of a reported, skipped item')
-  .option('--tune <name>', 'tune the checkpoint was trained with (default: from the checkpoint)')
+  .option('--tune <name>', 'tune the weights were trained with (default: what the checkpoint or a milec-format adapter records)')
   .option('--model <name>', 'model to evaluate when the file has several')
   .option('--beams <n>', 'beam width (1: greedy; ignored for a classifier head)', int('--beams'), 3)
   .option('--max-len <n>', 'most answer tokens generated (ignored for a classifier head)', int('--max-len'), 10)

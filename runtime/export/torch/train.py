@@ -10,7 +10,8 @@ the frozen ones get no gradient buckets) averages the gradients, so W processes 
 as one process with the whole batch. NCCL on GPUs, gloo on CPUs. AdamW with the tune's
 learning rate, schedule, warm-up and weight decay (milec's betas and eps); rank 0 writes the
 run folder as `milec train --out` does: the adapter in peft's folder format (adapter/, what
-`milec train --adapter` loads) and adapter.safetensors (what `milec eval --checkpoint` reads).
+`milec train --adapter` loads) and adapter.safetensors (what `milec eval --checkpoint` reads;
+`milec eval --adapter run/adapter --tune T` reads the folder).
 """
 import argparse
 import json
