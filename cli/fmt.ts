@@ -8,6 +8,7 @@
  *   and exits 1 if there is one (for CI).
  * - `--stdout` prints the formatted text instead of writing it.
  * - A file that does not parse is left as it is; its diagnostics are printed and the exit code is 1.
+ * - A file whose first line is `# milec fmt: off` is left as written (grammar/format.ts : FORMAT_OFF).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -82,6 +83,10 @@ export async function fmtCommand(paths: readonly string[], o: FmtOptions, io: Fm
   for (const file of files) {
     const text = readFileSync(file, 'utf8');
     const r = formatMile(text, { ...options, file });
+    if (r.off) {
+      if (o.stdout) io.out(text);
+      continue;
+    }
     if (r.diagnostics.length) {
       io.err(renderDiagnostics(r.diagnostics, new Map([[file, text]])) + '\n');
       io.err(`${file}: not formatted (it does not parse)\n`);

@@ -43,16 +43,26 @@ export interface FormatOptions {
 }
 
 export interface FormatResult {
-  /** The formatted text, or the input unchanged when it has errors. */
+  /** The formatted text, or the input unchanged when it has errors or opts out. */
   text: string;
   /** Parse diagnostics (or an internal-error diagnostic); empty when the text was formatted. */
   diagnostics: Diagnostic[];
+  /** The file opts out with `# milec fmt: off` on its first line, and was left as written. */
+  off?: boolean;
 }
+
+/**
+ * A first line `# milec fmt: off` (or `// milec fmt: off`) keeps a file as written, as black's
+ * `# fmt: off` or rustfmt's `#[rustfmt::skip]`: for text that is unusual on purpose (the editor
+ * tests' fixtures keep malformed numbers and odd spacing to check highlighting on them).
+ */
+const FORMAT_OFF = /^\s*(#|\/\/)\s*milec fmt:\s*off\b/;
 
 const MAX_SPLIT_ROUNDS = 32;
 
 export function formatMile(source: string, options: FormatOptions = {}): FormatResult {
   const file = options.file ?? 'input.mile';
+  if (FORMAT_OFF.test(source.slice(0, source.indexOf('\n') + 1 || undefined))) return { text: source, diagnostics: [], off: true };
   const first = formatOnce(source, file);
   if (first.diagnostics.length || options.width === undefined) return first;
   let text = first.text;

@@ -204,10 +204,13 @@ describe('formatMile: width', () => {
 
 // ---------------------------------------------------------------- every .mile file of the repository
 
-/** The repository's .mile files; tests/editor/fixtures keeps hand-made layouts (token snapshots) and a file that must not parse. */
+/** The repository's .mile files (tests/editor/fixtures/lexical.mile opts out: it must not parse). */
 const repoFiles = mileFiles(['.']);
-const EXCLUDED = 'tests/editor/fixtures/';
-const parseable = repoFiles.filter((f) => formatMile(readFileSync(f, 'utf8')).diagnostics.length === 0);
+const LEXICAL = 'tests/editor/fixtures/lexical.mile';
+const parseable = repoFiles.filter((f) => {
+  const r = formatMile(readFileSync(f, 'utf8'));
+  return r.diagnostics.length === 0 && !r.off;
+});
 
 function comments(text: string): string[] {
   return ((mileLexer.tokenize(text).groups['comments'] ?? []) as IToken[]).map((t) => t.image.trimEnd());
@@ -231,17 +234,26 @@ describe('every .mile file in the repository', () => {
     expect(sameTokens(src, narrow)).toBeUndefined();
   });
 
-  it.each(repoFiles.filter((f) => !f.startsWith(EXCLUDED)))('%s is formatted (milec fmt --check)', (file) => {
+  it.each(repoFiles)('%s is formatted (milec fmt --check)', (file) => {
     const src = readFileSync(file, 'utf8');
     expect(formatMile(src).text).toBe(src);
   });
 
   it('leaves a file that does not parse exactly as it is', () => {
-    const broken = repoFiles.filter((f) => !parseable.includes(f));
-    for (const f of broken) {
-      const src = readFileSync(f, 'utf8');
-      expect(formatMile(src).text).toBe(src);
-    }
+    const src = readFileSync(LEXICAL, 'utf8').split('\n').slice(1).join('\n');
+    const r = formatMile(src);
+    expect(r.diagnostics.length).toBeGreaterThan(0);
+    expect(r.text).toBe(src);
+  });
+
+  it('keeps a file whose first line is `# milec fmt: off` as written', () => {
+    const messy = 'model  M {\n    config { a=1 }\n}\n';
+    expect(formatMile(messy).text).not.toBe(messy);
+    for (const off of ['# milec fmt: off\n', '// milec fmt: off (hand-aligned)\n', '  #milec fmt:off\n'])
+      expect(formatMile(off + messy)).toEqual({ text: off + messy, diagnostics: [], off: true });
+    // Only the first line opts out, and only this spelling.
+    for (const not of ['\n# milec fmt: off\n', '# fmt: off\n', '# milec fmt: offline\n'])
+      expect(formatMile(not + messy).off).toBeUndefined();
   });
 });
 
