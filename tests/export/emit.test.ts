@@ -53,7 +53,7 @@ describe('model.py', () => {
       expect(text).toMatch(new RegExp(`^class ${m}\\(mile\\.Module\\):$`, 'm'));
     // Absent in this configuration, but a constructor may build it.
     expect(text).toMatch(/^class BertPooler\(mile\.Module\):$/m);
-    expect(text).toContain('def __init__(self, image=16, patch=8, dim=16, depth=2, heads=2, hidden=32, vocab=64, qlen=6, alen=4, p=0.0');
+    expect(text).toContain('def __init__(self, image=16, patch=8, dim=16, depth=1, heads=2, hidden=16, vocab=64, qlen=5, alen=5, p=0.0');
     // A keyword argument is renamed, a hook is a method call, select is lazy, `/` between ints exact.
     expect(text).toContain('def __init__(self, in_, out, bias=True, std=0.02):');
     expect(text).toContain('self.milec_hook("keys", ');
