@@ -31,6 +31,9 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   export XDG_RUNTIME_DIR="/tmp/xdg-$(id -u)"
   mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 fi
+# As in vitest.config.ts: lavapipe compiles without LLVM's optimisation passes (the test's
+# kernels are tiny and each compiles once; Mesa keys its shader cache by the flag).
+export GALLIVM_PERF="${GALLIVM_PERF:-nopt}"
 
 work=$(mktemp -d /tmp/milec-slurm-test.XXXXXX)
 state="$work/cluster"
