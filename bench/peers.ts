@@ -53,7 +53,7 @@ export interface MatmulTiming {
 }
 
 /** Each matmul step of a plan with its FLOPs (2·M·N·K per output element row), and the step count by op. */
-function planProfile(trainer: Trainer, best: readonly { step: number; ms: number }[]) {
+export function planProfile(trainer: Trainer, best: readonly { step: number; ms: number }[]) {
   const g = trainer.backend.graph;
   const matmuls: MatmulTiming[] = [];
   const byOp: Record<string, number> = {};
