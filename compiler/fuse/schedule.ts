@@ -132,7 +132,9 @@ function loadsPerElement(g: Graph, n: Node, i: number, target: KernelTarget): nu
   // A shared B is reused across the batch too: the renderer folds the batch into M (for A not
   // transposed), and the block shape depends on the folded size.
   const folded = !transA && concreteShape(g.nodes[n.src[1]!]!.shape).length === 2 ? elementCount(shape.slice(0, -1)) : M;
-  return operandLoads(target, i === 0 ? 'A' : 'B', folded, N, transB);
+  const a = concreteShape(g.nodes[n.src[0]!]!.shape);
+  const K = transA ? a[a.length - 2]! : a[a.length - 1]!;
+  return operandLoads(target, i === 0 ? 'A' : 'B', folded, N, K, transB);
 }
 
 /**

@@ -13,7 +13,8 @@
  * Two shape rewrites come first, for every target: a batched A times a shared B (a Linear
  * layer on [batch, seq, K]) is one [batch·seq, K] @ [K, N] product, so tiles are not wasted
  * on short sequences; and the `cpu` target (software adapters) gets a kernel with no
- * workgroup memory and no barriers, each invocation keeping an 8×8 or 8×4 block in registers.
+ * workgroup memory and no barriers, each invocation keeping a block of outputs in registers
+ * (8×8 or 8×4 for large products, fitted to a side with fewer than 64 rows or columns).
  * The tile shapes of both targets live in `fuse/tiling.ts`, beside the scheduler's reload
  * cost model that depends on them.
  */
@@ -71,7 +72,7 @@ function renderRegisterMatmul(ctx: RenderCtx<'matmul'>): KernelBody {
   const { transA, transB } = ctx.attrs;
   const [a, b] = [ctx.src[0]!, ctx.src[1]!];
   const { M, N, K, batch, aShape, bShape } = matmulShape(ctx);
-  const { RM, RN, WX, WY } = registerTiling(M, N, ctx.attrs.transB);
+  const { RM, RN, WX, WY } = registerTiling(M, N, K, ctx.attrs.transB);
   const [TM, TN] = [RM * WY, RN * WX];
   const wg: [number, number, number] = [Math.ceil(N / TN), Math.ceil(M / TM), elementCount(batch)];
   if (wg.some((w) => w > ctx.maxWg))
