@@ -316,18 +316,26 @@ export async function saveAdapter(dir: string, layout: AdapterLayout, values: Re
   });
 }
 
-/** Reads an adapter folder into milec parameter values, checked against `layout`. */
-export async function loadAdapter(dir: string, layout: AdapterLayout): Promise<Map<string, Float32Array>> {
+/** `DIR/adapter_config.json` as an object; a missing file, bad JSON or a non-object is an `AdapterError` naming it. */
+export async function readAdapterConfig(dir: string): Promise<Record<string, unknown>> {
   const cfgPath = join(dir, CONFIG_FILE);
-  let cfg: Record<string, unknown>;
+  let cfg: unknown;
   try {
     cfg = JSON.parse(await readFile(cfgPath, 'utf8'));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new AdapterError(
-      `${cfgPath}: ${code === 'ENOENT' ? 'missing (not an adapter folder)' : `not valid JSON (${(e as Error).message})`}`,
+      `${cfgPath}: ${code === 'ENOENT' || code === 'ENOTDIR' ? 'missing (not an adapter folder)' : `not valid JSON (${(e as Error).message})`}`,
     );
   }
+  if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new AdapterError(`${cfgPath}: not a JSON object`);
+  return cfg as Record<string, unknown>;
+}
+
+/** Reads an adapter folder into milec parameter values, checked against `layout`. */
+export async function loadAdapter(dir: string, layout: AdapterLayout): Promise<Map<string, Float32Array>> {
+  const cfgPath = join(dir, CONFIG_FILE);
+  const cfg = await readAdapterConfig(dir);
   const diffs = layout.checked
     .filter((k) => k in layout.config || k in cfg)
     .filter((k) => JSON.stringify(cfg[k]) !== JSON.stringify(layout.config[k]));

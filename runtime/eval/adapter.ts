@@ -9,10 +9,9 @@
  * This is how an adapter trained elsewhere comes back: `train.py` of `milec export --torch`
  * writes `run/adapter/`, and a folder peft saved from the same model and tune loads the same way.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FrontEnd } from '../../compiler/pipeline.ts';
-import { CONFIG_FILE } from '../peft-format.ts';
+import { CONFIG_FILE, readAdapterConfig } from '../peft-format.ts';
 import { initialParams } from '../params.ts';
 import type { StartingWeights } from '../starting-weights.ts';
 import { loadStartAdapter } from '../train-setup.ts';
@@ -30,20 +29,11 @@ export interface AdapterFolder {
   readonly baseModel: string | undefined;
 }
 
-/** Reads `DIR/adapter_config.json`; a missing or malformed file, or a tune that contradicts a recorded one, is an `EvalError`. */
+/** Reads `DIR/adapter_config.json`: a missing or malformed file is an `AdapterError`, a tune that contradicts a recorded one an `EvalError`. */
 export async function readAdapterFolder(dir: string, tune: string | undefined): Promise<AdapterFolder> {
-  const path = join(dir, CONFIG_FILE);
-  let cfg: Record<string, unknown>;
-  try {
-    cfg = JSON.parse(await readFile(path, 'utf8'));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new EvalError(
-      `${path}: ${code === 'ENOENT' || code === 'ENOTDIR' ? 'missing (not an adapter folder)' : `not valid JSON (${(e as Error).message})`}`,
-    );
-  }
-  if (typeof cfg !== 'object' || cfg === null || typeof cfg.peft_type !== 'string')
-    throw new EvalError(`${path}: no \`peft_type\` (not an adapter folder peft or milec wrote)`);
+  const cfg = await readAdapterConfig(dir);
+  if (typeof cfg.peft_type !== 'string')
+    throw new EvalError(`${join(dir, CONFIG_FILE)}: no \`peft_type\` (not an adapter folder peft or milec wrote)`);
   const recorded = cfg.peft_type === 'MILEC' && typeof cfg.tune === 'string' && cfg.tune !== '(full)' ? cfg.tune : undefined;
   if (tune && recorded && tune !== recorded) throw new EvalError(`${dir} holds an adapter of tune \`${recorded}\`, not \`${tune}\``);
   if (!tune && !recorded)
