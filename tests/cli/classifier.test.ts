@@ -13,6 +13,29 @@ describe('classifier-head VQA (answer_class, answer_logits)', () => {
   // One trained run, evaluated three ways by the tests after it (a file's tests run in order).
   const out = mkdtempSync(join(tmpdir(), 'milec-cls-'));
 
+  // The head alone first: it compiles the forward kernels (shared with f_t below and with the
+  // sweep's head_only), so on a cold shader cache no single test compiles them all.
+  it('trains the head alone', async () => {
+    const t = await milec(
+      'train',
+      file,
+      '--tune',
+      'head_only',
+      '--steps',
+      '3',
+      '--batch',
+      '8',
+      '--eval-batches',
+      '0',
+      '--out',
+      mkdtempSync(join(tmpdir(), 'milec-cls-head-')),
+      '--json',
+    );
+    expect(t.code, t.err).toBe(0);
+    const done = JSON.parse(t.out.trim().split('\n').pop()!);
+    expect(done).toMatchObject({ done: true, steps: 3, trainableParams: 780 });
+  });
+
   it('trains on synthetic data', async () => {
     const t = await milec(
       'train',
