@@ -114,17 +114,17 @@ const cases: { readonly [K in OpKind]: Case[] | 'leaf' } = {
       t.b.op('matmul', [t.input([3, 7, 5]), t.input([7, 4])], { transA: true, transB: false }),
     ),
     // Tiles fitted to a side under 64 (fuse/tiling.ts : SMALL_SIDE, cpu target): rows, folded rows, columns, batched.
-    c('matmul fitted rows 9×400 @ [40,400]ᵀ + bias', (t) =>
-      t.b.add(t.b.op('matmul', [t.input([9, 400]), t.input([40, 400])], { transA: false, transB: true }), t.input([40])),
+    c('matmul fitted rows 9×1200 @ [200,1200]ᵀ + bias', (t) =>
+      t.b.add(t.b.op('matmul', [t.input([9, 1200]), t.input([200, 1200])], { transA: false, transB: true }), t.input([200])),
     ),
-    c('matmul fitted folded rows [5,7,300] @ [300,70]', (t) =>
-      t.b.op('matmul', [t.input([5, 7, 300]), t.input([300, 70])], { transA: false, transB: false }),
+    c('matmul fitted folded rows [5,7,300] @ [300,210]', (t) =>
+      t.b.op('matmul', [t.input([5, 7, 300]), t.input([300, 210])], { transA: false, transB: false }),
     ),
-    c('matmul fitted columns transA [230,150]ᵀ @ [230,6]', (t) =>
-      t.b.op('matmul', [t.input([230, 150]), t.input([230, 6])], { transA: true, transB: false }),
+    c('matmul fitted columns transA [700,530]ᵀ @ [700,6]', (t) =>
+      t.b.op('matmul', [t.input([700, 530]), t.input([700, 6])], { transA: true, transB: false }),
     ),
-    c('matmul fitted columns batched [2,80,300] @ [2,7,300]ᵀ', (t) =>
-      t.b.op('matmul', [t.input([2, 80, 300]), t.input([2, 7, 300])], { transA: false, transB: true }),
+    c('matmul fitted columns batched [2,300,1000] @ [2,7,1000]ᵀ', (t) =>
+      t.b.op('matmul', [t.input([2, 300, 1000]), t.input([2, 7, 1000])], { transA: false, transB: true }),
     ),
     c('epilogue: Linear bias add [2,37,19] @ [23,19]ᵀ + [23]', (t) =>
       t.b.add(t.b.op('matmul', [t.input([2, 37, 19]), t.input([23, 19])], { transA: false, transB: true }), t.input([23])),
