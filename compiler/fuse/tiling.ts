@@ -42,12 +42,12 @@ export const LARGE_BLOCK_OUTPUTS = 32768;
  */
 export const SMALL_SIDE = 64;
 /**
- * Fitted tiles only for products of at least this many FMAs; smaller ones keep 4×4, which compiles
- * fastest (see above): at 2¹⁷ the default example's products (N = 32) took fitted tiles and its cold
- * start went from 9–10 s to 15 s for 3 ms/step less. The study model's small-side products all do
- * over 2.8 M FMAs.
+ * Fitted tiles only for products of at least this many FMAs (per matrix); smaller ones keep 4×4,
+ * which compiles fastest (see above). The default example's small-side products do at most
+ * 1.05 M FMAs: with fitted tiles its cold start went from 9–10 s to 15 s for 3 ms/step less. The
+ * study model's question-row attention products do 2.0 M (35 × 901 × 64) and its projections more.
  */
-export const FITTED_MIN_FMAS = 1 << 21;
+export const FITTED_MIN_FMAS = 1_500_000;
 /** At most this many rows (columns) of a fitted side in one invocation's registers. */
 const MAX_FITTED = 9;
 
