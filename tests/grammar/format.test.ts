@@ -9,6 +9,7 @@ import { formatMile, sameTokens } from '../../grammar/format.ts';
 import { mileLexer } from '../../grammar/tokens.ts';
 import { mileFiles } from '../../cli/fmt.ts';
 import type { IToken } from 'chevrotain';
+import { mulberry32 } from '../../core/random.ts';
 
 const fmt = (s: string, width?: number) => {
   const r = formatMile(s, width === undefined ? {} : { width });
@@ -276,18 +277,6 @@ describe('docs/language.md', () => {
 
 // ---------------------------------------------------------------- whitespace mutations
 
-/** mulberry32: a small seeded generator, so a failing mutation can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Whether `a` and `b` written with nothing between them still lex as exactly those two tokens. */
 function canTouch(a: string, b: string): boolean {
   const r = mileLexer.tokenize(a + b);
@@ -326,7 +315,7 @@ describe('whitespace mutations of the examples and std format back to the same t
     const src = readFileSync(file, 'utf8');
     const canonical = fmt(src);
     for (let seed = 1; seed <= 4; seed++) {
-      const mutated = mutate(src, rng(seed * 7919 + file.length));
+      const mutated = mutate(src, mulberry32(seed * 7919 + file.length));
       expect(mutated).not.toBe(src);
       expect(fmt(mutated), `${file}, seed ${seed}`).toBe(canonical);
     }
@@ -337,7 +326,7 @@ describe('mangled input', () => {
   it('never throws: text with a token deleted is either formatted with the same tokens or returned as it was', () => {
     const src = readFileSync('examples/tiny_classifier.mile', 'utf8');
     const tokens = mileLexer.tokenize(src).tokens;
-    const random = rng(42);
+    const random = mulberry32(42);
     let broken = 0;
     for (let n = 0; n < 30; n++) {
       const t = tokens[Math.floor(random() * tokens.length)]!;

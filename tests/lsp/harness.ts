@@ -7,6 +7,7 @@ import { createConnection } from 'vscode-languageserver/node.js';
 import {
   createProtocolConnection,
   type ProtocolConnection,
+  type ServerCapabilities,
   type PublishDiagnosticsParams,
   StreamMessageReader,
   StreamMessageWriter,
@@ -26,6 +27,8 @@ import { pathToFileURL } from 'node:url';
 
 export interface Harness {
   client: ProtocolConnection;
+  /** What the server answered to `initialize` (its legend of semantic tokens, …). */
+  readonly capabilities: ServerCapabilities;
   open(path: string, text: string): Promise<PublishDiagnosticsParams>;
   change(path: string, text: string): Promise<PublishDiagnosticsParams>;
   /** Messages the server logged (its request handlers log what they caught). */
@@ -56,7 +59,7 @@ export async function startHarness(roots: string[] = [], options: { idleMs?: num
     logs.push(m.message);
   });
   client.listen();
-  await client.sendRequest(InitializeRequest.type, {
+  const init = await client.sendRequest(InitializeRequest.type, {
     processId: null,
     rootUri: roots[0] ? uri(roots[0]) : null,
     workspaceFolders: roots.map((r) => ({ uri: uri(r), name: r })),
@@ -81,6 +84,7 @@ export async function startHarness(roots: string[] = [], options: { idleMs?: num
   };
   return {
     client,
+    capabilities: init.capabilities,
     logs,
     next,
     diagnostics,

@@ -20,6 +20,7 @@ import {
   type DocumentSymbol,
   type Hover,
   type Location,
+  type SemanticTokensLegend,
   type WorkspaceEdit,
 } from 'vscode-languageserver-protocol/node';
 import { positionOf, startHarness, uri, type Harness } from './harness.ts';
@@ -64,25 +65,9 @@ afterAll(async () => {
   await h.close();
 });
 
-/** Semantic tokens as `text:type+modifiers`, decoded from LSP's relative encoding with the server's legend. */
-function decodeTokens(text: string, data: number[]): string[] {
-  const types = [
-    'namespace',
-    'type',
-    'function',
-    'method',
-    'variable',
-    'parameter',
-    'property',
-    'decorator',
-    'typeParameter',
-    'keyword',
-    'number',
-    'string',
-    'comment',
-    'operator',
-  ];
-  const mods = ['declaration', 'defaultLibrary'];
+/** Semantic tokens as `text:type+modifiers`, decoded from LSP's relative encoding with the legend the server sent, as an editor does. */
+function decodeTokens(text: string, data: number[], legend: SemanticTokensLegend): string[] {
+  const { tokenTypes: types, tokenModifiers: mods } = legend;
   const lines = text.split('\n');
   const out: string[] = [];
   let line = 0;
@@ -202,7 +187,7 @@ describe('requests', () => {
     expect(syms.map((s) => s.name)).toEqual(['std.nn', 'Head', 'Tiny', 'adapt']);
     expect(syms[2]!.children!.map((s) => s.name)).toEqual(['dim', 'classes', 'seq', 'tokens', 'label', 'head', 'forward']);
     const tokens = await h.client.sendRequest(SemanticTokensRequest.type, { textDocument: { uri: uri(MAIN) } });
-    const decoded = decodeTokens(MODEL, tokens!.data);
+    const decoded = decodeTokens(MODEL, tokens!.data, h.capabilities.semanticTokensProvider!.legend);
     expect(decoded.slice(0, 3)).toEqual(['use:keyword', 'std:namespace', 'nn:namespace']);
     for (const t of [
       'Head:type+declaration',
